@@ -1,0 +1,61 @@
+"""FastAPI dependencies, as `Annotated` aliases."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.runtime import Runtime
+from app.services.cache import Cache
+from app.services.experiments import ExperimentService
+from app.services.runs import RunService
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_app_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_cache(runtime: RuntimeDep) -> Cache:
+    _, cache = await runtime.resources()
+    return cache
+
+
+CacheDep = Annotated[Cache, Depends(get_cache)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request. Services commit their own writes, before they invalidate
+    the cache and before the response is sent; anything uncommitted is rolled back here."""
+    database, _ = await runtime.resources()
+    async with database.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_experiment_service(
+    session: SessionDep, cache: CacheDep, settings: SettingsDep
+) -> ExperimentService:
+    return ExperimentService(session, cache, settings.cache_ttl_seconds)
+
+
+def get_run_service(session: SessionDep, cache: CacheDep) -> RunService:
+    return RunService(session, cache)
+
+
+ExperimentServiceDep = Annotated[ExperimentService, Depends(get_experiment_service)]
+RunServiceDep = Annotated[RunService, Depends(get_run_service)]

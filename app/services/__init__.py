@@ -1,0 +1,1 @@
+"""Rules: validation across rows, run lifecycle, search, caching."""
