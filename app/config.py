@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Empty means: no Redis; an in-process cache is used instead.
     redis_url: str = ""
+    # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.
+    redis_prefix: str = "exptrack:"
     cache_enabled: bool = True
     cache_ttl_seconds: int = Field(default=300, ge=1)
     api_key_header: str = "X-API-Key"

@@ -46,7 +46,9 @@ class Runtime:
         self._ready = asyncio.Event()
         self._database = Database(self.settings.resolved_database_url, pooled=pooled)
         if self._cache is None or self._cache.backend == "redis":
-            self._cache = create_cache(self.settings.redis_url, self.settings.cache_enabled)
+            self._cache = create_cache(
+                self.settings.redis_url, self.settings.cache_enabled, self.settings.redis_prefix
+            )
         try:
             if self.settings.migrate_on_start and not self._migrated:
                 await self._database.migrate()

@@ -1,6 +1,8 @@
 """The async engine and session factory, tuned per database, and migrations at start."""
 
+import asyncio
 import logging
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,19 @@ logger = logging.getLogger(__name__)
 # Any fixed number: every worker that starts at once waits on the same lock.
 MIGRATION_LOCK_ID = 7_239_104_551
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# Alembic keeps its running context in module globals: one migration at a time per process
+# (other processes are kept apart by the database's own locks).
+_process_locks: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _process_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    if loop not in _process_locks:
+        _process_locks[loop] = asyncio.Lock()
+    return _process_locks[loop]
 
 
 def _setup_sqlite(engine: AsyncEngine) -> None:
@@ -81,7 +96,7 @@ class Database:
         workers starting at once run the migrations exactly once."""
         from app.db.migrate import upgrade
 
-        async with self.engine.connect() as connection:
+        async with _process_lock(), self.engine.connect() as connection:
             if self.dialect == "postgresql":
                 await connection.execute(
                     text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID}

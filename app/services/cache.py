@@ -113,10 +113,10 @@ class RedisCache:
     """Redis, shared by every worker and host."""
 
     backend = "redis"
-    PREFIX = "exptrack:"
     RETRY_AFTER_SECONDS = 5.0
 
-    def __init__(self, url: str, timeout: float = 0.25) -> None:
+    def __init__(self, url: str, prefix: str = "exptrack:", timeout: float = 0.25) -> None:
+        self.prefix = prefix
         self._client = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout,
@@ -142,7 +142,7 @@ class RedisCache:
             logger.info("redis is back; cache invalidated")
 
     def _gen_key(self, name: str) -> str:
-        return f"{self.PREFIX}gen:{name}"
+        return f"{self.prefix}gen:{name}"
 
     async def generations(self, *names: str) -> list[int] | None:
         if not self._available():
@@ -159,7 +159,7 @@ class RedisCache:
         if not self._available():
             return None
         try:
-            value = await self._client.get(self.PREFIX + key)
+            value = await self._client.get(self.prefix + key)
         except (RedisError, OSError) as exc:
             self._failed("read", exc)
             return None
@@ -169,7 +169,7 @@ class RedisCache:
         if not self._available():
             return
         try:
-            await self._client.set(self.PREFIX + key, value, ex=ttl)
+            await self._client.set(self.prefix + key, value, ex=ttl)
         except (RedisError, OSError) as exc:
             self._failed("write", exc)
 
@@ -197,11 +197,11 @@ class RedisCache:
         await self._client.aclose()
 
 
-def create_cache(redis_url: str, enabled: bool) -> Cache:
+def create_cache(redis_url: str, enabled: bool, prefix: str = "exptrack:") -> Cache:
     if not enabled:
         return NullCache()
     if redis_url:
-        return RedisCache(redis_url)
+        return RedisCache(redis_url, prefix)
     return MemoryCache()
 
 

@@ -80,8 +80,11 @@ class ExperimentService:
         return await read_through(self.cache, Experiment, (name,), name, self.cache_ttl, load)
 
     async def create_experiment(self, data: ExperimentCreate) -> Experiment:
+        now = utcnow()
         row = ExperimentRow(
             name=data.name,
+            created_at=now,
+            updated_at=now,
             owner=data.owner,
             description=data.description,
             status=ExperimentStatus.CREATED.value,
@@ -133,6 +136,7 @@ class ExperimentService:
         if row is None:
             raise not_found(experiment_id)
         if row.lifecycle != ACTIVE:
+            name = row.name
             row.lifecycle = ACTIVE
             row.deleted_at = None
             row.updated_at = utcnow()
@@ -141,7 +145,7 @@ class ExperimentService:
             except IntegrityError:
                 await self.session.rollback()
                 raise Conflict(
-                    f"Cannot restore: another live experiment is now named '{row.name}'; "
+                    f"Cannot restore: another live experiment is now named '{name}'; "
                     "rename it first"
                 ) from None
         experiment = await self._render(row)

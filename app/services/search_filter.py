@@ -129,7 +129,7 @@ class _Token:
         if self.kind == "eof":
             return "end of input"
         if self.kind in ("number", "string"):
-            return f"{self.kind} {self.text}"
+            return f"{'quoted key' if self.quote == '`' else self.kind} {self.text}"
         return f"'{self.text}'"
 
 

@@ -1,0 +1,166 @@
+"""Test fixtures: real SQLite and real PostgreSQL + Redis, each test run in fresh databases.
+
+The seed's module (tests/test_experiments.py) builds `app` at import time from the
+environment, so the environment is pointed at a fresh SQLite directory before anything
+imports `app.main`.
+"""
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+_SEED_DIR = tempfile.mkdtemp(prefix="exptrack-seed-")
+os.environ.update({"DATA_DIR": _SEED_DIR, "DATABASE_URL": "", "REDIS_URL": ""})
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from app.config import Settings  # noqa: E402
+from app.db.engine import Database  # noqa: E402
+from app.main import create_app  # noqa: E402
+from tests.services_available import (  # noqa: E402
+    POSTGRES_URL,
+    REDIS_URL,
+    require_postgres,
+    require_redis,
+)
+
+RUN_ID = uuid.uuid4().hex[:10]
+TABLES = ["experiment"]  # everything else cascades from it
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SEED_DIR, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A database (with its cache) the tests run against."""
+
+    name: str
+    database_url: str
+    redis_url: str
+
+    def settings(self, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "database_url": self.database_url,
+            "redis_url": self.redis_url,
+            "redis_prefix": f"exptrack-test-{RUN_ID}:",
+            "migrate_on_start": False,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+def _create_postgres_database(name: str) -> str:
+    async def create() -> None:
+        admin = Database(f"{POSTGRES_URL}/postgres".replace("postgresql://", "postgresql+asyncpg://"), pooled=False)
+        async with admin.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+
+    asyncio.run(create())
+    return f"{POSTGRES_URL}/{name}"
+
+
+def _drop_postgres_database(name: str) -> None:
+    async def drop() -> None:
+        admin = Database(f"{POSTGRES_URL}/postgres".replace("postgresql://", "postgresql+asyncpg://"), pooled=False)
+        async with admin.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+    asyncio.run(drop())
+
+
+def _migrate(settings: Settings) -> None:
+    async def migrate() -> None:
+        database = Database(settings.resolved_database_url, pooled=False)
+        await database.migrate()
+        await database.dispose()
+
+    asyncio.run(migrate())
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    path = tmp_path_factory.mktemp("sqlite") / "tracker.db"
+    backend = Backend("sqlite", f"sqlite:///{path}", "")
+    _migrate(backend.settings())
+    return backend
+
+
+@pytest.fixture(scope="session")
+def postgres_backend() -> Iterator[Backend]:
+    require_postgres()
+    require_redis()
+    name = f"exptrack_test_{RUN_ID}"
+    backend = Backend("postgres", _create_postgres_database(name), REDIS_URL)
+    _migrate(backend.settings())
+    yield backend
+    _drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each test that uses it runs on SQLite (in-process cache) and PostgreSQL (Redis)."""
+    value: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return value
+
+
+async def _empty(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        if database.dialect == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+        else:
+            for table in TABLES:
+                await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@dataclass
+class Server:
+    """An app on a backend, with an HTTP client through its ASGI interface."""
+
+    app: object
+    client: httpx.AsyncClient
+    backend: Backend
+
+
+async def start_server(settings: Settings, backend: Backend) -> Server:
+    app = create_app(settings)
+    await app.state.runtime.start()
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return Server(app, client, backend)
+
+
+async def stop_server(server: Server) -> None:
+    await server.client.aclose()
+    await server.app.state.runtime.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def server(backend: Backend) -> AsyncIterator[Server]:
+    """A fresh app on an emptied database."""
+    settings = backend.settings()
+    database = Database(settings.resolved_database_url, pooled=False)
+    await _empty(database)
+    await database.dispose()
+    started = await start_server(settings, backend)
+    yield started
+    await stop_server(started)
+
+
+@pytest.fixture
+def client(server: Server) -> httpx.AsyncClient:
+    return server.client
