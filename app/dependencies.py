@@ -11,6 +11,7 @@ from app.runtime import Runtime
 from app.services.cache import Cache
 from app.services.experiments import ExperimentService
 from app.services.runs import RunService
+from app.services.tracking import TrackingService
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -59,3 +60,10 @@ def get_run_service(session: SessionDep, cache: CacheDep) -> RunService:
 
 ExperimentServiceDep = Annotated[ExperimentService, Depends(get_experiment_service)]
 RunServiceDep = Annotated[RunService, Depends(get_run_service)]
+
+
+def get_tracking_service(session: SessionDep) -> TrackingService:
+    return TrackingService(session)
+
+
+TrackingServiceDep = Annotated[TrackingService, Depends(get_tracking_service)]

@@ -7,6 +7,14 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models.common import Page, reject_nulls
+from app.models.tracking import (
+    MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS,
+    Key,
+    LatestMetric,
+    ParamValue,
+    TagValue,
+)
 
 
 class RunStatus(StrEnum):
@@ -30,6 +38,10 @@ class RunCreate(BaseModel):
     description: str | None = Field(default=None, max_length=5000)
     parent_run_id: UUID | None = Field(default=None, description="Makes this a nested run")
     started_at: datetime | None = Field(default=None, description="Defaults to now")
+    params: dict[Key, ParamValue] = Field(
+        default_factory=dict, max_length=MAX_BATCH_PARAMS, description="Write-once params"
+    )
+    tags: dict[Key, TagValue] = Field(default_factory=dict, max_length=MAX_BATCH_TAGS)
 
 
 class RunUpdate(BaseModel):
@@ -75,6 +87,11 @@ class Run(BaseModel):
     ended_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, LatestMetric] = Field(
+        default_factory=dict, description="Per key: the latest point and the min and max"
+    )
 
 
 RunPage = Page[Run]

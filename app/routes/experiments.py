@@ -26,6 +26,7 @@ PerPage = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)
 @router.get("", response_model=ExperimentPage)
 async def list_experiments(
     service: ExperimentServiceDep,
+    name: Annotated[str | None, Query(description="Only the experiment of this name")] = None,
     owner: Annotated[str | None, Query(description="Only this owner's experiments")] = None,
     status: Annotated[ExperimentStatus | None, Query(description="Only this status")] = None,
     page: Page = 1,
@@ -33,7 +34,7 @@ async def list_experiments(
 ) -> ExperimentPage:
     """List live experiments, newest first (ties broken by id, so pages never overlap)."""
     return await service.list_experiments(
-        owner=owner, status=status, page=page, per_page=per_page
+        name=name, owner=owner, status=status, page=page, per_page=per_page
     )
 
 

@@ -48,11 +48,18 @@ class ExperimentService:
     cache_ttl: int
 
     async def list_experiments(
-        self, *, owner: str | None, status: ExperimentStatus | None, page: int, per_page: int
+        self,
+        *,
+        name: str | None = None,
+        owner: str | None,
+        status: ExperimentStatus | None,
+        page: int,
+        per_page: int,
     ) -> ExperimentPage:
         async def load() -> ExperimentPage:
             rows, total = await repo.list_page(
                 self.session,
+                name=name.lower() if name else None,
                 owner=owner,
                 status=status.value if status else None,
                 offset=(page - 1) * per_page,
@@ -66,7 +73,7 @@ class ExperimentService:
             ]
             return ExperimentPage.build(items, total, page, per_page)
 
-        key = f"experiments:{owner!r}:{status}:{page}:{per_page}"
+        key = f"experiments:{name!r}:{owner!r}:{status}:{page}:{per_page}"
         return await read_through(self.cache, ExperimentPage, (LIST,), key, self.cache_ttl, load)
 
     async def get_experiment(self, experiment_id: uuid.UUID) -> Experiment:

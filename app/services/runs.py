@@ -3,12 +3,14 @@ stay inside their experiment, and every write invalidates the experiment's cache
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import experiments as experiments_repo
 from app.db.repositories import runs as repo
+from app.db.repositories import tracking as tracking_repo
 from app.db.tables import ACTIVE, DELETED
 from app.db.tables import Run as RunRow
 from app.db.types import utcnow
@@ -16,6 +18,21 @@ from app.errors import InvalidInput, NotFound
 from app.models.run import TERMINAL_STATUSES, Run, RunCreate, RunPage, RunStatus, RunUpdate
 from app.services.cache import Cache
 from app.services.experiments import LIST, experiment_key, not_found
+from app.services.tracking import latest_metric
+
+
+async def render_runs(session: AsyncSession, rows: Sequence[RunRow]) -> list[Run]:
+    """Runs with their params, tags and latest metrics, loaded in three queries."""
+    data = await tracking_repo.load_run_data(session, [row.id for row in rows])
+    runs = []
+    for row in rows:
+        logged = data[row.id]
+        run = Run.model_validate(row)
+        run.params = logged.params
+        run.tags = logged.tags
+        run.metrics = {key: latest_metric(m) for key, m in logged.metrics.items()}
+        runs.append(run)
+    return runs
 
 
 def run_not_found(run_id: uuid.UUID) -> NotFound:
@@ -54,15 +71,17 @@ class RunService:
             updated_at=now,
         )
         await repo.add(self.session, row)
+        await tracking_repo.add_params(self.session, row.id, data.params)
+        await tracking_repo.set_tags(self.session, row.id, data.tags)
         await self.session.commit()
         await self._invalidate(experiment_id)
-        return Run.model_validate(row)
+        return await self._render(row)
 
     async def get_run(self, run_id: uuid.UUID) -> Run:
         row = await repo.get(self.session, run_id)
         if row is None:
             raise run_not_found(run_id)
-        return Run.model_validate(row)
+        return await self._render(row)
 
     async def list_runs(self, experiment_id: uuid.UUID, *, page: int, per_page: int) -> RunPage:
         if await experiments_repo.get(self.session, experiment_id) is None:
@@ -70,7 +89,7 @@ class RunService:
         rows, total = await repo.list_page(
             self.session, experiment_id, offset=(page - 1) * per_page, limit=per_page
         )
-        return RunPage.build([Run.model_validate(row) for row in rows], total, page, per_page)
+        return RunPage.build(await render_runs(self.session, rows), total, page, per_page)
 
     async def update_run(self, run_id: uuid.UUID, data: RunUpdate) -> Run:
         row = await repo.get(self.session, run_id, for_update=True)
@@ -94,7 +113,7 @@ class RunService:
         row.updated_at = utcnow()
         await self.session.commit()
         await self._invalidate(row.experiment_id)
-        return Run.model_validate(row)
+        return await self._render(row)
 
     async def delete_run(self, run_id: uuid.UUID, *, purge: bool) -> None:
         """Soft delete (restorable), or with `purge` remove the run and all it logged."""
@@ -118,7 +137,10 @@ class RunService:
         row.updated_at = utcnow()
         await self.session.commit()
         await self._invalidate(row.experiment_id)
-        return Run.model_validate(row)
+        return await self._render(row)
+
+    async def _render(self, row: RunRow) -> Run:
+        return (await render_runs(self.session, [row]))[0]
 
     async def _invalidate(self, experiment_id: uuid.UUID) -> None:
         # A run changes its experiment's page (its runs) and the list (run_count).

@@ -96,6 +96,8 @@ _ATTRIBUTE_ALIASES = dict.fromkeys(("run name", "Run name"), "run_name") | dict.
 _DATASET_KEYS = ("context", "digest", "name")
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "ILIKE", "ASC", "DESC"})
 _MAX_DEPTH = 64
+_KEY_QUOTES = ("`", '"')
+_VALUE_QUOTES = ("'", '"')
 
 _NUM_OPS = ("=", "!=", ">", ">=", "<", "<=")
 _STR_OPS = ("=", "!=", "LIKE", "ILIKE")
@@ -103,8 +105,10 @@ _LIST_OPS = ("IN", "NOT IN")
 _NULL_OPS = ("IS NULL", "IS NOT NULL")
 _OPERATOR_FOLLOWERS = {"NOT": ("IN",), "IS": ("NULL", "NOT"), "IS NOT": ("NULL",)}
 
+# Quoted tokens use possessive `*+`: backtracking would let 'it''s end at the doubled quote.
 _TOKEN_RE = re.compile(
     r"(?P<ws>\s+)"
+    r"|(?P<string>'(?:[^']|'')*+'|\"(?:[^\"]|\"\")*+\"|`(?:[^`]|``)*+`)"
     r"|(?P<number>-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
     r"|(?P<ident>[^\W\d][\w\-./:]*)"
     r"|(?P<op>!=|>=|<=|=|>|<)"
@@ -137,30 +141,19 @@ def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     i = 0
     while i < len(text):
-        quote = text[i]
-        if quote in "'\"`":
-            parts: list[str] = []
-            start = i + 1
-            while True:
-                close = text.find(quote, start)
-                if close < 0:
-                    what = "quoted key" if quote == "`" else "string"
-                    raise FilterSyntaxError(f"unterminated {what} (no closing {quote})", i, text)
-                parts.append(text[start:close])
-                if text.startswith(quote, close + 1):  # a doubled quote stands for itself
-                    parts.append(quote)
-                    start = close + 2
-                    continue
-                tokens.append(_Token("string", text[i : close + 1], i, "".join(parts), quote))
-                i = close + 1
-                break
-            continue
         match = _TOKEN_RE.match(text, i)
         if match is None:
-            raise FilterSyntaxError(f"unexpected character {quote!r}", i, text)
-        kind = match.lastgroup or ""
-        if kind != "ws":
-            token_text = match.group()
+            char = text[i]
+            if char in "'\"`":
+                what = "quoted key" if char == "`" else "string"
+                raise FilterSyntaxError(f"unterminated {what} (no closing {char})", i, text)
+            raise FilterSyntaxError(f"unexpected character {char!r}", i, text)
+        kind, token_text = match.lastgroup or "", match.group()
+        if kind == "string":
+            quote = token_text[0]  # inside, a doubled quote stands for itself
+            value = token_text[1:-1].replace(quote * 2, quote)
+            tokens.append(_Token("string", token_text, i, value, quote))
+        elif kind != "ws":
             tokens.append(_Token(token_text if kind == "punct" else kind, token_text, i))
         i = match.end()
     tokens.append(_Token("eof", "", len(text)))
@@ -184,10 +177,7 @@ def _flatten(kind: type[And] | type[Or], items: list[Expr]) -> Expr:
         return items[0]
     flat: list[Expr] = []
     for item in items:
-        if isinstance(item, kind):
-            flat.extend(item.items)
-        else:
-            flat.append(item)
+        flat.extend(item.items if isinstance(item, kind) else (item,))
     return kind(tuple(flat))
 
 
@@ -260,7 +250,7 @@ class _Parser:
     def parse_field(self, what: str) -> tuple[Entity, str, _Token]:
         """Parse `<entity>.<key>` (or a bare attribute name); return the canonical pair."""
         token = self.advance()
-        if token.kind == "string" and token.quote != "'":
+        if token.quote in _KEY_QUOTES:
             entity: Entity = "attribute"
             key = token.value
         elif token.kind == "ident" and "." not in token.text:
@@ -277,12 +267,7 @@ class _Parser:
                 )
             entity = _ENTITY_ALIASES[prefix.lower()]
             quoted = self.peek()
-            if (
-                not key
-                and quoted.kind == "string"
-                and quoted.quote != "'"
-                and quoted.pos == token.end
-            ):
+            if not key and quoted.quote in _KEY_QUOTES and quoted.pos == token.end:
                 key = self.advance().value
         else:
             raise self.expected(what, token)
@@ -346,12 +331,12 @@ class _Parser:
         elif entity == "attribute" and key in _NUMERIC_ATTRIBUTES:
             if token.kind == "number" and _INTEGER_RE.fullmatch(token.text):
                 # The columns are 64-bit; checking the length first keeps int() cheap.
-                if len(token.text) <= 20 and -(2**63) <= (number := int(token.text)) < 2**63:
-                    return number
+                if len(token.text) <= 20 and -(2**63) <= (millis := int(token.text)) < 2**63:
+                    return millis
                 raise self.error(f"integer {token.text[:24]} is out of range", token.pos)
             expected = "an integer (milliseconds)"
         else:
-            if token.kind == "string" and token.quote != "`":
+            if token.quote in _VALUE_QUOTES:
                 return token.value
             expected = "a quoted string"
         raise self.expected(f"{expected} value after '{op}'", token)
@@ -365,7 +350,7 @@ class _Parser:
         values: list[str] = []
         while True:
             token = self.advance()
-            if token.kind != "string" or token.quote == "`":
+            if token.quote not in _VALUE_QUOTES:
                 raise self.expected(f"a quoted string in the {op} list", token)
             values.append(token.value)
             separator = self.advance()

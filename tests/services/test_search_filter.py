@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from app.services.search_filter import (
     And,
     Comparison,
+    Entity,
     Expr,
     FilterSyntaxError,
     Or,
@@ -22,9 +22,15 @@ from app.services.search_filter import (
 )
 
 T = TypeVar("T")
-Draw = Callable[[st.SearchStrategy[T]], T]
 
-# No example database: the tests must not leave a .hypothesis/ directory in the repository.
+
+class Draw(Protocol):
+    """`draw` of `st.composite` and of `st.data()` alike."""
+
+    def __call__(self, strategy: st.SearchStrategy[T], /) -> T: ...
+
+
+# No example database: a failure is reproduced from its printed example, not a stored one.
 quick = settings(database=None, max_examples=300, deadline=None)
 
 
@@ -179,10 +185,10 @@ class TestEntities:
             ("Tags", "tag"),
         ],
     )
-    def test_entity_prefix_aliases(self, prefix: str, entity: str) -> None:
+    def test_entity_prefix_aliases(self, prefix: str, entity: Entity) -> None:
         value: Any = 1.0 if entity == "metric" else "v"
         literal = "1" if entity == "metric" else "'v'"
-        assert parse_filter(f"{prefix}.k = {literal}") == Comparison(entity, "k", "=", value)  # type: ignore[arg-type]
+        assert parse_filter(f"{prefix}.k = {literal}") == Comparison(entity, "k", "=", value)
 
     @pytest.mark.parametrize("prefix", ["", "attributes.", "attribute.", "attr.", "run."])
     def test_attribute_prefix_aliases_and_no_prefix(self, prefix: str) -> None:
@@ -464,6 +470,12 @@ class TestErrors:
         assert message in str(error)
         assert str(error) == f"{error.reason} at position {position}"
 
+    def test_an_absurdly_long_integer_is_out_of_range_not_a_crash(self) -> None:
+        # int() refuses strings of more than 4300 digits with a plain ValueError.
+        error = fails("start_time > " + "9" * 5000)
+        assert error.position == 13
+        assert "is out of range" in str(error)
+
     def test_errors_are_value_errors(self) -> None:
         assert isinstance(fails("status ="), ValueError)
 
@@ -562,7 +574,7 @@ NUM_OPS = ("=", "!=", ">", ">=", "<", "<=")
 STR_OPS = ("=", "!=", "LIKE", "ILIKE")
 LIST_OPS = ("IN", "NOT IN")
 NULL_OPS = ("IS NULL", "IS NOT NULL")
-PREFIXES = {
+PREFIXES: dict[Entity, tuple[str, ...]] = {
     "metric": ("metrics.", "metric.", "METRICS."),
     "param": ("params.", "param.", "parameters.", "parameter."),
     "tag": ("tags.", "tag.", "Tag."),
@@ -586,8 +598,9 @@ STRINGS = st.text(max_size=8)
 
 
 @st.composite
-def comparisons(draw: Draw[Any]) -> Comparison:
+def comparisons(draw: Draw) -> Comparison:
     entity = draw(st.sampled_from(tuple(PREFIXES)))
+    ops: tuple[str, ...]
     if entity == "metric":
         key, ops = draw(st.text(min_size=1, max_size=8)), NUM_OPS
     elif entity in ("param", "tag"):
@@ -634,7 +647,7 @@ def quote(text: str, mark: str) -> str:
     return mark + text.replace(mark, mark * 2) + mark
 
 
-def render_field(draw: Draw[Any], item: Comparison) -> str:
+def render_field(draw: Draw, item: Comparison) -> str:
     prefix = draw(st.sampled_from(PREFIXES[item.entity]))
     if item.entity == "attribute":
         name = draw(st.sampled_from(ATTRIBUTE_NAMES[item.key]))
@@ -646,7 +659,7 @@ def render_field(draw: Draw[Any], item: Comparison) -> str:
     return prefix + quote(item.key, draw(st.sampled_from('`"')))
 
 
-def render_comparison(draw: Draw[Any], item: Comparison) -> str:
+def render_comparison(draw: Draw, item: Comparison) -> str:
     words = [draw(st.sampled_from((word, word.lower(), word.title()))) for word in item.op.split()]
     op = draw(SPACES).join(words)
     field = render_field(draw, item)
@@ -665,7 +678,7 @@ def render_comparison(draw: Draw[Any], item: Comparison) -> str:
     return f"{field}{draw(SPACES)}{op}{draw(SPACES)}{value}"
 
 
-def render(draw: Draw[Any], expr: Expr) -> str:
+def render(draw: Draw, expr: Expr) -> str:
     if isinstance(expr, Comparison):
         text = render_comparison(draw, expr)
     else:
@@ -677,6 +690,11 @@ def render(draw: Draw[Any], expr: Expr) -> str:
                 part = f"({part})"
             parts.append(part)
         keyword = draw(st.sampled_from(("AND", "and") if isinstance(expr, And) else ("OR", "or")))
+        if len(parts) >= 3 and draw(st.booleans()):
+            # Group a run of items, "a OR (b OR c)": the parser must flatten it back.
+            start = draw(st.integers(0, len(parts) - 2))
+            stop = draw(st.integers(start + 2, len(parts)))
+            parts[start:stop] = [f"({f' {keyword} '.join(parts[start:stop])})"]
         text = "".join(
             (draw(SPACES) + keyword + draw(SPACES) if i else "") + part
             for i, part in enumerate(parts)
@@ -716,7 +734,7 @@ class TestRoundTrip:
                 st.sampled_from(["", " ASC", " asc"] if ascending else [" DESC", " desc"])
             )
             clauses.append(render_field(data.draw, item) + direction)
-            expected[item.entity, item.key] = OrderBy(item.entity, item.key, ascending)  # type: ignore[arg-type]
+            expected[item.entity, item.key] = OrderBy(item.entity, item.key, ascending)
         assert parse_order_by(clauses) == list(expected.values())
 
 

@@ -57,8 +57,12 @@ async def count_runs(session: AsyncSession, experiment_id: uuid.UUID) -> int:
     return int((await session.execute(query)).scalar_one())
 
 
-def _filtered(query: Select[Any], owner: str | None, status: str | None) -> Select[Any]:
+def _filtered(
+    query: Select[Any], name: str | None, owner: str | None, status: str | None
+) -> Select[Any]:
     query = query.where(Experiment.lifecycle == ACTIVE)
+    if name is not None:
+        query = query.where(Experiment.name == name)
     if owner is not None:
         query = query.where(Experiment.owner == owner)
     if status is not None:
@@ -69,18 +73,19 @@ def _filtered(query: Select[Any], owner: str | None, status: str | None) -> Sele
 async def list_page(
     session: AsyncSession,
     *,
+    name: str | None,
     owner: str | None,
     status: str | None,
     offset: int,
     limit: int,
 ) -> tuple[Sequence[Row[Any]], int]:
     """A page of (Experiment, run_count) rows, newest first, and the total."""
-    total_query = _filtered(select(func.count(Experiment.id)), owner, status)
+    total_query = _filtered(select(func.count(Experiment.id)), name, owner, status)
     total = int((await session.execute(total_query)).scalar_one())
     if total <= offset:
         return [], total
     query = (
-        _filtered(select(Experiment, _run_count()), owner, status)
+        _filtered(select(Experiment, _run_count()), name, owner, status)
         .order_by(Experiment.created_at.desc(), Experiment.id.desc())
         .offset(offset)
         .limit(limit)

@@ -1,0 +1,82 @@
+"""Logging to a run: metric points, write-once params, tags. A batch is validated whole and
+stored in one transaction, or not at all."""
+
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories import runs as runs_repo
+from app.db.repositories import tracking as repo
+from app.db.tables import LatestMetric as LatestMetricRow
+from app.db.tables import Run as RunRow
+from app.errors import Conflict, NotFound
+from app.models.tracking import BatchLog, BatchResult, LatestMetric, MetricPoint
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def latest_metric(row: LatestMetricRow) -> LatestMetric:
+    return LatestMetric(
+        value=math.nan if row.is_nan else row.value,
+        step=row.step,
+        timestamp=row.timestamp,
+        min=row.min_value,
+        max=row.max_value,
+    )
+
+
+@dataclass
+class TrackingService:
+    session: AsyncSession
+
+    async def log_batch(self, run_id: uuid.UUID, batch: BatchLog) -> BatchResult:
+        await self._live_run(run_id)
+        await self._store(run_id, batch.metrics, batch.params, batch.tags)
+        await self.session.commit()
+        return BatchResult(
+            metrics=len(batch.metrics), params=len(batch.params), tags=len(batch.tags)
+        )
+
+    async def delete_tag(self, run_id: uuid.UUID, key: str) -> None:
+        await self._live_run(run_id)
+        if not await repo.delete_tag(self.session, run_id, key):
+            raise NotFound(f"Run {run_id} has no tag {key!r}")
+        await self.session.commit()
+
+    async def _store(
+        self,
+        run_id: uuid.UUID,
+        metrics: list[MetricPoint],
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> None:
+        stored = await repo.add_params(self.session, run_id, params)
+        changed = sorted(key for key, value in params.items() if stored.get(key) != value)
+        if changed:
+            await self.session.rollback()
+            key = changed[0]
+            raise Conflict(
+                f"Param {key!r} of run {run_id} is already {stored[key]!r}; params are "
+                f"write-once, so {params[key]!r} was not stored (nothing in this request was)"
+            )
+        await repo.set_tags(self.session, run_id, tags)
+        if metrics:
+            stamp = now_ms()
+            points = [
+                repo.Point(m.key, m.value, m.step, stamp if m.timestamp is None else m.timestamp)
+                for m in metrics
+            ]
+            series = await repo.upsert_series(self.session, run_id, repo.summarize(points))
+            await repo.add_points(self.session, series, points)
+
+    async def _live_run(self, run_id: uuid.UUID) -> RunRow:
+        run = await runs_repo.get(self.session, run_id)
+        if run is None:
+            raise NotFound(f"Run {run_id} not found")
+        return run

@@ -1,0 +1,93 @@
+"""How logged values travel: key rules checked at the call site, metric values as JSON
+(non-finite numbers as the strings the server expects), params as strings, timestamps in ms."""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "Point",
+    "check_key",
+    "decode_value",
+    "dump_json",
+    "encode_value",
+    "metrics_payload",
+    "now_ms",
+    "param_value",
+]
+
+MAX_KEY_LENGTH = 250
+_KEY_CHARS = re.compile(r"^[/\w.\- :]+$")
+
+#: A queued metric point: (key, value, step, timestamp in ms).
+Point = tuple[str, float, int, int]
+
+
+def now_ms() -> int:
+    """Milliseconds since the Unix epoch, as the server stores timestamps."""
+    return time.time_ns() // 1_000_000
+
+
+def check_key(key: str, kind: str = "metric") -> str:
+    """The server's key rule (MLflow's), so a bad key fails where it is logged instead of
+    making the server refuse a whole batch later. Raises ValueError naming the rule."""
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"{kind} key {key!r} must be a string of 1-{MAX_KEY_LENGTH} characters")
+    if not _KEY_CHARS.fullmatch(key):
+        raise ValueError(
+            f"{kind} key {key!r} may contain only letters, digits, '_', '-', '.', ' ', '/' "
+            "and ':'"
+        )
+    if key.startswith(("/", "..")) or posixpath.normpath(key) != key:
+        raise ValueError(
+            f"{kind} key {key!r} must be a normalized relative path (no leading '/', no '..', "
+            "'.' or empty segments)"
+        )
+    return key
+
+
+def encode_value(value: float) -> float | str:
+    """A metric value as JSON: a number, or "NaN", "Infinity", "-Infinity"."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def decode_value(value: Any) -> float:
+    """A metric value from JSON, the inverse of `encode_value`."""
+    if isinstance(value, str):
+        return float(value.replace("Infinity", "inf"))
+    return float(value)
+
+
+def param_value(value: object) -> str:
+    """A param or tag value as the server stores it (booleans as `true`/`false`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    raise ValueError(f"a param value must be a string, number or boolean, not {type(value).__name__}")
+
+
+def metrics_payload(points: Iterable[Point]) -> list[dict[str, Any]]:
+    """Queued points in the batch endpoint's shape."""
+    return [
+        {"key": key, "value": encode_value(value), "step": step, "timestamp": timestamp}
+        for key, value, step, timestamp in points
+    ]
+
+
+def dump_json(payload: Mapping[str, Any]) -> bytes:
+    """Compact JSON bytes; the same payload always gives the same bytes."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
