@@ -10,11 +10,13 @@ from app.config import Settings
 from app.runtime import Runtime
 from app.services.cache import Cache
 from app.services.experiments import ExperimentService
+from app.services.metric_history import MetricHistoryService
+from app.services.run_search import RunSearchService
 from app.services.runs import RunService
 from app.services.tracking import TrackingService
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -22,7 +24,7 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_app_settings(runtime: RuntimeDep) -> Settings:
+async def get_app_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
@@ -48,13 +50,13 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_experiment_service(
+async def get_experiment_service(
     session: SessionDep, cache: CacheDep, settings: SettingsDep
 ) -> ExperimentService:
     return ExperimentService(session, cache, settings.cache_ttl_seconds)
 
 
-def get_run_service(session: SessionDep, cache: CacheDep) -> RunService:
+async def get_run_service(session: SessionDep, cache: CacheDep) -> RunService:
     return RunService(session, cache)
 
 
@@ -62,8 +64,22 @@ ExperimentServiceDep = Annotated[ExperimentService, Depends(get_experiment_servi
 RunServiceDep = Annotated[RunService, Depends(get_run_service)]
 
 
-def get_tracking_service(session: SessionDep) -> TrackingService:
+async def get_tracking_service(session: SessionDep) -> TrackingService:
     return TrackingService(session)
 
 
 TrackingServiceDep = Annotated[TrackingService, Depends(get_tracking_service)]
+
+
+async def get_metric_history_service(session: SessionDep) -> MetricHistoryService:
+    return MetricHistoryService(session)
+
+
+MetricHistoryServiceDep = Annotated[MetricHistoryService, Depends(get_metric_history_service)]
+
+
+async def get_run_search_service(session: SessionDep) -> RunSearchService:
+    return RunSearchService(session)
+
+
+RunSearchServiceDep = Annotated[RunSearchService, Depends(get_run_search_service)]

@@ -11,7 +11,7 @@ from app import __version__
 from app.config import Settings, get_settings
 from app.logs import configure_logging
 from app.middleware.request_context import RequestContextMiddleware
-from app.routes import experiments, health, runs, tracking
+from app.routes import experiments, health, metric_history, run_search, runs, tracking
 from app.routes.errors import install_error_handlers
 from app.runtime import Runtime
 
@@ -53,8 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(experiments.router, prefix="/api/v1")
+    app.include_router(run_search.router, prefix="/api/v1")  # before /runs/{run_id}
     app.include_router(runs.router, prefix="/api/v1")
     app.include_router(tracking.router, prefix="/api/v1")
+    app.include_router(metric_history.router, prefix="/api/v1")
     return app
 
 

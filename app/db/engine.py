@@ -70,7 +70,9 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            options["pool_pre_ping"] = True
+            # No pre-ping round trip per checkout: a connection that died is invalidated on
+            # first use, its request gets a 503 and the pool reconnects.
+            options["pool_recycle"] = 1800
             if pooled:
                 options.update(pool_size=10, max_overflow=20, pool_timeout=10)
             # No prepared-statement cache across statements, so PgBouncer in transaction
@@ -78,7 +80,6 @@ class Database:
             options["connect_args"] = {"command_timeout": 30, "timeout": 5}
         if not pooled:
             options["poolclass"] = NullPool
-            options.pop("pool_pre_ping", None)
         self.engine = create_async_engine(url, **options)
         if self.dialect == "sqlite":
             _setup_sqlite(self.engine)

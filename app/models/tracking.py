@@ -4,12 +4,20 @@ Metric values travel as JSON numbers, or as the strings "NaN", "Infinity" and "-
 which JSON cannot otherwise express; they are stored and returned exactly.
 """
 
+import functools
 import math
 import posixpath
-import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    StrictFloat,
+    StrictInt,
+)
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -18,40 +26,25 @@ MAX_BATCH_POINTS = 10_000
 MAX_BATCH_PARAMS = 1000
 MAX_BATCH_TAGS = 1000
 
-_KEY_CHARS = re.compile(r"^[/\w.\- :]+$")
-_NON_FINITE = {
-    "nan": math.nan,
-    "infinity": math.inf,
-    "inf": math.inf,
-    "-infinity": -math.inf,
-    "-inf": -math.inf,
-}
+KEY_PATTERN = r"^[/\w.\- :]+$"
+NonFinite = Literal["NaN", "Infinity", "-Infinity"]
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
+@functools.lru_cache(maxsize=4096)
 def check_key(key: str) -> str:
-    """MLflow's key rule: letters, digits, `_ - . space / :`, and no path tricks."""
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"key must be 1-{MAX_KEY_LENGTH} characters")
-    if not _KEY_CHARS.fullmatch(key):
+    """MLflow's key rule beyond its characters: a normalized relative path. Cached, because a
+    batch repeats the same few keys thousands of times."""
+    if key.startswith(("/", "..")) or key == "." or posixpath.normpath(key) != key:
         raise ValueError(
-            f"key {key!r} may contain only letters, digits, '_', '-', '.', ' ', '/' and ':'"
+            f"key {key!r} must be a normalized relative path (no leading '/', no '..')"
         )
-    if key.startswith("/") or posixpath.normpath(key) != key or key.startswith(".."):
-        raise ValueError(f"key {key!r} must be a normalized relative path (no '/', '..' tricks)")
     return key
 
 
-def parse_metric_value(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("value must be a number, not a boolean")
-    if isinstance(value, str):
-        special = _NON_FINITE.get(value.strip().lower())
-        if special is None:
-            raise ValueError('value must be a number or one of "NaN", "Infinity", "-Infinity"')
-        return special
-    if isinstance(value, int | float):
-        return float(value)
-    raise ValueError("value must be a number")
+def metric_float(value: float | int | str) -> float:
+    """A validated metric value as a float; the non-finite spellings become NaN and ±inf."""
+    return _NON_FINITE[value] if isinstance(value, str) else float(value)
 
 
 def dump_metric_value(value: float) -> float | str:
@@ -70,10 +63,23 @@ def param_value(value: Any) -> str:
     raise ValueError("value must be a string, number or boolean")
 
 
-Key = Annotated[str, BeforeValidator(lambda v: check_key(v) if isinstance(v, str) else v)]
+Key = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
+        description="Letters, digits, '_', '-', '.', ' ', '/' and ':'; at most 250",
+    ),
+    AfterValidator(check_key),
+]
+# Validated in Rust (no per-point Python): numbers, not booleans, or a non-finite spelling.
+MetricValueIn = Annotated[
+    StrictFloat | Annotated[StrictInt, Field(ge=-(2**63), lt=2**63)] | NonFinite,
+    Field(description='A number, or "NaN", "Infinity", "-Infinity"'),
+]
 MetricValue = Annotated[
     float,
-    BeforeValidator(parse_metric_value),
     PlainSerializer(dump_metric_value, return_type=float | str, when_used="json"),
     Field(
         json_schema_extra={
@@ -93,7 +99,7 @@ class MetricPoint(BaseModel):
     """One point of a metric series."""
 
     key: Key
-    value: MetricValue
+    value: MetricValueIn
     step: Step = 0
     timestamp: Timestamp | None = None
 

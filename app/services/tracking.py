@@ -12,9 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.repositories import runs as runs_repo
 from app.db.repositories import tracking as repo
 from app.db.tables import LatestMetric as LatestMetricRow
-from app.db.tables import Run as RunRow
 from app.errors import Conflict, NotFound
-from app.models.tracking import BatchLog, BatchResult, LatestMetric, MetricPoint
+from app.models.tracking import (
+    BatchLog,
+    BatchResult,
+    LatestMetric,
+    MetricPoint,
+    metric_float,
+)
 
 
 def now_ms() -> int:
@@ -69,14 +74,16 @@ class TrackingService:
         if metrics:
             stamp = now_ms()
             points = [
-                repo.Point(m.key, m.value, m.step, stamp if m.timestamp is None else m.timestamp)
+                repo.Point(
+                    m.key,
+                    metric_float(m.value),
+                    m.step,
+                    stamp if m.timestamp is None else m.timestamp,
+                )
                 for m in metrics
             ]
-            series = await repo.upsert_series(self.session, run_id, repo.summarize(points))
-            await repo.add_points(self.session, series, points)
+            await repo.add_points(self.session, run_id, points)
 
-    async def _live_run(self, run_id: uuid.UUID) -> RunRow:
-        run = await runs_repo.get(self.session, run_id)
-        if run is None:
+    async def _live_run(self, run_id: uuid.UUID) -> None:
+        if not await runs_repo.is_live(self.session, run_id):
             raise NotFound(f"Run {run_id} not found")
-        return run

@@ -51,3 +51,13 @@ async def list_page(
         .limit(limit)
     )
     return (await session.execute(query)).scalars().all(), total
+
+
+async def is_live(session: AsyncSession, run_id: uuid.UUID) -> bool:
+    """Whether the run and its experiment are live (the check before every log write)."""
+    query = (
+        select(Run.id)
+        .join(Experiment, Experiment.id == Run.experiment_id)
+        .where(Run.id == run_id, Run.lifecycle == ACTIVE, Experiment.lifecycle == ACTIVE)
+    )
+    return (await session.execute(query)).first() is not None

@@ -13,10 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Float,
-    bindparam,
     case,
     delete,
     func,
@@ -26,7 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import ARRAY
 
 from app.db.tables import LatestMetric, Metric, Param, RunTag
 
@@ -95,98 +90,133 @@ def _greatest(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-async def upsert_series(
-    session: AsyncSession, run_id: uuid.UUID, summary: Mapping[str, SeriesState]
-) -> dict[str, int]:
-    """Create or update one `latest_metric` row per key; returns each key's series id."""
-    if not summary:
-        return {}
-    on_postgres = _is_postgres(session)
-    insert = postgresql.insert if on_postgres else sqlite.insert
-    rows = [
-        {
-            "run_id": run_id,
-            "key": key,
-            "value": state.value,
-            "is_nan": state.is_nan,
-            "step": state.step,
-            "timestamp": state.timestamp,
-            "min_value": state.min_value,
-            "max_value": state.max_value,
-        }
-        for key, state in sorted(summary.items())  # a fixed order: no deadlocks between batches
-    ]
-    statement = insert(LatestMetric).values(rows)
+# PostgreSQL: the whole batch in one statement and one round trip. The CTE upserts one series
+# row per key (keeping the latest point by (step, timestamp, value) and the min and max; LEAST
+# and GREATEST skip NULLs), and the outer INSERT adds the points through `unnest`.
+_PG_ADD_POINTS = text(
+    """
+    WITH series AS (
+        INSERT INTO latest_metric AS old
+            (run_id, key, value, is_nan, step, "timestamp", min_value, max_value)
+        SELECT CAST(:run_id AS UUID), s.*
+        FROM unnest(
+            CAST(:keys AS VARCHAR[]), CAST(:vals AS FLOAT8[]), CAST(:nans AS BOOLEAN[]),
+            CAST(:steps AS BIGINT[]), CAST(:stamps AS BIGINT[]),
+            CAST(:mins AS FLOAT8[]), CAST(:maxs AS FLOAT8[])
+        ) AS s
+        ON CONFLICT (run_id, key) DO UPDATE SET
+            value = CASE WHEN (excluded.step, excluded."timestamp", excluded.value)
+                >= (old.step, old."timestamp", old.value) THEN excluded.value ELSE old.value END,
+            is_nan = CASE WHEN (excluded.step, excluded."timestamp", excluded.value)
+                >= (old.step, old."timestamp", old.value) THEN excluded.is_nan ELSE old.is_nan END,
+            step = CASE WHEN (excluded.step, excluded."timestamp", excluded.value)
+                >= (old.step, old."timestamp", old.value) THEN excluded.step ELSE old.step END,
+            "timestamp" = CASE WHEN (excluded.step, excluded."timestamp", excluded.value)
+                >= (old.step, old."timestamp", old.value)
+                THEN excluded."timestamp" ELSE old."timestamp" END,
+            min_value = LEAST(old.min_value, excluded.min_value),
+            max_value = GREATEST(old.max_value, excluded.max_value)
+        RETURNING id, key
+    )
+    INSERT INTO metric (series_id, step, "timestamp", value, is_nan)
+    SELECT series.id, p.step, p.stamp, p.value, p.is_nan
+    FROM unnest(
+        CAST(:point_keys AS VARCHAR[]), CAST(:point_steps AS BIGINT[]),
+        CAST(:point_stamps AS BIGINT[]), CAST(:point_vals AS FLOAT8[]),
+        CAST(:point_nans AS BOOLEAN[])
+    ) AS p(key, step, stamp, value, is_nan)
+    JOIN series ON series.key = p.key
+    ON CONFLICT DO NOTHING
+    """
+)
+
+
+def _sqlite_upsert_series() -> Any:
+    statement = sqlite.insert(LatestMetric.__table__)
     new = statement.excluded
     old = LatestMetric.__table__.c
     is_newer = tuple_(new.step, new.timestamp, new.value) >= tuple_(
         old.step, old.timestamp, old.value
     )
-    # Two-argument min/max are LEAST/GREATEST on PostgreSQL and min/max on SQLite.
-    least, greatest = (func.least, func.greatest) if on_postgres else (func.min, func.max)
 
     def pick(column: str) -> Any:
         return case((is_newer, new[column]), else_=old[column])
 
-    statement = statement.on_conflict_do_update(
+    def keep_non_null(pick_one: Any, a: Any, b: Any) -> Any:
+        # SQLite's two-argument min/max return NULL if either side is; a series of NaN only
+        # has a NULL min and max, which must not win.
+        return pick_one(func.coalesce(a, b), func.coalesce(b, a))
+
+    return statement.on_conflict_do_update(
         index_elements=["run_id", "key"],
         set_={
             "value": pick("value"),
             "is_nan": pick("is_nan"),
             "step": pick("step"),
             "timestamp": pick("timestamp"),
-            # NULL (a series of NaN only) must not win: coalesce each side with the other.
-            "min_value": least(
-                func.coalesce(old.min_value, new.min_value),
-                func.coalesce(new.min_value, old.min_value),
-            ),
-            "max_value": greatest(
-                func.coalesce(old.max_value, new.max_value),
-                func.coalesce(new.max_value, old.max_value),
-            ),
+            "min_value": keep_non_null(func.min, old.min_value, new.min_value),
+            "max_value": keep_non_null(func.max, old.max_value, new.max_value),
         },
-    ).returning(LatestMetric.id, LatestMetric.key)
-    result = await session.execute(statement)
-    return {key: series_id for series_id, key in result.all()}
+    )
 
 
-_PG_INSERT_POINTS = text(
-    "INSERT INTO metric (series_id, step, timestamp, value, is_nan) "
-    "SELECT * FROM unnest(:series, :steps, :stamps, :vals, :nans) "
-    "ON CONFLICT DO NOTHING"
-).bindparams(
-    bindparam("series", type_=ARRAY(BigInteger)),
-    bindparam("steps", type_=ARRAY(BigInteger)),
-    bindparam("stamps", type_=ARRAY(BigInteger)),
-    bindparam("vals", type_=ARRAY(Float(53))),
-    bindparam("nans", type_=ARRAY(Boolean)),
-)
+_SQLITE_UPSERT_SERIES = _sqlite_upsert_series()
+_SQLITE_INSERT_POINTS = sqlite.insert(Metric.__table__).on_conflict_do_nothing()
 
 
-async def add_points(
-    session: AsyncSession, series_ids: Mapping[str, int], points: Sequence[Point]
-) -> None:
-    """Insert the points; one already stored (same series, step, timestamp) is skipped."""
+async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[Point]) -> None:
+    """Store the points and update each key's series row; a point already stored (same run,
+    key, step and timestamp) is skipped."""
     if not points:
         return
+    # A fixed key order, so concurrent batches to one run lock series rows in the same order.
+    summary = sorted(summarize(points).items())
     stored = [_stored(point.value) for point in points]
     if _is_postgres(session):
         await session.execute(
-            _PG_INSERT_POINTS,
+            _PG_ADD_POINTS,
             {
-                "series": [series_ids[point.key] for point in points],
-                "steps": [point.step for point in points],
-                "stamps": [point.timestamp for point in points],
-                "vals": [value for value, _ in stored],
-                "nans": [is_nan for _, is_nan in stored],
+                "run_id": run_id,
+                "keys": [key for key, _ in summary],
+                "vals": [state.value for _, state in summary],
+                "nans": [state.is_nan for _, state in summary],
+                "steps": [state.step for _, state in summary],
+                "stamps": [state.timestamp for _, state in summary],
+                "mins": [state.min_value for _, state in summary],
+                "maxs": [state.max_value for _, state in summary],
+                "point_keys": [point.key for point in points],
+                "point_steps": [point.step for point in points],
+                "point_stamps": [point.timestamp for point in points],
+                "point_vals": [value for value, _ in stored],
+                "point_nans": [is_nan for _, is_nan in stored],
             },
         )
         return
     await session.execute(
-        sqlite.insert(Metric).on_conflict_do_nothing(),
+        _SQLITE_UPSERT_SERIES,
         [
             {
-                "series_id": series_ids[point.key],
+                "run_id": run_id,
+                "key": key,
+                "value": state.value,
+                "is_nan": state.is_nan,
+                "step": state.step,
+                "timestamp": state.timestamp,
+                "min_value": state.min_value,
+                "max_value": state.max_value,
+            }
+            for key, state in summary
+        ],
+    )
+    ids = select(LatestMetric.id, LatestMetric.key).where(
+        LatestMetric.run_id == run_id, LatestMetric.key.in_([key for key, _ in summary])
+    )
+    series = {key: series_id for series_id, key in (await session.execute(ids)).all()}
+    await session.execute(
+        _SQLITE_INSERT_POINTS,
+        [
+            {
+                "series_id": series[point.key],
                 "step": point.step,
                 "timestamp": point.timestamp,
                 "value": value,

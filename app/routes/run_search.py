@@ -1,0 +1,36 @@
+"""/api/v1/runs/search: find runs across experiments."""
+
+from fastapi import APIRouter
+
+from app.dependencies import RunSearchServiceDep
+from app.models.run_search import RunSearch, RunSearchResult
+from app.routes.responses import ErrorBody
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+@router.post(
+    "/search",
+    response_model=RunSearchResult,
+    responses={
+        422: {
+            "model": ErrorBody,
+            "description": "A malformed filter or order_by (the detail gives the position), "
+            "a page token from another search, or an invalid field",
+        }
+    },
+)
+async def search_runs(search: RunSearch, service: RunSearchServiceDep) -> RunSearchResult:
+    """Search the runs of one or more experiments.
+
+    `filter` is MLflow's search language with OR and parentheses (AND binds tighter), e.g.
+    `metrics.acc > 0.9 AND (params.lr = '0.01' OR tags.team ILIKE 'nlp%')`. A metric clause
+    compares the run's latest value (a NaN never matches; a run without the metric neither);
+    `!=` and `NOT IN` on a param or tag match only runs that have the key; LIKE is
+    case-sensitive, ILIKE is not. `status` takes MLflow's names (`FINISHED`...) or ours
+    (`completed`...); `start_time` and `end_time` are milliseconds since the epoch.
+
+    Runs come in `order_by` order (missing values last; for metrics NaN after numbers), then
+    most recently started first, then by id. Send `next_page_token` back, with the same
+    search, for the next page; it is null on the last one."""
+    return await service.search_runs(search)
