@@ -41,8 +41,17 @@ class TrackingService:
     session: AsyncSession
 
     async def log_batch(self, run_id: uuid.UUID, batch: BatchLog) -> BatchResult:
-        await self._live_run(run_id)
-        await self._store(run_id, batch.metrics, batch.params, batch.tags)
+        if batch.params or batch.tags or not repo.is_postgres(self.session):
+            await self._live_run(run_id)
+            await self._store(run_id, batch.params, batch.tags)
+            if batch.metrics:
+                await repo.add_points(self.session, run_id, self._points(batch.metrics))
+        else:
+            # The hot path, metrics only on PostgreSQL: one self-contained statement, so no
+            # BEGIN/COMMIT round trips around it.
+            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            if not await repo.add_points(self.session, run_id, self._points(batch.metrics)):
+                raise NotFound(f"Run {run_id} not found")
         await self.session.commit()
         return BatchResult(
             metrics=len(batch.metrics), params=len(batch.params), tags=len(batch.tags)
@@ -54,12 +63,21 @@ class TrackingService:
             raise NotFound(f"Run {run_id} has no tag {key!r}")
         await self.session.commit()
 
+    @staticmethod
+    def _points(metrics: list[MetricPoint]) -> list[repo.Point]:
+        stamp = now_ms()
+        return [
+            repo.Point(
+                m.key,
+                metric_float(m.value),
+                m.step,
+                stamp if m.timestamp is None else m.timestamp,
+            )
+            for m in metrics
+        ]
+
     async def _store(
-        self,
-        run_id: uuid.UUID,
-        metrics: list[MetricPoint],
-        params: Mapping[str, str],
-        tags: Mapping[str, str],
+        self, run_id: uuid.UUID, params: Mapping[str, str], tags: Mapping[str, str]
     ) -> None:
         stored = await repo.add_params(self.session, run_id, params)
         changed = sorted(key for key, value in params.items() if stored.get(key) != value)
@@ -71,18 +89,6 @@ class TrackingService:
                 f"write-once, so {params[key]!r} was not stored (nothing in this request was)"
             )
         await repo.set_tags(self.session, run_id, tags)
-        if metrics:
-            stamp = now_ms()
-            points = [
-                repo.Point(
-                    m.key,
-                    metric_float(m.value),
-                    m.step,
-                    stamp if m.timestamp is None else m.timestamp,
-                )
-                for m in metrics
-            ]
-            await repo.add_points(self.session, run_id, points)
 
     async def _live_run(self, run_id: uuid.UUID) -> None:
         if not await runs_repo.is_live(self.session, run_id):

@@ -137,11 +137,21 @@ class TestBatch:
         stored = await get_run(client, run["id"])
         assert stored["metrics"] == {} and stored["params"] == {}  # nothing half-written
 
-    async def test_unknown_or_deleted_run_is_404(self, client: httpx.AsyncClient) -> None:
-        assert (await batch(client, MISSING, params={"a": "1"})).status_code == 404
+    @pytest.mark.parametrize(
+        "body",
+        [{"params": {"a": "1"}}, {"metrics": [{"key": "m", "value": 1}]}, {}],
+        ids=["params", "metrics-only", "empty"],
+    )
+    async def test_unknown_or_deleted_run_is_404(
+        self, client: httpx.AsyncClient, body: dict[str, Any]
+    ) -> None:
+        assert (await batch(client, MISSING, **body)).status_code == 404
         run = await new_run(client)
         await client.delete(f"/api/v1/runs/{run['id']}")
-        assert (await batch(client, run["id"], params={"a": "1"})).status_code == 404
+        assert (await batch(client, run["id"], **body)).status_code == 404
+        experiment_run = await new_run(client)
+        await client.delete(f"/api/v1/experiments/{experiment_run['experiment_id']}")
+        assert (await batch(client, experiment_run["id"], **body)).status_code == 404
 
     async def test_logging_to_a_finished_run_is_allowed(self, client: httpx.AsyncClient) -> None:
         run = await new_run(client)

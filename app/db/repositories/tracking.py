@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.repositories import runs
 from app.db.tables import LatestMetric, Metric, Param, RunTag
 
 
@@ -90,12 +91,20 @@ def _greatest(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-# PostgreSQL: the whole batch in one statement and one round trip. The CTE upserts one series
-# row per key (keeping the latest point by (step, timestamp, value) and the min and max; LEAST
-# and GREATEST skip NULLs), and the outer INSERT adds the points through `unnest`.
+# PostgreSQL: the whole batch in one statement and one round trip, atomic on its own (so it
+# needs no transaction around it). It checks that the run is live, upserts one series row per
+# key (keeping the latest point by (step, timestamp, value) and the min and max; LEAST and
+# GREATEST skip NULLs), adds the points through `unnest`, and answers whether the run was live.
 _PG_ADD_POINTS = text(
     """
-    WITH series AS (
+    WITH live AS (
+        SELECT EXISTS (
+            SELECT 1 FROM run JOIN experiment ON experiment.id = run.experiment_id
+            WHERE run.id = CAST(:run_id AS UUID)
+              AND run.lifecycle = 'active' AND experiment.lifecycle = 'active'
+        ) AS ok
+    ),
+    series AS (
         INSERT INTO latest_metric AS old
             (run_id, key, value, is_nan, step, "timestamp", min_value, max_value)
         SELECT CAST(:run_id AS UUID), s.*
@@ -104,6 +113,7 @@ _PG_ADD_POINTS = text(
             CAST(:steps AS BIGINT[]), CAST(:stamps AS BIGINT[]),
             CAST(:mins AS FLOAT8[]), CAST(:maxs AS FLOAT8[])
         ) AS s
+        WHERE (SELECT ok FROM live)
         ON CONFLICT (run_id, key) DO UPDATE SET
             value = CASE WHEN (excluded.step, excluded."timestamp", excluded.value)
                 >= (old.step, old."timestamp", old.value) THEN excluded.value ELSE old.value END,
@@ -117,16 +127,19 @@ _PG_ADD_POINTS = text(
             min_value = LEAST(old.min_value, excluded.min_value),
             max_value = GREATEST(old.max_value, excluded.max_value)
         RETURNING id, key
+    ),
+    points AS (
+        INSERT INTO metric (series_id, step, "timestamp", value, is_nan)
+        SELECT series.id, p.step, p.stamp, p.value, p.is_nan
+        FROM unnest(
+            CAST(:point_keys AS VARCHAR[]), CAST(:point_steps AS BIGINT[]),
+            CAST(:point_stamps AS BIGINT[]), CAST(:point_vals AS FLOAT8[]),
+            CAST(:point_nans AS BOOLEAN[])
+        ) AS p(key, step, stamp, value, is_nan)
+        JOIN series ON series.key = p.key
+        ON CONFLICT DO NOTHING
     )
-    INSERT INTO metric (series_id, step, "timestamp", value, is_nan)
-    SELECT series.id, p.step, p.stamp, p.value, p.is_nan
-    FROM unnest(
-        CAST(:point_keys AS VARCHAR[]), CAST(:point_steps AS BIGINT[]),
-        CAST(:point_stamps AS BIGINT[]), CAST(:point_vals AS FLOAT8[]),
-        CAST(:point_nans AS BOOLEAN[])
-    ) AS p(key, step, stamp, value, is_nan)
-    JOIN series ON series.key = p.key
-    ON CONFLICT DO NOTHING
+    SELECT ok FROM live
     """
 )
 
@@ -164,16 +177,14 @@ _SQLITE_UPSERT_SERIES = _sqlite_upsert_series()
 _SQLITE_INSERT_POINTS = sqlite.insert(Metric.__table__).on_conflict_do_nothing()
 
 
-async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[Point]) -> None:
-    """Store the points and update each key's series row; a point already stored (same run,
-    key, step and timestamp) is skipped."""
-    if not points:
-        return
+async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[Point]) -> bool:
+    """Store the points and update each key's series row, if the run is live; a point already
+    stored (same run, key, step and timestamp) is skipped. Returns whether the run is live."""
     # A fixed key order, so concurrent batches to one run lock series rows in the same order.
     summary = sorted(summarize(points).items())
     stored = [_stored(point.value) for point in points]
-    if _is_postgres(session):
-        await session.execute(
+    if is_postgres(session):
+        result = await session.execute(
             _PG_ADD_POINTS,
             {
                 "run_id": run_id,
@@ -191,7 +202,11 @@ async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[
                 "point_nans": [is_nan for _, is_nan in stored],
             },
         )
-        return
+        return bool(result.scalar_one())
+    if not await runs.is_live(session, run_id):
+        return False
+    if not points:
+        return True
     await session.execute(
         _SQLITE_UPSERT_SERIES,
         [
@@ -225,6 +240,7 @@ async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[
             for point, (value, is_nan) in zip(points, stored, strict=True)
         ],
     )
+    return True
 
 
 async def add_params(
@@ -234,7 +250,7 @@ async def add_params(
     the caller can tell a changed value from a repeated one."""
     if not params:
         return {}
-    insert = postgresql.insert if _is_postgres(session) else sqlite.insert
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
     rows = [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(params.items())]
     await session.execute(insert(Param).values(rows).on_conflict_do_nothing())
     query = select(Param.key, Param.value).where(
@@ -246,7 +262,7 @@ async def add_params(
 async def set_tags(session: AsyncSession, run_id: uuid.UUID, tags: Mapping[str, str]) -> None:
     if not tags:
         return
-    insert = postgresql.insert if _is_postgres(session) else sqlite.insert
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
     rows = [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(tags.items())]
     statement = insert(RunTag).values(rows)
     await session.execute(
@@ -286,5 +302,5 @@ async def load_run_data(
     return data
 
 
-def _is_postgres(session: AsyncSession) -> bool:
+def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
