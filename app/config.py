@@ -32,6 +32,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     migrate_on_start: bool = True
+    # Empty means: `<data_dir>/artifacts`. Where run artifacts (and logged models) are kept.
+    artifact_root: str = ""
+    # Largest artifact file accepted by an upload, in bytes (larger: 413).
+    artifact_max_bytes: int = Field(default=5 * 1024**3, ge=1)
+    # None: on whenever the server can be reached beyond loopback (HOST is not a loopback
+    # address, or a request arrives on a non-loopback address). Behind a reverse proxy on the
+    # same host, set it to true explicitly.
+    auth_enabled: bool | None = None
+    # Token bucket per API key (or per client address without one); 0 turns limiting off.
+    rate_limit_per_second: float = Field(default=200.0, ge=0)
+    rate_limit_burst: int = Field(default=400, ge=1)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -74,6 +86,11 @@ class Settings(BaseSettings):
         elif url.startswith("postgresql://"):
             url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
         return url
+
+    @property
+    def resolved_artifact_root(self) -> Path:
+        """The directory that holds every artifact."""
+        return Path(self.artifact_root) if self.artifact_root else self.data_dir / "artifacts"
 
 
 class SettingsError(SystemExit):

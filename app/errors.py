@@ -53,3 +53,12 @@ class Unavailable(DomainError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyRequests(DomainError):
+    status_code = 429
+    code = "REQUEST_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

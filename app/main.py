@@ -4,16 +4,32 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.config import Settings, get_settings
+from app.dependencies import authorize
 from app.logs import configure_logging
 from app.middleware.request_context import RequestContextMiddleware
-from app.routes import experiments, health, metric_history, run_search, runs, tracking
+from app.middleware.security import SecurityMiddleware
+from app.routes import (
+    admin,
+    artifacts,
+    experiments,
+    health,
+    live,
+    metric_history,
+    run_search,
+    runs,
+    tracking,
+    ui,
+)
 from app.routes.errors import install_error_handlers
+from app.routes.mlflow import router as mlflow_router
 from app.runtime import Runtime
+from app.services.live import LiveHub
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Track machine-learning experiments: runs, params, metrics, artifacts.",
     )
     app.state.runtime = runtime
+    app.state.live_hub = LiveHub(runtime)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -49,14 +66,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "X-Process-Time"],
     )
+    app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(experiments.router, prefix="/api/v1")
-    app.include_router(run_search.router, prefix="/api/v1")  # before /runs/{run_id}
-    app.include_router(runs.router, prefix="/api/v1")
-    app.include_router(tracking.router, prefix="/api/v1")
-    app.include_router(metric_history.router, prefix="/api/v1")
+    # Every v1 route checks the caller's key and permission (app.dependencies.authorize).
+    for router in (
+        experiments.router,
+        run_search.router,  # before runs: /runs/search must not match /runs/{run_id}
+        runs.router,
+        tracking.router,
+        metric_history.router,
+        live.router,
+        admin.router,
+        artifacts.router,
+    ):
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize)])
+    # MLflow's wire API renders its own errors (app.routes.mlflow.errors.MlflowRoute).
+    app.include_router(mlflow_router)
+    app.include_router(ui.router)
+    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
     return app
 
 

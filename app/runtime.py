@@ -3,10 +3,17 @@ lazily on first use, so that an app used without its lifespan (the seed's module
 `TestClient(app)`) still works."""
 
 import asyncio
+import logging
+import sys
 
 from app.config import Settings
 from app.db.engine import Database
+from app.services.audit import AuditLog
+from app.services.auth import AuthService, auth_required
 from app.services.cache import Cache, create_cache
+from app.services.rate_limit import RateLimiter
+
+logger = logging.getLogger(__name__)
 
 
 class Runtime:
@@ -17,12 +24,42 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
         self._migrated = False
+        self.audit = AuditLog()
+        self.rate_limiter = RateLimiter(
+            settings.rate_limit_per_second,
+            settings.rate_limit_burst,
+            settings.redis_url,
+            settings.redis_prefix,
+        )
 
     async def start(self) -> None:
-        """Open pooled connections for the life of the server (called by the lifespan)."""
+        """Open pooled connections for the life of the server (called by the lifespan),
+        create the first admin key on an empty database, and start the audit writer."""
         await self._open(pooled=True)
+        assert self._database is not None
+        async with self._database.session() as session:
+            first_key = await AuthService(session).bootstrap_admin()
+        if first_key is not None:
+            # Shown once, never stored: print it where the operator sees it.
+            print(
+                f"\n  First admin API key (shown once, keep it safe): {first_key}\n"
+                "  Use it as X-API-Key or Authorization: Bearer; create more with the\n"
+                "  /api/v1/keys API or `exptrack keys create`.\n",
+                file=sys.stderr,
+                flush=True,
+            )
+            logger.warning("created user 'admin' and its first API key (printed above)")
+        if not auth_required(self.settings.auth_enabled, self.settings.host, None):
+            logger.warning(
+                "authentication is OFF: the server answers anyone who can reach it on "
+                "loopback; requests arriving on other addresses still need a key "
+                "(AUTH_ENABLED=true turns it on everywhere)"
+            )
+        self.audit.start(self._database)
 
     async def stop(self) -> None:
+        await self.audit.stop()
+        await self.rate_limiter.close()
         if self._database is not None:
             await self._database.dispose()
         if self._cache is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import getpass
 import os
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from exptrack.errors import ConfigError
@@ -56,9 +56,13 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"EXPTRACK_URL must start with http:// or https:// (got {self.url!r})")
+            raise ConfigError(
+                f"EXPTRACK_URL must start with http:// or https:// (got {self.url!r})"
+            )
         if not 1 <= self.max_batch <= 10_000:
-            raise ConfigError(f"max_batch must be 1-10000 (the server's limit), got {self.max_batch}")
+            raise ConfigError(
+                f"max_batch must be 1-10000 (the server's limit), got {self.max_batch}"
+            )
         if self.batch_size < 1 or self.max_queue < self.batch_size:
             raise ConfigError("need 1 <= batch_size <= max_queue")
         if self.flush_interval <= 0 or self.give_up_after < 0 or self.timeout <= 0:
@@ -70,20 +74,18 @@ class Settings:
         return {"X-API-Key": self.api_key} if self.api_key else {}
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with `overrides` (None values ignored) on top."""
-    values: dict[str, object] = {}
+def _environment() -> dict[str, object]:
     env = {
         "url": "EXPTRACK_URL",
         "api_key": "EXPTRACK_API_KEY",
         "user": "EXPTRACK_USER",
         "spool_dir": "EXPTRACK_SPOOL_DIR",
     }
-    for name, variable in env.items():
-        value = os.environ.get(variable)
-        if value:
-            values[name] = value
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    return {name: os.environ[var] for name, var in env.items() if os.environ.get(var)}
+
+
+def _build(values: dict[str, object], overrides: dict[str, object]) -> Settings:
+    values = {**values, **{k: v for k, v in overrides.items() if v is not None}}
     if "url" in values:
         values["url"] = str(values["url"]).rstrip("/")
     if "spool_dir" in values:
@@ -91,7 +93,12 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except TypeError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"unknown setting: {exc}") from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with `overrides` (None values ignored) on top."""
+    return _build(_environment(), overrides)
 
 
 _lock = threading.Lock()
@@ -119,5 +126,4 @@ def current_settings(**overrides: object) -> Settings:
         settings = _settings
     if settings is None:
         return load_settings(**overrides)
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return replace(settings, **changes) if changes else settings  # type: ignore[arg-type]
+    return _build(asdict(settings), overrides)

@@ -42,8 +42,7 @@ def check_key(key: str, kind: str = "metric") -> str:
         raise ValueError(f"{kind} key {key!r} must be a string of 1-{MAX_KEY_LENGTH} characters")
     if not _KEY_CHARS.fullmatch(key):
         raise ValueError(
-            f"{kind} key {key!r} may contain only letters, digits, '_', '-', '.', ' ', '/' "
-            "and ':'"
+            f"{kind} key {key!r} may contain only letters, digits, '_', '-', '.', ' ', '/' and ':'"
         )
     if key.startswith(("/", "..")) or posixpath.normpath(key) != key:
         raise ValueError(
@@ -77,7 +76,9 @@ def param_value(value: object) -> str:
         return value
     if isinstance(value, int | float):
         return str(value)
-    raise ValueError(f"a param value must be a string, number or boolean, not {type(value).__name__}")
+    raise ValueError(
+        f"a param value must be a string, number or boolean, not {type(value).__name__}"
+    )
 
 
 def metrics_payload(points: Iterable[Point]) -> list[dict[str, Any]]:

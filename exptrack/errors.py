@@ -6,6 +6,7 @@ ExptrackError
 ├── ConfigError          a setting is missing or unusable
 ├── ServerUnreachable    no answer, or only 429/5xx answers until the retry budget ran out
 └── ApiError             the server refused the request (status and detail attached)
+    ├── Unauthorized     401, 403 (no API key, or one without the right)
     ├── NotFound         404
     ├── Conflict         409 (a duplicate name, a param logged again with another value)
     └── InvalidRequest   400, 413, 422
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "ServerUnreachable",
+    "Unauthorized",
     "api_error",
 ]
 
@@ -55,6 +57,10 @@ class ApiError(ExptrackError):
         self.path = path
 
 
+class Unauthorized(ApiError):
+    """401 or 403: the server wants an API key (`EXPTRACK_API_KEY`), or a key with more rights."""
+
+
 class NotFound(ApiError):
     """404: no such live experiment, run, or key."""
 
@@ -70,7 +76,11 @@ class InvalidRequest(ApiError):
 def api_error(status_code: int, detail: str, method: str = "", path: str = "") -> ApiError:
     """The `ApiError` subclass for an HTTP status."""
     kind: type[ApiError] = ApiError
-    if status_code == 404:
+    if status_code in (401, 403):
+        kind = Unauthorized
+        if status_code == 401:
+            detail = f"{detail}; set EXPTRACK_API_KEY (or pass api_key=) to a key of this server"
+    elif status_code == 404:
         kind = NotFound
     elif status_code == 409:
         kind = Conflict

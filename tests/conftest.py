@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _SEED_DIR = tempfile.mkdtemp(prefix="exptrack-seed-")
-os.environ.update({"DATA_DIR": _SEED_DIR, "DATABASE_URL": "", "REDIS_URL": ""})
+os.environ.update(
+    {"DATA_DIR": _SEED_DIR, "DATABASE_URL": "", "REDIS_URL": "", "AUTH_ENABLED": "false"}
+)
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
@@ -32,7 +34,7 @@ from tests.services_available import (  # noqa: E402
 )
 
 RUN_ID = uuid.uuid4().hex[:10]
-TABLES = ["experiment"]  # everything else cascades from it
+TABLES = ["experiment", "api_key", "app_user", "audit_event"]  # the rest cascades
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -53,6 +55,7 @@ class Backend:
             "redis_url": self.redis_url,
             "redis_prefix": f"exptrack-test-{RUN_ID}:",
             "migrate_on_start": False,
+            "auth_enabled": False,
             "log_level": "WARNING",
         }
         values.update(overrides)

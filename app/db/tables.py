@@ -169,3 +169,115 @@ class Metric(Base):
     timestamp: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     value: Mapped[float] = mapped_column(Float(53))
     is_nan: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class User(Base):
+    """Someone (or some machine) holding API keys. Roles: admin, member, viewer."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored only as its SHA-256; `prefix` identifies it in listings."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    prefix: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_api_key_user", "user_id"),)
+
+
+class ExperimentGrant(Base):
+    """Lets a user who does not own an experiment write to it and its runs."""
+
+    __tablename__ = "experiment_grant"
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiment.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """One write: who, what, when, from where, and how it ended."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    principal: Mapped[str | None] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("ix_audit_event_at", "at"),
+        Index("ix_audit_event_principal", "principal"),
+    )
+
+
+class LoggedModel(Base):
+    """A model logged by the MLflow 3 client (`<flavor>.log_model`). Its files are artifacts
+    under `<experiment>/models/<id>/artifacts`; `tags` and `params` are JSON objects."""
+
+    __tablename__ = "logged_model"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiment.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(500))
+    model_type: Mapped[str | None] = mapped_column(String(500))
+    source_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("run.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(32), default="PENDING")
+    status_message: Mapped[str | None] = mapped_column(Text)
+    artifact_location: Mapped[str] = mapped_column(Text)
+    tags: Mapped[str] = mapped_column(Text, default="{}")
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    lifecycle: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_logged_model_experiment", "experiment_id", "created_at"),)
+
+
+class RunLink(Base):
+    """What a run consumed (datasets, models) or produced (models), as MLflow's log-inputs and
+    outputs record them. `key` identifies the link within the run, so a re-sent request
+    stores nothing twice; `payload` is the dataset and its input tags, as JSON."""
+
+    __tablename__ = "run_link"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(600))
+    step: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_run_link_identity", "run_id", "direction", "kind", "key", unique=True),
+    )

@@ -9,6 +9,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.services.audit import is_write
+
 logger = logging.getLogger("app.access")
 error_logger = logging.getLogger("app.errors")
 
@@ -66,6 +68,8 @@ class RequestContextMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
         finally:
+            principal = scope["state"].get("principal")
+            await self._audit(scope, status, principal, request_id)
             logger.info(
                 "%s %s %s",
                 scope["method"],
@@ -78,6 +82,28 @@ class RequestContextMiddleware:
                     "duration_ms": round((time.perf_counter() - start) * 1000, 2),
                     "request_id": request_id,
                     "client": (scope.get("client") or ("", 0))[0],
-                    "principal": scope["state"].get("principal"),
+                    "principal": principal,
                 },
             )
+
+    @staticmethod
+    async def _audit(scope: Scope, status: int, principal: str | None, request_id: str) -> None:
+        if not is_write(scope["method"], scope["path"]) or not scope["path"].startswith("/api/"):
+            return
+        app = scope.get("app")
+        runtime = getattr(getattr(app, "state", None), "runtime", None)
+        if runtime is None:
+            return
+        try:
+            database, _ = await runtime.resources()
+            await runtime.audit.record(
+                database,
+                principal=principal,
+                method=scope["method"],
+                path=scope["path"][:2000],
+                status=status,
+                client=(scope.get("client") or ("", 0))[0][:64] or None,
+                request_id=request_id,
+            )
+        except Exception as exc:  # auditing must never break the request
+            error_logger.warning("audit event not recorded: %s", exc)

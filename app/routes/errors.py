@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.errors import DomainError, Unavailable
+from app.errors import DomainError, TooManyRequests, Unauthorized, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,19 @@ def database_unavailable(exc: Exception) -> Unavailable | None:
 
 
 def _render(request: Request, exc: DomainError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": exc.message}, status_code=exc.status_code, headers=error_headers(exc)
+    )
+
+
+def error_headers(exc: DomainError) -> dict[str, str]:
+    """Headers that go with an error in either wire format."""
     headers = {}
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable | TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
-    return JSONResponse({"detail": exc.message}, status_code=exc.status_code, headers=headers)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer, Basic realm="exptrack"'
+    return headers
 
 
 async def handle_domain_error(request: Request, exc: Exception) -> JSONResponse:

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.dependencies import ExperimentServiceDep, RunServiceDep
+from app.dependencies import AuthorizedDep, ExperimentServiceDep, RunServiceDep
 from app.models.experiment import (
     Experiment,
     ExperimentCreate,
@@ -41,10 +41,13 @@ async def list_experiments(
 @router.post(
     "", response_model=Experiment, status_code=status.HTTP_201_CREATED, responses=CONFLICT
 )
-async def create_experiment(data: ExperimentCreate, service: ExperimentServiceDep) -> Experiment:
+async def create_experiment(
+    data: ExperimentCreate, service: ExperimentServiceDep, principal: AuthorizedDep
+) -> Experiment:
     """Create an experiment. The name is checked and lowercased; a live experiment with the
-    same name is a 409."""
-    return await service.create_experiment(data)
+    same name is a 409. With auth on, a non-admin's experiment is owned by the caller,
+    whatever `owner` says."""
+    return await service.create_experiment(data, principal)
 
 
 @router.get("/{experiment_id}", response_model=Experiment, responses=NOT_FOUND)

@@ -22,6 +22,7 @@ from app.models.experiment import (
     ExperimentUpdate,
 )
 from app.models.run import RunSummary
+from app.services.auth import OPEN, Principal
 from app.services.cache import Cache, read_through
 
 RECENT_RUNS = 100
@@ -86,13 +87,16 @@ class ExperimentService:
         name = experiment_key(experiment_id)
         return await read_through(self.cache, Experiment, (name,), name, self.cache_ttl, load)
 
-    async def create_experiment(self, data: ExperimentCreate) -> Experiment:
+    async def create_experiment(
+        self, data: ExperimentCreate, principal: Principal = OPEN
+    ) -> Experiment:
         now = utcnow()
+        owned_by_caller = principal.authenticated and not principal.is_admin
         row = ExperimentRow(
             name=data.name,
             created_at=now,
             updated_at=now,
-            owner=data.owner,
+            owner=principal.name if owned_by_caller else data.owner,
             description=data.description,
             status=ExperimentStatus.CREATED.value,
         )

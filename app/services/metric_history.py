@@ -147,35 +147,45 @@ class MetricHistoryService:
     async def _downsample(
         self, series_ids: Sequence[int], query: DownsampleQuery
     ) -> dict[int, DownsampledHistory]:
-        """Each series with a point in the range, downsampled over one shared grid: buckets
-        of equal width from the smallest step any of them has in the range to the largest."""
-        bounds = await repo.step_bounds(
-            self.session, series_ids, first_step=query.start_step, last_step=query.end_step
+        """Each series with a point in the range: as it is if it has no more than
+        `query.points` points there, else downsampled over one shared grid of buckets."""
+        extents = await repo.step_extents(
+            self.session,
+            series_ids,
+            first_step=query.start_step,
+            last_step=query.end_step,
+            cap=query.points,
         )
-        if not bounds:
-            return {}
-        first = min(low for low, _ in bounds.values())
-        last = max(high for _, high in bounds.values())
-        width = -(-(last - first + 1) // query.points)  # ceil: at most `points` buckets
-        buckets: dict[int, list[repo.Bucket]] = {series_id: [] for series_id in bounds}
-        for bucket in await repo.downsample(
-            self.session, list(bounds), first_step=first, last_step=last, width=width
-        ):
-            buckets[bucket.series_id].append(bucket)
-        totals = {series_id: sum(b.count for b in found) for series_id, found in buckets.items()}
-        few = [series_id for series_id, total in totals.items() if total <= query.points]
-        raw = await repo.read_points(self.session, few, first_step=first, last_step=last)
-        return {
+        few = [series_id for series_id, extent in extents.items() if not extent.over_cap]
+        many = {series_id: extent for series_id, extent in extents.items() if extent.over_cap}
+        raw = await repo.read_points(
+            self.session, few, first_step=query.start_step, last_step=query.end_step
+        )
+        histories = {
             series_id: DownsampledHistory(
                 key=query.key,
-                points=[raw_point(p) for p in raw[series_id]]
-                if series_id in raw
-                else [sampled_point(b) for b in buckets[series_id]],
-                sampled=series_id not in raw,
-                total=totals[series_id],
+                points=[raw_point(point) for point in points],
+                sampled=False,
+                total=len(points),
             )
-            for series_id in bounds
+            for series_id, points in raw.items()
         }
+        if not many:
+            return histories
+        origin = min(extent.first_step for extent in many.values())
+        end = max(extent.last_step for extent in many.values())
+        width = -(-(end - origin + 1) // query.points)  # rounded up: at most `points` buckets
+        buckets: dict[int, list[repo.Bucket]] = {series_id: [] for series_id in many}
+        for bucket in await repo.downsample(self.session, many, origin=origin, width=width):
+            buckets[bucket.series_id].append(bucket)
+        for series_id, found in buckets.items():
+            histories[series_id] = DownsampledHistory(
+                key=query.key,
+                points=[sampled_point(bucket) for bucket in found],
+                sampled=True,
+                total=sum(bucket.count for bucket in found),
+            )
+        return histories
 
 
 def empty_history(key: str) -> DownsampledHistory:

@@ -55,8 +55,7 @@ class RunService:
             parent = await repo.get(self.session, data.parent_run_id)
             if parent is None or parent.experiment_id != experiment_id:
                 raise InvalidInput(
-                    f"parent_run_id: run {data.parent_run_id} is not a live run "
-                    "of this experiment"
+                    f"parent_run_id: run {data.parent_run_id} is not a live run of this experiment"
                 )
         now = utcnow()
         row = RunRow(

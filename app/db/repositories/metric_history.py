@@ -1,20 +1,21 @@
 """SQL for reading metric series back.
 
 Every query walks the primary key of `metric`, (series_id, step, timestamp): a page is a
-keyset range on it, the step bounds of a series are two probes of it, and a downsample is one
-GROUP BY over the range of it, by series and bucket of steps, followed by a probe per bucket
-for the bucket's last point.
+keyset range of it; the extent of a series is a few probes of it; a downsample reads each
+point of the range once, on PostgreSQL one range scan per bucket, on SQLite one GROUP BY
+(series, bucket), and takes each bucket's last point with a probe.
 """
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, and_, bindparam, case, func, null, select, tuple_
+from sqlalchemy import BigInteger, and_, bindparam, case, func, null, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import ARRAY
 
 from app.db.tables import ACTIVE, Experiment, LatestMetric, Metric, Run
 
@@ -35,6 +36,15 @@ class Bucket:
     low: float | None  # None: every point in it is NaN
     high: float | None
     last: StoredPoint  # greatest (step, timestamp)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """Where a series has points within a range of steps."""
+
+    first_step: int
+    last_step: int
+    over_cap: bool  # more points than the cap asked about
 
 
 def _value(value: float, is_nan: bool) -> float:
@@ -99,31 +109,47 @@ async def read_page(
     return [StoredPoint(step, stamp, _value(value, is_nan)) for step, stamp, value, is_nan in rows]
 
 
-async def step_bounds(
+async def step_extents(
     session: AsyncSession,
     series_ids: Sequence[int],
     *,
     first_step: int | None,
     last_step: int | None,
-) -> dict[int, tuple[int, int]]:
-    """Per series, its smallest and largest step within the range: two index probes each,
-    in one query. A series with no point in the range is left out."""
+    cap: int,
+) -> dict[int, Extent]:
+    """Per series, its smallest and largest step within the range, and whether it has more
+    than `cap` points there: index probes only (the last skips `cap` index entries), all in
+    one query. A series with no point in the range is left out."""
     if not series_ids:
         return {}
     point = aliased(Metric)
     in_range = (point.series_id == LatestMetric.id, *_in_range(point.step, first_step, last_step))
     low = select(func.min(point.step)).where(*in_range).scalar_subquery()
     high = select(func.max(point.step)).where(*in_range).scalar_subquery()
-    query = select(LatestMetric.id, low, high).where(LatestMetric.id.in_(list(series_ids)))
+    beyond_cap = (
+        select(point.step)
+        .where(*in_range)
+        .order_by(point.step, point.timestamp)
+        .offset(cap)
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(LatestMetric.id, low, high, beyond_cap).where(
+        LatestMetric.id.in_(list(series_ids))
+    )
     return {
-        series_id: (lo, hi)
-        for series_id, lo, hi in (await session.execute(query)).all()
+        series_id: Extent(lo, hi, beyond is not None)
+        for series_id, lo, hi, beyond in (await session.execute(query)).all()
         if lo is not None
     }
 
 
 async def read_points(
-    session: AsyncSession, series_ids: Sequence[int], *, first_step: int, last_step: int
+    session: AsyncSession,
+    series_ids: Sequence[int],
+    *,
+    first_step: int | None,
+    last_step: int | None,
 ) -> dict[int, list[StoredPoint]]:
     """Every point of the series within the range, in (step, timestamp) order."""
     points: dict[int, list[StoredPoint]] = {series_id: [] for series_id in series_ids}
@@ -132,7 +158,8 @@ async def read_points(
     query = (
         select(Metric.series_id, Metric.step, Metric.timestamp, Metric.value, Metric.is_nan)
         .where(
-            Metric.series_id.in_(list(series_ids)), *_in_range(Metric.step, first_step, last_step)
+            Metric.series_id.in_(list(series_ids)),
+            *_in_range(Metric.step, first_step, last_step),
         )
         .order_by(Metric.series_id, Metric.step, Metric.timestamp)
     )
@@ -142,27 +169,90 @@ async def read_points(
 
 
 async def downsample(
-    session: AsyncSession,
-    series_ids: Sequence[int],
-    *,
-    first_step: int,
-    last_step: int,
-    width: int,
+    session: AsyncSession, extents: Mapping[int, Extent], *, origin: int, width: int
 ) -> list[Bucket]:
-    """Buckets of `width` steps from `first_step`, per series, in (series, bucket) order.
-
-    One aggregate over the range (count, min and max with NaN left out, and the greatest
-    step), then, per bucket, the point at that step with the greatest timestamp.
-    """
-    if not series_ids:
+    """The series cut into buckets of `width` steps from `origin`; per series only the
+    buckets between its own first and last step. In (series, bucket) order, empty buckets
+    left out. The extents must lie in the range asked for (they come from `step_extents`)."""
+    if not extents:
         return []
-    bucket = (Metric.step - bindparam("first_step", first_step, BigInteger)) // bindparam(
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return await _downsample_postgres(session, extents, origin=origin, width=width)
+    return await _downsample_grouped(session, extents, origin=origin, width=width)
+
+
+# PostgreSQL: one probe of the primary key per bucket: an aggregate over the bucket's range,
+# and a backward step to its last point. Unlike a GROUP BY over the range, this neither
+# hashes nor sorts a million rows (it ran twice as fast on a 1,000,000-point series), and
+# the planner cannot misjudge the number of buckets.
+_PG_DOWNSAMPLE = text(
+    """
+SELECT s.series_id, a.points, a.min_value, a.max_value, l.step, l.timestamp, l.value, l.is_nan
+FROM unnest(:series, :series_first, :series_last) AS s(series_id, first_step, last_step)
+CROSS JOIN unnest(:bucket_first, :bucket_last) AS b(first_step, last_step)
+CROSS JOIN LATERAL (
+    SELECT m.step, m.timestamp, m.value, m.is_nan
+    FROM metric AS m
+    WHERE m.series_id = s.series_id AND m.step BETWEEN b.first_step AND b.last_step
+    ORDER BY m.step DESC, m.timestamp DESC
+    LIMIT 1
+) AS l
+CROSS JOIN LATERAL (
+    SELECT count(*) AS points,
+           min(m.value) FILTER (WHERE NOT m.is_nan) AS min_value,
+           max(m.value) FILTER (WHERE NOT m.is_nan) AS max_value
+    FROM metric AS m
+    WHERE m.series_id = s.series_id AND m.step BETWEEN b.first_step AND b.last_step
+) AS a
+WHERE b.last_step >= s.first_step AND b.first_step <= s.last_step
+ORDER BY s.series_id, b.first_step
+"""
+).bindparams(
+    bindparam("series", type_=ARRAY(BigInteger)),
+    bindparam("series_first", type_=ARRAY(BigInteger)),
+    bindparam("series_last", type_=ARRAY(BigInteger)),
+    bindparam("bucket_first", type_=ARRAY(BigInteger)),
+    bindparam("bucket_last", type_=ARRAY(BigInteger)),
+)
+
+
+async def _downsample_postgres(
+    session: AsyncSession, extents: Mapping[int, Extent], *, origin: int, width: int
+) -> list[Bucket]:
+    end = max(extent.last_step for extent in extents.values())
+    starts = list(range(origin, end + 1, width))
+    # JIT compiling costs more than it saves on a plan of many small index scans.
+    await session.execute(text("SET LOCAL jit = off"))
+    result = await session.execute(
+        _PG_DOWNSAMPLE,
+        {
+            "series": list(extents),
+            "series_first": [extent.first_step for extent in extents.values()],
+            "series_last": [extent.last_step for extent in extents.values()],
+            "bucket_first": starts,
+            "bucket_last": [min(start + width - 1, end) for start in starts],
+        },
+    )
+    return [
+        Bucket(series_id, count, low, high, StoredPoint(step, stamp, _value(value, is_nan)))
+        for series_id, count, low, high, step, stamp, value, is_nan in result.all()
+    ]
+
+
+async def _downsample_grouped(
+    session: AsyncSession, extents: Mapping[int, Extent], *, origin: int, width: int
+) -> list[Bucket]:
+    """SQLite: one GROUP BY (series, bucket) over the range, then the last point of each
+    bucket by the primary key."""
+    end = max(extent.last_step for extent in extents.values())
+    bucket = (Metric.step - bindparam("origin", origin, BigInteger)) // bindparam(
         "width", width, BigInteger
     )
     in_range = (
         select(Metric.series_id, Metric.step, Metric.value, Metric.is_nan, bucket.label("bucket"))
         .where(
-            Metric.series_id.in_(list(series_ids)), *_in_range(Metric.step, first_step, last_step)
+            Metric.series_id.in_(list(extents)),
+            *_in_range(Metric.step, origin, end),
         )
         .subquery("in_range")
     )
@@ -171,9 +261,9 @@ async def downsample(
         select(
             in_range.c.series_id,
             in_range.c.bucket,
-            func.count().label("count"),
-            func.min(finite).label("low"),
-            func.max(finite).label("high"),
+            func.count().label("points"),
+            func.min(finite).label("min_value"),
+            func.max(finite).label("max_value"),
             func.max(in_range.c.step).label("last_step"),
         )
         .group_by(in_range.c.series_id, in_range.c.bucket)
@@ -188,9 +278,9 @@ async def downsample(
     query = (
         select(
             buckets.c.series_id,
-            buckets.c["count"],
-            buckets.c.low,
-            buckets.c.high,
+            buckets.c.points,
+            buckets.c.min_value,
+            buckets.c.max_value,
             Metric.step,
             Metric.timestamp,
             Metric.value,

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import ACTIVE, Experiment, Run
@@ -61,3 +61,20 @@ async def is_live(session: AsyncSession, run_id: uuid.UUID) -> bool:
         .where(Run.id == run_id, Run.lifecycle == ACTIVE, Experiment.lifecycle == ACTIVE)
     )
     return (await session.execute(query)).first() is not None
+
+
+async def get_any(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    """A run whatever its lifecycle or its experiment's (MLflow's runs/get shows them all)."""
+    return await session.get(Run, run_id)
+
+
+async def get_many(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Run]:
+    """The runs among `run_ids` that exist, whatever their lifecycle."""
+    if not run_ids:
+        return {}
+    query = select(Run).where(Run.id.in_(list(run_ids)))
+    return {run.id: run for run in (await session.execute(query)).scalars()}
+
+
+async def set_artifact_uri(session: AsyncSession, run_id: uuid.UUID, uri: str) -> None:
+    await session.execute(update(Run).where(Run.id == run_id).values(artifact_uri=uri))

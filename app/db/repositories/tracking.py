@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import runs
-from app.db.tables import LatestMetric, Metric, Param, RunTag
+from app.db.tables import LatestMetric, LoggedModel, Metric, Param, RunLink, RunTag
 
 
 @dataclass(frozen=True)
@@ -304,3 +304,69 @@ async def load_run_data(
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+# -- what MLflow's log-inputs and outputs record, and logged models --------------------------------
+
+
+async def add_links(session: AsyncSession, run_id: uuid.UUID, links: Sequence[RunLink]) -> None:
+    """Store a run's inputs or outputs; a link it already has (same direction, kind and key)
+    gets the new step and payload."""
+    if not links:
+        return
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    rows = {
+        (link.direction, link.kind, link.key): {
+            "run_id": run_id,
+            "direction": link.direction,
+            "kind": link.kind,
+            "key": link.key,
+            "step": link.step,
+            "payload": link.payload,
+        }
+        for link in links
+    }
+    statement = insert(RunLink).values([rows[identity] for identity in sorted(rows)])
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["run_id", "direction", "kind", "key"],
+            set_={"step": statement.excluded.step, "payload": statement.excluded.payload},
+        )
+    )
+
+
+async def load_links(
+    session: AsyncSession, run_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[RunLink]]:
+    links: dict[uuid.UUID, list[RunLink]] = {run_id: [] for run_id in run_ids}
+    if not run_ids:
+        return links
+    query = select(RunLink).where(RunLink.run_id.in_(list(run_ids))).order_by(RunLink.id)
+    for link in (await session.execute(query)).scalars():
+        links[link.run_id].append(link)
+    return links
+
+
+async def add_logged_model(session: AsyncSession, model: LoggedModel) -> LoggedModel:
+    session.add(model)
+    await session.flush()
+    return model
+
+
+async def get_logged_model(session: AsyncSession, model_id: str) -> LoggedModel | None:
+    return await session.get(LoggedModel, model_id)
+
+
+async def list_logged_models(
+    session: AsyncSession, experiment_ids: Sequence[uuid.UUID], *, lifecycle: str
+) -> Sequence[LoggedModel]:
+    """Every logged model of the experiments, oldest first."""
+    query = (
+        select(LoggedModel)
+        .where(
+            LoggedModel.experiment_id.in_(list(experiment_ids)),
+            LoggedModel.lifecycle == lifecycle,
+        )
+        .order_by(LoggedModel.created_at, LoggedModel.id)
+    )
+    return (await session.execute(query)).scalars().all()

@@ -1,4 +1,4 @@
-"""One HTTP connection to the server: headers, timeouts, retries, and errors turned into the
+"""One HTTP client to the server: headers, timeouts, retries, and errors turned into the
 SDK's exceptions. Every other module talks to the server through a `Transport`."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from exptrack.config import Settings
-from exptrack.errors import ServerUnreachable, api_error
+from exptrack.errors import ExptrackError, ServerUnreachable, api_error
 from exptrack.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
 
 __all__ = ["Transport", "error_detail"]
@@ -49,10 +49,17 @@ class Transport:
     errors, 429, 5xx) for up to `budget` seconds, then raises `ServerUnreachable`; a refusal
     (other 4xx) raises the matching `ApiError` at once."""
 
-    def __init__(self, settings: Settings, *, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backoff: Backoff | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self.backoff = backoff or Backoff()
         self._client = httpx.Client(
+            transport=transport,
             base_url=settings.url,
             headers={"User-Agent": USER_AGENT, **settings.headers},
             timeout=httpx.Timeout(settings.timeout, connect=min(5.0, settings.timeout)),
@@ -97,6 +104,24 @@ class Transport:
                 raise ServerUnreachable(self.settings.url, reason)
             sleep(min(delay, remaining))
             attempt += 1
+
+    def json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """`request`, then the response's JSON body."""
+        response = self.request(method, path, json=json, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            raise ExptrackError(
+                f"{self.settings.url} answered {method} {path} with something that is not "
+                "JSON: is it an Experiment Tracker server?"
+            ) from None
 
     def close(self) -> None:
         """Close the connections."""

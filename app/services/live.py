@@ -1,0 +1,231 @@
+"""Live updates of runs, for the web UI's Server-Sent Events.
+
+While at least one client watches a run or an experiment, one task per watched thing reads
+its state every `interval` seconds: the live runs (id, name, status, end) and the latest point,
+min and max of their series (of the running runs only, for an experiment). These are a few
+rows read through indexes, and however many browsers watch the same run, it is one read per
+interval. Each client keeps the last state it was sent and gets only what changed since; a
+slow client skips intermediate states instead of queueing them.
+
+The database is the only source of truth, so this is correct with several workers and
+whatever wrote the points (v1 API, MLflow API, SDK); Redis pub/sub could replace the polling
+later without changing the events.
+"""
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.repositories import live as repo
+from app.errors import NotFound
+from app.models.live import LiveMetric, LiveRun, LiveState, MetricsChanged, RunsChanged
+from app.models.run import RunStatus
+from app.runtime import Runtime
+
+__all__ = ["LiveEvent", "LiveHub", "Snapshot", "Topic", "TopicKind", "changes"]
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+
+
+class TopicKind(StrEnum):
+    RUN = "run"
+    EXPERIMENT = "experiment"
+
+
+class Topic(NamedTuple):
+    kind: TopicKind
+    id: uuid.UUID
+
+
+class _Point(NamedTuple):
+    """A latest_metric row as plain values, comparable (NaN is stored as 0 plus a flag)."""
+
+    value: float
+    is_nan: bool
+    step: int
+    timestamp: int
+    min: float | None
+    max: float | None
+
+    def live(self, run_id: uuid.UUID, key: str) -> LiveMetric:
+        return LiveMetric(
+            run_id=run_id,
+            key=key,
+            value=math.nan if self.is_nan else self.value,
+            step=self.step,
+            timestamp=self.timestamp,
+            min=self.min,
+            max=self.max,
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a topic looks like at one moment; equal snapshots mean nothing changed."""
+
+    runs: dict[uuid.UUID, repo.RunState]
+    metrics: dict[tuple[uuid.UUID, str], _Point]
+
+
+class LiveEvent(NamedTuple):
+    """One Server-Sent Event: its type (`state`, `runs`, `metrics`, `gone`) and payload."""
+
+    event: str
+    data: BaseModel | None
+
+
+def _live_run(state: repo.RunState) -> LiveRun:
+    return LiveRun(
+        id=state.id, name=state.name, status=RunStatus(state.status), ended_at=state.ended_at
+    )
+
+
+def changes(before: Snapshot | None, after: Snapshot | None) -> list[LiveEvent]:
+    """The events that take a client from `before` (None: it has seen nothing) to `after`
+    (None: the run or experiment is gone)."""
+    if after is None:
+        return [LiveEvent("gone", None)]
+    if before is None:
+        state = LiveState(
+            runs=[_live_run(run) for run in after.runs.values()],
+            metrics=[point.live(*key) for key, point in after.metrics.items()],
+        )
+        return [LiveEvent("state", state)]
+    events = []
+    changed = [_live_run(run) for key, run in after.runs.items() if before.runs.get(key) != run]
+    removed = [key for key in before.runs if key not in after.runs]
+    if changed or removed:
+        events.append(LiveEvent("runs", RunsChanged(changed=changed, removed=removed)))
+    # A series that stopped being watched (its run finished) is not "removed": it just
+    # stops moving.
+    metrics = [
+        point.live(*key) for key, point in after.metrics.items() if before.metrics.get(key) != point
+    ]
+    if metrics:
+        events.append(LiveEvent("metrics", MetricsChanged(metrics=metrics)))
+    return events
+
+
+@dataclass(eq=False)
+class _Watched:
+    """A topic's latest snapshot; `updated` is set (and replaced) on every new version."""
+
+    snapshot: Snapshot | None
+    version: int = 1
+    watchers: int = 0
+    updated: asyncio.Event = field(default_factory=asyncio.Event)
+    task: "asyncio.Task[None] | None" = None
+
+
+class LiveHub:
+    """The process's watched topics."""
+
+    def __init__(self, runtime: Runtime, interval: float = POLL_INTERVAL_SECONDS) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self._watched: dict[Topic, _Watched] = {}
+
+    @property
+    def watched(self) -> int:
+        """How many topics are being polled now (0 when no client watches anything)."""
+        return len(self._watched)
+
+    async def check(self, topic: Topic) -> None:
+        """NotFound unless the run (or experiment) is live: called before a stream starts."""
+        if await self._load(topic) is None:
+            noun = "Run" if topic.kind is TopicKind.RUN else "Experiment"
+            raise NotFound(f"{noun} {topic.id} not found")
+
+    async def follow(
+        self, topic: Topic, keepalive: float = KEEPALIVE_SECONDS
+    ) -> AsyncIterator[LiveEvent | None]:
+        """The topic's events, starting with its whole `state`, until it is gone or the
+        caller stops iterating. None means nothing happened for `keepalive` seconds."""
+        watched = await self._join(topic)
+        try:
+            sent: Snapshot | None = None
+            version = 0
+            while True:
+                updated = watched.updated
+                if watched.version != version:
+                    version = watched.version
+                    for event in changes(sent, watched.snapshot):
+                        yield event
+                    if watched.snapshot is None:
+                        return
+                    sent = watched.snapshot
+                try:
+                    await asyncio.wait_for(updated.wait(), keepalive)
+                except TimeoutError:
+                    yield None
+        finally:
+            self._leave(topic, watched)
+
+    async def _join(self, topic: Topic) -> _Watched:
+        watched = self._watched.get(topic)
+        if watched is None:
+            watched = _Watched(await self._load(topic))
+            # Another client may have started watching during the load.
+            watched = self._watched.setdefault(topic, watched)
+            if watched.task is None:
+                watched.task = asyncio.create_task(self._poll(topic, watched))
+        watched.watchers += 1
+        return watched
+
+    def _leave(self, topic: Topic, watched: _Watched) -> None:
+        watched.watchers -= 1
+        if watched.watchers == 0:
+            if watched.task is not None:
+                watched.task.cancel()
+            if self._watched.get(topic) is watched:
+                del self._watched[topic]
+
+    async def _poll(self, topic: Topic, watched: _Watched) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                snapshot = await self._load(topic)
+            except (SQLAlchemyError, OSError) as exc:
+                if not failing:
+                    logger.warning("live updates of %s %s paused: %s", *topic, exc)
+                failing = True
+                continue
+            failing = False
+            if snapshot != watched.snapshot:
+                watched.snapshot = snapshot
+                watched.version += 1
+                updated, watched.updated = watched.updated, asyncio.Event()
+                updated.set()
+
+    async def _load(self, topic: Topic) -> Snapshot | None:
+        database, _ = await self.runtime.resources()
+        async with database.session() as session:
+            if topic.kind is TopicKind.RUN:
+                run = await repo.run_state(session, topic.id)
+                runs = None if run is None else [run]
+                watched_ids = [topic.id]
+            else:
+                runs = await repo.experiment_run_states(session, topic.id)
+                watched_ids = [run.id for run in runs or () if run.status == RunStatus.RUNNING]
+            if runs is None:
+                return None
+            rows = await repo.latest_metrics(session, watched_ids)
+        metrics = {
+            (row.run_id, row.key): _Point(
+                row.value, row.is_nan, row.step, row.timestamp, row.min_value, row.max_value
+            )
+            for row in rows
+        }
+        return Snapshot(runs={run.id: run for run in runs}, metrics=metrics)

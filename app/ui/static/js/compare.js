@@ -1,0 +1,155 @@
+// Runs side by side: one chart per metric with every run overlaid (shared step buckets from
+// the server), latest metric values, and params and tags with differences marked.
+
+import { api, live, metricNumber, toast } from "./api.js";
+import { MetricChart, compareSource, renderChartToolbar } from "./charts.js";
+import { colorAt, escapeHtml, formatValue, statusBadge } from "./format.js";
+
+const root = document.getElementById("compare-page");
+const runIds = [...new Set(root.dataset.runIds.split(",").filter(Boolean))];
+const charts = new Map();
+let runs = [];
+
+const LOWER_IS_BETTER = /loss|err|mse|mae|rmse|perplexity|ppl|wer|cer|regret|time|latency/i;
+
+function runHeader(numeric = false) {
+  return runs
+    .map(
+      (run) => `<th class="${numeric ? "num" : ""}"><span class="swatch" style="background:${run.color}"></span>
+        <a href="/runs/${run.id}">${escapeHtml(run.name)}</a></th>`,
+    )
+    .join("");
+}
+
+function renderLegend() {
+  document.getElementById("legend").innerHTML = runs
+    .map(
+      (run) => `<a href="/runs/${run.id}" data-run="${run.id}"><span class="swatch" style="background:${run.color}"></span>
+        ${escapeHtml(run.name)} ${statusBadge(run.status)}</a>`,
+    )
+    .join("");
+}
+
+/** A table with one row per key and one column per run; rows whose values differ marked. */
+function renderDiff(table, field, onlyDiff) {
+  const keys = [...new Set(runs.flatMap((run) => Object.keys(run[field])))].sort();
+  let differing = 0;
+  const rows = keys.map((key) => {
+    const values = runs.map((run) => run[field][key]);
+    const differs = new Set(values.map((v) => (v === undefined ? "\u0000" : v))).size > 1;
+    if (differs) differing += 1;
+    if (onlyDiff && !differs) return "";
+    const cells = values
+      .map((v) => (v === undefined ? '<td class="missing">—</td>' : `<td title="${escapeHtml(v)}">${escapeHtml(v)}</td>`))
+      .join("");
+    return `<tr class="${differs ? "diff" : ""}" data-key="${escapeHtml(key)}"><td class="mono">${escapeHtml(key)}</td>${cells}</tr>`;
+  });
+  const body = rows.join("") || `<tr><td class="subtle" colspan="${runs.length + 1}">${keys.length ? "No differences" : "None"}</td></tr>`;
+  table.innerHTML = `<thead><tr><th>Key</th>${runHeader()}</tr></thead><tbody>${body}</tbody>`;
+  return { keys: keys.length, differing };
+}
+
+function renderParams() {
+  const onlyDiff = document.getElementById("only-diff").checked;
+  const { keys, differing } = renderDiff(document.getElementById("params-diff"), "params", onlyDiff);
+  document.getElementById("params-summary").textContent = keys ? `${differing} of ${keys} differ` : "";
+  renderDiff(document.getElementById("tags-diff"), "tags", false);
+}
+
+function renderMetrics() {
+  const keys = [...new Set(runs.flatMap((run) => Object.keys(run.metrics)))].sort();
+  const rows = keys.map((key) => {
+    const values = runs.map((run) => metricNumber(run.metrics[key]?.value));
+    const finite = values.filter((v) => v !== null && Number.isFinite(v));
+    const best = finite.length > 1 ? (LOWER_IS_BETTER.test(key) ? Math.min(...finite) : Math.max(...finite)) : null;
+    const cells = values
+      .map((v) => `<td class="num ${v === best ? "best" : ""} ${v === null ? "missing" : ""}">${formatValue(v)}</td>`)
+      .join("");
+    return `<tr data-key="${escapeHtml(key)}"><td class="mono">${escapeHtml(key)}</td>${cells}</tr>`;
+  });
+  document.getElementById("metrics-diff").innerHTML = `<thead><tr><th>Metric</th>${runHeader(true)}</tr></thead>
+    <tbody>${rows.join("") || `<tr><td class="subtle" colspan="${runs.length + 1}">None</td></tr>`}</tbody>`;
+}
+
+function renderCharts() {
+  const keys = [...new Set(runs.flatMap((run) => Object.keys(run.metrics)))].sort();
+  const box = document.getElementById("charts");
+  const ids = runs.map((run) => run.id);
+  for (const key of keys) {
+    if (charts.has(key)) continue;
+    const chart = new MetricChart(box, {
+      key,
+      series: runs.map((run) => ({ runId: run.id, label: run.name, color: run.color })),
+      source: compareSource(ids, key),
+    });
+    charts.set(key, chart);
+    chart.load();
+  }
+}
+
+function applyMetrics(metrics) {
+  let added = false;
+  for (const metric of metrics) {
+    const run = runs.find((item) => item.id === metric.run_id);
+    if (!run) continue;
+    const { run_id: _, key, ...latest } = metric;
+    if (!charts.has(key)) added = true;
+    run.metrics[key] = latest;
+    const chart = charts.get(key);
+    if (chart && chart.loaded) chart.extend(run.id, latest.step);
+  }
+  renderMetrics();
+  if (added) renderCharts();
+}
+
+function applyRuns(changed) {
+  let any = false;
+  for (const item of changed) {
+    const run = runs.find((r) => r.id === item.id);
+    if (!run) continue;
+    Object.assign(run, item);
+    any = true;
+  }
+  if (any) renderLegend();
+}
+
+async function start() {
+  const results = await Promise.allSettled(runIds.map((id) => api(`/runs/${id}`)));
+  runs = results.filter((r) => r.status === "fulfilled").map((r, i) => ({ ...r.value, color: colorAt(i) }));
+  const missing = results.length - runs.length;
+  if (missing) toast(`${missing} of the runs could not be loaded (deleted?)`, "error");
+  document.getElementById("title").textContent = `Compare ${runs.length} runs`;
+  const experiments = [...new Set(runs.map((run) => run.experiment_id))];
+  const crumb = document.getElementById("crumb-experiment");
+  if (experiments.length === 1) {
+    crumb.href = `/experiments/${experiments[0]}`;
+    api(`/experiments/${experiments[0]}`)
+      .then((experiment) => {
+        crumb.textContent = experiment.name;
+        document.getElementById("subtitle").textContent = `in ${experiment.name}`;
+      })
+      .catch(() => (crumb.textContent = "experiment"));
+  } else {
+    crumb.textContent = `${experiments.length} experiments`;
+    crumb.href = "/";
+  }
+  if (!runs.length) return;
+  renderLegend();
+  renderChartToolbar(document.getElementById("chart-toolbar"));
+  renderCharts();
+  renderMetrics();
+  renderParams();
+  for (const experimentId of experiments) {
+    live(`/experiments/${experimentId}/events`, {
+      state: (data) => {
+        applyRuns(data.runs);
+        applyMetrics(data.metrics);
+      },
+      runs: (data) => applyRuns(data.changed),
+      metrics: (data) => applyMetrics(data.metrics),
+    });
+  }
+}
+
+document.getElementById("only-diff").addEventListener("change", renderParams);
+start();

@@ -1,0 +1,257 @@
+// One run: header, notes, metrics (table and charts), params, tags, artifacts; live while it
+// runs.
+
+import { api, live, metricNumber, toast } from "./api.js";
+import { MetricChart, renderChartToolbar, runSource } from "./charts.js";
+import {
+  PALETTE,
+  escapeHtml,
+  formatDate,
+  formatDuration,
+  formatInteger,
+  formatValue,
+  runDuration,
+  statusBadge,
+} from "./format.js";
+
+const runId = document.getElementById("run-page").dataset.runId;
+const chartsBox = document.getElementById("charts");
+const charts = new Map();
+let run = null;
+
+// Charts load when they scroll into view, so a run with many metrics opens fast.
+const visibility = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      visibility.unobserve(entry.target);
+      charts.get(entry.target.dataset.metric)?.load();
+    }
+  },
+  { rootMargin: "200px" },
+);
+
+function kvRows(entries) {
+  if (!entries.length) return '<tr><td class="subtle" colspan="2">None</td></tr>';
+  return entries
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, value]) => `<tr><td>${escapeHtml(key)}</td><td>${escapeHtml(value)}</td></tr>`)
+    .join("");
+}
+
+function renderHeader() {
+  document.title = `${run.name} · Experiment Tracker`;
+  document.getElementById("title").textContent = run.name;
+  document.getElementById("crumb-run").textContent = run.name;
+  document.getElementById("status").innerHTML = statusBadge(run.status);
+  const parent = run.parent_run_id
+    ? `<span>Parent <a href="/runs/${run.parent_run_id}">${escapeHtml(run.parent_run_id.slice(0, 8))}</a></span>`
+    : "";
+  document.getElementById("meta").innerHTML = `
+    <span>Started <b>${escapeHtml(formatDate(run.started_at))}</b></span>
+    <span>Duration <b id="duration">${formatDuration(runDuration(run))}</b></span>
+    ${run.ended_at ? `<span>Ended <b>${escapeHtml(formatDate(run.ended_at))}</b></span>` : ""}
+    ${run.user ? `<span>User <b>${escapeHtml(run.user)}</b></span>` : ""}
+    ${parent}
+    <span><button type="button" class="copy" title="Copy the run id" data-copy="${run.id}">${run.id}</button></span>`;
+}
+
+function renderNotes() {
+  const notes = document.getElementById("notes");
+  notes.textContent = run.description || "No notes. Click Edit to describe this run.";
+  notes.classList.toggle("empty-notes", !run.description);
+}
+
+function renderMetricsTable() {
+  const keys = Object.keys(run.metrics).sort();
+  document.getElementById("metrics-count").textContent = keys.length || "";
+  document.querySelector("#metrics-table tbody").innerHTML = keys.length
+    ? keys
+        .map((key) => {
+          const m = run.metrics[key];
+          return `<tr data-key="${escapeHtml(key)}"><td class="mono">${escapeHtml(key)}</td>
+            <td class="num">${formatValue(metricNumber(m.value))}</td>
+            <td class="num">${formatValue(metricNumber(m.min))}</td>
+            <td class="num">${formatValue(metricNumber(m.max))}</td>
+            <td class="num muted">${formatInteger(m.step)}</td></tr>`;
+        })
+        .join("")
+    : '<tr><td class="subtle" colspan="5">None yet</td></tr>';
+}
+
+function addChart(key) {
+  const chart = new MetricChart(chartsBox, {
+    key,
+    series: [{ runId, label: key, color: PALETTE[0] }],
+    source: runSource(runId, key),
+  });
+  charts.set(key, chart);
+  visibility.observe(chart.card);
+  return chart;
+}
+
+function renderCharts() {
+  const keys = Object.keys(run.metrics).sort();
+  document.getElementById("no-metrics").hidden = keys.length > 0;
+  for (const key of keys) if (!charts.has(key)) addChart(key);
+}
+
+async function renderArtifacts(path = "") {
+  const box = document.getElementById("artifacts");
+  let listing;
+  try {
+    listing = await api(`/runs/${runId}/artifacts`, { query: { path } });
+  } catch (error) {
+    box.innerHTML =
+      error.status === 404 && error.detail === "Not Found"
+        ? '<span class="subtle">This server does not store artifacts.</span>'
+        : `<span class="subtle">${escapeHtml(error.message)}</span>`;
+    return;
+  }
+  const files = listing.files || listing.items || listing.artifacts || [];
+  const crumbs = path
+    ? `<div class="path"><a href="#" data-path="">root</a>${path
+        .split("/")
+        .map((part, i, parts) => ` / <a href="#" data-path="${escapeHtml(parts.slice(0, i + 1).join("/"))}">${escapeHtml(part)}</a>`)
+        .join("")}</div>`
+    : "";
+  if (!files.length) {
+    box.innerHTML = `${crumbs}<span class="subtle">No artifacts.</span>`;
+    return;
+  }
+  const rows = files.map((file) => {
+    const name = file.path.split("/").pop();
+    const size = file.file_size ?? file.size;
+    const link = file.is_dir
+      ? `<a href="#" data-path="${escapeHtml(file.path)}">${escapeHtml(name)}/</a>`
+      : `<a href="/api/v1/runs/${runId}/artifacts/${file.path.split("/").map(encodeURIComponent).join("/")}" download>${escapeHtml(name)}</a>`;
+    return `<tr><td class="file"><span class="icon">${file.is_dir ? "▸" : "·"}</span>${link}</td>
+      <td class="num muted">${file.is_dir || size === undefined ? "" : formatBytes(size)}</td></tr>`;
+  });
+  box.innerHTML = `${crumbs}<table class="table compact"><tbody>${rows.join("")}</tbody></table>`;
+}
+
+function formatBytes(size) {
+  if (size < 1024) return `${size} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let value = size / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+document.getElementById("artifacts").addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-path]");
+  if (!link) return;
+  event.preventDefault();
+  renderArtifacts(link.dataset.path);
+});
+
+document.getElementById("meta").addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  await navigator.clipboard?.writeText(button.dataset.copy).catch(() => {});
+  toast("Run id copied");
+});
+
+// ---------- notes ----------
+
+const notesForm = document.getElementById("notes-form");
+document.getElementById("edit-notes").addEventListener("click", () => {
+  notesForm.hidden = false;
+  document.getElementById("notes").hidden = true;
+  notesForm.elements.description.value = run.description || "";
+  notesForm.elements.description.focus();
+});
+notesForm.querySelector("[data-role=cancel]").addEventListener("click", () => {
+  notesForm.hidden = true;
+  document.getElementById("notes").hidden = false;
+});
+notesForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const updated = await api(`/runs/${runId}`, {
+      method: "PATCH",
+      body: { description: notesForm.elements.description.value },
+    });
+    run.description = updated.description;
+    renderNotes();
+    notesForm.hidden = true;
+    document.getElementById("notes").hidden = false;
+    toast("Notes saved");
+  } catch (error) {
+    toast(error.message, "error");
+  }
+});
+
+// ---------- live ----------
+
+function applyMetrics(metrics) {
+  let added = false;
+  for (const metric of metrics) {
+    if (metric.run_id !== runId) continue;
+    const { run_id: _, key, ...latest } = metric;
+    if (!run.metrics[key]) added = true;
+    run.metrics[key] = latest;
+    const chart = charts.get(key);
+    if (chart && chart.loaded) chart.extend(runId, latest.step);
+  }
+  renderMetricsTable();
+  if (added) renderCharts();
+}
+
+function applyRuns(runs) {
+  for (const changed of runs) {
+    if (changed.id !== runId) continue;
+    Object.assign(run, changed);
+    renderHeader();
+  }
+}
+
+setInterval(() => {
+  if (run && run.status === "running") {
+    const cell = document.getElementById("duration");
+    if (cell) cell.textContent = formatDuration(runDuration(run));
+  }
+}, 1000);
+
+// ---------- start ----------
+
+async function start() {
+  try {
+    run = await api(`/runs/${runId}`);
+  } catch (error) {
+    document.getElementById("title").textContent = error.status === 404 ? "Run not found" : error.message;
+    document.getElementById("crumb-experiment").textContent = "";
+    return;
+  }
+  renderHeader();
+  renderNotes();
+  renderMetricsTable();
+  document.querySelector("#params tbody").innerHTML = kvRows(Object.entries(run.params));
+  document.getElementById("params-count").textContent = Object.keys(run.params).length || "";
+  document.querySelector("#tags tbody").innerHTML = kvRows(Object.entries(run.tags));
+  document.getElementById("tags-count").textContent = Object.keys(run.tags).length || "";
+  renderChartToolbar(document.getElementById("chart-toolbar"));
+  renderCharts();
+  renderArtifacts();
+  live(`/runs/${runId}/events`, {
+    state: (data) => {
+      applyRuns(data.runs);
+      applyMetrics(data.metrics);
+    },
+    runs: (data) => applyRuns(data.changed),
+    metrics: (data) => applyMetrics(data.metrics),
+    gone: () => toast("This run was deleted", "error"),
+  });
+  const crumb = document.getElementById("crumb-experiment");
+  crumb.href = `/experiments/${run.experiment_id}`;
+  api(`/experiments/${run.experiment_id}`)
+    .then((experiment) => (crumb.textContent = experiment.name))
+    .catch(() => (crumb.textContent = "experiment"));
+}
+
+start();

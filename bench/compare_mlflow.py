@@ -1,0 +1,645 @@
+"""Side-by-side benchmark: `mlflow server` and our server, same PostgreSQL, same worker count,
+same client, same workloads, in one run. Prints each figure for both and the ratio, and writes
+bench/results/compare-<time>.{json,md} (and compare-latest.*).
+
+    .venv/bin/python bench/compare_mlflow.py            # full run, about 8 minutes
+    .venv/bin/python bench/compare_mlflow.py --quick    # smoke run, about 1-2 minutes
+
+See bench/README.md for what each workload does and the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+import _workloads as w  # noqa: E402
+from _workloads import MLFLOW, OURS  # noqa: E402
+
+WORKLOADS = ("ingest", "single", "search", "history")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of ~1-2 min")
+    p.add_argument("--workers", type=int, default=2, help="server worker processes, both sides")
+    p.add_argument("--clients", type=int, default=4, help="concurrent client processes (ingest)")
+    p.add_argument("--sides", default="mlflow,ours", help="which servers to run (comma list)")
+    p.add_argument(
+        "--workloads", default=",".join(WORKLOADS), help="comma list of " + ",".join(WORKLOADS)
+    )
+    g = p.add_argument_group("metric ingest, batches")
+    g.add_argument("--batch-size", type=int, default=1000, help="points per batch request")
+    g.add_argument("--batch-keys", type=int, default=10, help="metric keys per batch")
+    g.add_argument("--ingest-seconds", type=float, default=20.0)
+    g.add_argument("--ingest-max-requests", type=int, default=20_000, help="per client")
+    g = p.add_argument_group("one point per request")
+    g.add_argument("--single-clients", type=int, default=4)
+    g.add_argument("--single-seconds", type=float, default=15.0)
+    g.add_argument("--single-max-requests", type=int, default=200_000, help="per client")
+    g = p.add_argument_group("run search")
+    g.add_argument("--search-runs", type=int, default=10_000, help="runs seeded per server")
+    g.add_argument("--search-reps", type=int, default=30, help="timed searches per server")
+    g.add_argument("--search-max-results", type=int, default=1000)
+    g.add_argument("--search-filter", default=w.SEARCH_FILTER)
+    g.add_argument("--seed-concurrency", type=int, default=8, help="client processes seeding")
+    g = p.add_argument_group("metric history")
+    g.add_argument("--history-points", type=int, default=100_000)
+    g.add_argument("--history-page", type=int, default=25_000, help="page size asked for")
+    g.add_argument("--history-reps", type=int, default=5, help="timed full reads per server")
+    g = p.add_argument_group("environment")
+    g.add_argument("--warmup", type=int, default=3, help="untimed requests per client first")
+    g.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="load loops are split into this many rounds, alternating the servers, so that "
+        "background load on a shared machine hits both alike",
+    )
+    g.add_argument("--keep-dbs", action="store_true", help="do not drop the databases at the end")
+    g.add_argument(
+        "--mlflow-stock-http",
+        action="store_true",
+        help="run MLflow on uvicorn's asyncio loop + h11 (a bare `pip install mlflow`) instead "
+        "of uvloop + httptools; see README (keep-alive requests then stall ~40 ms)",
+    )
+    g.add_argument("--no-setup", action="store_true", help="fail instead of building the venv")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.ingest_seconds = min(args.ingest_seconds, 5.0)
+        args.single_seconds = min(args.single_seconds, 4.0)
+        args.search_runs = min(args.search_runs, 500)
+        args.search_reps = min(args.search_reps, 5)
+        args.history_points = min(args.history_points, 20_000)
+        args.history_page = min(args.history_page, 5_000)
+        args.history_reps = min(args.history_reps, 2)
+        args.warmup = min(args.warmup, 1)
+        args.rounds = min(args.rounds, 2)
+    args.sides = [s.strip() for s in args.sides.split(",") if s.strip()]
+    args.workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
+    for side in args.sides:
+        if side not in w.SIDES:
+            p.error(f"unknown side {side!r}")
+    for name in args.workloads:
+        if name not in WORKLOADS:
+            p.error(f"unknown workload {name!r}")
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def loop_stats(results: list[h.LoopResult]) -> dict[str, Any]:
+    t_start = min(r.t_start for r in results)
+    t_end = max(r.t_end for r in results)
+    elapsed = max(t_end - t_start, 1e-9)
+    requests = sum(r.requests for r in results)
+    items = sum(r.items for r in results)
+    errors = sum(r.errors for r in results)
+    latencies = [x for r in results for x in r.latencies]
+    return {
+        "elapsed_s": round(elapsed, 3),
+        "requests": requests,
+        "ok_items": items,
+        "errors": errors,
+        "first_error": next((r.first_error for r in results if r.first_error), None),
+        "requests_per_s": requests / elapsed,
+        "ok_requests_per_s": (requests - errors) / elapsed,
+        "items_per_s": items / elapsed,
+        "latency": h.latency_summary(latencies),
+    }
+
+
+class Bench:
+    def __init__(
+        self, args: argparse.Namespace, servers: dict[str, h.Server], dbs: dict[str, str]
+    ) -> None:
+        self.args = args
+        self.servers = servers
+        self.dbs = dbs
+        self.clients = {side: h.http_client(s.base_url) for side, s in servers.items()}
+        self.results: dict[str, dict[str, Any]] = {}
+        self.acked_points: dict[str, int] = dict.fromkeys(servers, 0)
+        self.tag = h.rand_suffix(6)
+
+    def close(self) -> None:
+        for c in self.clients.values():
+            c.close()
+
+    def record(self, workload: str, side: str, data: dict[str, Any]) -> None:
+        self.results.setdefault(workload, {})[side] = data
+
+    def meter(self, side: str) -> h.CpuMeter:
+        return h.CpuMeter(self.servers[side], self.dbs[side])
+
+    def experiment(self, side: str, purpose: str) -> str:
+        return w.create_experiment(self.clients[side], side, f"bench-{purpose}-{self.tag}")
+
+    def order(self, r: int) -> list[str]:
+        """Sides in alternating order per round, so slow drifts in background load hit both."""
+        sides = list(self.args.sides)
+        return sides if r % 2 == 0 else sides[::-1]
+
+    # ---- bounded load loops in alternating rounds -------------------------------------------
+    def load(
+        self,
+        name: str,
+        worker: Any,
+        n_clients: int,
+        seconds: float,
+        max_requests: int,
+        warmup: int,
+        items_per_request: int,
+        extra: tuple[Any, ...],
+    ) -> None:
+        a = self.args
+        runs: dict[str, list[str]] = {}
+        for side in a.sides:
+            try:
+                exp = self.experiment(side, name)
+                runs[side] = [
+                    w.create_run(self.clients[side], side, exp, f"{name}-{i}")
+                    for i in range(n_clients)
+                ]
+            except Exception as exc:  # noqa: BLE001 - reported, the other side still runs
+                self.record(name, side, {"failed": str(exc)})
+                h.log(f"    {side}: setup failed: {exc}")
+        rounds = max(1, a.rounds)
+        per_round = seconds / rounds
+        results: dict[str, list[h.LoopResult]] = {side: [] for side in runs}
+        meters: dict[str, list[h.CpuMeter]] = {side: [] for side in runs}
+        elapsed: dict[str, float] = dict.fromkeys(runs, 0.0)
+        for r in range(rounds):
+            for side in self.order(r):
+                if side not in runs:
+                    continue
+                start_at = time.time() + 1.5 + (0.5 if r == 0 and warmup else 0)
+                meter = self.meter(side)
+                out = h.run_workers_timed(
+                    worker,
+                    [
+                        (
+                            side,
+                            self.servers[side].base_url,
+                            run,
+                            *extra,
+                            per_round,
+                            max(1, max_requests // rounds),
+                            start_at,
+                            warmup if r == 0 else 0,
+                            r,
+                        )
+                        for run in runs[side]
+                    ],
+                    start_at,
+                    meter,
+                )
+                results[side].extend(out)
+                meters[side].append(meter)
+                round_stats = loop_stats(out)
+                elapsed[side] += round_stats["elapsed_s"]
+                unit = "points" if items_per_request > 1 else "requests"
+                h.log(
+                    f"    round {r + 1}/{rounds} {side}: "
+                    f"{h.fmt_num(round_stats['items_per_s'])} {unit}/s"
+                )
+        for side, out in results.items():
+            stats = loop_stats(out)
+            # Throughput over the timed windows only (not the pauses between rounds).
+            total = max(elapsed[side], 1e-9)
+            stats["elapsed_s"] = round(total, 3)
+            stats["requests_per_s"] = stats["requests"] / total
+            stats["ok_requests_per_s"] = (stats["requests"] - stats["errors"]) / total
+            stats["items_per_s"] = stats["ok_items"] / total
+            stats["rounds"] = rounds
+            stats["cpu"] = h.cpu_summary(meters[side])
+            stats["warmup_items"] = warmup * items_per_request * len(runs[side])
+            self.acked_points[side] += stats["ok_items"] + stats["warmup_items"]
+            if items_per_request > 1:
+                stats["points_per_s"] = stats.pop("items_per_s")
+                figure = f"{h.fmt_num(stats['points_per_s'])} points/s"
+            else:
+                stats.pop("items_per_s")
+                figure = f"{h.fmt_num(stats['ok_requests_per_s'])} requests/s"
+            self.record(name, side, stats)
+            h.log(f"    {side} {h.cpu_line(stats['cpu'])}")
+            h.log(
+                f"    {side}: {figure} ({stats['requests']} requests, {stats['errors']} errors, "
+                f"median {h.fmt_num(stats['latency'].get('median_ms'))} ms/request)"
+            )
+            if stats["first_error"]:
+                h.log(f"    {side}: first error: {stats['first_error']}")
+
+    # ---- metric ingest, batches of 1,000 points -------------------------------------------
+    def ingest(self) -> None:
+        a = self.args
+        self.load(
+            "ingest",
+            w.ingest_worker,
+            a.clients,
+            a.ingest_seconds,
+            a.ingest_max_requests,
+            a.warmup,
+            a.batch_size,
+            (a.batch_size, a.batch_keys),
+        )
+
+    # ---- one point per request -------------------------------------------------------------
+    def single(self) -> None:
+        a = self.args
+        self.load(
+            "single",
+            w.single_worker,
+            a.single_clients,
+            a.single_seconds,
+            a.single_max_requests,
+            a.warmup * 10,
+            1,
+            (),
+        )
+
+    # ---- run search over N runs ------------------------------------------------------------
+    def search(self) -> None:
+        a = self.args
+        seed = 7
+        exps: dict[str, str] = {}
+        jobs: list[tuple[Any, ...]] = []
+        for side in a.sides:
+            exps[side] = self.experiment(side, "search")
+            for part in h.chunks(list(range(a.search_runs)), a.seed_concurrency):
+                jobs.append((side, self.servers[side].base_url, exps[side], part, seed))
+        # Both servers are seeded at once (untimed); only the searches are measured.
+        t0 = time.perf_counter()
+        seeded = h.run_workers(w.seed_runs_worker, jobs)
+        seed_s = time.perf_counter() - t0
+        expected = min(w.expected_search_matches(a.search_runs, seed), a.search_max_results)
+        live: dict[str, dict[str, Any]] = {}
+        for side in a.sides:
+            mine = [s for job, s in zip(jobs, seeded, strict=True) if job[0] == side]
+            done = sum(s["done"] for s in mine)
+            errors = sum(s["errors"] for s in mine)
+            self.acked_points[side] += done
+            h.log(f"    {side}: seeded {done} runs ({errors} errors); both took {seed_s:.1f}s")
+            if errors:
+                first = next(s["first_error"] for s in mine if s["errors"])
+                h.log(f"    first seeding error: {first}")
+            try:
+                got = w.search_once(
+                    self.clients[side], side, exps[side], a.search_filter, a.search_max_results
+                )
+            except h.HTTPFailure as exc:
+                self.record("search", side, {"unavailable": str(exc)})
+                h.log(f"    {side}: search unavailable: {exc}")
+                continue
+            live[side] = {
+                "runs_seeded": done,
+                "seed_errors": errors,
+                "counts": {got},
+                "latencies": [],
+                "server_cpu": [],
+            }
+        for _ in range(max(0, a.warmup - 1)):
+            for side in live:
+                w.search_once(
+                    self.clients[side], side, exps[side], a.search_filter, a.search_max_results
+                )
+        for r in range(a.search_reps):
+            for side in self.order(r):
+                if side not in live:
+                    continue
+                cpu0 = self.servers[side].cpu_seconds()
+                t = time.perf_counter()
+                n = w.search_once(
+                    self.clients[side], side, exps[side], a.search_filter, a.search_max_results
+                )
+                live[side]["latencies"].append(time.perf_counter() - t)
+                live[side]["server_cpu"].append(self.servers[side].cpu_seconds() - cpu0)
+                live[side]["counts"].add(n)
+        for side, d in live.items():
+            stats = {
+                "runs_seeded": d["runs_seeded"],
+                "seed_errors": d["seed_errors"],
+                "seed_seconds_both": round(seed_s, 1),
+                "runs_returned": sorted(d["counts"]),
+                "runs_expected": expected,
+                "correct": d["counts"] == {expected},
+                "latency": h.latency_summary(d["latencies"]),
+                "server_cpu_ms_per_request": 1000 * sum(d["server_cpu"]) / len(d["server_cpu"]),
+            }
+            self.record("search", side, stats)
+            lat = stats["latency"]
+            h.log(
+                f"    {side}: median {h.fmt_num(lat['median_ms'])} ms, p95 "
+                f"{h.fmt_num(lat['p95_ms'])} ms; server CPU "
+                f"{h.fmt_num(stats['server_cpu_ms_per_request'])} ms/search; "
+                f"{stats['runs_returned']} runs returned (expected {expected})"
+            )
+
+    # ---- read a long metric history ------------------------------------------------------
+    def history(self) -> None:
+        a = self.args
+        key = "loss"
+        runs: dict[str, str] = {}
+        jobs: list[tuple[Any, ...]] = []
+        for side in a.sides:
+            exp = self.experiment(side, "history")
+            runs[side] = w.create_run(self.clients[side], side, exp, "history")
+            # MLflow takes at most 1,000 points a batch; we take up to 10,000.
+            per_batch = 1000 if side == MLFLOW else 10_000
+            ranges = [
+                (s, min(s + per_batch, a.history_points))
+                for s in range(0, a.history_points, per_batch)
+            ]
+            for part in h.chunks(ranges, min(4, len(ranges))):
+                jobs.append((side, self.servers[side].base_url, runs[side], key, part))
+        t0 = time.perf_counter()
+        h.run_workers(w.seed_history_worker, jobs)
+        seed_s = time.perf_counter() - t0
+        live: dict[str, dict[str, Any]] = {}
+        for side in a.sides:
+            self.acked_points[side] += a.history_points
+            try:
+                got, pages = w.read_history(
+                    self.clients[side], side, runs[side], key, a.history_page
+                )
+            except h.HTTPFailure as exc:
+                self.record("history", side, {"unavailable": str(exc)})
+                h.log(f"    {side}: history unavailable: {exc}")
+                continue
+            live[side] = {"got": {got}, "pages": pages, "latencies": [], "server_cpu": []}
+        h.log(f"    seeded {a.history_points} points on each side in {seed_s:.1f}s")
+        for r in range(a.history_reps):
+            for side in self.order(r):
+                if side not in live:
+                    continue
+                cpu0 = self.servers[side].cpu_seconds()
+                t = time.perf_counter()
+                got, pages = w.read_history(
+                    self.clients[side], side, runs[side], key, a.history_page
+                )
+                live[side]["latencies"].append(time.perf_counter() - t)
+                live[side]["server_cpu"].append(self.servers[side].cpu_seconds() - cpu0)
+                live[side]["got"].add(got)
+        for side, d in live.items():
+            lat = h.latency_summary(d["latencies"])
+            stats = {
+                "points": a.history_points,
+                "points_returned": sorted(d["got"]),
+                "pages": d["pages"],
+                "correct": d["got"] == {a.history_points},
+                "seed_seconds_both": round(seed_s, 1),
+                "latency": lat,
+                "points_per_s": a.history_points / (lat["median_ms"] / 1000),
+                "server_cpu_ms_per_read": 1000 * sum(d["server_cpu"]) / len(d["server_cpu"]),
+            }
+            self.record("history", side, stats)
+            h.log(
+                f"    {side}: full read median {h.fmt_num(lat['median_ms'])} ms, p95 "
+                f"{h.fmt_num(lat['p95_ms'])} ms ({sorted(d['got'])} points in {d['pages']} "
+                f"pages); server CPU {h.fmt_num(stats['server_cpu_ms_per_read'])} ms/read"
+            )
+
+    # ---- sanity: what the databases hold -------------------------------------------------
+    def stored_points(self, dbs: dict[str, str]) -> dict[str, Any]:
+        out = {}
+        for side, db in dbs.items():
+            table = "metrics" if side == MLFLOW else "metric"
+            try:
+                stored = h.pg_scalar(db, f"SELECT count(*) FROM {table}")
+            except Exception as exc:  # noqa: BLE001
+                stored = f"error: {exc}"
+            out[side] = {"acknowledged": self.acked_points[side], "stored": stored}
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+TARGETS = {
+    "ingest": ("≥ 15× and ≥ 150,000 points/s", 15.0),
+    "single": ("≥ 10×", 10.0),
+    "search": ("≥ 10× faster", 10.0),
+    "history": ("≥ 10× faster", 10.0),
+}
+
+
+def summarize(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per figure: both values, ours/MLflow, and the speed-up (higher = ours better)."""
+    rows = []
+
+    def get(workload: str, side: str, *path: str) -> float | None:
+        node: Any = results.get(workload, {}).get(side)
+        for p in path:
+            if not isinstance(node, dict):
+                return None
+            node = node.get(p)
+        return node if isinstance(node, int | float) else None
+
+    def add(
+        workload: str, label: str, path: tuple[str, ...], unit: str, higher_better: bool
+    ) -> None:
+        m, o = get(workload, MLFLOW, *path), get(workload, OURS, *path)
+        ratio = o / m if m and o is not None else None
+        speedup = None
+        if m and o:
+            speedup = o / m if higher_better else m / o
+        target_text, target = TARGETS[workload]
+        ok = None
+        if speedup is not None:
+            ok = speedup >= target
+            if workload == "ingest" and o is not None:
+                ok = ok and o >= 150_000
+        rows.append(
+            {
+                "workload": workload,
+                "figure": label,
+                "unit": unit,
+                "mlflow": m,
+                "ours": o,
+                "ratio_ours_over_mlflow": ratio,
+                "speedup": speedup,
+                "target": target_text,
+                "meets_target": ok,
+                "ours_note": (results.get(workload, {}).get(OURS) or {}).get("unavailable"),
+            }
+        )
+
+    if "ingest" in results:
+        add("ingest", "batch ingest", ("points_per_s",), "points/s", True)
+    if "single" in results:
+        add("single", "one point per request", ("ok_requests_per_s",), "requests/s", True)
+    if "search" in results:
+        add("search", "search median", ("latency", "median_ms"), "ms", False)
+        add("search", "search p95", ("latency", "p95_ms"), "ms", False)
+    if "history" in results:
+        add("history", "history full read (median)", ("latency", "median_ms"), "ms", False)
+        add("history", "history full read (p95)", ("latency", "p95_ms"), "ms", False)
+    return rows
+
+
+def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        "# Experiment Tracker vs MLflow",
+        "",
+        f"- command: `{meta['command']}`",
+        f"- when: {meta['started']}; our commit {meta['git'].get('commit')} "
+        f"(app/ or migrations/ modified: {meta['git'].get('app_dirty')})",
+        f"- MLflow {h.MLFLOW_VERSION} ({meta['mlflow_http']}) vs ours; both on PostgreSQL "
+        f"127.0.0.1:5432, {meta['workers']} workers each; {meta['cpus']} CPUs; client: httpx "
+        "in separate processes on the same machine",
+        "",
+        "| figure | unit | MLflow | ours | ours / MLflow | speed-up | target | met |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        met = {True: "yes", False: "**no**", None: "n/a"}[r["meets_target"]]
+        ours = (
+            h.fmt_num(r["ours"])
+            if r["ours"] is not None
+            else ("unavailable" if r["ours_note"] else "n/a")
+        )
+        lines.append(
+            f"| {r['figure']} | {r['unit']} | {h.fmt_num(r['mlflow'])} | {ours} | "
+            f"{h.fmt_num(r['ratio_ours_over_mlflow'])} | "
+            f"{h.fmt_num(r['speedup'], '×')} | {r['target']} | {met} |"
+        )
+    lines.append("")
+    lines.append("Speed-up is ours/MLflow for throughput and MLflow/ours for latency.")
+    return "\n".join(lines) + "\n"
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = f"{'figure':<36} {'MLflow':>12} {'ours':>12} {'ours/MLflow':>12} {'speed-up':>9}  target"
+    print("\n" + head)
+    print("-" * len(head) + "-" * 20)
+    for r in rows:
+        unit = r["unit"]
+        ours = (
+            h.fmt_num(r["ours"])
+            if r["ours"] is not None
+            else ("unavailable" if r["ours_note"] else "n/a")
+        )
+        met = {True: "met", False: "NOT met", None: ""}[r["meets_target"]]
+        print(
+            f"{r['figure'] + ' (' + unit + ')':<36} {h.fmt_num(r['mlflow']):>12} {ours:>12} "
+            f"{h.fmt_num(r['ratio_ours_over_mlflow']):>12} {h.fmt_num(r['speedup'], '×'):>9}  "
+            f"{r['target']} {met}"
+        )
+    print()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    run_id = h.rand_suffix(6)
+    logs_dir = h.RESULTS_DIR / f"logs-{run_id}"
+    mlflow_bin = None
+    if MLFLOW in args.sides:
+        if args.no_setup and not (h.MLFLOW_VENV / "bin" / "mlflow").exists():
+            print("bench/.venv-mlflow is missing (run without --no-setup)", file=sys.stderr)
+            return 2
+        mlflow_bin = h.ensure_mlflow_venv()
+
+    dbs = {side: f"bench_{side}_{run_id}" for side in args.sides}
+    servers: dict[str, h.Server] = {}
+    artifact_dir = tempfile.TemporaryDirectory(prefix="bench-mlflow-artifacts-")
+    bench: Bench | None = None
+    stored: dict[str, Any] = {}
+    status = 0
+    try:
+        for db in dbs.values():
+            h.create_database(db)
+            h.log(f"created database {db}")
+        if MLFLOW in args.sides:
+            assert mlflow_bin is not None
+            servers[MLFLOW] = h.mlflow_server(
+                mlflow_bin,
+                dbs[MLFLOW],
+                h.free_port(),
+                args.workers,
+                Path(artifact_dir.name),
+                logs_dir / "mlflow.log",
+                stock_http=args.mlflow_stock_http,
+            )
+        if OURS in args.sides:
+            servers[OURS] = h.our_server(
+                dbs[OURS], h.free_port(), args.workers, logs_dir / "ours.log"
+            )
+        for s in servers.values():
+            s.start()
+        for s in servers.values():
+            s.wait_ready(workers=args.workers)
+            h.log(f"{s.name} ready")
+
+        bench = Bench(args, servers, dbs)
+        for name in args.workloads:
+            with h.phase(name):
+                try:
+                    getattr(bench, name)()
+                except Exception as exc:  # noqa: BLE001 - one failure must not stop the rest
+                    status = 1
+                    h.log(f"    {name} FAILED: {exc}")
+                    traceback.print_exc()
+                    for side in args.sides:
+                        bench.results.setdefault(name, {}).setdefault(side, {"failed": str(exc)})
+        stored = bench.stored_points(dbs)
+    finally:
+        if bench is not None:
+            bench.close()
+        for s in servers.values():
+            s.stop()
+        if not args.keep_dbs:
+            for db in dbs.values():
+                h.drop_database(db)
+            h.log("dropped the databases")
+        else:
+            h.log(f"kept databases: {', '.join(dbs.values())}")
+        artifact_dir.cleanup()
+
+    if bench is None:
+        return 1
+    rows = summarize(bench.results)
+    meta = {
+        "command": " ".join(
+            [".venv/bin/python", "bench/compare_mlflow.py", *(argv or sys.argv[1:])]
+        ),
+        "started": started,
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "git": h.git_describe(),
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "mlflow_version": h.MLFLOW_VERSION,
+        "mlflow_http": "asyncio+h11 (stock)" if args.mlflow_stock_http else "uvloop+httptools",
+        "args": vars(args),
+        "server_logs": str(logs_dir),
+    }
+    print_table(rows)
+    for side, counts in stored.items():
+        h.log(
+            f"sanity: {side} acknowledged {counts['acknowledged']:,} points, "
+            f"database holds {counts['stored']}"
+        )
+    markdown = render(rows, meta)
+    json_path, md_path = h.write_results(
+        "compare-quick" if args.quick else "compare",
+        {"meta": meta, "summary": rows, "results": bench.results, "stored_points": stored},
+        markdown,
+    )
+    h.log(f"wrote {json_path.relative_to(h.ROOT)} and {md_path.relative_to(h.ROOT)}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,765 @@
+"""Scale benchmark of our server alone: 100,000 runs and 10 million metric points in one
+PostgreSQL database; measures run search latency (a metric + a param filter) and the
+downsampled 1,000-point view of a 1,000,000-point series.
+
+    .venv/bin/python bench/scale.py --keep-db     # target sizes; seeds once, reuses after
+    .venv/bin/python bench/scale.py --quick       # tiny sizes, a smoke run
+
+Seeding goes straight into our tables by SQL (set-based INSERT ... SELECT generate_series, run
+by PostgreSQL itself: ~10M points in a couple of minutes); `--seed api` seeds through the
+HTTP API instead (much slower, but independent of the table layout). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+import _workloads as w  # noqa: E402
+import orjson  # noqa: E402
+
+SEED_VERSION = 1
+BIG_KEY = "loss"
+LR_VALUES = ("0.1", "0.01", "0.001", "0.0001")
+OPTIMIZERS = ("adam", "sgd", "adamw")
+BASE_TIME = datetime(2025, 11, 1, tzinfo=UTC)
+DEFAULT_FILTER = w.SEARCH_FILTER
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of ~30 s")
+    p.add_argument("--runs", type=int, default=100_000, help="runs in one experiment")
+    p.add_argument("--points", type=int, default=10_000_000, help="metric points in total")
+    p.add_argument(
+        "--big-series", type=int, default=1_000_000, help="points of the one long series"
+    )
+    p.add_argument("--keys-per-run", type=int, default=2, help="metric keys of each small run")
+    p.add_argument("--workers", type=int, default=2, help="our server's worker processes")
+    p.add_argument("--search-reps", type=int, default=50)
+    p.add_argument("--search-max-results", type=int, default=1000)
+    p.add_argument("--search-filter", default=DEFAULT_FILTER)
+    p.add_argument("--downsample-points", type=int, default=1000)
+    p.add_argument("--downsample-reps", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="keep the seeded database at the end, and reuse it when it exists with the same "
+        "sizes (seeding 10M points takes a few minutes)",
+    )
+    p.add_argument(
+        "--reseed", action="store_true", help="with --keep-db: seed again even if it exists"
+    )
+    p.add_argument("--seed", choices=("sql", "api"), default="sql", help="how to seed")
+    p.add_argument(
+        "--seed-concurrency", type=int, default=2, help="parallel seeding connections/clients"
+    )
+    p.add_argument("--rounds", type=int, default=20, help="interleaving rounds of the big series")
+    p.add_argument(
+        "--explain", action="store_true", help="also print EXPLAIN ANALYZE of the search SQL"
+    )
+    args = p.parse_args(argv)
+    if args.quick:
+        args.runs = min(args.runs, 2000)
+        args.points = min(args.points, 300_000)
+        args.big_series = min(args.big_series, 100_000)
+        args.search_reps = min(args.search_reps, 10)
+        args.downsample_reps = min(args.downsample_reps, 10)
+        args.rounds = min(args.rounds, 4)
+        args.warmup = min(args.warmup, 1)
+    small_points = args.points - args.big_series
+    if small_points < 0 or args.runs < 1 or args.keys_per_run < 1:
+        p.error("--points must be at least --big-series, and --runs, --keys-per-run >= 1")
+    args.steps_per_series = max(1, small_points // (args.runs * args.keys_per_run))
+    return args
+
+
+def metric_keys(n: int) -> list[tuple[str, bool]]:
+    """(key, increasing) for the small runs' series: acc rises, loss falls, others alternate."""
+    keys = [("acc", True), ("loss", False)]
+    keys += [(f"m{i}", i % 2 == 0) for i in range(2, n)]
+    return keys[:n]
+
+
+def seed_config(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "version": SEED_VERSION,
+        "runs": args.runs,
+        "keys_per_run": args.keys_per_run,
+        "steps_per_series": args.steps_per_series,
+        "big_series": args.big_series,
+        "seed": args.seed,
+    }
+
+
+def db_name(args: argparse.Namespace) -> str:
+    return (
+        f"bench_scale_{args.runs}r_{args.keys_per_run}k_{args.steps_per_series}s_"
+        f"{args.big_series}b_{args.seed}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reuse: the database's comment records the seeded configuration once seeding has finished.
+
+
+def seeded_config(db: str) -> dict[str, Any] | None:
+    if not h.database_exists(db):
+        return None
+    comment = h.pg_scalar(
+        "postgres",
+        f"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{db}'",
+    )
+    try:
+        return json.loads(comment) if comment else None
+    except ValueError:
+        return None
+
+
+def mark_seeded(db: str, config: dict[str, Any]) -> None:
+    text = json.dumps(config).replace("'", "''")
+    h.pg_run("postgres", f"COMMENT ON DATABASE \"{db}\" IS '{text}'")
+
+
+# --------------------------------------------------------------------------------------------
+# Seeding by SQL
+
+
+def check_schema(db: str) -> None:
+    """Fail clearly if our tables gained a NOT NULL column without a default that the SQL
+    seeding does not fill (then use --seed api, or update this file)."""
+    filled = {
+        "run": {
+            "id",
+            "experiment_id",
+            "name",
+            "status",
+            "user",
+            "lifecycle",
+            "started_at",
+            "ended_at",
+            "created_at",
+            "updated_at",
+        },
+        "param": {"run_id", "key", "value"},
+        "latest_metric": {
+            "id",
+            "run_id",
+            "key",
+            "value",
+            "is_nan",
+            "step",
+            "timestamp",
+            "min_value",
+            "max_value",
+        },
+        "metric": {"series_id", "step", "timestamp", "value", "is_nan"},
+    }
+    rows = h.pg_run(
+        db,
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND is_nullable = 'NO' AND column_default IS NULL "
+        "AND table_name IN ('run', 'param', 'latest_metric', 'metric')",
+    )[0]
+    missing = [f"{t}.{c}" for t, c in rows if c not in filled[t]]
+    if missing:
+        raise SystemExit(
+            "the SQL seeding does not fill these NOT NULL columns: "
+            + ", ".join(missing)
+            + " (run with --seed api, or teach bench/scale.py about them)"
+        )
+
+
+async def seed_sql(args: argparse.Namespace, db: str, experiment_id: str) -> dict[str, Any]:
+    import asyncpg
+
+    keys = metric_keys(args.keys_per_run)
+    steps = args.steps_per_series
+    n_runs = args.runs
+    conns = [
+        await asyncpg.connect(host=h.PG_HOST, port=h.PG_PORT, user=h.PG_USER, database=db)
+        for _ in range(max(1, args.seed_concurrency))
+    ]
+    timings: dict[str, float] = {}
+    try:
+        for conn in conns:
+            # Bulk load: skip the per-row foreign-key triggers (every reference is made
+            # consistent by construction) and don't wait for WAL flushes.
+            await conn.execute("SET session_replication_role = replica")
+            await conn.execute("SET synchronous_commit = off")
+        c0 = conns[0]
+
+        t = time.perf_counter()
+        h.log(f"seeding {n_runs:,} runs with params lr and optimizer")
+        await c0.execute(
+            """
+            INSERT INTO run (id, experiment_id, name, status, "user", lifecycle,
+                             started_at, ended_at, created_at, updated_at)
+            SELECT md5('bench-run-' || i)::uuid, $1::uuid, 'run-' || i, 'completed', 'bench',
+                   'active', $2::timestamptz + i * interval '1 second',
+                   $2::timestamptz + i * interval '1 second' + interval '1 hour', now(), now()
+            FROM generate_series(0, $3::int - 1) AS i
+            """,
+            experiment_id,
+            BASE_TIME,
+            n_runs,
+        )
+        await c0.execute(
+            """
+            INSERT INTO param (run_id, key, value)
+            SELECT md5('bench-run-' || i)::uuid, p.key,
+                   CASE p.key
+                     WHEN 'lr' THEN ($2::text[])[1 + abs(hashtext('lr' || i)::bigint) % 4]
+                     ELSE ($3::text[])[1 + abs(hashtext('opt' || i)::bigint) % 3] END
+            FROM generate_series(0, $1::int - 1) AS i
+            CROSS JOIN (VALUES ('lr'), ('optimizer')) AS p(key)
+            ORDER BY i, p.key
+            """,
+            n_runs,
+            list(LR_VALUES),
+            list(OPTIMIZERS),
+        )
+        timings["runs_params_s"] = time.perf_counter() - t
+
+        # One series row per (run, key), the final value f drawn by hash: increasing series
+        # go f/S .. f, decreasing ones f*(2 - 1/S) .. f. Latest = the last step's point.
+        t = time.perf_counter()
+        h.log(f"seeding {n_runs * len(keys):,} series rows")
+        await c0.execute(
+            """
+            INSERT INTO latest_metric (run_id, key, value, is_nan, step, "timestamp",
+                                       min_value, max_value)
+            SELECT md5('bench-run-' || i)::uuid, k.key, v.f, false, $3::int - 1,
+                   $4::bigint + i * 1000 + $3::int - 1,
+                   CASE WHEN k.inc THEN v.f / $3::int ELSE v.f END,
+                   CASE WHEN k.inc THEN v.f ELSE v.f * (2 - 1.0 / $3::int) END
+            FROM generate_series(0, $1::int - 1) AS i
+            CROSS JOIN unnest($2::text[], $5::bool[]) WITH ORDINALITY AS k(key, inc, n)
+            CROSS JOIN LATERAL (
+                SELECT (abs(hashtext(k.key || i)::bigint) % 1000000) / 1000000.0::float8 AS f
+            ) AS v
+            ORDER BY i, k.n
+            """,
+            n_runs,
+            [k for k, _ in keys],
+            steps,
+            w.BASE_MS,
+            [inc for _, inc in keys],
+        )
+        id_lo, id_hi = await c0.fetchrow("SELECT min(id), max(id) FROM latest_metric")
+
+        # The long series: a run of its own with one key.
+        await c0.execute(
+            """
+            INSERT INTO run (id, experiment_id, name, status, "user", lifecycle,
+                             started_at, ended_at, created_at, updated_at)
+            VALUES (md5('bench-big-run')::uuid, $1::uuid, 'big-run', 'running', 'bench',
+                    'active', $2::timestamptz, NULL, now(), now())
+            """,
+            experiment_id,
+            BASE_TIME,
+        )
+        big_series_id = await c0.fetchval(
+            """
+            INSERT INTO latest_metric (run_id, key, value, is_nan, step, "timestamp",
+                                       min_value, max_value)
+            VALUES (md5('bench-big-run')::uuid, $1, 0, false, 0, 0, NULL, NULL)
+            RETURNING id
+            """,
+            BIG_KEY,
+        )
+        timings["series_s"] = time.perf_counter() - t
+
+        # Points, in rounds that alternate chunks of the small series with chunks of the long
+        # one, so the long series is spread over the table as if logged alongside the others.
+        rounds = max(1, args.rounds)
+        small_bounds = _split(id_lo, id_hi, rounds)
+        big_bounds = _split(0, args.big_series - 1, rounds)
+        tasks: list[tuple[str, int, int]] = []
+        for r in range(rounds):
+            if small_bounds[r]:
+                tasks.append(("small", *small_bounds[r]))
+            if big_bounds[r]:
+                tasks.append(("big", *big_bounds[r]))
+        inc_keys = [k for k, inc in keys if inc]
+        total_points = n_runs * len(keys) * steps + args.big_series
+        h.log(
+            f"seeding {total_points:,} points ({n_runs * len(keys):,} series x {steps} steps "
+            f"+ one series of {args.big_series:,}) in {len(tasks)} chunks, "
+            f"{len(conns)} connections"
+        )
+        t = time.perf_counter()
+        queue: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
+        for task in tasks:
+            queue.put_nowait(task)
+        done_points = 0
+
+        async def worker(conn: Any) -> None:
+            nonlocal done_points
+            while not queue.empty():
+                kind, lo, hi = queue.get_nowait()
+                if kind == "small":
+                    await conn.execute(
+                        """
+                        INSERT INTO metric (series_id, step, "timestamp", value, is_nan)
+                        SELECT lm.id, s, lm."timestamp" - ($3::int - 1) + s,
+                               CASE WHEN lm.key = ANY($4::text[])
+                                    THEN lm.value * (s + 1) / $3::int
+                                    ELSE lm.value * (2 - (s + 1.0) / $3::int) END,
+                               false
+                        FROM latest_metric AS lm
+                        CROSS JOIN generate_series(0, $3::int - 1) AS s
+                        WHERE lm.id BETWEEN $1 AND $2
+                        ORDER BY lm.id, s
+                        """,
+                        lo,
+                        hi,
+                        steps,
+                        inc_keys,
+                    )
+                    done_points += (hi - lo + 1) * steps
+                else:
+                    # A decaying loss with a ripple and a rare spike (kept by min/max buckets).
+                    await conn.execute(
+                        """
+                        INSERT INTO metric (series_id, step, "timestamp", value, is_nan)
+                        SELECT $1::bigint, s, $4::bigint + s * 10,
+                               1.0 / (1 + s / 10000.0) + 0.05 * sin(s / 50.0)
+                                 + CASE WHEN s % 99991 = 4242 THEN 5 ELSE 0 END,
+                               false
+                        FROM generate_series($2::int, $3::int) AS s
+                        """,
+                        big_series_id,
+                        lo,
+                        hi,
+                        w.BASE_MS,
+                    )
+                    done_points += hi - lo + 1
+                if kind == "small":
+                    h.log(
+                        f"    {done_points:,} / {total_points:,} points "
+                        f"({time.perf_counter() - t:.0f}s)"
+                    )
+
+        await asyncio.gather(*(worker(conn) for conn in conns))
+        timings["points_s"] = time.perf_counter() - t
+
+        await c0.execute(
+            """
+            UPDATE latest_metric AS lm SET
+                value = last.value, step = last.step, "timestamp" = last."timestamp",
+                min_value = agg.lo, max_value = agg.hi
+            FROM (SELECT value, step, "timestamp" FROM metric WHERE series_id = $1
+                  ORDER BY step DESC, "timestamp" DESC LIMIT 1) AS last,
+                 (SELECT min(value) AS lo, max(value) AS hi FROM metric
+                  WHERE series_id = $1) AS agg
+            WHERE lm.id = $1
+            """,
+            big_series_id,
+        )
+        t = time.perf_counter()
+        h.log("VACUUM ANALYZE (the state autovacuum brings a long-lived database to)")
+        for table in ("run", "param", "latest_metric", "metric", "experiment"):
+            await c0.execute(f"VACUUM ANALYZE {table}")
+        timings["vacuum_analyze_s"] = time.perf_counter() - t
+        return {"points": total_points, "timings": {k: round(v, 1) for k, v in timings.items()}}
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+def _split(lo: int, hi: int, parts: int) -> list[tuple[int, int] | None]:
+    n = hi - lo + 1
+    out: list[tuple[int, int] | None] = []
+    start = lo
+    for k in range(parts):
+        size = n // parts + (1 if k < n % parts else 0)
+        out.append((start, start + size - 1) if size > 0 else None)
+        start += size
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Seeding through the API (slow, independent of the tables)
+
+
+def seed_api_worker(
+    base_url: str,
+    experiment_id: str,
+    indices: list[int],
+    keys: list[tuple[str, bool]],
+    steps: int,
+) -> int:
+    done = 0
+    with h.http_client(base_url) as client:
+        for i in indices:
+            lr = LR_VALUES[abs(hash(("lr", i))) % 4]
+            opt = OPTIMIZERS[abs(hash(("opt", i))) % 3]
+            run = h.check(
+                client.post(
+                    f"{w.V1}/experiments/{experiment_id}/runs",
+                    json={"name": f"run-{i}", "params": {"lr": lr, "optimizer": opt}},
+                )
+            ).json()["id"]
+            points = []
+            for n, (key, inc) in enumerate(keys):
+                f = ((i * 7919 + n * 104729) % 1_000_000) / 1_000_000
+                for s in range(steps):
+                    value = f * (s + 1) / steps if inc else f * (2 - (s + 1) / steps)
+                    points.append(
+                        {"key": key, "value": value, "step": s, "timestamp": w.BASE_MS + s}
+                    )
+            for start in range(0, len(points), 10_000):
+                method, path, body = w.batch_request("ours", run, points[start : start + 10_000])
+                h.check(client.request(method, path, content=body))
+            done += 1
+    return done
+
+
+def seed_big_api_worker(base_url: str, run_id: str, ranges: list[tuple[int, int]]) -> int:
+    import math
+
+    done = 0
+    with h.http_client(base_url) as client:
+        for lo, hi in ranges:
+            points = [
+                {
+                    "key": BIG_KEY,
+                    "value": 1.0 / (1 + s / 10000.0)
+                    + 0.05 * math.sin(s / 50.0)
+                    + (5 if s % 99991 == 4242 else 0),
+                    "step": s,
+                    "timestamp": w.BASE_MS + s * 10,
+                }
+                for s in range(lo, hi + 1)
+            ]
+            method, path, body = w.batch_request("ours", run_id, points)
+            h.check(client.request(method, path, content=body))
+            done += len(points)
+    return done
+
+
+def seed_api(args: argparse.Namespace, server: h.Server, experiment_id: str) -> dict[str, Any]:
+    keys = metric_keys(args.keys_per_run)
+    t = time.perf_counter()
+    parts = h.chunks(list(range(args.runs)), max(1, args.seed_concurrency))
+    h.log(f"seeding {args.runs:,} runs through the API ({len(parts)} clients)")
+    h.run_workers(
+        seed_api_worker,
+        [
+            (server.base_url, experiment_id, list(part), keys, args.steps_per_series)
+            for part in parts
+        ],
+    )
+    with h.http_client(server.base_url) as client:
+        big_run = w.create_run(client, "ours", experiment_id, "big-run")
+    ranges = [
+        (lo, min(lo + 9_999, args.big_series - 1)) for lo in range(0, args.big_series, 10_000)
+    ]
+    h.run_workers(
+        seed_big_api_worker,
+        [(server.base_url, big_run, list(p)) for p in h.chunks(ranges, 2)],
+    )
+    total = args.runs * len(keys) * args.steps_per_series + args.big_series
+    return {"points": total, "timings": {"api_s": round(time.perf_counter() - t, 1)}}
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+
+
+def measure(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, Any]:
+    experiment_id = str(
+        h.pg_scalar(db, "SELECT experiment_id FROM run WHERE name = 'big-run' LIMIT 1")
+    )
+    big_run = str(h.pg_scalar(db, "SELECT id FROM run WHERE name = 'big-run' LIMIT 1"))
+    counts = {
+        "runs": h.pg_scalar(db, "SELECT count(*) FROM run"),
+        "series": h.pg_scalar(db, "SELECT count(*) FROM latest_metric"),
+        "points_estimate": int(
+            h.pg_scalar(db, "SELECT reltuples FROM pg_class WHERE relname = 'metric'") or 0
+        ),
+        "big_series_points": h.pg_scalar(
+            db,
+            "SELECT count(*) FROM metric m JOIN latest_metric lm ON lm.id = m.series_id "
+            f"WHERE lm.run_id = '{big_run}' AND lm.key = '{BIG_KEY}'",
+        ),
+        "database_size": h.pg_scalar(
+            db, "SELECT pg_size_pretty(pg_database_size(current_database()))"
+        ),
+    }
+    matches = None
+    if args.search_filter == DEFAULT_FILTER:
+        matches = h.pg_scalar(
+            db,
+            "SELECT count(*) FROM run r WHERE "
+            "EXISTS (SELECT 1 FROM latest_metric lm WHERE lm.run_id = r.id AND lm.key = 'acc' "
+            "AND NOT lm.is_nan AND lm.value > 0.9) AND "
+            "EXISTS (SELECT 1 FROM param p WHERE p.run_id = r.id AND p.key = 'lr' "
+            "AND p.value = '0.01')",
+        )
+    h.log(
+        f"database {db}: {counts['runs']:,} runs, {counts['series']:,} series, "
+        f"~{counts['points_estimate']:,} points ({counts['database_size']}); "
+        f"long series {counts['big_series_points']:,} points; filter matches {matches}"
+    )
+    out: dict[str, Any] = {"counts": counts, "filter_matches": matches}
+    client = h.http_client(server.base_url)
+    try:
+        # ---- search
+        body = orjson.dumps(
+            {
+                "experiment_ids": [experiment_id],
+                "filter": args.search_filter,
+                "max_results": args.search_max_results,
+            }
+        )
+        search_variants = {
+            "search": body,
+            "search_order_by_acc": orjson.dumps(
+                {
+                    "experiment_ids": [experiment_id],
+                    "filter": args.search_filter,
+                    "max_results": args.search_max_results,
+                    "order_by": ["metrics.acc DESC"],
+                }
+            ),
+        }
+        for name, payload in search_variants.items():
+            latencies, returned = [], set()
+            cpu = h.CpuMeter(server, db)
+            cpu.__enter__()
+            for i in range(args.warmup + args.search_reps):
+                t = time.perf_counter()
+                response = client.post(f"{w.V1}/runs/search", content=payload)
+                elapsed = time.perf_counter() - t
+                if response.status_code != 200:
+                    out[name] = {"unavailable": f"{response.status_code}: {response.text[:300]}"}
+                    h.log(f"{name}: {out[name]['unavailable']}")
+                    break
+                data = orjson.loads(response.content)
+                returned.add(len(data.get("runs") or []))
+                if i >= args.warmup:
+                    latencies.append(elapsed)
+            else:
+                cpu.__exit__(None, None, None)
+                lat = h.latency_summary(latencies)
+                expected = None if matches is None else min(matches, args.search_max_results)
+                out[name] = {
+                    "cpu": cpu.as_dict(),
+                    "latency": lat,
+                    "runs_returned": sorted(returned),
+                    "runs_expected": expected,
+                    "correct": expected is None or returned == {expected},
+                    "response_bytes": len(response.content),
+                }
+                h.log(
+                    f"{name}: median {h.fmt_num(lat['median_ms'])} ms, p95 "
+                    f"{h.fmt_num(lat['p95_ms'])} ms, p99 {h.fmt_num(lat['p99_ms'])} ms "
+                    f"({sorted(returned)} runs returned, expected {expected}; "
+                    f"{len(response.content):,} bytes)"
+                )
+                h.log("    " + cpu.line())
+
+        # ---- downsampled view of the long series
+        params = {"key": BIG_KEY, "points": args.downsample_points}
+        latencies, returned = [], set()
+        cpu = h.CpuMeter(server, db)
+        cpu.__enter__()
+        for i in range(args.warmup + args.downsample_reps):
+            t = time.perf_counter()
+            response = client.get(f"{w.V1}/runs/{big_run}/metrics/downsampled", params=params)
+            elapsed = time.perf_counter() - t
+            if response.status_code != 200:
+                out["downsampled"] = {
+                    "unavailable": f"{response.status_code}: {response.text[:300]}"
+                }
+                h.log(f"downsampled: {out['downsampled']['unavailable']}")
+                break
+            data = orjson.loads(response.content)
+            returned.add(len(data.get("points") or []))
+            if i >= args.warmup:
+                latencies.append(elapsed)
+        else:
+            cpu.__exit__(None, None, None)
+            lat = h.latency_summary(latencies)
+            out["downsampled"] = {
+                "cpu": cpu.as_dict(),
+                "latency": lat,
+                "points_returned": sorted(returned),
+                "correct": all(0 < n <= args.downsample_points for n in returned),
+                "response_bytes": len(response.content),
+                "sample_point": (data.get("points") or [None])[0],
+            }
+            h.log(
+                f"downsampled {args.big_series:,} -> {sorted(returned)} points: median "
+                f"{h.fmt_num(lat['median_ms'])} ms, p95 {h.fmt_num(lat['p95_ms'])} ms"
+            )
+            h.log("    " + cpu.line())
+    finally:
+        client.close()
+    if args.explain:
+        out["explain_search"] = explain_search(db, experiment_id, args.search_max_results)
+    return out
+
+
+def explain_search(db: str, experiment_id: str, limit: int) -> str:
+    """EXPLAIN ANALYZE of SQL equivalent to what the search repository builds today."""
+    sql = f"""
+EXPLAIN (ANALYZE, BUFFERS)
+SELECT run.* FROM run JOIN experiment ON experiment.id = run.experiment_id
+WHERE run.experiment_id IN ('{experiment_id}') AND experiment.lifecycle = 'active'
+  AND run.lifecycle = 'active'
+  AND EXISTS (SELECT 1 FROM latest_metric WHERE latest_metric.run_id = run.id
+              AND latest_metric.key = 'acc' AND latest_metric.is_nan = false
+              AND latest_metric.value > 0.9)
+  AND EXISTS (SELECT 1 FROM param WHERE param.run_id = run.id AND param.key = 'lr'
+              AND param.value = '0.01')
+ORDER BY run.started_at DESC, run.id ASC LIMIT {limit + 1}"""
+    plan = asyncio.run(_explain(db, sql))
+    print(plan)
+    return plan
+
+
+async def _explain(db: str, sql: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=h.PG_HOST, port=h.PG_PORT, user=h.PG_USER, database=db)
+    try:
+        rows = await conn.fetch(sql)
+        return "\n".join(r[0] for r in rows)
+    finally:
+        await conn.close()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
+    def row(name: str, label: str, target: str) -> str:
+        r = results.get(name) or {}
+        if "latency" not in r:
+            return f"| {label} | n/a | n/a | n/a | {target} | {r.get('unavailable', 'n/a')} |"
+        lat = r["latency"]
+        met = "yes" if lat["p95_ms"] < 100 else "**no**"
+        if not target:
+            met = ""
+        return (
+            f"| {label} | {h.fmt_num(lat['median_ms'])} | {h.fmt_num(lat['p95_ms'])} | "
+            f"{h.fmt_num(lat['p99_ms'])} | {target} | {met} |"
+        )
+
+    c = results.get("counts", {})
+    return (
+        "\n".join(
+            [
+                "# Experiment Tracker at scale",
+                "",
+                f"- command: `{meta['command']}`",
+                f"- when: {meta['started']}; our commit {meta['git'].get('commit')} "
+                f"(app/ or migrations/ modified: {meta['git'].get('app_dirty')})",
+                f"- database: {c.get('runs')} runs, {c.get('series')} series, "
+                f"~{c.get('points_estimate')} points ({c.get('database_size')}); long series "
+                f"{c.get('big_series_points')} points; {meta['workers']} workers; "
+                f"seeded by {meta['seed']}",
+                "",
+                "| figure | median ms | p95 ms | p99 ms | target | met |",
+                "|---|---:|---:|---:|---|---|",
+                row("search", f"search `{meta['filter']}`", "p95 < 100 ms"),
+                row("search_order_by_acc", "same, order_by metrics.acc DESC", ""),
+                row(
+                    "downsampled",
+                    f"downsampled {meta['downsample_points']} points of the long series",
+                    "p95 < 100 ms",
+                ),
+            ]
+        )
+        + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    config = seed_config(args)
+    tag = h.rand_suffix(6)
+    db = db_name(args) if args.keep_db else f"bench_scale_tmp_{tag}"
+    logs_dir = h.RESULTS_DIR / f"logs-scale-{tag}"
+    reuse = args.keep_db and not args.reseed and seeded_config(db) == {**config, "complete": True}
+    seed_info: dict[str, Any] = {"reused": reuse}
+    server: h.Server | None = None
+    results: dict[str, Any] = {}
+    try:
+        if reuse:
+            h.log(f"reusing the seeded database {db}")
+        else:
+            h.create_database(db)
+            h.log(f"created database {db}")
+        server = h.our_server(db, h.free_port(), args.workers, logs_dir / "ours-seed.log")
+        server.start()
+        server.wait_ready(workers=args.workers)
+        if not reuse:
+            with h.http_client(server.base_url) as client:
+                experiment_id = w.create_experiment(client, "ours", f"scale-{tag}")
+            t = time.perf_counter()
+            if args.seed == "sql":
+                check_schema(db)
+                seed_info.update(asyncio.run(seed_sql(args, db, experiment_id)))
+            else:
+                seed_info.update(seed_api(args, server, experiment_id))
+                h.pg_run(db, "VACUUM ANALYZE")
+            seed_info["seconds"] = round(time.perf_counter() - t, 1)
+            h.log(f"seeded in {seed_info['seconds']}s")
+            if args.keep_db:
+                mark_seeded(db, {**config, "complete": True})
+            # Measure a freshly started server (empty pools, no statement caches).
+            server.stop()
+            server = h.our_server(db, h.free_port(), args.workers, logs_dir / "ours.log")
+            server.start()
+            server.wait_ready(workers=args.workers)
+        results = measure(args, server, db)
+    finally:
+        if server is not None:
+            server.stop()
+        if args.keep_db:
+            h.log(f"kept database {db} (reused by the next --keep-db run with the same sizes)")
+        else:
+            h.drop_database(db)
+            h.log(f"dropped database {db}")
+
+    meta = {
+        "command": " ".join([".venv/bin/python", "bench/scale.py", *(argv or sys.argv[1:])]),
+        "started": started,
+        "git": h.git_describe(),
+        "workers": args.workers,
+        "cpus": os.cpu_count(),
+        "seed": args.seed,
+        "filter": args.search_filter,
+        "downsample_points": args.downsample_points,
+        "config": config,
+        "seeding": seed_info,
+        "args": vars(args),
+    }
+    markdown = render(meta, results)
+    print()
+    print(markdown)
+    json_path, md_path = h.write_results(
+        "scale-quick" if args.quick else "scale", {"meta": meta, "results": results}, markdown
+    )
+    h.log(f"wrote {json_path.relative_to(h.ROOT)} and {md_path.relative_to(h.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""`python -m exptrack`: the CLI."""
+
+from exptrack.cli import main
+
+main()
