@@ -21,6 +21,7 @@ from app.routes import (
     health,
     live,
     metric_history,
+    observability,
     run_search,
     runs,
     tracking,
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(observability.router)
     # Every v1 route checks the caller's key and permission (app.dependencies.authorize).
     for router in (
         experiments.router,

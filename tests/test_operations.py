@@ -126,3 +126,16 @@ class TestCors:
             assert response.headers["access-control-allow-origin"] == "https://b.example"
         finally:
             await stop_server(server)
+
+
+class TestPrometheus:
+    async def test_requests_are_counted_by_route_template(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        await client.get("/api/v1/experiments/00000000-0000-0000-0000-000000000000")
+        text = (await client.get("/metrics")).text
+        assert (
+            'exptrack_http_requests_total{method="GET",'
+            'route="/api/v1/experiments/{experiment_id}",status="404"}'
+        ) in text
+        assert "exptrack_http_request_duration_seconds_bucket" in text

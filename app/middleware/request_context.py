@@ -9,6 +9,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.routes.observability import observe
 from app.services.audit import is_write
 
 logger = logging.getLogger("app.access")
@@ -16,6 +17,17 @@ error_logger = logging.getLogger("app.errors")
 
 REQUEST_ID_HEADER = b"x-request-id"
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's full template (`/api/v1/runs/{run_id}`), so that metrics labels do
+    not grow with every id. FastAPI keeps the matched route's full path in its scope entry; the
+    route object itself only knows its path inside its router."""
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    template = getattr(context, "path_format", None)
+    if template:
+        return str(template)
+    return str(getattr(scope.get("route"), "path", "unmatched"))
 
 
 class RequestContextMiddleware:
@@ -69,6 +81,8 @@ class RequestContextMiddleware:
             await send({"type": "http.response.body", "body": body})
         finally:
             principal = scope["state"].get("principal")
+            elapsed = time.perf_counter() - start
+            observe(scope["method"], route_template(scope), status, elapsed)
             await self._audit(scope, status, principal, request_id)
             logger.info(
                 "%s %s %s",
@@ -79,7 +93,7 @@ class RequestContextMiddleware:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "request_id": request_id,
                     "client": (scope.get("client") or ("", 0))[0],
                     "principal": principal,

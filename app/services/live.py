@@ -159,12 +159,13 @@ class LiveHub:
             while True:
                 updated = watched.updated
                 if watched.version != version:
-                    version = watched.version
-                    for event in changes(sent, watched.snapshot):
+                    # Taken before yielding: the poller may move on while the client reads.
+                    version, snapshot = watched.version, watched.snapshot
+                    for event in changes(sent, snapshot):
                         yield event
-                    if watched.snapshot is None:
+                    if snapshot is None:
                         return
-                    sent = watched.snapshot
+                    sent = snapshot
                 try:
                     await asyncio.wait_for(updated.wait(), keepalive)
                 except TimeoutError:

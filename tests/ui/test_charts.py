@@ -87,12 +87,12 @@ class TestControls:
     ) -> None:
         chart = open_chart(page, long_run)
         assert re.match(r"step [\d,]+ · ", self.hover_readout(page, chart))
-        page.get_by_role("button", name="Relative time").click()
-        expect(page.get_by_role("button", name="Relative time")).to_have_attribute(
+        page.get_by_role("button", name="Relative").click()
+        expect(page.get_by_role("button", name="Relative")).to_have_attribute(
             "aria-pressed", "true"
         )
         assert re.match(r"[\d.]+ (ms|s) · |\d+m \d+s · ", self.hover_readout(page, chart))
-        page.get_by_role("button", name="Wall time").click()
+        page.get_by_role("button", name="Wall clock").click()
         assert re.search(r"\d{1,2}:\d{2}", self.hover_readout(page, chart))
         page.get_by_role("button", name="Step").click()
 

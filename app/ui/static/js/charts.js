@@ -35,8 +35,8 @@ export function renderChartToolbar(element) {
     <div class="control">X axis
       <div class="segmented" data-setting="x">
         <button type="button" data-value="step">Step</button>
-        <button type="button" data-value="relative">Relative time</button>
-        <button type="button" data-value="time">Wall time</button>
+        <button type="button" data-value="relative">Relative</button>
+        <button type="button" data-value="time">Wall clock</button>
       </div>
     </div>
     <div class="control">Y axis
@@ -50,7 +50,7 @@ export function renderChartToolbar(element) {
       <output></output>
     </label>
     <span class="spacer"></span>
-    <span class="subtle">Drag to zoom · double-click to reset</span>`;
+    <span class="hint-inline">Drag to zoom, double-click to reset</span>`;
   const sync = () => {
     for (const group of element.querySelectorAll(".segmented")) {
       const current = String(chartSettings[group.dataset.setting]);
@@ -370,7 +370,7 @@ export class MetricChart {
           { label: "min", stroke: "transparent", points: { show: false } },
           { label: "max", stroke: "transparent", points: { show: false } },
         );
-        bands.push({ series: [2, 1], fill: withAlpha(item.color, 0.14) });
+        bands.push({ series: [2, 1], fill: withAlpha(item.color, 0.22) });
       }
       table.push(c.y, smooth(c.y, weight));
       series.push(

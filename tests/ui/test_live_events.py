@@ -1,0 +1,168 @@
+"""The live event streams behind the UI: over real HTTP against the live server, and the hub
+that feeds them (one poller per watched run or experiment, gone when its last client is)."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.services.live import LiveHub, Topic, TopicKind
+from tests.conftest import Server
+from tests.sdk.live_server import LiveServer
+from tests.ui.conftest import make_experiment, make_run
+
+
+class EventStream:
+    """The events of one open SSE response, read one at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.iter_lines()
+
+    def next(self) -> tuple[str, dict[str, Any]]:
+        event, data = "message", ""
+        for line in self._lines:
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                data += line.removeprefix("data: ")
+            elif not line and data:
+                return event, json.loads(data)
+        raise EOFError("the stream ended")
+
+
+@pytest.fixture
+def stream(ui_server: LiveServer) -> Iterator[Any]:
+    client = httpx.Client(base_url=f"{ui_server.url}/api/v1", timeout=httpx.Timeout(10, read=5))
+
+    def open_stream(path: str) -> EventStream:
+        response = client.send(client.build_request("GET", path), stream=True)
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return EventStream(response)
+
+    yield open_stream
+    client.close()
+
+
+class TestRunEvents:
+    def test_state_first_then_what_changes(self, api: httpx.Client, stream: Any) -> None:
+        experiment = make_experiment(api, "events")
+        run = make_run(api, experiment["id"], "r", metrics={"loss": [2.0, 1.0]})
+        events = stream(f"/runs/{run['id']}/events")
+        name, state = events.next()
+        assert name == "state"
+        assert [r["status"] for r in state["runs"]] == ["running"]
+        assert [(m["key"], m["value"], m["step"], m["min"], m["max"]) for m in state["metrics"]] == [
+            ("loss", 1.0, 1, 1.0, 2.0)
+        ]
+        started = time.monotonic()
+        api.post(f"/runs/{run['id']}/metrics", json={"key": "loss", "value": "NaN", "step": 2})
+        name, changed = events.next()
+        assert time.monotonic() - started < 2
+        assert name == "metrics"
+        assert [(m["key"], m["value"], m["step"]) for m in changed["metrics"]] == [("loss", "NaN", 2)]
+        api.patch(f"/runs/{run['id']}", json={"status": "completed"})
+        name, runs = events.next()
+        assert name == "runs"
+        assert [r["status"] for r in runs["changed"]] == ["completed"]
+        assert runs["changed"][0]["ended_at"] is not None
+
+    def test_a_deleted_run_ends_the_stream(self, api: httpx.Client, stream: Any) -> None:
+        experiment = make_experiment(api, "events")
+        run = make_run(api, experiment["id"], "r")
+        events = stream(f"/runs/{run['id']}/events")
+        assert events.next()[0] == "state"
+        api.delete(f"/runs/{run['id']}")
+        assert events.next() == ("gone", {})
+        with pytest.raises(EOFError):
+            events.next()
+
+    def test_an_unknown_run_is_a_404(self, api: httpx.Client) -> None:
+        response = api.get("/runs/00000000-0000-4000-8000-000000000000/events")
+        assert response.status_code == 404
+        assert "not found" in response.json()["detail"]
+
+
+class TestExperimentEvents:
+    def test_new_runs_status_changes_and_running_runs_metrics(
+        self, api: httpx.Client, stream: Any
+    ) -> None:
+        experiment = make_experiment(api, "events")
+        done = make_run(api, experiment["id"], "done", metrics={"acc": [0.5]}, status="completed")
+        events = stream(f"/experiments/{experiment['id']}/events")
+        name, state = events.next()
+        assert name == "state"
+        assert [r["name"] for r in state["runs"]] == ["done"]
+        assert state["metrics"] == []  # only running runs' series are watched
+
+        fresh = make_run(api, experiment["id"], "fresh")
+        name, runs = events.next()
+        assert (name, [r["name"] for r in runs["changed"]]) == ("runs", ["fresh"])
+        api.post(f"/runs/{fresh['id']}/metrics", json={"key": "acc", "value": 0.75, "step": 1})
+        name, metrics = events.next()
+        assert name == "metrics"
+        assert [(m["run_id"], m["value"]) for m in metrics["metrics"]] == [(fresh["id"], 0.75)]
+        api.delete(f"/runs/{done['id']}")
+        name, runs = events.next()
+        assert (name, runs["removed"]) == ("runs", [done["id"]])
+
+    def test_an_unknown_experiment_is_a_404(self, api: httpx.Client) -> None:
+        response = api.get("/experiments/00000000-0000-4000-8000-000000000000/events")
+        assert response.status_code == 404
+
+
+class TestLiveHub:
+    async def test_one_poller_per_topic_and_none_after_the_last_client(
+        self, server: Server
+    ) -> None:
+        client = server.client
+        experiment = (
+            await client.post("/api/v1/experiments", json={"name": "hub", "owner": "ada"})
+        ).json()
+        run = (await client.post(f"/api/v1/experiments/{experiment['id']}/runs", json={})).json()
+        hub = LiveHub(server.app.state.runtime, interval=0.05)  # type: ignore[attr-defined]
+        topic = Topic(TopicKind.RUN, uuid.UUID(run["id"]))
+        first, second = hub.follow(topic), hub.follow(topic)
+        assert (await anext(first)).event == "state"
+        assert (await anext(second)).event == "state"
+        assert hub.watched == 1
+
+        await client.post(
+            f"/api/v1/runs/{run['id']}/metrics", json={"key": "loss", "value": 1.5, "step": 0}
+        )
+        event = await asyncio.wait_for(anext(first), 5)
+        assert event.event == "metrics"
+
+        await first.aclose()
+        assert hub.watched == 1
+        await second.aclose()
+        assert hub.watched == 0
+
+    async def test_a_client_that_falls_behind_gets_one_combined_change(
+        self, server: Server
+    ) -> None:
+        client = server.client
+        experiment = (
+            await client.post("/api/v1/experiments", json={"name": "hub2", "owner": "ada"})
+        ).json()
+        run = (await client.post(f"/api/v1/experiments/{experiment['id']}/runs", json={})).json()
+        hub = LiveHub(server.app.state.runtime, interval=0.05)  # type: ignore[attr-defined]
+        events = hub.follow(Topic(TopicKind.RUN, uuid.UUID(run["id"])))
+        assert (await anext(events)).event == "state"
+        for step in range(3):
+            await client.post(
+                f"/api/v1/runs/{run['id']}/metrics",
+                json={"key": "loss", "value": float(step), "step": step},
+            )
+            await asyncio.sleep(0.15)
+        event = await asyncio.wait_for(anext(events), 5)
+        assert event.event == "metrics"
+        assert event.data is not None
+        assert [m.step for m in event.data.metrics] == [2]  # type: ignore[attr-defined]
+        await events.aclose()
