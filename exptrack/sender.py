@@ -35,6 +35,21 @@ __all__ = ["Sender"]
 
 logger = logging.getLogger("exptrack")
 
+THREAD_PREFIX = "exptrack-sender-"
+
+
+class _QuietSenderRequests(logging.Filter):
+    """httpx logs every request at INFO; a training script logging at INFO would get a line
+    per batch. Only the sender threads' requests are dropped, not the application's own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or not (record.threadName or "").startswith(
+            THREAD_PREFIX
+        )
+
+
+logging.getLogger("httpx").addFilter(_QuietSenderRequests())
+
 
 class _Hurry(Exception):
     """Raised out of a retry sleep when the user asked to stop waiting (Ctrl-C in finish)."""
@@ -77,7 +92,7 @@ class Sender:
         self._next_probe = 0.0
         self._upload_on_start = upload_spool
         self._thread = threading.Thread(
-            target=self._main, name=f"exptrack-sender-{run_id[:8]}", daemon=True
+            target=self._main, name=f"{THREAD_PREFIX}{run_id[:8]}", daemon=True
         )
         self._thread.start()
 
@@ -91,7 +106,8 @@ class Sender:
     def on_backlog(self) -> None:
         """The queue reached `notify_at`: wake the thread, or at `max_queue` spool it here."""
         if len(self.points) >= self.settings.max_queue:
-            self._spill()
+            # One batch at a time: a pause of milliseconds per batch, not one long stall.
+            self._spill(self.settings.max_batch)
         else:
             self.notify_at = self.settings.max_queue
             self._wake.set()
@@ -241,13 +257,19 @@ class Sender:
         with self._count_lock:  # the logging thread spools too (when the queue is full)
             self.spooled += points
 
-    def _spill(self) -> None:
-        """Move everything in memory to the spool (thread-safe, from any thread)."""
+    def _spill(self, limit: int | None = None) -> None:
+        """Move the oldest `limit` points (default: everything) in memory to the spool;
+        thread-safe, from any thread."""
         with self._spill_lock:
             records: list[dict[str, Any]] = []
             total = 0
-            while True:
-                batch = self._take(self.settings.max_batch)
+            while limit is None or total < limit:
+                size = (
+                    self.settings.max_batch
+                    if limit is None
+                    else min(self.settings.max_batch, limit - total)
+                )
+                batch = self._take(size)
                 if not batch:
                     break
                 total += len(batch)

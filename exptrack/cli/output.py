@@ -80,10 +80,16 @@ def format_value(value: float | None) -> str:
 def make_table(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
 ) -> Table:
-    """A table with a header row; ids and keys never wrap."""
+    """A table with a header row. Id columns keep their full width (an id is for copying);
+    other columns fold when the terminal is narrow."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     table = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        table.add_column(column, no_wrap=True, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    for index, column in enumerate(columns):
+        if column.endswith("ID"):
+            width = max([len(column), *(len(row[index]) for row in cells)])
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     return table

@@ -2,6 +2,7 @@
 right status, params and tags are stored, and `run.log` costs microseconds."""
 
 import json
+import logging
 import math
 import statistics
 import subprocess
@@ -70,6 +71,26 @@ class TestRunEnd:
         run.finish()
         stored = client.runs.get(run.id)
         assert (stored.status, stored.name) == ("completed", "plain")
+
+    @pytest.mark.parametrize(
+        ("ending", "status"), [("pass", "completed"), ("raise SystemError('boom')", "failed")]
+    )
+    def test_a_run_never_finished_is_finished_at_exit(
+        self, server: LiveServer, tmp_path: Path, ending: str, status: str
+    ) -> None:
+        code = (
+            "import exptrack;"
+            f"exptrack.init(url={server.url!r}, spool_dir={str(tmp_path)!r});"
+            "run = exptrack.start_run(experiment='sdk-exit');"
+            "print(run.id, flush=True);"
+            "[run.log({'x': float(i)}, step=i) for i in range(1000)];"
+            f"{ending}"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        run_id = done.stdout.strip()
+        with exptrack.Client(server.url) as client:
+            assert client.runs.get(run_id).status == status
+            assert len(client.metric_history(run_id, "x")) == 1000
 
     def test_logging_to_a_finished_run_raises(self, sdk: Settings) -> None:
         with exptrack.start_run(experiment="sdk-end") as run:
@@ -145,6 +166,17 @@ class TestValues:
     def test_a_value_that_is_not_a_number_raises(self, sdk: Settings) -> None:
         with exptrack.start_run(experiment="sdk-values") as run, pytest.raises(ValueError):
             run.log({"loss": "low"})  # type: ignore[dict-item]
+
+
+class TestQuiet:
+    def test_the_senders_requests_stay_out_of_an_info_log(
+        self, sdk: Settings, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        with caplog.at_level(logging.INFO), exptrack.start_run(experiment="sdk-quiet") as run:
+            for step in range(3000):
+                run.log({"x": 1.0}, step=step)
+        assert not [r for r in caplog.records if "/batch" in r.getMessage()]
+        assert any("/experiments" in r.getMessage() for r in caplog.records)  # start_run's
 
 
 class TestRefusedData:
