@@ -16,10 +16,10 @@ install: $(STAMP)
 
 ## Serve on http://127.0.0.1:8000 with the embedded SQLite database under ./data/
 run: $(STAMP) migrate
-	$(BIN)/uvicorn app.main:app --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
+	$(BIN)/exptrack server --host $${HOST:-127.0.0.1} --port $${PORT:-8000}
 
 migrate: $(STAMP)
-	$(BIN)/alembic upgrade head
+	$(BIN)/exptrack db upgrade
 
 ## The whole suite (PostgreSQL and Redis tests skip unless reachable; under CI=true they must be)
 test: $(STAMP)
