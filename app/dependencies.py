@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import Forbidden, TooManyRequests, Unauthorized
 from app.runtime import Runtime
-from app.services.audit import is_write
 from app.services.artifacts import ArtifactService
+from app.services.audit import is_write
 from app.services.auth import OPEN, AuthService, Principal, auth_required, presented_key
 from app.services.cache import Cache
 from app.services.experiments import ExperimentService
@@ -121,6 +121,7 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
 
 async def authorize(request: Request, principal: PrincipalDep, runtime: RuntimeDep) -> Principal:
     """The v1 permission rule, from the method and the path's ids: anyone signed in reads;

@@ -12,7 +12,6 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 _SEED_DIR = tempfile.mkdtemp(prefix="exptrack-seed-")
 os.environ.update(
@@ -62,9 +61,13 @@ class Backend:
         return Settings(**values)  # type: ignore[arg-type]
 
 
+def _async_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+asyncpg://")
+
+
 def _create_postgres_database(name: str) -> str:
     async def create() -> None:
-        admin = Database(f"{POSTGRES_URL}/postgres".replace("postgresql://", "postgresql+asyncpg://"), pooled=False)
+        admin = Database(_async_url(f"{POSTGRES_URL}/postgres"), pooled=False)
         async with admin.engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -77,7 +80,7 @@ def _create_postgres_database(name: str) -> str:
 
 def _drop_postgres_database(name: str) -> None:
     async def drop() -> None:
-        admin = Database(f"{POSTGRES_URL}/postgres".replace("postgresql://", "postgresql+asyncpg://"), pooled=False)
+        admin = Database(_async_url(f"{POSTGRES_URL}/postgres"), pooled=False)
         async with admin.engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

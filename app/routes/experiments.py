@@ -13,8 +13,8 @@ from app.models.experiment import (
     ExperimentStatus,
     ExperimentUpdate,
 )
-from app.models.run import RunCreate, RunPage
 from app.models.run import Run as RunModel
+from app.models.run import RunCreate, RunPage
 from app.routes.responses import CONFLICT, NOT_FOUND
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -38,9 +38,7 @@ async def list_experiments(
     )
 
 
-@router.post(
-    "", response_model=Experiment, status_code=status.HTTP_201_CREATED, responses=CONFLICT
-)
+@router.post("", response_model=Experiment, status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 async def create_experiment(
     data: ExperimentCreate, service: ExperimentServiceDep, principal: AuthorizedDep
 ) -> Experiment:
@@ -56,9 +54,7 @@ async def get_experiment(experiment_id: UUID, service: ExperimentServiceDep) -> 
     return await service.get_experiment(experiment_id)
 
 
-@router.patch(
-    "/{experiment_id}", response_model=Experiment, responses={**NOT_FOUND, **CONFLICT}
-)
+@router.patch("/{experiment_id}", response_model=Experiment, responses={**NOT_FOUND, **CONFLICT})
 async def update_experiment(
     experiment_id: UUID, data: ExperimentUpdate, service: ExperimentServiceDep
 ) -> Experiment:
@@ -67,9 +63,7 @@ async def update_experiment(
     return await service.update_experiment(experiment_id, data)
 
 
-@router.delete(
-    "/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND
-)
+@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
 async def delete_experiment(
     experiment_id: UUID,
     service: ExperimentServiceDep,
@@ -106,8 +100,6 @@ async def list_runs(
     status_code=status.HTTP_201_CREATED,
     responses=NOT_FOUND,
 )
-async def create_run(
-    experiment_id: UUID, data: RunCreate, service: RunServiceDep
-) -> RunModel:
+async def create_run(experiment_id: UUID, data: RunCreate, service: RunServiceDep) -> RunModel:
     """Start a run in this experiment; it begins `running`."""
     return await service.create_run(experiment_id, data)

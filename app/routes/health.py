@@ -50,7 +50,9 @@ async def readiness(runtime: RuntimeDep) -> JSONResponse:
     except Exception as exc:  # any failure to reach the database means "not ready"
         logger.warning("readiness check failed: %s", exc)
     body = Readiness(
-        status="ready" if database_ok and cache_ok else "degraded" if database_ok else "unavailable",
+        status=(
+            "ready" if database_ok and cache_ok else "degraded" if database_ok else "unavailable"
+        ),
         database="ok" if database_ok else "unavailable",
         cache="ok" if cache_ok else "unavailable",
         cache_backend=backend,
