@@ -6,11 +6,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.config import Settings, get_settings
-from app.dependencies import authorize
+from app.dependencies import authorize, get_principal
 from app.logs import configure_logging
 from app.middleware.request_context import RequestContextMiddleware
 from app.middleware.security import SecurityMiddleware
@@ -84,10 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         artifacts.router,
     ):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize)])
-    # MLflow's wire API renders its own errors (app.routes.mlflow.errors.MlflowRoute).
-    app.include_router(mlflow_router)
+    # MLflow's wire API renders its own errors (app.routes.mlflow.errors.MlflowRoute); callers
+    # are identified like v1's (Bearer or Basic credentials) where auth is on.
+    app.include_router(mlflow_router, dependencies=[Depends(get_principal)])
     app.include_router(ui.router)
-    app.mount("/static", StaticFiles(directory=ui.STATIC_DIR), name="static")
+    app.mount("/static", ui.static_files, name="static")
     return app
 
 

@@ -112,7 +112,8 @@ async def _pg_execute(db: str, statements: Sequence[str]) -> list[Any]:
     try:
         out = []
         for sql in statements:
-            if sql.lstrip().upper().startswith("SELECT"):
+            text = sql.lstrip().upper()
+            if text.startswith(("SELECT", "WITH")) or " RETURNING " in text:
                 out.append(await conn.fetch(sql))
             else:
                 out.append(await conn.execute(sql))

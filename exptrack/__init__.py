@@ -23,8 +23,11 @@ from exptrack.errors import (
     InvalidRequest,
     NotFound,
     ServerUnreachable,
+    Unauthorized,
 )
 from exptrack.models import (
+    ApiKey,
+    ArtifactFile,
     Experiment,
     MetricHistory,
     MetricPoint,
@@ -32,6 +35,7 @@ from exptrack.models import (
     Run,
     RunList,
     RunSummary,
+    User,
 )
 from exptrack.run import ActiveRun, start_run
 from exptrack.sync import SyncReport
@@ -41,6 +45,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ActiveRun",
     "ApiError",
+    "ApiKey",
+    "ArtifactFile",
     "Client",
     "ConfigError",
     "Conflict",
@@ -57,6 +63,8 @@ __all__ = [
     "ServerUnreachable",
     "Settings",
     "SyncReport",
+    "Unauthorized",
+    "User",
     "init",
     "start_run",
     "sync",

@@ -5,22 +5,41 @@ client = exptrack.Client("http://tracker:8000")
 for run in client.search("metrics.acc > 0.9", experiment_ids=[...], order_by=["metrics.acc DESC"]):
     print(run.name, run.metrics["acc"].value)
 history = client.metric_history(run.id, "loss").to_pandas()
+client.download_artifact(run.id, "model.pt", "restored/")
 ```
+
+Managing users and API keys (`client.users`, `client.keys`) needs an admin's key.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from exptrack import artifacts
 from exptrack.config import Settings, current_settings
 from exptrack.encoding import param_value
 from exptrack.errors import Conflict, InvalidRequest, NotFound
-from exptrack.models import Experiment, MetricHistory, MetricPoint, Run, RunList
+from exptrack.models import (
+    ApiKey,
+    ArtifactFile,
+    Experiment,
+    MetricHistory,
+    MetricPoint,
+    Run,
+    RunList,
+    User,
+)
 from exptrack.transport import Transport
 
-__all__ = ["Client", "Experiments", "Runs"]
+__all__ = ["Client", "Experiments", "Keys", "Runs", "Users"]
+
+#: The roles a user can have: admins do everything, members write to what they own or were
+#: granted, viewers only read.
+ROLES = ("admin", "member", "viewer")
 
 PAGE_SIZE = 100
 SEARCH_PAGE_SIZE = 1000
@@ -199,6 +218,79 @@ class Runs:
             self._transport.request("POST", f"/api/v1/runs/{run_id}/batch", json=body)
 
 
+class Users:
+    """`client.users`: list and create users (admins only)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def list(self) -> list[User]:
+        """Every user, by name."""
+        return [User.from_json(item) for item in self._transport.json("GET", "/api/v1/users")]
+
+    def get(self, id_or_name: str) -> User:
+        """The user with this id or name; NotFound if there is none."""
+        for user in self.list():
+            if id_or_name in (user.id, user.name):
+                return user
+        raise NotFound(404, f"No user named {id_or_name!r}")
+
+    def create(self, name: str, *, role: str = "member") -> User:
+        """Create a user (Conflict if the name is taken). `role`: admin, member or viewer."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        body = {"name": name, "role": role}
+        return User.from_json(self._transport.json("POST", "/api/v1/users", json=body))
+
+
+class Keys:
+    """`client.keys`: create, list and revoke API keys (admins only)."""
+
+    def __init__(self, transport: Transport, users: Users) -> None:
+        self._transport = transport
+        self._users = users
+
+    def create(self, user: str, *, name: str = "default") -> ApiKey:
+        """A new key for a user (id or name), labelled `name`. The returned key's `key` is
+        the secret: the server shows it this once and keeps only its hash."""
+        user_id = user if _is_uuid(user) else self._users.get(user).id
+        response = self._transport.json(
+            "POST", f"/api/v1/users/{user_id}/keys", json={"name": name}
+        )
+        return ApiKey.from_json(response)
+
+    def list(self, *, user: str | None = None) -> list[ApiKey]:
+        """Every key (only `user`'s when given: id or name), oldest first, revoked ones
+        included; never their secrets."""
+        user_id = None
+        if user is not None:
+            user_id = user if _is_uuid(user) else self._users.get(user).id
+        body = self._transport.json("GET", "/api/v1/keys", params={"user_id": user_id})
+        return [ApiKey.from_json(item) for item in body]
+
+    def resolve_id(self, id_or_prefix: str) -> str:
+        """The id of the key with this id, or of the one live key that `id_or_prefix` names
+        by its first characters (the PREFIX column of `exptrack keys ls`) or whole secret."""
+        if _is_uuid(id_or_prefix):
+            return id_or_prefix
+        matches = [
+            key
+            for key in self.list()
+            if not key.revoked
+            and key.prefix
+            and (key.prefix.startswith(id_or_prefix) or id_or_prefix.startswith(key.prefix))
+        ]
+        if len(matches) != 1:
+            found = "no live key" if not matches else f"{len(matches)} live keys"
+            raise NotFound(404, f"{found} with the id or prefix {id_or_prefix!r}")
+        return matches[0].id
+
+    def revoke(self, id_or_prefix: str) -> ApiKey:
+        """Revoke a key (by id, or by its prefix): it stops working at once."""
+        key_id = self.resolve_id(id_or_prefix)
+        return ApiKey.from_json(self._transport.json("DELETE", f"/api/v1/keys/{key_id}"))
+
+
 class Client:
     """Reads and manages what the server holds. Arguments left out come from `init()` or
     the environment; `give_up_after` bounds the seconds spent retrying an unanswered request."""
@@ -217,6 +309,8 @@ class Client:
         self._transport = Transport(self.settings)
         self.experiments = Experiments(self._transport, self.settings)
         self.runs = Runs(self._transport, self.experiments)
+        self.users = Users(self._transport)
+        self.keys = Keys(self._transport, self.users)
 
     @property
     def url(self) -> str:
@@ -226,6 +320,12 @@ class Client:
     def health(self) -> dict[str, Any]:
         """The server's `/health` answer (status and version)."""
         body: dict[str, Any] = self._transport.json("GET", "/health")
+        return body
+
+    def me(self) -> dict[str, Any]:
+        """Who the API key belongs to: `{"name", "role", "authenticated"}` (`authenticated`
+        is False when the server runs without authentication)."""
+        body: dict[str, Any] = self._transport.json("GET", "/api/v1/me")
         return body
 
     def search(
@@ -284,6 +384,31 @@ class Client:
             cursor = page.get("next_cursor")
             if not cursor:
                 return MetricHistory(run_id=run_id, key=key, points=points)
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactFile:
+        """Upload a file as `<artifact_path>/<its name>` among the run's artifacts (streamed
+        from disk; replaces a file at that path)."""
+        return artifacts.upload_file(self._transport, run_id, local_path, artifact_path)
+
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactFile]:
+        """Upload every file under a directory, keeping their relative paths, under
+        `artifact_path` (the run's root by default)."""
+        return artifacts.upload_directory(self._transport, run_id, local_dir, artifact_path)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactFile]:
+        """The files and directories directly under `path` among the run's artifacts (the
+        root by default). Their paths are relative to the run's root."""
+        return artifacts.list_artifacts(self._transport, run_id, path)
+
+    def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
+        """Download an artifact (a file, or a directory with what is under it) to `dest`,
+        streamed to disk: into `dest` if it is an existing directory, else as `dest`.
+        Returns the path written."""
+        return artifacts.download_artifact(self._transport, run_id, path, dest)
 
     def close(self) -> None:
         """Close the connections."""

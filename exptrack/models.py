@@ -9,6 +9,8 @@ from typing import Any
 from exptrack.encoding import decode_value
 
 __all__ = [
+    "ApiKey",
+    "ArtifactFile",
     "Experiment",
     "MetricHistory",
     "MetricPoint",
@@ -16,6 +18,7 @@ __all__ = [
     "Run",
     "RunList",
     "RunSummary",
+    "User",
 ]
 
 
@@ -233,4 +236,77 @@ class MetricHistory:
                 "timestamp": [p.timestamp for p in self.points],
                 "value": [p.value for p in self.points],
             }
+        )
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A file or directory among a run's artifacts; `path` is relative to the run's artifact
+    root, '/'-separated; `size` is in bytes, None for a directory."""
+
+    path: str
+    is_dir: bool
+    size: int | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArtifactFile:
+        """Parse the server's JSON."""
+        size = data.get("size")
+        return cls(
+            path=str(data["path"]),
+            is_dir=bool(data.get("is_dir")),
+            size=None if size is None else int(size),
+        )
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of the server, with its role: `admin`, `member` or `viewer`."""
+
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> User:
+        """Parse the server's JSON."""
+        return cls(
+            id=str(data["id"]),
+            name=str(data["name"]),
+            role=str(data["role"]),
+            created_at=_required_time(data.get("created_at")),
+        )
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as the server lists it: never the secret, only its first characters
+    (`prefix`). `key`, the secret itself, is set only on the key just created: it is shown
+    that once."""
+
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    key: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        """True once the key was revoked: it no longer works."""
+        return self.revoked_at is not None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ApiKey:
+        """Parse the server's JSON."""
+        return cls(
+            id=str(data["id"]),
+            user_id=str(data["user_id"]),
+            name=str(data.get("name") or ""),
+            prefix=str(data.get("prefix") or ""),
+            created_at=_required_time(data.get("created_at")),
+            revoked_at=_time(data.get("revoked_at")),
+            key=data.get("key"),
         )

@@ -11,6 +11,7 @@ with exptrack.start_run(experiment="mnist", params={"lr": 0.01}) as run:
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -19,13 +20,15 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal
 
+from exptrack import artifacts
 from exptrack.client import Client
 from exptrack.config import Settings, current_settings
 from exptrack.encoding import check_key, now_ms, param_value
 from exptrack.errors import ExptrackError
-from exptrack.models import Run
+from exptrack.models import ArtifactFile, Run
 from exptrack.progress import progress_bar
 from exptrack.sender import Sender
+from exptrack.transport import Transport
 
 __all__ = ["ActiveRun", "FinalStatus", "start_run"]
 
@@ -110,6 +113,25 @@ class ActiveRun:
     def set_tags(self, tags: Mapping[str, object]) -> None:
         """Queue tags (a tag set again is overwritten)."""
         self._sender.add_tags(_checked(tags, "tag"))
+
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactFile:
+        """Upload a file now, as `<artifact_path>/<its name>` among the run's artifacts (the
+        run's root by default), replacing a file at that path. The file is streamed from
+        disk, never read whole into memory. Unlike `log`, this waits for the server: it is
+        retried like every request for `give_up_after` seconds, then raises
+        `ServerUnreachable` (artifacts are not spooled)."""
+        with Transport(self.settings) as transport:
+            return artifacts.upload_file(transport, self.id, local_path, artifact_path)
+
+    def log_artifacts(
+        self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactFile]:
+        """Upload every file under a directory (recursively, keeping relative paths) under
+        `artifact_path`; see `log_artifact`."""
+        with Transport(self.settings) as transport:
+            return artifacts.upload_directory(transport, self.id, local_dir, artifact_path)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything logged so far is stored by the server or spooled; False if

@@ -3,8 +3,11 @@ SDK's exceptions. Every other module talks to the server through a `Transport`."
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,9 +16,14 @@ from exptrack.config import Settings
 from exptrack.errors import ExptrackError, ServerUnreachable, api_error
 from exptrack.retry import RETRYABLE_STATUSES, Backoff, parse_retry_after
 
-__all__ = ["Transport", "error_detail"]
+__all__ = ["Body", "Transport", "error_detail"]
 
 USER_AGENT = "exptrack-python"
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+
+#: A request body too large for memory: called once per attempt, it gives the body afresh
+#: (e.g. a generator reading a file from its start), so that a retry sends it again whole.
+Body = Callable[[], Iterable[bytes]]
 
 
 def error_detail(response: httpx.Response) -> str:
@@ -34,6 +42,15 @@ def error_detail(response: httpx.Response) -> str:
                 parts.append(str(error))
         return "; ".join(parts)
     return str(detail) if detail is not None else response.reason_phrase
+
+
+def _save(response: httpx.Response, target: Path) -> int:
+    size = 0
+    with open(target, "wb") as handle:
+        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_BYTES):
+            handle.write(chunk)
+            size += len(chunk)
+    return size
 
 
 def _describe(exc: httpx.TransportError) -> str:
@@ -72,38 +89,103 @@ class Transport:
         *,
         json: Any = None,
         content: bytes | None = None,
+        body: Body | None = None,
+        headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None,
         budget: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> httpx.Response:
         """Send a request; return the 2xx/3xx response. `budget` (default: the settings'
-        `give_up_after`) bounds the time spent retrying; 0 means one attempt."""
-        deadline = time.monotonic() + (self.settings.give_up_after if budget is None else budget)
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        `give_up_after`) bounds the time spent retrying; 0 means one attempt. `content` is
+        a JSON body already encoded; `body` streams any other body (see `Body`), with
+        `headers` saying what it is (Content-Type, Content-Length)."""
+        deadline = self._deadline(budget)
+        sent_headers = dict(headers or {})
+        if content is not None:
+            sent_headers.setdefault("Content-Type", "application/json")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
                 response = self._client.request(
-                    method, path, json=json, content=content, params=query, headers=headers
+                    method,
+                    path,
+                    json=json,
+                    content=body() if body is not None else content,
+                    params=query,
+                    headers=sent_headers or None,
                 )
             except httpx.TransportError as exc:
                 reason = _describe(exc)
             else:
                 if response.status_code < 400:
                     return response
-                detail = error_detail(response)
-                if response.status_code not in RETRYABLE_STATUSES:
-                    raise api_error(response.status_code, detail, method, path)
-                reason = f"HTTP {response.status_code}: {detail}"
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            remaining = deadline - time.monotonic()
-            delay = self.backoff.delay(attempt, retry_after)
-            if remaining <= 0 or (retry_after is not None and retry_after > remaining):
-                raise ServerUnreachable(self.settings.url, reason)
-            sleep(min(delay, remaining))
+                reason, retry_after = self._refusal(response, method, path)
+            self._wait(deadline, attempt, reason, retry_after, sleep)
             attempt += 1
+
+    def download(
+        self,
+        path: str,
+        target: Path,
+        *,
+        budget: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> int:
+        """GET `path` into the file `target`, streamed (never whole in memory); return its
+        size. Written to a temporary file beside `target`, renamed into place when complete,
+        so `target` is never left half-written. Retried like `request`, from the start."""
+        deadline = self._deadline(budget)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+        attempt = 0
+        try:
+            while True:
+                retry_after: float | None = None
+                try:
+                    with self._client.stream("GET", path) as response:
+                        if response.status_code < 400:
+                            size = _save(response, temporary)
+                            os.replace(temporary, target)
+                            return size
+                        response.read()
+                        reason, retry_after = self._refusal(response, "GET", path)
+                except httpx.TransportError as exc:
+                    reason = _describe(exc)
+                self._wait(deadline, attempt, reason, retry_after, sleep)
+                attempt += 1
+        finally:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+
+    def _deadline(self, budget: float | None) -> float:
+        return time.monotonic() + (self.settings.give_up_after if budget is None else budget)
+
+    @staticmethod
+    def _refusal(response: httpx.Response, method: str, path: str) -> tuple[str, float | None]:
+        """For an error response: raise the `ApiError` of a refusal, or return why it may be
+        retried and the server's `Retry-After`."""
+        detail = error_detail(response)
+        if response.status_code not in RETRYABLE_STATUSES:
+            raise api_error(response.status_code, detail, method, path)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return f"HTTP {response.status_code}: {detail}", retry_after
+
+    def _wait(
+        self,
+        deadline: float,
+        attempt: int,
+        reason: str,
+        retry_after: float | None,
+        sleep: Callable[[float], None],
+    ) -> None:
+        """Sleep before the next attempt, or raise `ServerUnreachable` when the budget would
+        run out first."""
+        remaining = deadline - time.monotonic()
+        delay = self.backoff.delay(attempt, retry_after)
+        if remaining <= 0 or (retry_after is not None and retry_after > remaining):
+            raise ServerUnreachable(self.settings.url, reason)
+        sleep(min(delay, remaining))
 
     def json(
         self,

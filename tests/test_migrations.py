@@ -4,15 +4,20 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import downgrade
 from app.db.tables import Base
+from app.main import create_app
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 from tests.services_available import require_postgres
 
@@ -62,7 +67,7 @@ class TestMigrations:
         await empty_database.migrate()
         await empty_database.migrate()
         async with empty_database.engine.connect() as connection:
-            version = (await connection.execute(text("SELECT version_num FROM alembic_version")))
+            version = await connection.execute(text("SELECT version_num FROM alembic_version"))
             assert len(version.all()) == 1
 
     async def test_several_workers_starting_at_once(self, empty_database: Database) -> None:
@@ -77,3 +82,79 @@ class TestMigrations:
         ]
         assert [await worker.wait() for worker in workers] == [0, 0, 0, 0]
         assert await tables(empty_database) == EXPECTED
+
+
+@asynccontextmanager
+async def app_client(database: Database, data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on a migrated database, reached through its ASGI interface."""
+    settings = Settings(
+        database_url=database.url,
+        data_dir=data_dir,
+        migrate_on_start=False,
+        auth_enabled=False,
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    await app.state.runtime.start()
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+    finally:
+        await app.state.runtime.stop()
+
+
+async def block_count(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        return int((await connection.execute(text("SELECT count(*) FROM metric_block"))).scalar())
+
+
+class TestMetricBlocks:
+    async def test_upgrade_fills_the_blocks_of_points_already_stored(
+        self, empty_database: Database, tmp_path: Path
+    ) -> None:
+        await empty_database.migrate()
+        points: list[dict[str, Any]] = [
+            {"key": "loss", "step": step, "timestamp": 10_000 + step, "value": (step * 7919) % 1000}
+            for step in range(-2048, 20_000, 3)
+        ]
+        points[100]["value"] = "NaN"
+        points += [  # a second point at a step, and a block (14) of NaN only
+            {"key": "loss", "step": 9, "timestamp": 5, "value": -5.0},
+            *(
+                {"key": "loss", "step": s, "timestamp": 0, "value": "NaN"}
+                for s in range(14336, 15360)
+            ),
+        ]
+        async with app_client(empty_database, tmp_path) as client:
+            experiment = await client.post("/api/v1/experiments", json={"name": "m", "owner": "a"})
+            run = await client.post(f"/api/v1/experiments/{experiment.json()['id']}/runs", json={})
+            url = f"/api/v1/runs/{run.json()['id']}"
+            for start in range(0, len(points), 10_000):
+                batch = {"metrics": points[start : start + 10_000]}
+                response = await client.post(f"{url}/batch", json=batch)
+                assert response.status_code == 200, response.text[:500]
+            views = [
+                {"key": "loss", "points": 5},
+                {"key": "loss", "points": 20, "start_step": -1000, "end_step": 18_000},
+            ]
+            logged = [
+                (await client.get(f"{url}/metrics/downsampled", params=v)).json() for v in views
+            ]
+        written = await block_count(empty_database)
+        assert written == 22  # blocks -2 to 19
+        assert logged[0]["sampled"] and logged[0]["total"] == len(points)
+
+        # Back to 0003, which has no blocks, with the points still there; then up again.
+        async with empty_database.engine.connect() as connection:
+            await run_downgrade(connection, "0003_mlflow")
+        assert "metric_block" not in await tables(empty_database)
+        await empty_database.migrate()
+
+        assert await block_count(empty_database) == written
+        async with app_client(empty_database, tmp_path) as client:
+            backfilled = [
+                (await client.get(f"{url}/metrics/downsampled", params=v)).json() for v in views
+            ]
+        assert backfilled == logged
+        assert [p["min"] for p in backfilled[0]["points"]][:1] == [-5.0]

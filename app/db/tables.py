@@ -281,3 +281,30 @@ class RunLink(Base):
     __table_args__ = (
         Index("uq_run_link_identity", "run_id", "direction", "kind", "key", unique=True),
     )
+
+
+BLOCK_SHIFT = 10
+BLOCK_STEPS = 1 << BLOCK_SHIFT  # 1,024 steps per block
+
+
+class MetricBlock(Base):
+    """A rollup of one series' points in one block of 1,024 steps, `block = step >> 10`
+    (floor(step / 1024), negative steps too): how many points, their min and max (NaN
+    excluded; NULL when every point is NaN), and the last point by (step, timestamp).
+
+    Kept in the same statement (PostgreSQL) or transaction (SQLite) as the points, so a
+    downsample over a long range reads a thousand of these instead of a million points."""
+
+    __tablename__ = "metric_block"
+
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("latest_metric.id", ondelete="CASCADE"), primary_key=True
+    )
+    block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    min_value: Mapped[float | None] = mapped_column(Float(53))
+    max_value: Mapped[float | None] = mapped_column(Float(53))
+    last_step: Mapped[int] = mapped_column(BigInteger)
+    last_timestamp: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[float] = mapped_column(Float(53))
+    last_is_nan: Mapped[bool] = mapped_column(Boolean)

@@ -3,10 +3,13 @@
 A stream opens with `event: state` (everything it watches, as it is now), then sends
 `event: runs` and `event: metrics` with only what changed, within about half a second of the
 write; `event: gone` ends it when the run or experiment is deleted. A `: ping` comment every
-15 s keeps proxies from closing an idle stream. The stream ends when the client disconnects.
+10 s keeps proxies from closing an idle stream. The server ends a stream after 20 s (browsers
+reconnect within a second and get the state again) and stops watching as soon as the client
+disconnects.
 """
 
 from collections.abc import AsyncIterator
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -21,7 +24,9 @@ router = APIRouter(tags=["live"])
 
 # Browsers reconnect this many milliseconds after a stream drops.
 RECONNECT_MS = 1000
-STREAM = {200: {"content": {"text/event-stream": {}}, "description": "A stream of events"}}
+STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "A stream of events"}
+}
 
 
 async def _encode(hub: LiveHub, topic: Topic) -> AsyncIterator[bytes]:

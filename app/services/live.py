@@ -10,6 +10,11 @@ slow client skips intermediate states instead of queueing them.
 The database is the only source of truth, so this is correct with several workers and
 whatever wrote the points (v1 API, MLflow API, SDK); Redis pub/sub could replace the polling
 later without changing the events.
+
+A stream ends after `STREAM_LIFETIME_SECONDS`; browsers reconnect at once and get the whole
+state again, so nothing is lost. This bounds how long a server's graceful shutdown waits for
+open streams (uvicorn waits for every response to finish), lets a load balancer spread
+long-lived clients, and re-checks the caller's credentials on every reconnect.
 """
 
 import asyncio
@@ -35,7 +40,8 @@ __all__ = ["LiveEvent", "LiveHub", "Snapshot", "Topic", "TopicKind", "changes"]
 logger = logging.getLogger(__name__)
 
 POLL_INTERVAL_SECONDS = 0.5
-KEEPALIVE_SECONDS = 15.0
+KEEPALIVE_SECONDS = 10.0
+STREAM_LIFETIME_SECONDS = 20.0
 
 
 class TopicKind(StrEnum):
@@ -148,10 +154,17 @@ class LiveHub:
             raise NotFound(f"{noun} {topic.id} not found")
 
     async def follow(
-        self, topic: Topic, keepalive: float = KEEPALIVE_SECONDS
+        self,
+        topic: Topic,
+        *,
+        keepalive: float = KEEPALIVE_SECONDS,
+        lifetime: float = STREAM_LIFETIME_SECONDS,
     ) -> AsyncIterator[LiveEvent | None]:
-        """The topic's events, starting with its whole `state`, until it is gone or the
-        caller stops iterating. None means nothing happened for `keepalive` seconds."""
+        """The topic's events, starting with its whole `state`, until it is gone, `lifetime`
+        seconds have passed, or the caller stops iterating. None means nothing happened for
+        `keepalive` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + lifetime
         watched = await self._join(topic)
         try:
             sent: Snapshot | None = None
@@ -166,10 +179,14 @@ class LiveHub:
                     if snapshot is None:
                         return
                     sent = snapshot
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return
                 try:
-                    await asyncio.wait_for(updated.wait(), keepalive)
+                    await asyncio.wait_for(updated.wait(), min(keepalive, remaining))
                 except TimeoutError:
-                    yield None
+                    if loop.time() < deadline:
+                        yield None
         finally:
             self._leave(topic, watched)
 

@@ -8,6 +8,11 @@
   `points` buckets of equal integer width. When comparing runs, the buckets are the same for
   every run, so the points of different runs line up on a chart. A series with no more than
   `points` points in the range is returned as it is (`sampled` false).
+- Buckets that would be 1,024 steps wide or wider are made of whole blocks of 1,024 steps
+  (`block = step >> 10`): their width is rounded up to a multiple of 1,024 and the first one
+  starts at the block holding the first step, so there are still at most `points` of them.
+  They are read from the block rollups (`metric_block`), not from every point; min, max, count
+  and the last point are the same as a scan of the points would give.
 """
 
 import base64
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import metric_history as repo
+from app.db.tables import BLOCK_SHIFT, BLOCK_STEPS
 from app.errors import InvalidInput, NotFound
 from app.models.metric_history import (
     DownsampledHistory,
@@ -175,8 +181,22 @@ class MetricHistoryService:
         origin = min(extent.first_step for extent in many.values())
         end = max(extent.last_step for extent in many.values())
         width = -(-(end - origin + 1) // query.points)  # rounded up: at most `points` buckets
+        if width >= BLOCK_STEPS:
+            # Buckets of whole blocks, from the block rollups: a whole number of blocks
+            # each, from the block that holds `origin`, still at most `points` of them.
+            first_block, last_block = origin >> BLOCK_SHIFT, end >> BLOCK_SHIFT
+            sampled = await repo.downsample_blocks(
+                self.session,
+                list(many),
+                first_step=query.start_step,
+                last_step=query.end_step,
+                origin_block=first_block,
+                blocks_per_bucket=-(-(last_block - first_block + 1) // query.points),
+            )
+        else:
+            sampled = await repo.downsample(self.session, many, origin=origin, width=width)
         buckets: dict[int, list[repo.Bucket]] = {series_id: [] for series_id in many}
-        for bucket in await repo.downsample(self.session, many, origin=origin, width=width):
+        for bucket in sampled:
             buckets[bucket.series_id].append(bucket)
         for series_id, found in buckets.items():
             histories[series_id] = DownsampledHistory(

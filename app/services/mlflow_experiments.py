@@ -122,7 +122,7 @@ class MlflowExperimentService:
             )
         return row
 
-    async def create(self, request: wire.CreateExperiment) -> str:
+    async def create(self, request: wire.CreateExperiment, owner: str = MLFLOW_OWNER) -> str:
         name = check_name(request.name)
         tags = {}
         for tag in request.tags:
@@ -135,7 +135,7 @@ class MlflowExperimentService:
         now = utcnow()
         row = ExperimentRow(
             name=name,
-            owner=MLFLOW_OWNER,
+            owner=owner,
             status=ExperimentStatus.CREATED.value,
             artifact_location=request.artifact_location or None,
             created_at=now,
@@ -253,7 +253,7 @@ def _canonical_ids(clause: Comparison) -> Comparison:
     matches nothing."""
     if clause.entity != "attribute" or clause.key != "experiment_id":
         return clause
-    values = (clause.value,) if isinstance(clause.value, str) else tuple(clause.value or ())
+    values = clause.value if isinstance(clause.value, tuple) else (str(clause.value),)
     ids = []
     for value in values:
         try:

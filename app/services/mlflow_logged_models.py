@@ -205,7 +205,7 @@ def _matches(row: LoggedModelRow, clause: Comparison) -> bool:
         actual = _attribute(row, clause.key)
         expected = clause.value
         if clause.key == "status" and isinstance(expected, str):
-            expected = render.MODEL_STATUS_IN.get(expected, expected)
+            expected = _short_status(expected)
         if clause.key == "source_run_id":
             expected = _normalize_ids(expected)
     else:
@@ -218,6 +218,14 @@ def _matches(row: LoggedModelRow, clause: Comparison) -> bool:
     if actual is None:
         return False
     return _compare(actual, clause.op, expected)
+
+
+def _short_status(name: str) -> str:
+    """`READY` as stored, also when given as the proto's `LOGGED_MODEL_READY`."""
+    for status, short in render.MODEL_STATUS_IN.items():
+        if name == status.value:
+            return short
+    return name
 
 
 def _normalize_ids(value: Any) -> Any:

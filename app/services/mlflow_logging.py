@@ -310,17 +310,18 @@ class MlflowLoggingService:
         await self.session.commit()
 
     async def _why_not_live(self, run_id: uuid.UUID, text: str) -> None:
-        """After a write found no live run: 400 for a deleted run (or one in a deleted
-        experiment), else 404."""
+        """After a write found no live run: 404 for a missing run, 400 for a deleted run
+        (or one in a deleted experiment); returns if the run is live after all."""
         await self.session.rollback()
         row = await runs_repo.get_any(self.session, run_id)
         if row is None:
             raise run_not_found(text)
         if row.lifecycle != ACTIVE:
             raise inactive(text, row.lifecycle)
-        raise InvalidInput(
-            f"The run {text} belongs to a deleted experiment; restore the experiment first."
-        )
+        if not await runs_repo.is_live(self.session, run_id):
+            raise InvalidInput(
+                f"The run {text} belongs to a deleted experiment; restore the experiment first."
+            )
 
 
 def _model_id(model_id: str) -> str:

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,7 +149,7 @@ class MlflowRunService:
 
     async def update(self, request: wire.UpdateRun) -> wire.RunInfo:
         row = await self.active(request)
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         if request.status is not None:
             changes["status"] = FROM_MLFLOW_STATUS[request.status.value]
         if request.end_time is not None:

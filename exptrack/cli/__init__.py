@@ -8,6 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from exptrack.cli import experiments, runs
+from exptrack.cli.access import keys_app, users_app
 from exptrack.cli.context import CLI_RETRY_SECONDS, State
 from exptrack.cli.export import export
 from exptrack.cli.output import fail
@@ -32,8 +33,8 @@ class _Commands(TyperGroup):
 app = typer.Typer(
     cls=_Commands,
     name="exptrack",
-    help="Experiment Tracker: query and manage experiments and runs, sync the spool, run "
-    "the server.",
+    help="Experiment Tracker: query and manage experiments and runs, sync the spool, manage "
+    "users and API keys, run the server.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -77,6 +78,8 @@ app.command("export")(export)
 app.command("sync")(sync)
 app.command("server")(server)
 app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`exptrack runs ls|show|compare|rm`."""
+"""`exptrack runs ls|show|compare|artifacts|rm`."""
 
 from typing import Annotated, Any
 
@@ -13,11 +13,14 @@ from exptrack.cli.output import (
     print_json,
     stdout,
 )
-from exptrack.models import Run
+from exptrack.client import Client
+from exptrack.models import ArtifactFile, Run
 
 __all__ = ["app", "runs_table"]
 
-app = typer.Typer(help="List, show, compare and delete runs.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show, compare and delete runs, and list their artifacts.", no_args_is_help=True
+)
 
 #: At most this many metric columns in a run list, to keep it readable.
 MAX_METRIC_COLUMNS = 6
@@ -148,6 +151,55 @@ def compare_runs(
         console.print(make_table(["METRIC", "", *names], metric_rows, title="Metrics"))
     if not result["params"] and not result["metrics"]:
         console.print("These runs have no params and no metrics.")
+
+
+def _walk(api: Client, run_id: str, path: str | None) -> list[ArtifactFile]:
+    found = []
+    for entry in api.list_artifacts(run_id, path):
+        found.append(entry)
+        if entry.is_dir:
+            found.extend(_walk(api, run_id, entry.path))
+    return found
+
+
+def _size(entry: ArtifactFile) -> str:
+    if entry.size is None:
+        return ""
+    size = float(entry.size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""  # pragma: no cover
+
+
+@app.command("artifacts")
+def list_run_artifacts(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    path: Annotated[
+        str | None, typer.Option("--path", "-p", help="A directory among the run's artifacts.")
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Also what is in subdirectories.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List a run's artifacts: the files and directories under its root (or --path)."""
+    with client(ctx) as api:
+        entries = _walk(api, run_id, path) if recursive else api.list_artifacts(run_id, path)
+    if as_json:
+        print_json(entries)
+    elif not entries:
+        stdout().print("No artifacts.")
+    else:
+        rows = [
+            (f"{e.path}/" if e.is_dir else e.path, "dir" if e.is_dir else "file", _size(e))
+            for e in entries
+        ]
+        table = make_table(["PATH", "TYPE", "SIZE"], rows)
+        table.columns[2].justify = "right"
+        stdout().print(table)
 
 
 @app.command("rm")

@@ -11,7 +11,7 @@ import typer
 
 from exptrack.cli.output import fail, stdout
 
-__all__ = ["db_app", "server"]
+__all__ = ["DatabaseUrlOption", "db_app", "masked", "require_server", "server"]
 
 db_app = typer.Typer(help="The server's database.", no_args_is_help=True)
 
@@ -27,12 +27,12 @@ DatabaseUrlOption = Annotated[
 ]
 
 
-def _require_server() -> None:
+def require_server() -> None:
     if importlib.util.find_spec("app") is None or importlib.util.find_spec("uvicorn") is None:
         raise fail("the server is not installed here: pip install 'exptrack[server]'")
 
 
-def _masked(url: str) -> str:
+def masked(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
@@ -59,7 +59,7 @@ def server(
         )
     if workers > 1 and reload:
         raise fail("--reload runs a single process; drop --workers or --reload", code=2)
-    _require_server()
+    require_server()
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     if redis_url is not None:
@@ -72,7 +72,7 @@ def server(
 @db_app.command("upgrade")
 def upgrade(database_url: DatabaseUrlOption = None) -> None:
     """Apply the server's database migrations (the server also does it at start)."""
-    _require_server()
+    require_server()
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     from app.config import load_settings
@@ -88,4 +88,4 @@ def upgrade(database_url: DatabaseUrlOption = None) -> None:
             await database.dispose()
 
     asyncio.run(migrate())
-    stdout().print(f"The database {_masked(url)} is at the latest schema.")
+    stdout().print(f"The database {masked(url)} is at the latest schema.")

@@ -1,6 +1,7 @@
 """Reading metric series back in /api/v1: pages, downsamples, and many runs at once."""
 
 import base64
+import math
 import random
 import uuid
 from typing import Any
@@ -394,3 +395,174 @@ class TestOpenAPI:
             assert operation["description"] and "404" in operation["responses"]
             assert {p["name"] for p in operation["parameters"]} >= {"run_id", "key", "start_step"}
         assert "200" in paths["/api/v1/metrics/history"]["post"]["responses"]
+
+
+def wire(value: float) -> Any:
+    """A float as the API writes it: NaN and the infinities as strings."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def block_buckets(
+    logged: list[dict[str, Any]],
+    *,
+    points: int,
+    start: int | None = None,
+    end: int | None = None,
+    grid: tuple[int, int] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """What a downsample into buckets of whole 1,024-step blocks must give, computed from the
+    logged points: (sampled points, total). A re-sent (step, timestamp) keeps its first value.
+    The grid is (first block, blocks per bucket); by default the one the API documents."""
+    stored: dict[tuple[int, int], float] = {}
+    for point in logged:
+        stored.setdefault((point["step"], point["timestamp"]), float(point["value"]))
+    kept = sorted(
+        (step, stamp, value)
+        for (step, stamp), value in stored.items()
+        if (start is None or step >= start) and (end is None or step <= end)
+    )
+    if grid is None:
+        first, last = kept[0][0] >> 10, kept[-1][0] >> 10
+        grid = (first, -(-(last - first + 1) // points))
+    first_block, per_bucket = grid
+    buckets: dict[int, list[tuple[int, int, float]]] = {}
+    for point in kept:
+        buckets.setdefault(((point[0] >> 10) - first_block) // per_bucket, []).append(point)
+    sampled = []
+    for _, members in sorted(buckets.items()):
+        finite = [value for _, _, value in members if not math.isnan(value)]
+        step, stamp, value = members[-1]
+        sampled.append(
+            {
+                "step": step,
+                "timestamp": stamp,
+                "value": wire(value),
+                "min": wire(min(finite)) if finite else None,
+                "max": wire(max(finite)) if finite else None,
+            }
+        )
+    return sampled, len(kept)
+
+
+def varied_series(seed: int, steps: range, key: str = "loss") -> list[dict[str, Any]]:
+    """Random values at `steps` (some NaN, some infinite, a few steps logged twice at other
+    timestamps), and every step of block 40 (40,960-41,983) NaN; shuffled."""
+    rng = random.Random(seed)
+    logged = []
+    for step in steps:
+        draw = rng.random()
+        value: Any = rng.uniform(-100, 100)
+        if draw < 0.02 or step >> 10 == 40:
+            value = "NaN"
+        elif draw < 0.025:
+            value = rng.choice(["Infinity", "-Infinity"])
+        logged.append({"key": key, "step": step, "timestamp": T0 + step, "value": value})
+        if draw > 0.99:
+            logged.append({"key": key, "step": step, "timestamp": T0 - step, "value": draw})
+    rng.shuffle(logged)
+    return logged
+
+
+class TestBlockDownsample:
+    """Buckets of 1,024 steps or more are whole blocks, read from the block rollups."""
+
+    async def test_min_max_and_last_of_every_bucket_are_exact(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        run_id = await new_run(client)
+        logged = varied_series(7, range(-3000, 150_000, 5))
+        await log(client, run_id, logged)
+
+        for points, start, end in [
+            (100, None, None),
+            (7, None, None),
+            (1, None, None),
+            (50, 1500, 120_000),  # both ends cut a block in part
+            (13, -2000, 77_777),
+            (10, 1024, 1024 * 31 - 1),  # whole blocks only
+            (1, 5000, 8000),  # no whole block at all: only cut ones
+            (3, 40_000, 45_000),  # the all-NaN block
+        ]:
+            bounds = {"start_step": start, "end_step": end}
+            body = await downsampled(
+                client,
+                run_id,
+                key="loss",
+                points=points,
+                **{name: step for name, step in bounds.items() if step is not None},
+            )
+            expected, total = block_buckets(logged, points=points, start=start, end=end)
+            label = (points, start, end)
+            assert body["sampled"] is True, label
+            assert body["total"] == total, label
+            assert len(body["points"]) <= points, label
+            assert body["points"] == expected, label
+
+    async def test_a_resent_batch_changes_no_bucket(self, client: httpx.AsyncClient) -> None:
+        run_id = await new_run(client)
+        logged = varied_series(3, range(0, 40_000, 2))
+        await log(client, run_id, logged)
+        before = await downsampled(client, run_id, key="loss", points=10)
+
+        # The same points again, and some of them with other values (the first value stays).
+        await log(client, run_id, logged)
+        await log(client, run_id, [p | {"value": 1e9} for p in logged[::3]])
+        after = await downsampled(client, run_id, key="loss", points=10)
+
+        assert after == before
+        expected, total = block_buckets(logged, points=10)
+        assert after["total"] == total == 20_000 + sum(p["timestamp"] < T0 for p in logged)
+        assert after["points"] == expected
+        assert 1e9 not in [p[field] for p in after["points"] for field in ("value", "max")]
+
+    async def test_nan_in_blocks(self, client: httpx.AsyncClient) -> None:
+        run_id = await new_run(client)
+        values: list[Any] = ["NaN"] * 1024  # block 0: NaN only
+        values += [float(i) for i in range(1023)] + ["NaN"]  # block 1: ends with NaN
+        values += ["-Infinity", "Infinity"] + [0.5] * 1022  # block 2: infinities
+        await log(client, run_id, series(values))
+
+        body = await downsampled(client, run_id, key="loss", points=3)
+
+        assert body["sampled"] is True and body["total"] == 3072
+        assert [(p["step"], p["value"], p["min"], p["max"]) for p in body["points"]] == [
+            (1023, "NaN", None, None),
+            (2047, "NaN", 0.0, 1022.0),
+            (3071, 0.5, "-Infinity", "Infinity"),
+        ]
+
+    async def test_buckets_are_whole_blocks_from_the_first_ones(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        run_id = await new_run(client)
+        await log(client, run_id, series([float(i) for i in range(10_000)]))
+
+        # 10,000 steps in 4 buckets: 2,500 wide, rounded up to 3 blocks (3,072 steps).
+        body = await downsampled(client, run_id, key="loss", points=4)
+
+        assert [p["step"] for p in body["points"]] == [3071, 6143, 9215, 9999]
+        assert [p["min"] for p in body["points"]] == [0.0, 3072.0, 6144.0, 9216.0]
+
+    async def test_runs_share_one_grid_of_blocks(self, client: httpx.AsyncClient) -> None:
+        early, late = await new_run(client), await new_run(client)
+        early_points = varied_series(1, range(0, 100_000, 10))
+        late_points = varied_series(2, range(50_000, 150_000, 10))
+        await log(client, early, early_points)
+        await log(client, late, late_points)
+
+        response = await client.post(
+            "/api/v1/metrics/history", json={"run_ids": [early, late], "key": "loss", "points": 20}
+        )
+
+        assert response.status_code == 200, response.text
+        by_run = {s["run_id"]: s for s in response.json()["series"]}
+        # Blocks 0-146 of both runs: 8 blocks (8,192 steps) a bucket, from block 0.
+        for run_id, logged in [(early, early_points), (late, late_points)]:
+            expected, total = block_buckets(logged, points=20, grid=(0, 8))
+            assert by_run[run_id]["points"] == expected
+            assert by_run[run_id]["total"] == total
+        assert by_run[late]["points"][0]["step"] == 57_340  # in its first bucket, 49,152-57,343

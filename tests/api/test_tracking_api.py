@@ -5,7 +5,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from app.db.engine import Database
+from tests.conftest import Server
 from tests.factories import create_experiment, create_run
 
 MISSING = "00000000-0000-0000-0000-000000000000"
@@ -244,3 +247,59 @@ class TestRunDetails:
         url = f"/api/v1/experiments/{experiment['id']}"
         assert (await client.delete(url, params={"purge": "true"})).status_code == 204
         assert (await client.post(f"/api/v1/runs/{run['id']}/restore")).status_code == 404
+
+
+class TestMetricBlocks:
+    """Each batch also rolls its points up into blocks of 1,024 steps (`metric_block`)."""
+
+    @staticmethod
+    async def blocks(server: Server) -> list[tuple[int, int, float | None, float | None, int]]:
+        database = Database(server.backend.settings().resolved_database_url, pooled=False)
+        try:
+            async with database.engine.connect() as connection:
+                rows = await connection.execute(
+                    text(
+                        "SELECT block, count, min_value, max_value, last_step FROM metric_block "
+                        "ORDER BY series_id, block"
+                    )
+                )
+                return [tuple(row) for row in rows.all()]  # type: ignore[misc]
+        finally:
+            await database.dispose()
+
+    async def test_blocks_count_only_points_stored(self, server: Server) -> None:
+        client = server.client
+        run = await new_run(client)
+        points = [
+            {"key": "m", "value": float(s % 50), "step": s, "timestamp": 7} for s in range(-5, 2050)
+        ]
+        points[3]["value"] = "NaN"
+        assert (await batch(client, run["id"], metrics=points)).status_code == 200
+        # Re-sent, partly with other values, and with one new point (step 5000)
+        resent = [p | {"value": 99.0} for p in points[::2]] + [
+            {"key": "m", "value": -1.0, "step": 5000, "timestamp": 1}
+        ]
+        assert (await batch(client, run["id"], metrics=resent)).status_code == 200
+        assert (await batch(client, run["id"], metrics=points)).status_code == 200
+
+        assert await self.blocks(server) == [
+            (-1, 5, 45.0, 49.0, -1),  # step -2 is NaN
+            (0, 1024, 0.0, 49.0, 1023),
+            (1, 1024, 0.0, 49.0, 2047),
+            (2, 2, 48.0, 49.0, 2049),
+            (4, 1, -1.0, -1.0, 5000),
+        ]
+
+    async def test_purging_removes_the_blocks(self, server: Server) -> None:
+        client = server.client
+        run = await new_run(client)
+        points = [
+            {"key": k, "value": 1.0, "step": s} for k in ("a", "b") for s in range(0, 3000, 7)
+        ]
+        assert (await batch(client, run["id"], metrics=points)).status_code == 200
+        assert len(await self.blocks(server)) == 6
+
+        purged = await client.delete(f"/api/v1/runs/{run['id']}", params={"purge": "true"})
+
+        assert purged.status_code == 204
+        assert await self.blocks(server) == []

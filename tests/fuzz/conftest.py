@@ -1,6 +1,7 @@
-"""Fixtures of the fuzz tests: the app in-process on a real database (SQLite, and PostgreSQL
-with Redis when reachable), reached through schemathesis's ASGI transport, with one live
-experiment and run that generated requests can aim at instead of random ids."""
+"""Fixtures of the fuzz and property tests: the app in-process on a real database (SQLite, and
+PostgreSQL with Redis when reachable), reached through schemathesis's ASGI transport (a
+`requests` session that runs the app, lifespan included, on one event loop of its own), with
+one live experiment and run that generated requests can aim at instead of random ids."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,3 +83,10 @@ def fuzz_app(request: pytest.FixtureRequest) -> Iterator[FastAPI]:
 @pytest.fixture(scope="module")
 def seeded(fuzz_app: FastAPI) -> Seeded:
     return Seeded(fuzz_app).ensure()
+
+
+@pytest.fixture(scope="module")
+def api(fuzz_app: FastAPI) -> Iterator[asgi.ASGIClient]:
+    """A synchronous HTTP client of the app (requests' interface), for hypothesis tests."""
+    with asgi.get_client(fuzz_app) as client:
+        yield client

@@ -31,6 +31,7 @@ EXAMPLES_PER_OPERATION = 30
 REQUEST_TIMEOUT_SECONDS = 10.0
 # An event stream stays open while its run lives: what it sent by then is checked.
 STREAM_TIMEOUT_SECONDS = 0.5
+STREAM_EXAMPLES_PER_OPERATION = 10
 INTERNALS = ("Traceback (most recent call last)", "sqlalchemy.", "asyncpg.", "sqlite3.")
 
 # FastAPI answers a body it cannot decode with this 400, which the document does not list.
@@ -109,9 +110,14 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(**OPEN_SETTINGS)).op
 )
 
 
-def streams(case: Case) -> bool:
-    responses = case.operation.definition.raw.get("responses", {})
+def _streams(context: Any) -> bool:
+    responses = context.operation.definition.raw.get("responses", {})
     return "text/event-stream" in responses.get("200", {}).get("content", {})
+
+
+# An event stream is read until a timeout: fewer examples of those keep the module short.
+streaming = schema.include(_streams)
+answering = schema.exclude(_streams)
 
 
 def aimed(case: Case) -> bool:
@@ -139,15 +145,26 @@ def aim(case: Case, seeded: Seeded) -> None:
             case.body["run_ids"] = [seeded.run_id]
 
 
-@schema.parametrize()
-@settings(
-    max_examples=EXAMPLES_PER_OPERATION,
+def check(case: Case, app: FastAPI, seeded: Seeded, timeout: float) -> None:
+    if aimed(case):
+        aim(case, seeded.ensure())
+    case.call_and_validate(app=app, checks=CHECKS, timeout=timeout)
+
+
+fuzzing = settings(
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+@answering.parametrize()
+@settings(fuzzing, max_examples=EXAMPLES_PER_OPERATION)
 def test_operation(case: Case, fuzz_app: FastAPI, seeded: Seeded) -> None:
-    if aimed(case):
-        aim(case, seeded.ensure())
-    timeout = STREAM_TIMEOUT_SECONDS if streams(case) else REQUEST_TIMEOUT_SECONDS
-    case.call_and_validate(app=fuzz_app, checks=CHECKS, timeout=timeout)
+    check(case, fuzz_app, seeded, REQUEST_TIMEOUT_SECONDS)
+
+
+@streaming.parametrize()
+@settings(fuzzing, max_examples=STREAM_EXAMPLES_PER_OPERATION)
+def test_event_stream(case: Case, fuzz_app: FastAPI, seeded: Seeded) -> None:
+    check(case, fuzz_app, seeded, STREAM_TIMEOUT_SECONDS)

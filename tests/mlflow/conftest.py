@@ -69,7 +69,13 @@ def _free_port() -> int:
         return port
 
 
-def _start(backend: str, database_url: str, redis_url: str, directory: Path) -> LiveServer:
+def _start(
+    backend: str,
+    database_url: str,
+    redis_url: str,
+    directory: Path,
+    extra: dict[str, str] | None = None,
+) -> LiveServer:
     port = _free_port()
     log = directory / "server.log"
     environment = {
@@ -82,6 +88,8 @@ def _start(backend: str, database_url: str, redis_url: str, directory: Path) -> 
         "LOG_LEVEL": "WARNING",
         "MIGRATE_ON_START": "true",
         "HOST": "127.0.0.1",
+        "AUTH_ENABLED": "false",
+        **(extra or {}),
     }
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]

@@ -119,9 +119,7 @@ class TestSearch:
         assert error_code(bad.value) == "INVALID_PARAMETER_VALUE"
 
     def test_pandas_search(self, tracking_uri: str, experiment_id: str) -> None:
-        frame = mlflow.search_runs(
-            experiment_ids=[experiment_id], order_by=["metrics.acc DESC"]
-        )
+        frame = mlflow.search_runs(experiment_ids=[experiment_id], order_by=["metrics.acc DESC"])
         assert list(frame["tags.mlflow.runName"]) == ["run-1", "run-2", "run-0", "run-3"]
         assert list(frame["metrics.acc"]) == [0.9, 0.7, 0.5, 0.2]
         assert list(frame["params.lr"]) == ["0.01", "0.01", "0.1", "1"]

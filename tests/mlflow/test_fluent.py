@@ -75,13 +75,13 @@ class TestRunLifecycle:
         # The server generated MLflow-style name.
         assert stored.info.run_name.count("-") == 2
 
-    def test_nested_runs_record_their_parent(
-        self, client: MlflowClient, v1: httpx.Client
-    ) -> None:
+    def test_nested_runs_record_their_parent(self, client: MlflowClient, v1: httpx.Client) -> None:
         mlflow.set_experiment(unique("Nested"))
-        with mlflow.start_run(run_name="parent") as parent:
-            with mlflow.start_run(run_name="child", nested=True) as child:
-                mlflow.log_param("fold", 1)
+        with (
+            mlflow.start_run(run_name="parent") as parent,
+            mlflow.start_run(run_name="child", nested=True) as child,
+        ):
+            mlflow.log_param("fold", 1)
         stored = client.get_run(child.info.run_id)
         assert stored.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert v1_run(v1, child.info.run_id)["parent_run_id"].replace("-", "") == (

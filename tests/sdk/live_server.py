@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -24,10 +25,12 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """One server process over one database; `kill()` and `start()` as often as needed."""
+    """One server process over one database (`<directory>/t.db`); `kill()` and `start()` as
+    often as needed. `env` adds to or overrides the server's environment (AUTH_ENABLED...)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, env: Mapping[str, str] | None = None) -> None:
         self.directory = directory
+        self.env = dict(env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = directory / "t.db"
@@ -43,6 +46,7 @@ class LiveServer:
             "LOG_LEVEL": "WARNING",
             # Migrate on the first start only: a restart finds the schema in place.
             "MIGRATE_ON_START": "false" if self.database.exists() else "true",
+            **self.env,
         }
         command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]

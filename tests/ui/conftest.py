@@ -57,7 +57,9 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running on the
+# thread while it is open, and the async tests and fixtures of other modules need it not to.
+@pytest.fixture(scope="module")
 def browser() -> Iterator["Browser"]:
     if sync_playwright is None:
         _unavailable("the playwright package is not installed")

@@ -3,6 +3,7 @@ that feeds them (one poller per watched run or experiment, gone when its last cl
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,10 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
+from app.main import create_app
 from app.services.live import LiveHub, Topic, TopicKind
-from tests.conftest import Server
-from tests.sdk.live_server import LiveServer
+from tests.conftest import Backend, Server
+from tests.sdk.live_server import LiveServer, free_port
 from tests.ui.conftest import make_experiment, make_run
 
 
@@ -58,15 +61,17 @@ class TestRunEvents:
         name, state = events.next()
         assert name == "state"
         assert [r["status"] for r in state["runs"]] == ["running"]
-        assert [(m["key"], m["value"], m["step"], m["min"], m["max"]) for m in state["metrics"]] == [
-            ("loss", 1.0, 1, 1.0, 2.0)
-        ]
+        assert [
+            (m["key"], m["value"], m["step"], m["min"], m["max"]) for m in state["metrics"]
+        ] == [("loss", 1.0, 1, 1.0, 2.0)]
         started = time.monotonic()
         api.post(f"/runs/{run['id']}/metrics", json={"key": "loss", "value": "NaN", "step": 2})
         name, changed = events.next()
         assert time.monotonic() - started < 2
         assert name == "metrics"
-        assert [(m["key"], m["value"], m["step"]) for m in changed["metrics"]] == [("loss", "NaN", 2)]
+        assert [(m["key"], m["value"], m["step"]) for m in changed["metrics"]] == [
+            ("loss", "NaN", 2)
+        ]
         api.patch(f"/runs/{run['id']}", json={"status": "completed"})
         name, runs = events.next()
         assert name == "runs"
@@ -166,3 +171,43 @@ class TestLiveHub:
         assert event.data is not None
         assert [m.step for m in event.data.metrics] == [2]  # type: ignore[attr-defined]
         await events.aclose()
+
+    async def test_a_stream_ends_after_its_lifetime(self, server: Server) -> None:
+        client = server.client
+        experiment = (
+            await client.post("/api/v1/experiments", json={"name": "hub3", "owner": "ada"})
+        ).json()
+        hub = LiveHub(server.app.state.runtime, interval=0.05)  # type: ignore[attr-defined]
+        topic = Topic(TopicKind.EXPERIMENT, uuid.UUID(experiment["id"]))
+        events = [event async for event in hub.follow(topic, keepalive=0.1, lifetime=0.35)]
+        assert events[0] is not None and events[0].event == "state"
+        assert events[1:] == [None, None, None]  # keepalives, then the end
+        assert hub.watched == 0
+
+
+class TestDisconnect:
+    def test_the_server_stops_watching_when_the_client_goes(self, sqlite_backend: Backend) -> None:
+        app = create_app(sqlite_backend.settings())
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                time.sleep(0.02)
+            base = f"http://127.0.0.1:{server.config.port}/api/v1"
+            with httpx.Client(base_url=base, timeout=10) as client:
+                experiment = make_experiment(client, "disconnect")
+                with client.stream("GET", f"/experiments/{experiment['id']}/events") as response:
+                    events = EventStream(response)  # held: dropping it closes the connection
+                    assert events.next()[0] == "state"
+                    time.sleep(0.2)
+                    assert app.state.live_hub.watched == 1
+            deadline = time.monotonic() + 3
+            while app.state.live_hub.watched and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert app.state.live_hub.watched == 0
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)

@@ -1,15 +1,29 @@
 """Every page loads in a real browser without console errors, shows what it should, and is
 photographed (tests/artifacts/screenshots/)."""
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.ui.conftest import ConsoleErrors, curve, make_experiment, make_run, screenshot
+from tests.sdk.live_server import LiveServer
+from tests.ui.conftest import (
+    VIEWPORT,
+    ConsoleErrors,
+    curve,
+    make_experiment,
+    make_run,
+    screenshot,
+)
 
 OPTIMIZERS = ["adam", "sgd", "adamw", "adam", "sgd", "lamb"]
+ARTIFACTS = {
+    "model/weights.bin": b"\x00" * 2048,
+    "model/config.json": b'{"layers": 50}',
+    "confusion_matrix.csv": b"cat,dog\n90,10\n",
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +40,11 @@ def demo(api: httpx.Client) -> dict[str, Any]:
                 api,
                 experiment["id"],
                 f"{optimizer}-lr{lr:g}",
-                params={"lr": f"{lr:g}", "optimizer": optimizer, "batch_size": str(64 * (1 + index % 3))},
+                params={
+                    "lr": f"{lr:g}",
+                    "optimizer": optimizer,
+                    "batch_size": str(64 * (1 + index % 3)),
+                },
                 tags={"team": "vision", "gpu": "a100" if index % 2 else "h100"},
                 metrics={
                     "loss": curve(300, 2.3, 0.2 + 0.08 * index, seed=index + 1),
@@ -37,6 +55,9 @@ def demo(api: httpx.Client) -> dict[str, Any]:
                 description="Baseline with warm-up and cosine decay." if index == 1 else None,
             )
         )
+    for path, body in ARTIFACTS.items():
+        response = api.put(f"/runs/{runs[1]['id']}/artifacts/{path}", content=body)
+        assert response.status_code == 201, response.text
     return {"experiment": experiment, "runs": runs}
 
 
@@ -75,11 +96,22 @@ class TestRunPage:
         expect(page.locator("#notes")).to_have_text("Baseline with warm-up and cosine decay.")
         expect(page.locator(".chart canvas")).to_have_count(3)
         expect(page.locator(".chart[data-metric='loss'] .sampled")).to_have_text("300 pts")
+        expect(page.locator("#artifacts")).to_contain_text("confusion_matrix.csv")
         screenshot(page, "run")
 
-    def test_a_running_run_shows_a_ticking_duration(
-        self, page: Page, demo: dict[str, Any]
-    ) -> None:
+    def test_artifacts_browse_and_download(self, page: Page, demo: dict[str, Any]) -> None:
+        page.goto(f"/runs/{demo['runs'][1]['id']}")
+        artifacts = page.locator("#artifacts")
+        artifacts.get_by_role("link", name="model/").click()
+        expect(artifacts.get_by_role("link", name="weights.bin")).to_be_visible()
+        expect(artifacts).to_contain_text("2.0 KB")
+        with page.expect_download() as download:
+            artifacts.get_by_role("link", name="config.json").click()
+        assert Path(download.value.path()).read_bytes() == ARTIFACTS["model/config.json"]
+        artifacts.get_by_role("link", name="root").click()
+        expect(artifacts.get_by_role("link", name="confusion_matrix.csv")).to_be_visible()
+
+    def test_a_running_run_shows_a_ticking_duration(self, page: Page, demo: dict[str, Any]) -> None:
         page.goto(f"/runs/{demo['runs'][0]['id']}")
         expect(page.locator("#status .badge")).to_have_text("running")
         expect(page.locator("#live-status")).to_be_visible()
@@ -94,15 +126,13 @@ class TestComparePage:
         expect(page.locator("#title")).to_have_text("Compare 3 runs")
         expect(page.locator(".chart canvas")).to_have_count(3)
         expect(page.locator("#params-diff tr.diff[data-key='lr']")).to_be_visible()
-        expect(page.locator("#params-diff tr[data-key='lr'] td.num")).to_have_count(3)
+        expect(page.locator("#params-diff tr[data-key='lr'] td:not(:first-child)")).to_have_count(3)
         expect(page.locator("#tags-diff tr[data-key='team']")).not_to_have_class("diff")
         screenshot(page, "compare")
 
 
 class TestNotFound:
-    def test_a_malformed_id_is_a_404_page(
-        self, page: Page, console_errors: ConsoleErrors
-    ) -> None:
+    def test_a_malformed_id_is_a_404_page(self, page: Page, console_errors: ConsoleErrors) -> None:
         response = page.goto("/runs/not-a-run")
         assert response is not None and response.status == 404
         expect(page.locator("h1")).to_have_text("No such run")
@@ -112,3 +142,25 @@ class TestNotFound:
         page.goto("/runs/00000000-0000-4000-8000-000000000000")
         expect(page.locator("#title")).to_have_text("Run not found")
         console_errors.forget("status of 404")
+
+
+class TestDarkMode:
+    def test_pages_follow_the_systems_dark_scheme(
+        self, browser: Browser, ui_server: LiveServer, demo: dict[str, Any]
+    ) -> None:
+        context = browser.new_context(
+            viewport=VIEWPORT, base_url=ui_server.url, color_scheme="dark"
+        )
+        page = context.new_page()
+        errors = ConsoleErrors()
+        errors.watch(page)
+        page.goto(f"/experiments/{demo['experiment']['id']}")
+        expect(page.locator("#runs tbody tr")).to_have_count(6)
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 17, 21)"
+        screenshot(page, "runs-table-dark")
+        page.goto(f"/runs/{demo['runs'][2]['id']}")
+        expect(page.locator(".chart canvas")).to_have_count(3)
+        screenshot(page, "run-dark")
+        context.close()
+        assert not errors, errors

@@ -19,7 +19,10 @@ def sweep(api: httpx.Client) -> dict[str, Any]:
             api,
             experiment["id"],
             f"run-{index}",
-            params={"lr": f"{10 ** -(index + 1):g}", "optimizer": "adam" if index % 2 == 0 else "sgd"},
+            params={
+                "lr": f"{10 ** -(index + 1):g}",
+                "optimizer": "adam" if index % 2 == 0 else "sgd",
+            },
             metrics={"accuracy": [0.5, 0.6 + index / 20], "loss": [1.0, 0.5 - index / 20]},
             status="completed",
         )
@@ -40,7 +43,9 @@ def open_table(page: Page, sweep: dict[str, Any]) -> None:
 class TestFilter:
     def test_a_filter_narrows_the_runs(self, page: Page, sweep: dict[str, Any]) -> None:
         open_table(page, sweep)
-        page.get_by_label("Filter runs").fill("metrics.accuracy > 0.68 AND params.optimizer = 'adam'")
+        page.get_by_label("Filter runs").fill(
+            "metrics.accuracy > 0.68 AND params.optimizer = 'adam'"
+        )
         page.get_by_label("Filter runs").press("Enter")
         expect(page.locator("#runs tbody tr")).to_have_count(2)
         assert sorted(names(page)) == ["run-2", "run-4"]
@@ -129,7 +134,9 @@ class TestSelection:
         expect(page.locator("#legend a")).to_have_count(2)
         expect(page.locator(".chart canvas")).to_have_count(2)
 
-    def test_delete_selected_runs(self, page: Page, sweep: dict[str, Any], api: httpx.Client) -> None:
+    def test_delete_selected_runs(
+        self, page: Page, sweep: dict[str, Any], api: httpx.Client
+    ) -> None:
         open_table(page, sweep)
         page.get_by_label("Select run-0").check()
         page.get_by_label("Select run-2").check()

@@ -214,8 +214,8 @@ def _experiment_condition(clause: Comparison, on_postgres: bool) -> Any:
         return exists().where(*has_key, match)
     column = _EXPERIMENT_COLUMNS[clause.key]
     if clause.key == "experiment_id":
-        values = [clause.value] if isinstance(clause.value, str) else list(clause.value or ())
-        ids = [uuid.UUID(str(value)) for value in values]
+        values = clause.value if isinstance(clause.value, tuple) else (str(clause.value),)
+        ids = [uuid.UUID(value) for value in values]
         if clause.op in ("=", "IN"):
             return column.in_(ids) if ids else false()
         return column.not_in(ids) if ids else true()

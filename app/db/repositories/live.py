@@ -45,9 +45,7 @@ async def experiment_run_states(
     )
     if (await session.execute(live)).first() is None:
         return None
-    query = select(*_RUN_STATE).where(
-        Run.experiment_id == experiment_id, Run.lifecycle == ACTIVE
-    )
+    query = select(*_RUN_STATE).where(Run.experiment_id == experiment_id, Run.lifecycle == ACTIVE)
     return [RunState(*row) for row in await session.execute(query)]
 
 

@@ -1,9 +1,13 @@
 """SQL for reading metric series back.
 
 Every query walks the primary key of `metric`, (series_id, step, timestamp): a page is a
-keyset range of it; the extent of a series is a few probes of it; a downsample reads each
-point of the range once, on PostgreSQL one range scan per bucket, on SQLite one GROUP BY
-(series, bucket), and takes each bucket's last point with a probe.
+keyset range of it; the extent of a series is a few probes of it; a downsample with buckets
+narrower than a block reads each point of the range once, on PostgreSQL one range scan per
+bucket, on SQLite one GROUP BY (series, bucket), and takes each bucket's last point with a
+probe. A downsample with buckets of whole blocks (1,024 steps each) reads the rollup
+`metric_block` instead: one GROUP BY (series, bucket) of the blocks, a probe for each
+bucket's last block, and the raw points only of the (at most two) blocks that the asked
+range cuts in part.
 """
 
 import math
@@ -17,7 +21,7 @@ from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import ARRAY
 
-from app.db.tables import ACTIVE, Experiment, LatestMetric, Metric, Run
+from app.db.tables import ACTIVE, BLOCK_SHIFT, Experiment, LatestMetric, Metric, MetricBlock, Run
 
 
 @dataclass(frozen=True)
@@ -303,3 +307,142 @@ async def _downsample_grouped(
             await session.execute(query)
         ).all()
     ]
+
+
+async def downsample_blocks(
+    session: AsyncSession,
+    series_ids: Sequence[int],
+    *,
+    first_step: int | None,
+    last_step: int | None,
+    origin_block: int,
+    blocks_per_bucket: int,
+) -> list[Bucket]:
+    """The series cut into buckets of `blocks_per_bucket` whole blocks from `origin_block`
+    (bucket i: blocks origin_block + i * blocks_per_bucket onwards), counting only the points
+    whose steps lie in [first_step, last_step] (None: unbounded). In (series, bucket) order,
+    empty buckets left out. Every series must have all its points in the range at or after
+    block `origin_block`.
+
+    Blocks wholly inside the range come from `metric_block`; a block that the range cuts in
+    part (at most one at each end) is aggregated from its points in the range."""
+    if not series_ids:
+        return []
+    block_steps = 1 << BLOCK_SHIFT
+    # The whole blocks in the range: [full_first, full_last] (None: unbounded).
+    full_first = None if first_step is None else -(-first_step // block_steps)
+    full_last = None if last_step is None else (last_step + 1) // block_steps - 1
+    whole_blocks = full_first is None or full_last is None or full_first <= full_last
+    raw_ranges: list[tuple[int, int]] = []  # the parts of blocks cut by the range
+    if not whole_blocks:
+        assert first_step is not None and last_step is not None
+        raw_ranges.append((first_step, last_step))
+    else:
+        if first_step is not None and full_first is not None:
+            before = full_first << BLOCK_SHIFT
+            if first_step < before:
+                raw_ranges.append((first_step, before - 1))
+        if last_step is not None and full_last is not None:
+            after = (full_last + 1) << BLOCK_SHIFT
+            if after <= last_step:
+                raw_ranges.append((after, last_step))
+
+    def index(step: int) -> int:
+        return ((step >> BLOCK_SHIFT) - origin_block) // blocks_per_bucket
+
+    buckets: dict[tuple[int, int], Bucket] = {}
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # JIT compiling costs more than it saves on these small plans.
+        await session.execute(text("SET LOCAL jit = off"))
+    if whole_blocks:
+        for number, bucket in await _bucket_blocks(
+            session,
+            series_ids,
+            first_block=full_first,
+            last_block=full_last,
+            origin_block=origin_block,
+            blocks_per_bucket=blocks_per_bucket,
+        ):
+            buckets[(bucket.series_id, number)] = bucket
+    for low, high in raw_ranges:
+        # Within one block, so within one bucket.
+        extents = {series_id: Extent(low, high, True) for series_id in series_ids}
+        for part in await _downsample_grouped(session, extents, origin=low, width=high - low + 1):
+            where = (part.series_id, index(part.last.step))
+            buckets[where] = _merge(buckets[where], part) if where in buckets else part
+    return [buckets[where] for where in sorted(buckets)]
+
+
+async def _bucket_blocks(
+    session: AsyncSession,
+    series_ids: Sequence[int],
+    *,
+    first_block: int | None,
+    last_block: int | None,
+    origin_block: int,
+    blocks_per_bucket: int,
+) -> list[tuple[int, Bucket]]:
+    """(bucket number, bucket) of the series' blocks in [first_block, last_block]: one GROUP
+    BY (series, bucket) over `metric_block`, then each bucket's last block by its key."""
+    offset = MetricBlock.block - bindparam("origin_block", origin_block, BigInteger)
+    number = offset // bindparam("blocks_per_bucket", blocks_per_bucket, BigInteger)
+    grouped = (
+        select(
+            MetricBlock.series_id,
+            number.label("bucket"),
+            func.sum(MetricBlock.count).label("points"),
+            func.min(MetricBlock.min_value).label("min_value"),
+            func.max(MetricBlock.max_value).label("max_value"),
+            func.max(MetricBlock.block).label("last_block"),
+        )
+        .where(MetricBlock.series_id.in_(list(series_ids)))
+        .group_by(MetricBlock.series_id, number)
+    )
+    if first_block is not None:
+        grouped = grouped.where(MetricBlock.block >= first_block)
+    if last_block is not None:
+        grouped = grouped.where(MetricBlock.block <= last_block)
+    buckets = grouped.subquery("buckets")
+    last = aliased(MetricBlock)
+    query = (
+        select(
+            buckets.c.bucket,
+            buckets.c.series_id,
+            buckets.c.points,
+            buckets.c.min_value,
+            buckets.c.max_value,
+            last.last_step,
+            last.last_timestamp,
+            last.last_value,
+            last.last_is_nan,
+        )
+        .select_from(buckets)
+        .join(
+            last,
+            and_(last.series_id == buckets.c.series_id, last.block == buckets.c.last_block),
+        )
+        .order_by(buckets.c.series_id, buckets.c.bucket)
+    )
+    return [
+        (
+            int(bucket),
+            Bucket(
+                series_id,
+                int(count),
+                low,
+                high,
+                StoredPoint(step, stamp, _value(value, is_nan)),
+            ),
+        )
+        for bucket, series_id, count, low, high, step, stamp, value, is_nan in (
+            await session.execute(query)
+        ).all()
+    ]
+
+
+def _merge(a: Bucket, b: Bucket) -> Bucket:
+    """Two parts of one series' bucket as one."""
+    last = max(a.last, b.last, key=lambda point: (point.step, point.timestamp))
+    low = a.low if b.low is None else b.low if a.low is None else min(a.low, b.low)
+    high = a.high if b.high is None else b.high if a.high is None else max(a.high, b.high)
+    return Bucket(a.series_id, a.count + b.count, low, high, last)

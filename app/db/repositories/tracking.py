@@ -1,9 +1,11 @@
 """SQL for what runs log: params, tags, metric series and their points.
 
 The hot path is `add_points`: a whole batch is one upsert of its series (one row per key,
-carrying the latest point and min/max) and one insert of its points; on PostgreSQL the points
-go in as arrays through `unnest`, on SQLite as one executemany. A point already stored is
-skipped by the primary key, so a re-sent batch changes nothing.
+carrying the latest point and min/max), one insert of its points, and one upsert of the
+blocks of 1,024 steps it touched (`metric_block`: count, min, max, last point, which the
+downsampling reads); on PostgreSQL the points go in as arrays through `unnest`, on SQLite as
+one executemany. A point already stored is skipped by the primary key, so a re-sent batch
+changes nothing, its blocks included.
 """
 
 import math
@@ -24,7 +26,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import runs
-from app.db.tables import LatestMetric, LoggedModel, Metric, Param, RunLink, RunTag
+from app.db.tables import (
+    BLOCK_SHIFT,
+    LatestMetric,
+    LoggedModel,
+    Metric,
+    Param,
+    RunLink,
+    RunTag,
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,12 @@ def _greatest(a: float | None, b: float | None) -> float | None:
 # needs no transaction around it). It checks that the run is live, upserts one series row per
 # key (keeping the latest point by (step, timestamp, value) and the min and max; LEAST and
 # GREATEST skip NULLs), adds the points through `unnest`, and answers whether the run was live.
+# The blocks are rolled up from the points the insert RETURNs, i.e. only those actually added
+# (a re-sent point is skipped by ON CONFLICT and so not counted twice): per (series, block)
+# the count, the min and max of the non-NaN values, and the last point by (step, timestamp),
+# merged into the stored block with + / LEAST / GREATEST / a (step, timestamp) comparison (a
+# new point never ties the stored last: it would have been a conflict). Locks: the series rows
+# first, in key order, then only blocks of those series, in (series, block) order.
 _PG_ADD_POINTS = text(
     """
     WITH live AS (
@@ -138,6 +154,37 @@ _PG_ADD_POINTS = text(
         ) AS p(key, step, stamp, value, is_nan)
         JOIN series ON series.key = p.key
         ON CONFLICT DO NOTHING
+        RETURNING series_id, step, "timestamp", value, is_nan
+    ),
+    blocks AS (
+        INSERT INTO metric_block AS old (
+            series_id, block, count, min_value, max_value,
+            last_step, last_timestamp, last_value, last_is_nan
+        )
+        SELECT DISTINCT ON (p.series_id, p.block)
+            p.series_id, p.block, count(*) OVER w,
+            min(p.value) FILTER (WHERE NOT p.is_nan) OVER w,
+            max(p.value) FILTER (WHERE NOT p.is_nan) OVER w,
+            p.step, p."timestamp", p.value, p.is_nan
+        FROM (SELECT points.*, (points.step >> 10) AS block FROM points) AS p
+        WINDOW w AS (PARTITION BY p.series_id, p.block)
+        ORDER BY p.series_id, p.block, p.step DESC, p."timestamp" DESC
+        ON CONFLICT (series_id, block) DO UPDATE SET
+            count = old.count + excluded.count,
+            min_value = LEAST(old.min_value, excluded.min_value),
+            max_value = GREATEST(old.max_value, excluded.max_value),
+            last_step = CASE WHEN (excluded.last_step, excluded.last_timestamp)
+                > (old.last_step, old.last_timestamp)
+                THEN excluded.last_step ELSE old.last_step END,
+            last_timestamp = CASE WHEN (excluded.last_step, excluded.last_timestamp)
+                > (old.last_step, old.last_timestamp)
+                THEN excluded.last_timestamp ELSE old.last_timestamp END,
+            last_value = CASE WHEN (excluded.last_step, excluded.last_timestamp)
+                > (old.last_step, old.last_timestamp)
+                THEN excluded.last_value ELSE old.last_value END,
+            last_is_nan = CASE WHEN (excluded.last_step, excluded.last_timestamp)
+                > (old.last_step, old.last_timestamp)
+                THEN excluded.last_is_nan ELSE old.last_is_nan END
     )
     SELECT ok FROM live
     """
@@ -175,6 +222,43 @@ def _sqlite_upsert_series() -> Any:
 
 _SQLITE_UPSERT_SERIES = _sqlite_upsert_series()
 _SQLITE_INSERT_POINTS = sqlite.insert(Metric.__table__).on_conflict_do_nothing()
+
+# SQLite: each block a batch touched is recomputed from its stored points (at most 1,024
+# steps, read through the primary key of `metric`), so a re-sent point, which the insert
+# skipped, is not counted twice. (`WHERE true` keeps SQLite's parser from taking the upsert's
+# ON for a join's.)
+_SQLITE_REFRESH_BLOCK = text(
+    """
+    INSERT INTO metric_block (
+        series_id, block, count, min_value, max_value,
+        last_step, last_timestamp, last_value, last_is_nan
+    )
+    SELECT :series_id, :block, a.points, a.min_value, a.max_value,
+           l.step, l.timestamp, l.value, l.is_nan
+    FROM (
+        SELECT count(*) AS points,
+               min(CASE WHEN is_nan THEN NULL ELSE value END) AS min_value,
+               max(CASE WHEN is_nan THEN NULL ELSE value END) AS max_value
+        FROM metric
+        WHERE series_id = :series_id AND step BETWEEN :first_step AND :last_step
+    ) AS a, (
+        SELECT step, timestamp, value, is_nan
+        FROM metric
+        WHERE series_id = :series_id AND step BETWEEN :first_step AND :last_step
+        ORDER BY step DESC, timestamp DESC
+        LIMIT 1
+    ) AS l
+    WHERE true
+    ON CONFLICT (series_id, block) DO UPDATE SET
+        count = excluded.count,
+        min_value = excluded.min_value,
+        max_value = excluded.max_value,
+        last_step = excluded.last_step,
+        last_timestamp = excluded.last_timestamp,
+        last_value = excluded.last_value,
+        last_is_nan = excluded.last_is_nan
+    """
+)
 
 
 async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[Point]) -> bool:
@@ -238,6 +322,19 @@ async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[
                 "is_nan": is_nan,
             }
             for point, (value, is_nan) in zip(points, stored, strict=True)
+        ],
+    )
+    touched = sorted({(series[point.key], point.step >> BLOCK_SHIFT) for point in points})
+    await session.execute(
+        _SQLITE_REFRESH_BLOCK,
+        [
+            {
+                "series_id": series_id,
+                "block": block,
+                "first_step": block << BLOCK_SHIFT,
+                "last_step": ((block + 1) << BLOCK_SHIFT) - 1,
+            }
+            for series_id, block in touched
         ],
     )
     return True

@@ -5,13 +5,13 @@ so the v1 API keeps its own `{"detail"}` bodies. A client mistake is never a 5xx
 client retries 5xx answers for minutes before it reports anything.
 """
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -38,15 +38,18 @@ STATUS_BY_CODE = {
 
 def mlflow_error(
     code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error_code": code, "message": message},
+) -> Response:
+    # ASCII escapes: a message may echo input holding a lone surrogate, which UTF-8 cannot carry.
+    body = json.dumps({"error_code": code, "message": message}, separators=(",", ":"))
+    return Response(
+        body,
         status_code=status or STATUS_BY_CODE.get(code, 400),
         headers=headers,
+        media_type="application/json",
     )
 
 
-def render_domain_error(exc: DomainError) -> JSONResponse:
+def render_domain_error(exc: DomainError) -> Response:
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -82,6 +85,11 @@ def render_exception(exc: Exception) -> Response | None:
         return render_domain_error(exc)
     if isinstance(exc, RequestValidationError):
         return mlflow_error("INVALID_PARAMETER_VALUE", describe_validation_error(exc))
+    if isinstance(exc, UnicodeEncodeError):
+        # JSON allows "\ud800", a plain str field keeps it, and no database can store it.
+        return mlflow_error(
+            "INVALID_PARAMETER_VALUE", "Text must be valid Unicode (no lone surrogates)."
+        )
     if isinstance(exc, HTTPException):
         if exc.status_code == 404:
             return mlflow_error("ENDPOINT_NOT_FOUND", str(exc.detail), 404)

@@ -4,20 +4,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.dependencies import MlflowExperimentServiceDep
+from app.dependencies import MlflowExperimentServiceDep, PrincipalDep
 from app.models import mlflow as wire
 from app.routes.mlflow.errors import MlflowRoute
+from app.services.mlflow_experiments import MLFLOW_OWNER
 
 router = APIRouter(prefix="/experiments", route_class=MlflowRoute)
 
 
 @router.post("/create", response_model=wire.CreateExperimentResponse)
 async def create_experiment(
-    request: wire.CreateExperiment, service: MlflowExperimentServiceDep
+    request: wire.CreateExperiment, service: MlflowExperimentServiceDep, principal: PrincipalDep
 ) -> wire.CreateExperimentResponse:
-    """Create an experiment; a name in use (also by a deleted experiment) is a 400
-    RESOURCE_ALREADY_EXISTS."""
-    return wire.CreateExperimentResponse(experiment_id=await service.create(request))
+    """Create an experiment, owned by the caller (`mlflow` where auth is off); a name in use
+    (also by a deleted experiment) is a 400 RESOURCE_ALREADY_EXISTS."""
+    owner = principal.name if principal.authenticated else MLFLOW_OWNER
+    return wire.CreateExperimentResponse(experiment_id=await service.create(request, owner))
 
 
 @router.get("/get", response_model=wire.ExperimentResponse)

@@ -85,6 +85,20 @@ export async function api(path, { method = "GET", body, query, signal } = {}) {
   }
 }
 
+/**
+ * Who is looking: viewers get no write controls (elements marked `data-write` are hidden by
+ * the stylesheet). The server still checks every write; this only spares them dead buttons.
+ */
+async function applyRole() {
+  try {
+    const me = await api("/me");
+    document.documentElement.dataset.role = me.role;
+  } catch {
+    // An older server without /me: show everything and let the API decide.
+  }
+}
+applyRole();
+
 /** Metric values travel as numbers or "NaN" / "Infinity" / "-Infinity". */
 export function metricNumber(value) {
   if (value === null || value === undefined) return null;
@@ -104,7 +118,10 @@ export function live(path, handlers) {
     if (source) return;
     source = new EventSource(API + path);
     source.addEventListener("open", () => (indicator.hidden = false));
-    source.addEventListener("error", () => (indicator.hidden = true));
+    // A stream the server ended is reopened by the browser (CONNECTING); CLOSED is final.
+    source.addEventListener("error", (event) => {
+      if (event.target.readyState === EventSource.CLOSED) indicator.hidden = true;
+    });
     for (const [name, handle] of Object.entries(handlers)) {
       source.addEventListener(name, (event) => handle(JSON.parse(event.data)));
     }

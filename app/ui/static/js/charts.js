@@ -154,6 +154,20 @@ function tickValue(value) {
   return String(Number(value.toPrecision(4)));
 }
 
+// Charts load when they scroll into view, so a page with many metrics opens fast.
+const waiting = new WeakMap();
+const visibility = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      visibility.unobserve(entry.target);
+      waiting.get(entry.target)?.load();
+      waiting.delete(entry.target);
+    }
+  },
+  { rootMargin: "200px" },
+);
+
 export class MetricChart {
   /**
    * @param parent where the chart's card goes
@@ -199,7 +213,14 @@ export class MetricChart {
     this.resizer.observe(this.plot);
   }
 
+  /** Load once the chart is (nearly) on screen. */
+  loadWhenVisible() {
+    waiting.set(this.card, this);
+    visibility.observe(this.card);
+  }
+
   destroy() {
+    visibility.unobserve(this.card);
     settingsListeners.delete(this.onSettings);
     this.resizer.disconnect();
     this.uplot?.destroy();
@@ -265,7 +286,7 @@ export class MetricChart {
       this.render();
     });
     // Re-downsample once appended points outgrow the chart, so it stays light.
-    if (item.full.length > 3 * this.pointBudget()) await this.load();
+    if (!this.view && item.full.length > 3 * this.pointBudget()) await this.load();
   }
 
   async _exclusive(work) {

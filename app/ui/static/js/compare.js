@@ -83,7 +83,7 @@ function renderCharts() {
       source: compareSource(ids, key),
     });
     charts.set(key, chart);
-    chart.load();
+    chart.loadWhenVisible();
   }
 }
 

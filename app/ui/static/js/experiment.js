@@ -461,6 +461,7 @@ function applyRuns(runs) {
     if (!run) continue;
     Object.assign(run, changed);
     const tr = tbody.querySelector(`tr[data-id="${run.id}"]`);
+    if (!tr) continue;
     tr.querySelector("td.name a").textContent = run.name;
     flash(tr.querySelector('[data-cell="status"]'), statusBadge(run.status));
   }

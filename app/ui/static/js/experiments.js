@@ -19,7 +19,7 @@ function row(experiment) {
     <td class="num">${formatInteger(experiment.run_count)}</td>
     <td class="muted">${formatDate(experiment.created_at)}</td>
     <td class="muted">${formatAgo(experiment.updated_at)}</td>
-    <td class="actions"><span class="row-actions">
+    <td class="actions"><span class="row-actions" data-write>
       <button type="button" class="btn ghost small" data-action="rename">Rename</button>
       <button type="button" class="btn ghost small danger" data-action="delete">Delete</button>
     </span></td>

@@ -19,18 +19,6 @@ const chartsBox = document.getElementById("charts");
 const charts = new Map();
 let run = null;
 
-// Charts load when they scroll into view, so a run with many metrics opens fast.
-const visibility = new IntersectionObserver(
-  (entries) => {
-    for (const entry of entries) {
-      if (!entry.isIntersecting) continue;
-      visibility.unobserve(entry.target);
-      charts.get(entry.target.dataset.metric)?.load();
-    }
-  },
-  { rootMargin: "200px" },
-);
-
 function kvRows(entries) {
   if (!entries.length) return '<tr><td class="subtle" colspan="2">None</td></tr>';
   return entries
@@ -86,7 +74,7 @@ function addChart(key) {
     source: runSource(runId, key),
   });
   charts.set(key, chart);
-  visibility.observe(chart.card);
+  chart.loadWhenVisible();
   return chart;
 }
 

@@ -1,0 +1,218 @@
+"""`exptrack users ls|create` and `exptrack keys create|ls|rm`: users and API keys, through the
+API with an admin's key; and `exptrack keys create --admin`, which makes a new admin key
+directly in the server's database, for when no admin key is at hand (the first one, printed
+once at the server's first start, was lost).
+
+A new key is printed alone on stdout (the message about it goes to stderr), so that
+`export EXPTRACK_API_KEY=$(exptrack keys create --admin)` works."""
+
+import asyncio
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from exptrack.cli.context import client
+from exptrack.cli.output import JsonOption, fail, format_time, make_table, print_json, stdout
+from exptrack.cli.server import DatabaseUrlOption, masked, require_server
+from exptrack.models import ApiKey, User
+
+__all__ = ["keys_app", "users_app"]
+
+users_app = typer.Typer(help="List and create users (needs an admin's key).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys (needs an admin's key, except create --admin).",
+    no_args_is_help=True,
+)
+
+#: The user `keys create --admin` makes when the database has no admin at all.
+ADMIN_USER = "admin"
+ADMIN_KEY_NAME = "exptrack keys create --admin"
+
+
+class Role(StrEnum):
+    member = "member"
+    viewer = "viewer"
+    admin = "admin"
+
+
+def _users_table(users: list[User]) -> None:
+    rows = [(u.id, u.name, u.role, format_time(u.created_at)) for u in users]
+    stdout().print(make_table(["ID", "NAME", "ROLE", "CREATED"], rows))
+
+
+@users_app.command("ls")
+def list_users(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List users and their roles."""
+    with client(ctx) as api:
+        users = api.users.list()
+    if as_json:
+        print_json(users)
+    else:
+        _users_table(users)
+
+
+@users_app.command("create")
+def create_user(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Letters, digits, '_', '.', '@' and '-'.")],
+    role: Annotated[
+        Role,
+        typer.Option(help="admin: everything; member: writes what it owns; viewer: reads."),
+    ] = Role.member,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a user; give it a key with `exptrack keys create --user NAME`."""
+    with client(ctx) as api:
+        user = api.users.create(name, role=role.value)
+    if as_json:
+        print_json(user)
+    else:
+        stdout().print(f"Created user {user.name} ({user.role}), id {user.id}.")
+
+
+def _print_new_key(
+    key: str, user: str, role: str, name: str, as_json: bool, **extra: object
+) -> None:
+    if as_json:
+        print_json({"key": key, "user": user, "role": role, "name": name, **extra})
+        return
+    typer.echo(
+        f"A new API key {name!r} for {user} ({role}); it is shown this once, keep it safe:",
+        err=True,
+    )
+    typer.echo(key)
+
+
+async def _admin_key_in_database(url: str, name: str) -> dict[str, str]:
+    """Migrate, then: on a database without users, create user `admin` and its first key
+    (as the server does at its first start); otherwise a new key labelled `name` for the
+    oldest admin (creating user `admin` if there is no admin at all). Returns the key, its
+    id and label, and its user's name."""
+    from app.db.engine import Database
+    from app.db.repositories import auth as repo
+    from app.services.auth import AuthService, hash_key
+    from app.services.auth import Role as ServerRole
+
+    database = Database(url, pooled=False)
+    try:
+        await database.migrate()
+        async with database.session() as session:
+            service = AuthService(session)
+            raw = await service.bootstrap_admin()
+            if raw is not None:
+                found = await repo.principal_for_hash(session, hash_key(raw))
+                assert found is not None
+                user, key = found
+            else:
+                admins = [u for u in await repo.list_users(session) if u.role == ServerRole.ADMIN]
+                if admins:
+                    user = min(admins, key=lambda u: (u.created_at, u.name))
+                else:
+                    user = await service.create_user(ADMIN_USER, ServerRole.ADMIN)
+                key, raw = await service.create_key(user.id, name)
+            return {"key": raw, "id": str(key.id), "name": key.name, "user": user.name}
+    finally:
+        await database.dispose()
+
+
+def _create_admin_key(database_url: str | None, name: str, as_json: bool) -> None:
+    require_server()
+    from app.config import load_settings  # uncached, unlike get_settings: reads the env now
+
+    settings = load_settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    url = settings.resolved_database_url
+    try:
+        new = asyncio.run(_admin_key_in_database(url, name))
+    except Exception as exc:  # the server's own errors, the driver's: one line, not a trace
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise fail(f"cannot create a key in the database {masked(url)}: {reason}") from None
+    _print_new_key(new["key"], new["user"], "admin", new["name"], as_json, id=new["id"])
+
+
+@keys_app.command("create")
+def create_key(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option(help="The user (name or id) to create a key for, via the API.")
+    ] = None,
+    admin: Annotated[
+        bool,
+        typer.Option(
+            "--admin",
+            help="Create an admin key directly in the server's database (--database-url), "
+            "without the API: for when no admin key is at hand.",
+        ),
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    database_url: DatabaseUrlOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key and print it (once: only its hash is stored).
+
+    --user NAME asks the server, with an admin's key.
+    --admin writes to the server's database itself (run it where that is reachable):
+    a new key for the first admin; on a fresh database, user `admin` and its first key."""
+    if admin == (user is not None):
+        raise typer.BadParameter("give either --user NAME or --admin", param_hint="--user/--admin")
+    if admin:
+        _create_admin_key(database_url, name or ADMIN_KEY_NAME, as_json)
+        return
+    assert user is not None
+    with client(ctx) as api:
+        owner = api.users.get(user)
+        key = api.keys.create(owner.id, name=name or "default")
+    assert key.key is not None
+    _print_new_key(key.key, owner.name, owner.role, key.name, as_json, id=key.id)
+
+
+def _keys_table(keys: list[ApiKey], names: dict[str, str]) -> None:
+    rows = [
+        (
+            k.id,
+            names.get(k.user_id, k.user_id),
+            k.name,
+            f"{k.prefix}...",
+            format_time(k.created_at),
+            format_time(k.revoked_at),
+        )
+        for k in keys
+    ]
+    columns = ["KEY ID", "USER", "NAME", "PREFIX", "CREATED", "REVOKED"]
+    stdout().print(make_table(columns, rows))
+
+
+@keys_app.command("ls")
+def list_keys(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option(help="Only this user's keys (name or id).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List API keys, oldest first, revoked ones included (never the keys themselves)."""
+    with client(ctx) as api:
+        users = api.users.list()
+        names = {u.id: u.name for u in users}
+        keys = api.keys.list(user=user)
+    if as_json:
+        print_json(keys)
+    elif not keys:
+        stdout().print("No keys.")
+    else:
+        _keys_table(keys, names)
+
+
+@keys_app.command("rm")
+def revoke_key(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id, or its prefix (see keys ls).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API key: it stops working at once."""
+    with client(ctx) as api:
+        key = api.keys.revoke(key_id)
+    if as_json:
+        print_json(key)
+    else:
+        stdout().print(f"Revoked key {key.id} ({key.name}, {key.prefix}...).")

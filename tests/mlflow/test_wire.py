@@ -1,0 +1,439 @@
+"""The MLflow wire protocol over plain HTTP: what newer or older clients may send, the error
+shapes and statuses, artifact paths and limits, and logged models."""
+
+import math
+import uuid
+from typing import Any
+
+import httpx
+import mlflow
+from mlflow.pyfunc import PythonModel
+from mlflow.tracking import MlflowClient
+
+from tests.mlflow.conftest import ARTIFACT_MAX_BYTES, unique
+
+API = "/api/2.0/mlflow"
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def mlflow_error(response: httpx.Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error_code", "message"}
+    assert body["error_code"] == code
+    message: str = body["message"]
+    return message
+
+
+def new_run(v1: httpx.Client, **fields: Any) -> tuple[str, str]:
+    experiment_id = ok(v1.post(f"{API}/experiments/create", json={"name": unique("Wire")}))[
+        "experiment_id"
+    ]
+    run = ok(v1.post(f"{API}/runs/create", json={"experiment_id": experiment_id, **fields}))
+    return experiment_id, run["run"]["info"]["run_id"]
+
+
+class TestRequests:
+    def test_unknown_fields_string_int64_and_numeric_enums(self, v1: httpx.Client) -> None:
+        experiment_id, run_id = new_run(
+            v1, start_time="1700000000000", run_name="r", future_field={"x": 1}
+        )
+        ok(
+            v1.post(
+                f"{API}/runs/log-metric",
+                json={
+                    "run_id": run_id,
+                    "key": "m",
+                    "value": "Infinity",
+                    "timestamp": "1700000000001",
+                    "step": "4",
+                    "model_id": "m-123",
+                    "dataset_name": "train",
+                },
+            )
+        )
+        ok(
+            v1.post(
+                f"{API}/runs/update",
+                json={"run_uuid": run_id, "status": 3, "end_time": 1700000000500},
+            )
+        )
+        run = ok(v1.get(f"{API}/runs/get", params={"run_id": run_id, "run_uuid": run_id}))["run"]
+        assert run["info"]["status"] == "FINISHED"
+        assert run["info"]["start_time"] == 1_700_000_000_000
+        assert run["info"]["end_time"] == 1_700_000_000_500
+        assert run["data"]["metrics"] == [
+            {"key": "m", "value": "Infinity", "timestamp": 1_700_000_000_001, "step": 4}
+        ]
+        assert run["inputs"] == {} and run["outputs"] == {}
+
+    def test_missing_and_malformed_fields_are_400(self, v1: httpx.Client) -> None:
+        _, run_id = new_run(v1)
+        message = mlflow_error(
+            v1.post(f"{API}/runs/log-metric", json={"run_id": run_id, "key": "m", "value": 1}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        assert "timestamp" in message
+        mlflow_error(
+            v1.post(
+                f"{API}/runs/log-metric",
+                json={"run_id": run_id, "key": "m", "value": True, "timestamp": 1},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        mlflow_error(
+            v1.post(
+                f"{API}/runs/log-batch",
+                content=b"{not json",
+                headers={"Content-Type": "application/json"},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        mlflow_error(
+            v1.post(f"{API}/runs/create", json={"experiment_id": "not-an-id"}),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        mlflow_error(
+            v1.post(f"{API}/runs/create", json={"experiment_id": uuid.uuid4().hex}),
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+        )
+
+    def test_batch_limits(self, v1: httpx.Client) -> None:
+        _, run_id = new_run(v1)
+        point = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}
+        cases = {
+            "metrics": {"metrics": [{**point, "step": i} for i in range(1001)]},
+            "params": {"params": [{"key": f"p{i}", "value": "v"} for i in range(101)]},
+            "tags": {"tags": [{"key": f"t{i}", "value": "v"} for i in range(101)]},
+            "total": {
+                "metrics": [{**point, "step": i} for i in range(901)],
+                "params": [{"key": f"p{i}", "value": "v"} for i in range(100)],
+            },
+            "duplicate": {"params": [{"key": "p", "value": "1"}, {"key": "p", "value": "1"}]},
+        }
+        for body in cases.values():
+            response = v1.post(f"{API}/runs/log-batch", json={"run_id": run_id, **body})
+            mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
+        run = ok(v1.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+        assert run["data"]["metrics"] == [] and run["data"]["params"] == []
+
+    def test_unknown_endpoint(self, v1: httpx.Client) -> None:
+        mlflow_error(v1.get(f"{API}/no-such-thing"), 404, "ENDPOINT_NOT_FOUND")
+        mlflow_error(v1.post("/api/3.0/mlflow/traces"), 404, "ENDPOINT_NOT_FOUND")
+
+    def test_server_info(self, v1: httpx.Client) -> None:
+        info = ok(v1.get("/api/3.0/mlflow/server-info"))
+        assert info["store_type"] == "SqlStore"
+        assert info["multipart_uploads_enabled"] is False
+
+    def test_v1_keeps_its_own_error_shape(self, v1: httpx.Client) -> None:
+        response = v1.get(f"/api/v1/runs/{uuid.uuid4()}")
+        assert response.status_code == 404
+        assert set(response.json()) == {"detail"}
+
+
+class TestExperimentSearch:
+    def test_filters_on_ids_times_and_tags(self, v1: httpx.Client) -> None:
+        marker = uuid.uuid4().hex[:8]
+        ids = [
+            ok(
+                v1.post(
+                    f"{API}/experiments/create",
+                    json={"name": f"{marker}-{i}", "tags": [{"key": "i", "value": str(i)}]},
+                )
+            )["experiment_id"]
+            for i in range(3)
+        ]
+        created = ok(v1.get(f"{API}/experiments/get", params={"experiment_id": ids[1]}))
+        created_ms = created["experiment"]["creation_time"]
+
+        def names(search_filter: str, **extra: Any) -> list[str]:
+            body = {"max_results": 100, "filter": search_filter, **extra}
+            found = ok(v1.post(f"{API}/experiments/search", json=body))
+            return [e["name"] for e in found.get("experiments", [])]
+
+        assert names(f"experiment_id IN ('{ids[0]}', '{ids[2]}')") == [f"{marker}-2", f"{marker}-0"]
+        assert names(f"name LIKE '{marker}%' AND tags.i != '1'", order_by=["name"]) == [
+            f"{marker}-0",
+            f"{marker}-2",
+        ]
+        assert f"{marker}-1" in names(f"creation_time >= {created_ms} AND name LIKE '{marker}%'")
+        assert names(f"name = '{marker.upper()}-1'") == []  # names are case-sensitive
+        assert names(f"name ILIKE '{marker.upper()}-1'") == [f"{marker}-1"]
+        for bad in ("name > 'a'", "tags.i > '1'", "lifecycle_stage = 'active'", "name = 'a' OR"):
+            response = v1.post(f"{API}/experiments/search", json={"max_results": 1, "filter": bad})
+            mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
+        mlflow_error(v1.post(f"{API}/experiments/search", json={}), 400, "INVALID_PARAMETER_VALUE")
+        by_query = ok(
+            v1.get(
+                f"{API}/experiments/search",
+                params={"max_results": 10, "filter": f"name = '{marker}-0'", "view_type": 3},
+            )
+        )
+        assert [e["experiment_id"] for e in by_query["experiments"]] == [ids[0]]
+
+
+class TestHistory:
+    def test_pages_and_bulk_interval(self, v1: httpx.Client) -> None:
+        _, run_id = new_run(v1)
+        _, other_id = new_run(v1)
+        for target in (run_id, other_id):
+            metrics = [
+                {"key": "loss", "value": step / 10, "timestamp": 1000 + step, "step": step}
+                for step in range(30)
+            ]
+            ok(v1.post(f"{API}/runs/log-batch", json={"run_id": target, "metrics": metrics}))
+        first = ok(
+            v1.get(
+                f"{API}/metrics/get-history",
+                params={"run_id": run_id, "metric_key": "loss", "max_results": 20},
+            )
+        )
+        assert len(first["metrics"]) == 20 and first["next_page_token"]
+        second = ok(
+            v1.get(
+                f"{API}/metrics/get-history",
+                params={
+                    "run_id": run_id,
+                    "metric_key": "loss",
+                    "max_results": 20,
+                    "page_token": first["next_page_token"],
+                },
+            )
+        )
+        assert [m["step"] for m in second["metrics"]] == list(range(20, 30))
+        assert "next_page_token" not in second
+        everything = ok(
+            v1.get(f"{API}/metrics/get-history", params={"run_uuid": run_id, "metric_key": "loss"})
+        )
+        assert len(everything["metrics"]) == 30
+
+        bulk = ok(
+            v1.get(
+                f"{API}/metrics/get-history-bulk-interval",
+                params=[
+                    ("run_ids", run_id),
+                    ("run_ids", other_id),
+                    ("metric_key", "loss"),
+                    ("start_step", 0),
+                    ("end_step", 29),
+                    ("max_results", 10),
+                ],
+            )
+        )
+        by_run: dict[str, list[int]] = {}
+        for metric in bulk["metrics"]:
+            by_run.setdefault(metric["run_id"], []).append(metric["step"])
+        assert set(by_run) == {run_id, other_id}
+        assert all(len(steps) <= 10 for steps in by_run.values())
+        assert max(by_run[run_id]) == 29
+        mlflow_error(
+            v1.get(
+                f"{API}/metrics/get-history-bulk-interval",
+                params={"run_ids": run_id, "metric_key": "loss", "start_step": 1},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+
+
+class TestArtifacts:
+    def test_paths_that_leave_their_prefix_are_refused(self, v1: httpx.Client) -> None:
+        experiment_id, run_id = new_run(v1)
+        for path in (
+            f"{experiment_id}/{run_id}/artifacts/%2E%2E/%2E%2E/escape.txt",
+            f"{experiment_id}/{run_id}/artifacts/a%5Cb.txt",
+        ):
+            response = v1.put(f"{ARTIFACTS}/{path}", content=b"x")
+            mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
+        mlflow_error(v1.get(ARTIFACTS, params={"path": "../etc"}), 400, "INVALID_PARAMETER_VALUE")
+        response = v1.put(f"/api/v1/runs/{run_id}/artifacts/%2E%2E/x.txt", content=b"x")
+        assert response.status_code == 422 and "detail" in response.json()
+        response = v1.get(f"/api/v1/runs/{run_id}/artifacts", params={"path": "../.."})
+        assert response.status_code == 422
+
+    def test_size_limit(self, v1: httpx.Client) -> None:
+        experiment_id, run_id = new_run(v1)
+        path = f"{ARTIFACTS}/{experiment_id}/{run_id}/artifacts/big.bin"
+        body = b"x" * (ARTIFACT_MAX_BYTES + 1)
+        mlflow_error(v1.put(path, content=body), 413, "INVALID_PARAMETER_VALUE")
+
+        def chunks() -> Any:
+            for _ in range(ARTIFACT_MAX_BYTES // 65536 + 2):
+                yield b"y" * 65536
+
+        # Without a Content-Length the limit is enforced while streaming.
+        mlflow_error(v1.put(path, content=chunks()), 413, "INVALID_PARAMETER_VALUE")
+        assert ok(v1.get(ARTIFACTS, params={"path": f"{experiment_id}/{run_id}/artifacts"})) == {}
+        response = v1.put(f"/api/v1/runs/{run_id}/artifacts/big.bin", content=body)
+        assert response.status_code == 413 and "detail" in response.json()
+
+    def test_upload_list_download_delete(self, v1: httpx.Client) -> None:
+        experiment_id, run_id = new_run(v1)
+        prefix = f"{experiment_id}/{run_id}/artifacts"
+        payload = bytes(range(256)) * 4096  # 1 MiB: streamed in several chunks
+        payload = payload[: ARTIFACT_MAX_BYTES - 1]
+        ok(v1.put(f"{ARTIFACTS}/{prefix}/data/blob.bin", content=payload))
+        ok(v1.put(f"{ARTIFACTS}/{prefix}/data/blob.bin", content=payload))  # a retry replaces it
+        ok(v1.put(f"{ARTIFACTS}/{prefix}/readme.md", content=b"# hi"))
+        assert ok(v1.get(ARTIFACTS, params={"path": prefix})) == {
+            "files": [
+                {"path": "data", "is_dir": True},
+                {"path": "readme.md", "is_dir": False, "file_size": 4},
+            ]
+        }
+        assert ok(v1.get(ARTIFACTS, params={"path": f"{prefix}/readme.md"})) == {}
+        download = v1.get(f"{ARTIFACTS}/{prefix}/data/blob.bin")
+        assert download.status_code == 200 and download.content == payload
+        mlflow_error(v1.get(f"{ARTIFACTS}/{prefix}/nothing"), 404, "RESOURCE_DOES_NOT_EXIST")
+        ok(v1.delete(f"{ARTIFACTS}/{prefix}/data"))
+        assert [f["path"] for f in ok(v1.get(ARTIFACTS, params={"path": prefix}))["files"]] == [
+            "readme.md"
+        ]
+        response = v1.delete(f"/api/v1/runs/{run_id}/artifacts/readme.md")
+        assert response.status_code == 204
+        assert v1.get(f"/api/v1/runs/{run_id}/artifacts").json() == {"path": "", "files": []}
+        assert v1.get(f"/api/v1/runs/{run_id}/artifacts/readme.md").status_code == 404
+
+
+class EchoModel(PythonModel):  # type: ignore[misc]
+    def predict(self, context: Any, model_input: list[int], params: Any = None) -> list[int]:
+        return model_input
+
+
+class TestLoggedModels:
+    def test_log_model_and_load_it_back(self, client: MlflowClient) -> None:
+        mlflow.set_experiment(unique("Models"))
+        with mlflow.start_run() as run:
+            info = mlflow.pyfunc.log_model(
+                name="echo", python_model=EchoModel(), pip_requirements=["pandas"]
+            )
+            mlflow.log_metric("acc", 0.75)
+        model = client.get_logged_model(info.model_id)
+        assert str(model.status) == "READY"
+        assert model.source_run_id == run.info.run_id
+        assert model.artifact_location == (
+            f"mlflow-artifacts:/{run.info.experiment_id}/models/{info.model_id}/artifacts"
+        )
+        outputs = client.get_run(run.info.run_id).outputs.model_outputs
+        assert [(output.model_id, output.step) for output in outputs] == [(info.model_id, 0)]
+        found = mlflow.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string="name = 'echo'",
+            output_format="list",
+        )
+        assert [m.model_id for m in found] == [info.model_id]
+        loaded = mlflow.pyfunc.load_model(f"models:/{info.model_id}")
+        assert list(loaded.predict([1, 2])) == [1, 2]
+        listed = {f.path for f in client.list_artifacts(run.info.run_id, "echo")}
+        assert "echo/MLmodel" in listed
+
+    def test_raw_create_finalize_tags_and_search(self, v1: httpx.Client) -> None:
+        experiment_id, run_id = new_run(v1)
+        created = ok(
+            v1.post(
+                f"{API}/logged-models",
+                json={
+                    "experiment_id": experiment_id,
+                    "name": "clf",
+                    "source_run_id": run_id,
+                    "params": [{"key": "depth", "value": "3"}],
+                    "tags": [{"key": "team", "value": "nlp"}],
+                },
+            )
+        )["model"]
+        model_id = created["info"]["model_id"]
+        assert created["info"]["status"] == "LOGGED_MODEL_PENDING"
+        assert created["data"]["params"] == [{"key": "depth", "value": "3"}]
+        finalized = ok(
+            v1.patch(
+                f"{API}/logged-models/{model_id}",
+                json={"model_id": model_id, "status": "LOGGED_MODEL_READY"},
+            )
+        )["model"]
+        assert finalized["info"]["status"] == "LOGGED_MODEL_READY"
+        ok(
+            v1.patch(
+                f"{API}/logged-models/{model_id}/tags", json={"tags": [{"key": "k", "value": "v"}]}
+            )
+        )
+        ok(v1.delete(f"{API}/logged-models/{model_id}/tags/team"))
+        tags = ok(v1.get(f"{API}/logged-models/{model_id}"))["model"]["info"]["tags"]
+        assert tags == [{"key": "k", "value": "v"}]
+        for search_filter, expected in (
+            ("name = 'clf'", [model_id]),
+            ("name LIKE 'c%' AND tags.k = 'v'", [model_id]),
+            (f"source_run_id = '{run_id}'", [model_id]),
+            ("status = 'READY'", [model_id]),
+            ("params.depth = '4'", []),
+        ):
+            found = ok(
+                v1.post(
+                    f"{API}/logged-models/search",
+                    json={"experiment_ids": [experiment_id], "filter": search_filter},
+                )
+            )
+            assert [m["info"]["model_id"] for m in found["models"]] == expected, search_filter
+        mlflow_error(
+            v1.post(
+                f"{API}/logged-models/search",
+                json={"experiment_ids": [experiment_id], "filter": "metrics.acc > 1"},
+            ),
+            400,
+            "INVALID_PARAMETER_VALUE",
+        )
+        ok(v1.delete(f"{API}/logged-models/{model_id}"))
+        mlflow_error(v1.get(f"{API}/logged-models/{model_id}"), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+class TestInputs:
+    def test_datasets_and_model_inputs_show_on_the_run(self, v1: httpx.Client) -> None:
+        _, run_id = new_run(v1)
+        dataset = {
+            "name": "train",
+            "digest": "2981c147",
+            "source_type": "code",
+            "source": "{}",
+            "schema": '{"cols": 1}',
+        }
+        body = {
+            "run_id": run_id,
+            "datasets": [
+                {"tags": [{"key": "mlflow.data.context", "value": "training"}], "dataset": dataset}
+            ],
+            "models": [{"model_id": "m-abc"}],
+        }
+        ok(v1.post(f"{API}/runs/log-inputs", json=body))
+        ok(v1.post(f"{API}/runs/log-inputs", json=body))  # a retry adds nothing
+        inputs = ok(v1.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]["inputs"]
+        assert inputs == {
+            "dataset_inputs": [
+                {"tags": [{"key": "mlflow.data.context", "value": "training"}], "dataset": dataset}
+            ],
+            "model_inputs": [{"model_id": "m-abc"}],
+        }
+
+    def test_nan_is_a_string_on_the_wire(self, v1: httpx.Client) -> None:
+        _, run_id = new_run(v1)
+        ok(
+            v1.post(
+                f"{API}/runs/log-metric",
+                json={"run_id": run_id, "key": "n", "value": "NaN", "timestamp": 5},
+            )
+        )
+        history = ok(
+            v1.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "n"})
+        )
+        assert history["metrics"][0]["value"] == "NaN"
+        assert math.isnan(float(history["metrics"][0]["value"]))
