@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     # Empty means: a SQLite file `tracker.db` under `data_dir`.
     database_url: str = ""
+    # Set when DATABASE_URL points at PgBouncer in transaction mode.
+    database_pgbouncer: bool = False
     # Empty means: no Redis; an in-process cache is used instead.
     redis_url: str = ""
     # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.

@@ -81,7 +81,11 @@ class Runtime:
         # the same loop see `_loop` set and wait for `_ready` instead of opening twice.
         self._loop = asyncio.get_running_loop()
         self._ready = asyncio.Event()
-        self._database = Database(self.settings.resolved_database_url, pooled=pooled)
+        self._database = Database(
+            self.settings.resolved_database_url,
+            pooled=pooled,
+            pgbouncer=self.settings.database_pgbouncer,
+        )
         if self._cache is None or self._cache.backend == "redis":
             self._cache = create_cache(
                 self.settings.redis_url, self.settings.cache_enabled, self.settings.redis_prefix

@@ -119,11 +119,11 @@ class TestMetricBlocks:
             for step in range(-2048, 20_000, 3)
         ]
         points[100]["value"] = "NaN"
-        points += [  # a second point at a step, and a block (14) of NaN only
+        points += [  # a second point at a step, and a block (80) of NaN only
             {"key": "loss", "step": 9, "timestamp": 5, "value": -5.0},
             *(
                 {"key": "loss", "step": s, "timestamp": 0, "value": "NaN"}
-                for s in range(14336, 15360)
+                for s in range(20_480, 20_736)
             ),
         ]
         async with app_client(empty_database, tmp_path) as client:
@@ -142,7 +142,7 @@ class TestMetricBlocks:
                 (await client.get(f"{url}/metrics/downsampled", params=v)).json() for v in views
             ]
         written = await block_count(empty_database)
-        assert written == 22  # blocks -2 to 19
+        assert written == 88  # blocks -8 to 78, and 80
         assert logged[0]["sampled"] and logged[0]["total"] == len(points)
 
         # Back to 0003, which has no blocks, with the points still there; then up again.
@@ -158,3 +158,27 @@ class TestMetricBlocks:
             ]
         assert backfilled == logged
         assert [p["min"] for p in backfilled[0]["points"]][:1] == [-5.0]
+
+
+async def test_pgbouncer_mode_works_without_cached_statements() -> None:
+    """With DATABASE_PGBOUNCER the engine prepares nothing under a reusable name and caches
+    nothing, which is what PgBouncer's transaction mode needs."""
+    require_postgres()
+    name = f"exptrack_pgb_{uuid.uuid4().hex[:8]}"
+    url = (await asyncio.to_thread(_create_postgres_database, name)).replace(
+        "postgresql://", "postgresql+asyncpg://"
+    )
+    database = Database(url, pooled=True, pgbouncer=True)
+    try:
+        await database.migrate()
+        for _ in range(3):
+            async with database.engine.connect() as connection:
+                result = await connection.execute(text("SELECT count(*) FROM experiment"))
+                assert result.scalar_one() == 0
+                cached = await connection.execute(
+                    text("SELECT count(*) FROM pg_prepared_statements")
+                )
+                assert cached.scalar_one() == 0
+    finally:
+        await database.dispose()
+        await asyncio.to_thread(_drop_postgres_database, name)

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import uuid
 import weakref
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class Database:
     """One engine and its session factory. `pooled=False` opens a connection per session,
     which is what a caller without a long-lived event loop needs."""
 
-    def __init__(self, url: str, *, pooled: bool = True) -> None:
+    def __init__(self, url: str, *, pooled: bool = True, pgbouncer: bool = False) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -75,9 +76,16 @@ class Database:
             options["pool_recycle"] = 1800
             if pooled:
                 options.update(pool_size=10, max_overflow=20, pool_timeout=10)
-            # No prepared-statement cache across statements, so PgBouncer in transaction
-            # mode works (DESIGN §11); asyncpg's own cache is cheap to lose.
             options["connect_args"] = {"command_timeout": 30, "timeout": 5}
+            if pgbouncer:
+                # PgBouncer in transaction mode (DESIGN §11) hands each transaction to any
+                # server connection: no statement may be prepared under a reusable name, and
+                # no prepared statement may be cached on our side.
+                options["connect_args"].update(
+                    statement_cache_size=0,
+                    prepared_statement_cache_size=0,
+                    prepared_statement_name_func=lambda: f"__et_{uuid.uuid4().hex}__",
+                )
         if not pooled:
             options["poolclass"] = NullPool
         self.engine = create_async_engine(url, **options)
