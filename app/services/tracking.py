@@ -6,12 +6,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import runs as runs_repo
 from app.db.repositories import tracking as repo
-from app.db.tables import LatestMetric as LatestMetricRow
 from app.errors import Conflict, NotFound
 from app.models.tracking import (
     BatchLog,
@@ -26,7 +26,8 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def latest_metric(row: LatestMetricRow) -> LatestMetric:
+def latest_metric(row: Any) -> LatestMetric:
+    """A series' latest point and extremes, from a `latest_metric` row or ORM object."""
     return LatestMetric(
         value=math.nan if row.is_nan else row.value,
         step=row.step,

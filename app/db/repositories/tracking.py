@@ -2,7 +2,7 @@
 
 The hot path is `add_points`: a whole batch is one upsert of its series (one row per key,
 carrying the latest point and min/max), one insert of its points, and one upsert of the
-blocks of 1,024 steps it touched (`metric_block`: count, min, max, last point, which the
+blocks of 256 steps it touched (`metric_block`: count, min, max, last point, which the
 downsampling reads); on PostgreSQL the points go in as arrays through `unnest`, on SQLite as
 one executemany. A point already stored is skipped by the primary key, so a re-sent batch
 changes nothing, its blocks included.
@@ -112,7 +112,7 @@ def _greatest(a: float | None, b: float | None) -> float | None:
 # new point never ties the stored last: it would have been a conflict). Locks: the series rows
 # first, in key order, then only blocks of those series, in (series, block) order.
 _PG_ADD_POINTS = text(
-    """
+    f"""
     WITH live AS (
         SELECT EXISTS (
             SELECT 1 FROM run JOIN experiment ON experiment.id = run.experiment_id
@@ -166,7 +166,7 @@ _PG_ADD_POINTS = text(
             min(p.value) FILTER (WHERE NOT p.is_nan) OVER w,
             max(p.value) FILTER (WHERE NOT p.is_nan) OVER w,
             p.step, p."timestamp", p.value, p.is_nan
-        FROM (SELECT points.*, (points.step >> 10) AS block FROM points) AS p
+        FROM (SELECT points.*, (points.step >> {BLOCK_SHIFT}) AS block FROM points) AS p
         WINDOW w AS (PARTITION BY p.series_id, p.block)
         ORDER BY p.series_id, p.block, p.step DESC, p."timestamp" DESC
         ON CONFLICT (series_id, block) DO UPDATE SET
@@ -223,7 +223,7 @@ def _sqlite_upsert_series() -> Any:
 _SQLITE_UPSERT_SERIES = _sqlite_upsert_series()
 _SQLITE_INSERT_POINTS = sqlite.insert(Metric.__table__).on_conflict_do_nothing()
 
-# SQLite: each block a batch touched is recomputed from its stored points (at most 1,024
+# SQLite: each block a batch touched is recomputed from its stored points (at most 256
 # steps, read through the primary key of `metric`), so a re-sent point, which the insert
 # skipped, is not counted twice. (`WHERE true` keeps SQLite's parser from taking the upsert's
 # ON for a join's.)
@@ -378,23 +378,28 @@ async def delete_tag(session: AsyncSession, run_id: uuid.UUID, key: str) -> bool
 class RunData:
     params: dict[str, str]
     tags: dict[str, str]
-    metrics: dict[str, LatestMetric]
+    # Rows with the columns of `latest_metric` as attributes (value, is_nan, step, ...).
+    metrics: dict[str, Any]
 
 
 async def load_run_data(
     session: AsyncSession, run_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, RunData]:
-    """Params, tags and latest metrics of several runs, in three queries."""
+    """Params, tags and latest metrics of several runs, in three queries of plain columns
+    (no ORM objects: a page of runs can carry thousands of these)."""
     data = {run_id: RunData({}, {}, {}) for run_id in run_ids}
     if not run_ids:
         return data
     ids = list(run_ids)
-    for param in (await session.execute(select(Param).where(Param.run_id.in_(ids)))).scalars():
-        data[param.run_id].params[param.key] = param.value
-    for tag in (await session.execute(select(RunTag).where(RunTag.run_id.in_(ids)))).scalars():
-        data[tag.run_id].tags[tag.key] = tag.value
-    latest = select(LatestMetric).where(LatestMetric.run_id.in_(ids))
-    for metric in (await session.execute(latest)).scalars():
+    params = select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(ids))
+    for run_id, key, value in await session.execute(params):
+        data[run_id].params[key] = value
+    tags = select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(ids))
+    for run_id, key, value in await session.execute(tags):
+        data[run_id].tags[key] = value
+    table = LatestMetric.__table__
+    latest = select(*table.c).where(table.c.run_id.in_(ids))
+    for metric in await session.execute(latest):
         data[metric.run_id].metrics[metric.key] = metric
     return data
 
