@@ -303,13 +303,6 @@ class CpuMeter:
         self.client_cpu = 0.0
         self._pg_pids: set[int] = set()
 
-    def _pg(self) -> float:
-        if not self.db:
-            return 0.0
-        with contextlib.suppress(Exception):
-            self._pg_pids |= set(postgres_backend_pids(self.db))
-        return processes_cpu_seconds(sorted(self._pg_pids))
-
     def __enter__(self) -> CpuMeter:
         self.busy0, self.total0 = machine_cpu()
         self.server0 = self.server.cpu_seconds()

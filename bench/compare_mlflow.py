@@ -2,8 +2,8 @@
 same client, same workloads, in one run. Prints each figure for both and the ratio, and writes
 bench/results/compare-<time>.{json,md} (and compare-latest.*).
 
-    .venv/bin/python bench/compare_mlflow.py            # full run, about 8 minutes
-    .venv/bin/python bench/compare_mlflow.py --quick    # smoke run, about 1-2 minutes
+    .venv/bin/python bench/compare_mlflow.py            # full run (~13 min on a busy machine)
+    .venv/bin/python bench/compare_mlflow.py --quick    # smoke run, about 2 minutes
 
 See bench/README.md for what each workload does and the flags.
 """

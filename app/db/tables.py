@@ -283,13 +283,15 @@ class RunLink(Base):
     )
 
 
-BLOCK_SHIFT = 10
-BLOCK_STEPS = 1 << BLOCK_SHIFT  # 1,024 steps per block
+# A block is 256 steps. Migration 0004 backfills with the same shift: changing it needs a
+# migration that rebuilds `metric_block`.
+BLOCK_SHIFT = 8
+BLOCK_STEPS = 1 << BLOCK_SHIFT
 
 
 class MetricBlock(Base):
-    """A rollup of one series' points in one block of 1,024 steps, `block = step >> 10`
-    (floor(step / 1024), negative steps too): how many points, their min and max (NaN
+    """A rollup of one series' points in one block of 256 steps, `block = step >> 8`
+    (floor(step / 256), negative steps too): how many points, their min and max (NaN
     excluded; NULL when every point is NaN), and the last point by (step, timestamp).
 
     Kept in the same statement (PostgreSQL) or transaction (SQLite) as the points, so a

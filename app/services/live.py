@@ -54,26 +54,16 @@ class Topic(NamedTuple):
     id: uuid.UUID
 
 
-class _Point(NamedTuple):
-    """A latest_metric row as plain values, comparable (NaN is stored as 0 plus a flag)."""
-
-    value: float
-    is_nan: bool
-    step: int
-    timestamp: int
-    min: float | None
-    max: float | None
-
-    def live(self, run_id: uuid.UUID, key: str) -> LiveMetric:
-        return LiveMetric(
-            run_id=run_id,
-            key=key,
-            value=math.nan if self.is_nan else self.value,
-            step=self.step,
-            timestamp=self.timestamp,
-            min=self.min,
-            max=self.max,
-        )
+def _live_metric(series: repo.SeriesState) -> LiveMetric:
+    return LiveMetric(
+        run_id=series.run_id,
+        key=series.key,
+        value=math.nan if series.is_nan else series.value,
+        step=series.step,
+        timestamp=series.timestamp,
+        min=series.min,
+        max=series.max,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,7 +71,7 @@ class Snapshot:
     """What a topic looks like at one moment; equal snapshots mean nothing changed."""
 
     runs: dict[uuid.UUID, repo.RunState]
-    metrics: dict[tuple[uuid.UUID, str], _Point]
+    metrics: dict[tuple[uuid.UUID, str], repo.SeriesState]
 
 
 class LiveEvent(NamedTuple):
@@ -105,7 +95,7 @@ def changes(before: Snapshot | None, after: Snapshot | None) -> list[LiveEvent]:
     if before is None:
         state = LiveState(
             runs=[_live_run(run) for run in after.runs.values()],
-            metrics=[point.live(*key) for key, point in after.metrics.items()],
+            metrics=[_live_metric(series) for series in after.metrics.values()],
         )
         return [LiveEvent("state", state)]
     events = []
@@ -116,7 +106,9 @@ def changes(before: Snapshot | None, after: Snapshot | None) -> list[LiveEvent]:
     # A series that stopped being watched (its run finished) is not "removed": it just
     # stops moving.
     metrics = [
-        point.live(*key) for key, point in after.metrics.items() if before.metrics.get(key) != point
+        _live_metric(series)
+        for key, series in after.metrics.items()
+        if before.metrics.get(key) != series
     ]
     if metrics:
         events.append(LiveEvent("metrics", MetricsChanged(metrics=metrics)))
@@ -239,11 +231,8 @@ class LiveHub:
                 watched_ids = [run.id for run in runs or () if run.status == RunStatus.RUNNING]
             if runs is None:
                 return None
-            rows = await repo.latest_metrics(session, watched_ids)
-        metrics = {
-            (row.run_id, row.key): _Point(
-                row.value, row.is_nan, row.step, row.timestamp, row.min_value, row.max_value
-            )
-            for row in rows
-        }
-        return Snapshot(runs={run.id: run for run in runs}, metrics=metrics)
+            series = await repo.latest_metrics(session, watched_ids)
+        return Snapshot(
+            runs={run.id: run for run in runs},
+            metrics={(item.run_id, item.key): item for item in series},
+        )

@@ -8,11 +8,13 @@
   `points` buckets of equal integer width. When comparing runs, the buckets are the same for
   every run, so the points of different runs line up on a chart. A series with no more than
   `points` points in the range is returned as it is (`sampled` false).
-- Buckets that would be 1,024 steps wide or wider are made of whole blocks of 1,024 steps
-  (`block = step >> 10`): their width is rounded up to a multiple of 1,024 and the first one
-  starts at the block holding the first step, so there are still at most `points` of them.
-  They are read from the block rollups (`metric_block`), not from every point; min, max, count
-  and the last point are the same as a scan of the points would give.
+- Buckets that would be half a block (128 steps) wide or wider are made of whole blocks of
+  256 steps (`block = step >> 8`): their width is rounded up to a multiple of 256 (at most
+  about doubled, as rounding 1,025 up to 2,048 would) and the first one starts at the block
+  holding the first step, so there are still at most `points` of them. They are read from
+  the block rollups (`metric_block`), not from every point; min, max, count and the last
+  point are exactly what a scan of the points would give. Narrower buckets are read from
+  the points (at most 128 x `points` of them).
 """
 
 import base64
@@ -181,7 +183,7 @@ class MetricHistoryService:
         origin = min(extent.first_step for extent in many.values())
         end = max(extent.last_step for extent in many.values())
         width = -(-(end - origin + 1) // query.points)  # rounded up: at most `points` buckets
-        if width >= BLOCK_STEPS:
+        if width >= BLOCK_STEPS // 2:
             # Buckets of whole blocks, from the block rollups: a whole number of blocks
             # each, from the block that holds `origin`, still at most `points` of them.
             first_block, last_block = origin >> BLOCK_SHIFT, end >> BLOCK_SHIFT

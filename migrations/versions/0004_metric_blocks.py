@@ -1,9 +1,9 @@
-"""Metric blocks: a rollup of each series per 1,024 steps, for fast downsampling
+"""Metric blocks: a rollup of each series per 256 steps, for fast downsampling
 
 Revision ID: 0004_metric_blocks
 Revises: 0003_mlflow
 
-`metric_block` holds, per series and block of 1,024 steps (`block = step >> 10`), the number
+`metric_block` holds, per series and block of 256 steps (`block = step >> 8`), the number
 of points, their min and max (NaN excluded) and the last point by (step, timestamp). The
 upgrade fills it from the points already stored, in one INSERT ... SELECT.
 """
@@ -21,7 +21,8 @@ depends_on: str | Sequence[str] | None = None
 # One GROUP BY (series, block) of every point, then each block's last point: the greatest
 # step's greatest timestamp ((series_id, step, timestamp) is the primary key of `metric`, so
 # that point is unique). The same SQL on PostgreSQL and SQLite; both shift right
-# arithmetically, so `step >> 10` is floor(step / 1024) for negative steps too.
+# arithmetically, so `step >> 8` is floor(step / 256) for negative steps too. The shift is
+# app.db.tables.BLOCK_SHIFT, written out: a migration must not change with the code.
 _BACKFILL = """
 INSERT INTO metric_block (
     series_id, block, count, min_value, max_value,
@@ -30,12 +31,12 @@ INSERT INTO metric_block (
 SELECT b.series_id, b.block, b.points, b.min_value, b.max_value,
        m.step, m.timestamp, m.value, m.is_nan
 FROM (
-    SELECT series_id, (step >> 10) AS block, count(*) AS points,
+    SELECT series_id, (step >> 8) AS block, count(*) AS points,
            min(CASE WHEN is_nan THEN NULL ELSE value END) AS min_value,
            max(CASE WHEN is_nan THEN NULL ELSE value END) AS max_value,
            max(step) AS last_step
     FROM metric
-    GROUP BY series_id, (step >> 10)
+    GROUP BY series_id, (step >> 8)
 ) AS b
 JOIN metric AS m
   ON m.series_id = b.series_id AND m.step = b.last_step

@@ -414,9 +414,11 @@ def block_buckets(
     end: int | None = None,
     grid: tuple[int, int] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """What a downsample into buckets of whole 1,024-step blocks must give, computed from the
-    logged points: (sampled points, total). A re-sent (step, timestamp) keeps its first value.
-    The grid is (first block, blocks per bucket); by default the one the API documents."""
+    """What a downsample into buckets of whole blocks (256 steps: `step >> 8`) must give,
+    computed from the logged points: (sampled points, total). A re-sent (step, timestamp)
+    keeps its first value. The grid is (first block, blocks per bucket); by default the one
+    the API documents: from the block of the first step, as few blocks a bucket as give at
+    most `points` buckets."""
     stored: dict[tuple[int, int], float] = {}
     for point in logged:
         stored.setdefault((point["step"], point["timestamp"]), float(point["value"]))
@@ -426,12 +428,12 @@ def block_buckets(
         if (start is None or step >= start) and (end is None or step <= end)
     )
     if grid is None:
-        first, last = kept[0][0] >> 10, kept[-1][0] >> 10
+        first, last = kept[0][0] >> 8, kept[-1][0] >> 8
         grid = (first, -(-(last - first + 1) // points))
     first_block, per_bucket = grid
     buckets: dict[int, list[tuple[int, int, float]]] = {}
     for point in kept:
-        buckets.setdefault(((point[0] >> 10) - first_block) // per_bucket, []).append(point)
+        buckets.setdefault(((point[0] >> 8) - first_block) // per_bucket, []).append(point)
     sampled = []
     for _, members in sorted(buckets.items()):
         finite = [value for _, _, value in members if not math.isnan(value)]
@@ -450,13 +452,13 @@ def block_buckets(
 
 def varied_series(seed: int, steps: range, key: str = "loss") -> list[dict[str, Any]]:
     """Random values at `steps` (some NaN, some infinite, a few steps logged twice at other
-    timestamps), and every step of block 40 (40,960-41,983) NaN; shuffled."""
+    timestamps), and every step of block 160 (40,960-41,215) NaN; shuffled."""
     rng = random.Random(seed)
     logged = []
     for step in steps:
         draw = rng.random()
         value: Any = rng.uniform(-100, 100)
-        if draw < 0.02 or step >> 10 == 40:
+        if draw < 0.02 or 40_960 <= step <= 41_215:
             value = "NaN"
         elif draw < 0.025:
             value = rng.choice(["Infinity", "-Infinity"])
@@ -468,7 +470,7 @@ def varied_series(seed: int, steps: range, key: str = "loss") -> list[dict[str, 
 
 
 class TestBlockDownsample:
-    """Buckets of 1,024 steps or more are whole blocks, read from the block rollups."""
+    """Buckets of 128 steps or more are whole blocks of 256 steps, read from the rollups."""
 
     async def test_min_max_and_last_of_every_bucket_are_exact(
         self, client: httpx.AsyncClient
@@ -478,13 +480,15 @@ class TestBlockDownsample:
         await log(client, run_id, logged)
 
         for points, start, end in [
+            (1000, None, None),  # 154 steps wide: rounded up to one block
             (100, None, None),
             (7, None, None),
             (1, None, None),
             (50, 1500, 120_000),  # both ends cut a block in part
             (13, -2000, 77_777),
-            (10, 1024, 1024 * 31 - 1),  # whole blocks only
-            (1, 5000, 8000),  # no whole block at all: only cut ones
+            (10, 1024, 256 * 97 - 1),  # whole blocks only
+            (1, 5000, 5200),  # no whole block at all: two cut ones
+            (2, 5000, 5500),  # a whole block between two cut ones
             (3, 40_000, 45_000),  # the all-NaN block
         ]:
             bounds = {"start_step": start, "end_step": end}
@@ -521,18 +525,18 @@ class TestBlockDownsample:
 
     async def test_nan_in_blocks(self, client: httpx.AsyncClient) -> None:
         run_id = await new_run(client)
-        values: list[Any] = ["NaN"] * 1024  # block 0: NaN only
-        values += [float(i) for i in range(1023)] + ["NaN"]  # block 1: ends with NaN
-        values += ["-Infinity", "Infinity"] + [0.5] * 1022  # block 2: infinities
+        values: list[Any] = ["NaN"] * 256  # block 0: NaN only
+        values += [float(i) for i in range(255)] + ["NaN"]  # block 1: ends with NaN
+        values += ["-Infinity", "Infinity"] + [0.5] * 254  # block 2: infinities
         await log(client, run_id, series(values))
 
         body = await downsampled(client, run_id, key="loss", points=3)
 
-        assert body["sampled"] is True and body["total"] == 3072
+        assert body["sampled"] is True and body["total"] == 768
         assert [(p["step"], p["value"], p["min"], p["max"]) for p in body["points"]] == [
-            (1023, "NaN", None, None),
-            (2047, "NaN", 0.0, 1022.0),
-            (3071, 0.5, "-Infinity", "Infinity"),
+            (255, "NaN", None, None),
+            (511, "NaN", 0.0, 254.0),
+            (767, 0.5, "-Infinity", "Infinity"),
         ]
 
     async def test_buckets_are_whole_blocks_from_the_first_ones(
@@ -541,11 +545,21 @@ class TestBlockDownsample:
         run_id = await new_run(client)
         await log(client, run_id, series([float(i) for i in range(10_000)]))
 
-        # 10,000 steps in 4 buckets: 2,500 wide, rounded up to 3 blocks (3,072 steps).
+        # 10,000 steps (blocks 0-39) in 4 buckets: 2,500 wide, rounded up to 10 blocks.
         body = await downsampled(client, run_id, key="loss", points=4)
 
-        assert [p["step"] for p in body["points"]] == [3071, 6143, 9215, 9999]
-        assert [p["min"] for p in body["points"]] == [0.0, 3072.0, 6144.0, 9216.0]
+        assert [p["step"] for p in body["points"]] == [2559, 5119, 7679, 9999]
+        assert [p["min"] for p in body["points"]] == [0.0, 2560.0, 5120.0, 7680.0]
+
+        # 10,000 steps in 60 buckets: 167 wide, rounded up to 1 block; 40 buckets.
+        body = await downsampled(client, run_id, key="loss", points=60)
+
+        assert [p["step"] for p in body["points"]] == [*range(255, 9984, 256), 9999]
+
+        # 10,000 steps in 80 buckets: 125 wide, less than half a block: from the points.
+        body = await downsampled(client, run_id, key="loss", points=80)
+
+        assert [p["step"] for p in body["points"]] == list(range(124, 10_000, 125))
 
     async def test_runs_share_one_grid_of_blocks(self, client: httpx.AsyncClient) -> None:
         early, late = await new_run(client), await new_run(client)
@@ -560,9 +574,9 @@ class TestBlockDownsample:
 
         assert response.status_code == 200, response.text
         by_run = {s["run_id"]: s for s in response.json()["series"]}
-        # Blocks 0-146 of both runs: 8 blocks (8,192 steps) a bucket, from block 0.
+        # Blocks 0-585 of both runs: 30 blocks (7,680 steps) a bucket, from block 0.
         for run_id, logged in [(early, early_points), (late, late_points)]:
-            expected, total = block_buckets(logged, points=20, grid=(0, 8))
+            expected, total = block_buckets(logged, points=20, grid=(0, 30))
             assert by_run[run_id]["points"] == expected
             assert by_run[run_id]["total"] == total
-        assert by_run[late]["points"][0]["step"] == 57_340  # in its first bucket, 49,152-57,343
+        assert by_run[late]["points"][0]["step"] == 53_750  # in its first bucket, 46,080-53,759

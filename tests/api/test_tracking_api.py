@@ -250,7 +250,7 @@ class TestRunDetails:
 
 
 class TestMetricBlocks:
-    """Each batch also rolls its points up into blocks of 1,024 steps (`metric_block`)."""
+    """Each batch also rolls its points up into blocks of 256 steps (`metric_block`)."""
 
     @staticmethod
     async def blocks(server: Server) -> list[tuple[int, int, float | None, float | None, int]]:
@@ -284,10 +284,9 @@ class TestMetricBlocks:
 
         assert await self.blocks(server) == [
             (-1, 5, 45.0, 49.0, -1),  # step -2 is NaN
-            (0, 1024, 0.0, 49.0, 1023),
-            (1, 1024, 0.0, 49.0, 2047),
-            (2, 2, 48.0, 49.0, 2049),
-            (4, 1, -1.0, -1.0, 5000),
+            *((block, 256, 0.0, 49.0, 256 * block + 255) for block in range(8)),
+            (8, 2, 48.0, 49.0, 2049),
+            (19, 1, -1.0, -1.0, 5000),
         ]
 
     async def test_purging_removes_the_blocks(self, server: Server) -> None:
@@ -297,7 +296,7 @@ class TestMetricBlocks:
             {"key": k, "value": 1.0, "step": s} for k in ("a", "b") for s in range(0, 3000, 7)
         ]
         assert (await batch(client, run["id"], metrics=points)).status_code == 200
-        assert len(await self.blocks(server)) == 6
+        assert len(await self.blocks(server)) == 24  # blocks 0-11 of each
 
         purged = await client.delete(f"/api/v1/runs/{run['id']}", params={"purge": "true"})
 

@@ -53,7 +53,9 @@ def test_a_validation_422_of_run_search_has_the_documented_shape(api: requests.S
 @pytest.mark.xfail(strict=True, reason="a body that is not UTF-8 is a 400 the document omits")
 def test_an_unparsable_body_gets_a_documented_status(api: requests.Session) -> None:
     response = api.post(
-        "/api/v1/experiments", data=b'{"name": "\xff"}', headers={"Content-Type": "application/json"}
+        "/api/v1/experiments",
+        data=b'{"name": "\xff"}',
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code < 500
     assert str(response.status_code) in documented(api, "post", "/api/v1/experiments")["responses"]

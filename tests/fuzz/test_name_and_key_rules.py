@@ -38,7 +38,7 @@ _steps = itertools.count(1)
 
 rules = settings(max_examples=500, deadline=None, database=None)
 through_api = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

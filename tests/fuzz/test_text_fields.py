@@ -29,13 +29,11 @@ with_tricky = st.tuples(
     st.text(max_size=20), st.lists(st.sampled_from(TRICKY), min_size=1, max_size=3), any_text
 ).map(lambda parts: parts[0] + "".join(parts[1]) + parts[2])
 # Some fields allow thousands of characters: text just below and above their limits.
-around_limits = st.sampled_from([49, 50, 51, 250, 251, 255, 256, 500, 501]).map(
-    lambda n: "é" * n
-)
+around_limits = st.sampled_from([49, 50, 51, 250, 251, 255, 256, 500, 501]).map(lambda n: "é" * n)
 texts = st.one_of(any_text, with_tricky, around_limits)
 
 examples = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -65,9 +63,7 @@ class TextField:
 def experiment_owner(client: Client, seeded: Seeded, text: str) -> Any:
     body = {"name": f"text-{next(_unique)}", "owner": text}
     response = post_json(client, "/api/v1/experiments", body)
-    return response, lambda: ok(client.get(f"/api/v1/experiments/{response.json()['id']}"))[
-        "owner"
-    ]
+    return response, lambda: ok(client.get(f"/api/v1/experiments/{response.json()['id']}"))["owner"]
 
 
 def experiment_description(client: Client, seeded: Seeded, text: str) -> Any:

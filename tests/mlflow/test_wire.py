@@ -128,6 +128,25 @@ class TestRequests:
         run = ok(v1.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
         assert run["data"]["metrics"] == [] and run["data"]["params"] == []
 
+    def test_text_no_database_can_store_is_a_400(self, v1: httpx.Client) -> None:
+        _, run_id = new_run(v1)
+        for path, body in (
+            ("runs/log-parameter", '{"run_id": "%s", "key": "k", "value": "a\\ud800"}'),
+            ("runs/set-tag", '{"run_id": "%s", "key": "k", "value": "\\udfff"}'),
+            ("experiments/create", '{"name": "x\\ud800 %s"}'),
+        ):
+            response = v1.post(
+                f"{API}/{path}",
+                content=(body % run_id).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
+        # PostgreSQL refuses NUL in text; SQLite stores it. Either way, no 5xx.
+        response = v1.post(
+            f"{API}/runs/set-tag", json={"run_id": run_id, "key": "nul", "value": "a\x00b"}
+        )
+        assert response.status_code in (200, 400), response.text
+
     def test_unknown_endpoint(self, v1: httpx.Client) -> None:
         mlflow_error(v1.get(f"{API}/no-such-thing"), 404, "ENDPOINT_NOT_FOUND")
         mlflow_error(v1.post("/api/3.0/mlflow/traces"), 404, "ENDPOINT_NOT_FOUND")

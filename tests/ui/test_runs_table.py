@@ -146,3 +146,21 @@ class TestSelection:
         assert sorted(names(page)) == ["run-1", "run-3", "run-4"]
         deleted = sweep["runs"][0]["id"]
         assert api.get(f"/runs/{deleted}").status_code == 404
+
+
+class TestLargePages:
+    def test_a_large_page_draws_the_rows_in_view_and_the_rest_on_scroll(
+        self, page: Page, api: httpx.Client
+    ) -> None:
+        experiment = make_experiment(api, "large")
+        for index in range(200):
+            make_run(api, experiment["id"], f"r{index:03d}", params={"i": str(index)})
+        page.goto(f"/experiments/{experiment['id']}?size=250")  # newest first
+        expect(page.locator("#pager [data-role=label]")).to_have_text("Runs 1–200 of 200")
+        drawn = page.locator("#runs tbody tr[data-id]").count()
+        assert 20 < drawn < 200  # only what is in view, and a margin
+        expect(page.locator("#runs tbody td.name").first).to_have_text("r199")
+        page.locator("#runs-scroller").evaluate("element => element.scrollTo(0, 1e6)")
+        expect(page.locator("#runs tbody tr", has_text="r000")).to_be_visible()
+        page.locator("#select-page").check()
+        expect(page.locator("#selection-info")).to_have_text("200 selected")

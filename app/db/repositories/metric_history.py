@@ -4,7 +4,7 @@ Every query walks the primary key of `metric`, (series_id, step, timestamp): a p
 keyset range of it; the extent of a series is a few probes of it; a downsample with buckets
 narrower than a block reads each point of the range once, on PostgreSQL one range scan per
 bucket, on SQLite one GROUP BY (series, bucket), and takes each bucket's last point with a
-probe. A downsample with buckets of whole blocks (1,024 steps each) reads the rollup
+probe. A downsample with buckets of whole blocks (256 steps each) reads the rollup
 `metric_block` instead: one GROUP BY (series, bucket) of the blocks, a probe for each
 bucket's last block, and the raw points only of the (at most two) blocks that the asked
 range cuts in part.

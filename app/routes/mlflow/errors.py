@@ -13,12 +13,12 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from app.errors import DomainError, PayloadTooLarge, Unauthorized
-from app.routes.errors import database_unavailable
+from app.routes.errors import database_unavailable, refused_value
 
 logger = logging.getLogger(__name__)
 
@@ -96,16 +96,20 @@ def render_exception(exc: Exception) -> Response | None:
         code = "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
         return mlflow_error(code, str(exc.detail), exc.status_code, dict(exc.headers or {}))
     if isinstance(exc, DBAPIError | PoolTimeoutError | ConnectionError | TimeoutError | OSError):
+        refused = refused_value(exc)
+        if refused is not None:
+            logger.warning("database refused a value: %s", getattr(exc, "orig", exc))
+            return render_domain_error(refused)
         unavailable = database_unavailable(exc)
         if unavailable is not None:
             logger.warning("database unavailable: %s", exc)
             return render_domain_error(unavailable)
-        if isinstance(exc, DataError | IntegrityError):
-            # A value the database refused (too long, out of range) or a write that lost a
-            # race: the request's fault, or worth retrying by hand, never a server error.
+        if isinstance(exc, IntegrityError):
+            # A write that lost a race with another (a duplicate name, a run deleted
+            # meanwhile): worth a look by the caller, never a server error to retry.
             logger.warning("database refused a write: %s", exc.orig)
             return mlflow_error(
-                "INVALID_PARAMETER_VALUE", "The database refused a value of this request."
+                "INVALID_PARAMETER_VALUE", "The database refused this write; retry it."
             )
     return None
 

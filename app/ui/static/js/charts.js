@@ -2,80 +2,18 @@
 //
 // A chart first asks for its whole series reduced to about one point per pixel, each bucket
 // carrying its min and max (drawn as a faint band), so a 1,000,000-point metric costs ~1,000
-// points. Dragging across the chart zooms: the visible step range is fetched again at full
-// resolution for that range and merged in; a double click (or "Reset zoom") goes back. Live
-// points are fetched from the last known step on, when the page's event stream says so.
+// points. Dragging across the chart zooms: the visible step range is fetched again, now
+// downsampled over that range alone (so detail appears as you zoom, down to every point), and
+// merged in; a double click (or "Reset zoom") goes back. Live points are fetched from the last
+// known step on, when the page's event stream says so.
 
 import { api, metricNumber } from "./api.js";
+import { chartSettings, onChartSettings } from "./chart-settings.js";
 import { escapeHtml, formatDuration, formatInteger, formatValue } from "./format.js";
 
-const SETTINGS_KEY = "exptrack.chartSettings";
 const HEIGHT = 230;
 const MAX_POINTS = 2000;
 const MIN_POINTS = 200;
-
-/** Page-wide chart settings (x axis, log scale, smoothing), remembered by the browser. */
-export const chartSettings = { x: "step", log: false, smoothing: 0 };
-try {
-  Object.assign(chartSettings, JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}"));
-} catch {
-  localStorage.removeItem(SETTINGS_KEY);
-}
-const settingsListeners = new Set();
-
-export function setChartSettings(patch) {
-  Object.assign(chartSettings, patch);
-  localStorage.setItem(SETTINGS_KEY, JSON.stringify(chartSettings));
-  for (const listener of settingsListeners) listener();
-}
-
-/** The controls shared by every chart of the page. */
-export function renderChartToolbar(element) {
-  element.innerHTML = `
-    <div class="control">X axis
-      <div class="segmented" data-setting="x">
-        <button type="button" data-value="step">Step</button>
-        <button type="button" data-value="relative">Relative</button>
-        <button type="button" data-value="time">Wall clock</button>
-      </div>
-    </div>
-    <div class="control">Y axis
-      <div class="segmented" data-setting="log">
-        <button type="button" data-value="false">Linear</button>
-        <button type="button" data-value="true">Log</button>
-      </div>
-    </div>
-    <label class="control">Smoothing
-      <input type="range" min="0" max="0.99" step="0.01" name="smoothing">
-      <output></output>
-    </label>
-    <span class="spacer"></span>
-    <span class="hint-inline">Drag to zoom, double-click to reset</span>`;
-  const sync = () => {
-    for (const group of element.querySelectorAll(".segmented")) {
-      const current = String(chartSettings[group.dataset.setting]);
-      for (const button of group.children) {
-        button.setAttribute("aria-pressed", String(button.dataset.value === current));
-      }
-    }
-    element.querySelector("input[name=smoothing]").value = chartSettings.smoothing;
-    element.querySelector("output").textContent = Number(chartSettings.smoothing).toFixed(2);
-  };
-  element.addEventListener("click", (event) => {
-    const button = event.target.closest(".segmented button");
-    if (!button) return;
-    const setting = button.parentElement.dataset.setting;
-    const value = setting === "log" ? button.dataset.value === "true" : button.dataset.value;
-    setChartSettings({ [setting]: value });
-    sync();
-  });
-  const slider = element.querySelector("input[name=smoothing]");
-  slider.addEventListener("input", () => {
-    element.querySelector("output").textContent = Number(slider.value).toFixed(2);
-  });
-  slider.addEventListener("change", () => setChartSettings({ smoothing: Number(slider.value) }));
-  sync();
-}
 
 /** One run's series of `key`, downsampled over an optional step range. */
 export function runSource(runId, key) {
@@ -203,8 +141,7 @@ export class MetricChart {
     this.readout = this.card.querySelector(".readout");
     this.card.querySelector(".reset-zoom").addEventListener("click", () => this.resetZoom());
     parent.append(this.card);
-    this.onSettings = () => this.render();
-    settingsListeners.add(this.onSettings);
+    this.stopListening = onChartSettings(() => this.render());
     this.resizer = new ResizeObserver(() => {
       if (this.uplot && this.plot.clientWidth && this.plot.clientWidth !== this.uplot.width) {
         this.uplot.setSize({ width: this.plot.clientWidth, height: HEIGHT });
@@ -221,7 +158,7 @@ export class MetricChart {
 
   destroy() {
     visibility.unobserve(this.card);
-    settingsListeners.delete(this.onSettings);
+    this.stopListening();
     this.resizer.disconnect();
     this.uplot?.destroy();
     this.card.remove();

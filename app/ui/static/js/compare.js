@@ -2,7 +2,8 @@
 // the server), latest metric values, and params and tags with differences marked.
 
 import { api, live, metricNumber, toast } from "./api.js";
-import { MetricChart, compareSource, renderChartToolbar } from "./charts.js";
+import { renderChartToolbar } from "./chart-settings.js";
+import { MetricChart, compareSource } from "./charts.js";
 import { colorAt, escapeHtml, formatValue, statusBadge } from "./format.js";
 
 const root = document.getElementById("compare-page");

@@ -2,17 +2,20 @@
 // chosen param and metric columns, selection for compare and delete, live updates.
 
 import { ApiError, api, confirmDialog, live, metricNumber, toast } from "./api.js";
+import { escapeHtml, formatDate, formatInteger, formatValue, statusBadge } from "./format.js";
 import {
-  escapeHtml,
-  fieldName,
-  formatAgo,
-  formatDate,
-  formatDuration,
-  formatInteger,
-  formatValue,
-  runDuration,
-  statusBadge,
-} from "./format.js";
+  AGGREGATES,
+  CHECK_WIDTH,
+  FIXED,
+  columnId,
+  columnPickerHtml,
+  defaultColumns,
+  headerCell,
+  parseColumnId,
+  rowHtml,
+  sortField,
+  tableColumns,
+} from "./runs-columns.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -23,8 +26,7 @@ const filterError = document.getElementById("filter-error");
 const panel = document.getElementById("columns-panel");
 const pager = document.getElementById("pager");
 const COLUMNS_KEY = `exptrack.columns.${experimentId}`;
-const AUTO_COLUMNS = 8;
-const AGGREGATES = { value: "latest", min: "min", max: "max" };
+const MAX_COMPARED = 100; // what POST /metrics/history takes
 
 const url = new URL(location.href);
 const state = {
@@ -40,18 +42,10 @@ const state = {
   paramKeys: new Set(),
   metricKeys: new Set(),
   runCount: null,
+  loadingMore: false,
 };
 
 // ---------- columns ----------
-
-// Fixed columns, each with the search field it sorts by (null: not sortable).
-const FIXED = [
-  { id: "name", label: "Run", field: "attributes.run_name" },
-  { id: "status", label: "Status", field: "attributes.status" },
-  { id: "started", label: "Started", field: "attributes.start_time" },
-  { id: "duration", label: "Duration", field: null },
-  { id: "user", label: "User", field: "attributes.user_id" },
-];
 
 function loadColumns() {
   try {
@@ -65,36 +59,23 @@ function saveColumns() {
   localStorage.setItem(COLUMNS_KEY, JSON.stringify(state.columns));
 }
 
-/** Columns chosen by the user, or by default the first params and latest metrics. */
+/** The columns the user chose, or the default ones. */
 function chosenColumns() {
-  if (state.columns) return state.columns;
-  return [
-    ...[...state.paramKeys].sort().slice(0, AUTO_COLUMNS).map((key) => ({ kind: "param", key })),
-    ...[...state.metricKeys]
-      .sort()
-      .slice(0, AUTO_COLUMNS)
-      .map((key) => ({ kind: "metric", key, agg: "value" })),
-  ];
+  return state.columns || defaultColumns(state.paramKeys, state.metricKeys);
 }
 
-function columnId(column) {
-  return column.kind === "param" ? `param:${column.key}` : `metric:${column.key}:${column.agg}`;
+function allColumns() {
+  return tableColumns(chosenColumns());
 }
 
-function columnField(column) {
-  if (column.kind === "param") return fieldName("params", column.key);
-  // The search orders by a metric's latest value only; min and max sort this page.
-  return column.agg === "value" ? fieldName("metrics", column.key) : null;
+function renderPanel() {
+  panel.innerHTML = columnPickerHtml(chosenColumns(), state.paramKeys, state.metricKeys);
 }
 
 function parseSort(text) {
   if (!text) return null;
   const at = text.lastIndexOf(":");
   return { id: text.slice(0, at), desc: text.slice(at + 1) === "desc" };
-}
-
-function allColumns() {
-  return [...FIXED, ...chosenColumns().map((c) => ({ ...c, id: columnId(c), field: columnField(c) }))];
 }
 
 // ---------- loading ----------
@@ -109,37 +90,42 @@ function syncUrl() {
 }
 
 function orderBy() {
-  if (!state.sort) return [];
-  const column = allColumns().find((c) => c.id === state.sort.id);
-  return column && column.field ? [`${column.field} ${state.sort.desc ? "DESC" : "ASC"}`] : [];
+  const field = state.sort && sortField(state.sort.id);
+  return field ? [`${field} ${state.sort.desc ? "DESC" : "ASC"}`] : [];
 }
 
 let loading = null;
+// A page is fetched 100 runs at a time and drawn as they come, so a 1,000-run page shows
+// (and answers clicks) as soon as its first 100 runs arrive.
+const CHUNK = 100;
 
 async function loadPage() {
   const controller = new AbortController();
   loading?.abort();
   loading = controller;
+  let token = state.tokens[state.page];
+  const search = { experiment_ids: [experimentId], filter: state.filter || null, order_by: orderBy() };
+  const runs = [];
   try {
-    const result = await api("/runs/search", {
-      method: "POST",
-      signal: controller.signal,
-      body: {
-        experiment_ids: [experimentId],
-        filter: state.filter || null,
-        order_by: orderBy(),
-        max_results: state.size,
-        page_token: state.tokens[state.page],
-      },
-    });
-    showFilterError(null);
-    state.runs = result.runs;
-    state.next = result.next_page_token;
-    for (const run of state.runs) {
-      for (const key of Object.keys(run.params)) state.paramKeys.add(key);
-      for (const key of Object.keys(run.metrics)) state.metricKeys.add(key);
-    }
-    render();
+    do {
+      const result = await api("/runs/search", {
+        method: "POST",
+        signal: controller.signal,
+        body: { ...search, max_results: Math.min(CHUNK, state.size - runs.length), page_token: token },
+      });
+      if (controller.signal.aborted) return;
+      showFilterError(null);
+      runs.push(...result.runs);
+      token = result.next_page_token;
+      for (const run of result.runs) {
+        for (const key of Object.keys(run.params)) state.paramKeys.add(key);
+        for (const key of Object.keys(run.metrics)) state.metricKeys.add(key);
+      }
+      state.runs = runs.slice();
+      state.next = token;
+      state.loadingMore = Boolean(token) && runs.length < state.size;
+      render();
+    } while (state.loadingMore);
   } catch (error) {
     if (error.name === "AbortError") return;
     if (error instanceof ApiError && error.status === 422 && error.detail.startsWith("filter:")) {
@@ -190,73 +176,68 @@ function sortedRuns() {
   });
 }
 
-function headerCell(column) {
-  const sortable = Boolean(column.field) || column.kind === "metric";
-  const sorted = state.sort && state.sort.id === column.id;
-  const aria = sorted ? (state.sort.desc ? "descending" : "ascending") : "none";
-  const numeric = column.kind === "metric" || column.id === "duration";
-  let label = escapeHtml(column.label);
-  let group = "";
-  let title = "";
-  if (column.kind === "param") {
-    group = "param";
-    label = escapeHtml(column.key);
-  } else if (column.kind === "metric") {
-    group = column.agg === "value" ? "metric" : `metric · ${AGGREGATES[column.agg]}`;
-    label = escapeHtml(column.key);
-    if (!column.field) title = "Sorts the runs of this page (the search orders by latest values only)";
+// Pages larger than this draw only the rows in view (plus a margin), so 1,000 rows cost what
+// 60 do; the rows have a fixed height (CSS), which tells where each one is without drawing it.
+const WINDOWED_ABOVE = 150;
+const ROW_HEIGHT = 42;
+const MARGIN_ROWS = 20;
+const scroller = document.getElementById("runs-scroller");
+let shown = { runs: [], columns: [] };
+let drawn = null;
+
+function renderRows() {
+  const { runs, columns } = shown;
+  if (runs.length <= WINDOWED_ABOVE) {
+    drawn = null;
+    tbody.innerHTML = runs.map((run) => rowHtml(run, columns, state.selected.has(run.id))).join("");
+    return;
   }
-  return `<th data-column="${escapeHtml(column.id)}" class="${sortable ? "sortable" : ""} ${numeric ? "num" : ""}"
-    aria-sort="${sortable ? aria : "none"}" title="${escapeHtml(title)}">
-    ${group ? `<span class="group">${group}</span>` : ""}${label}${sortable ? '<span class="arrow"></span>' : ""}</th>`;
+  const top = Math.max(0, scroller.scrollTop - thead.offsetHeight);
+  const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - MARGIN_ROWS);
+  const last = Math.min(runs.length, first + Math.ceil(scroller.clientHeight / ROW_HEIGHT) + 2 * MARGIN_ROWS);
+  if (drawn && drawn.first === first && drawn.last === last && drawn.runs === runs) return;
+  drawn = { first, last, runs };
+  const span = columns.length + FIXED.length + 1;
+  const spacer = (rows) =>
+    rows ? `<tr class="spacer" aria-hidden="true"><td colspan="${span}" style="height:${rows * ROW_HEIGHT}px"></td></tr>` : "";
+  tbody.innerHTML =
+    spacer(first) +
+    runs
+      .slice(first, last)
+      .map((run) => rowHtml(run, columns, state.selected.has(run.id)))
+      .join("") +
+    spacer(runs.length - last);
 }
 
-function metricCell(run, column) {
-  const metric = run.metrics[column.key];
-  if (!metric) return `<td class="num missing" data-cell="${escapeHtml(column.id)}">—</td>`;
-  const value = metricNumber(metric[column.agg]);
-  return `<td class="num" data-cell="${escapeHtml(column.id)}" title="step ${formatInteger(metric.step)}">${formatValue(value)}</td>`;
-}
-
-function rowHtml(run, columns) {
-  const selected = state.selected.has(run.id);
-  const cells = columns.map((column) => {
-    if (column.kind === "param") {
-      const value = run.params[column.key];
-      return value === undefined
-        ? `<td class="missing">—</td>`
-        : `<td title="${escapeHtml(value)}">${escapeHtml(value.length > 40 ? `${value.slice(0, 40)}…` : value)}</td>`;
-    }
-    return metricCell(run, column);
+let scrollFrame = null;
+scroller.addEventListener("scroll", () => {
+  if (shown.runs.length <= WINDOWED_ABOVE || scrollFrame) return;
+  scrollFrame = requestAnimationFrame(() => {
+    scrollFrame = null;
+    renderRows();
   });
-  return `<tr data-id="${run.id}" class="${selected ? "selected" : ""}">
-    <td class="check"><input type="checkbox" aria-label="Select ${escapeHtml(run.name)}" ${selected ? "checked" : ""}></td>
-    <td class="name"><a href="/runs/${run.id}">${escapeHtml(run.name)}</a></td>
-    <td data-cell="status">${statusBadge(run.status)}</td>
-    <td class="muted" title="${escapeHtml(formatDate(run.started_at))}">${formatAgo(run.started_at)}</td>
-    <td class="num" data-cell="duration">${formatDuration(runDuration(run))}</td>
-    <td class="muted">${escapeHtml(run.user || "")}</td>
-    ${cells.join("")}
-  </tr>`;
-}
+});
 
 function render() {
   const columns = allColumns();
   const chosen = columns.slice(FIXED.length);
-  thead.innerHTML = `<tr><th class="check"><input type="checkbox" id="select-page" aria-label="Select this page"></th>${columns
-    .map(headerCell)
+  thead.innerHTML = `<tr><th class="check" style="width:${CHECK_WIDTH}px"><input type="checkbox" id="select-page" aria-label="Select this page"></th>${columns
+    .map((column) => headerCell(column, state.sort))
     .join("")}</tr>`;
+  thead.parentElement.style.minWidth = `${columns.reduce((sum, c) => sum + c.width, CHECK_WIDTH)}px`;
   const runs = sortedRuns();
-  tbody.innerHTML = runs.map((run) => rowHtml(run, chosen)).join("");
+  shown = { runs, columns: chosen };
+  drawn = null;
+  renderRows();
   const empty = document.getElementById("empty");
   empty.hidden = runs.length > 0;
   empty.textContent = state.filter ? "No run matches this filter." : "No runs in this experiment yet.";
   const first = state.page * state.size;
   const label = runs.length ? `Runs ${formatInteger(first + 1)}–${formatInteger(first + runs.length)}` : "";
   const of = !state.filter && state.runCount !== null ? ` of ${formatInteger(state.runCount)}` : "";
-  pager.querySelector("[data-role=label]").textContent = label + of;
+  pager.querySelector("[data-role=label]").textContent = label + of + (state.loadingMore ? " · loading…" : "");
   pager.querySelector("[data-role=prev]").disabled = state.page === 0;
-  pager.querySelector("[data-role=next]").disabled = !state.next;
+  pager.querySelector("[data-role=next]").disabled = !state.next || state.loadingMore;
   pager.querySelector("[data-role=size]").value = String(state.size);
   syncSelection();
   if (!panel.hidden) renderPanel();
@@ -265,7 +246,9 @@ function render() {
 function syncSelection() {
   const count = state.selected.size;
   document.getElementById("selection-info").textContent = count ? `${count} selected` : "";
-  document.getElementById("compare").disabled = count < 2;
+  const compare = document.getElementById("compare");
+  compare.disabled = count < 2 || count > MAX_COMPARED;
+  compare.title = count > MAX_COMPARED ? `At most ${MAX_COMPARED} runs can be compared` : "";
   document.getElementById("delete").disabled = count < 1;
   const pageBox = document.getElementById("select-page");
   const onPage = state.runs.filter((run) => state.selected.has(run.id)).length;
@@ -275,46 +258,13 @@ function syncSelection() {
 
 // ---------- column picker ----------
 
-function renderPanel() {
-  const chosen = new Set(chosenColumns().map(columnId));
-  const params = [...state.paramKeys].sort();
-  const metrics = [...state.metricKeys].sort();
-  const check = (id) => (chosen.has(id) ? "checked" : "");
-  panel.innerHTML = `
-    <div><h3>Params</h3><div class="options">${
-      params
-        .map(
-          (key) => `<label><input type="checkbox" data-column="param:${escapeHtml(key)}" ${check(`param:${key}`)}>
-            <span class="param-key">${escapeHtml(key)}</span></label>`,
-        )
-        .join("") || '<span class="subtle">No params logged</span>'
-    }</div></div>
-    <div><h3>Metrics</h3><div class="options">${
-      metrics
-        .map(
-          (key) => `<div class="metric-row"><span title="${escapeHtml(key)}">${escapeHtml(key)}</span>${Object.entries(
-            AGGREGATES,
-          )
-            .map(
-              ([agg, label]) => `<label><input type="checkbox" data-column="metric:${escapeHtml(key)}:${agg}"
-                ${check(`metric:${key}:${agg}`)}>${label}</label>`,
-            )
-            .join("")}</div>`,
-        )
-        .join("") || '<span class="subtle">No metrics logged</span>'
-    }</div></div>
-    <div><h3>Layout</h3><button type="button" class="btn small" data-role="reset">Reset to default</button></div>`;
-}
-
 panel.addEventListener("change", (event) => {
   const box = event.target.closest("input[data-column]");
   if (!box) return;
   const id = box.dataset.column;
   let columns = [...chosenColumns()];
   if (box.checked) {
-    const [kind, ...rest] = id.split(":");
-    if (kind === "param") columns.push({ kind, key: rest.join(":") });
-    else columns.push({ kind, key: rest.slice(0, -1).join(":"), agg: rest[rest.length - 1] });
+    columns.push(parseColumnId(id));
   } else {
     columns = columns.filter((c) => columnId(c) !== id);
   }
@@ -336,13 +286,21 @@ document.getElementById("columns-toggle").addEventListener("click", (event) => {
 
 // ---------- interactions ----------
 
+// Sortable headers take the keyboard too (Enter or Space).
+thead.addEventListener("keydown", (event) => {
+  if ((event.key === "Enter" || event.key === " ") && event.target.matches("th.sortable")) {
+    event.preventDefault();
+    event.target.click();
+  }
+});
+
 thead.addEventListener("click", (event) => {
   if (event.target.id === "select-page") {
     for (const run of state.runs) {
       if (event.target.checked) state.selected.add(run.id);
       else state.selected.delete(run.id);
     }
-    for (const tr of tbody.rows) {
+    for (const tr of tbody.querySelectorAll("tr[data-id]")) {
       tr.classList.toggle("selected", event.target.checked);
       tr.querySelector("input[type=checkbox]").checked = event.target.checked;
     }
@@ -356,13 +314,9 @@ thead.addEventListener("click", (event) => {
   if (!state.sort || state.sort.id !== id) state.sort = { id, desc: false };
   else if (!state.sort.desc) state.sort = { id, desc: true };
   else state.sort = null;
-  const column = allColumns().find((c) => c.id === id);
-  if (column && !column.field) {
-    syncUrl();
-    render();
-  } else {
-    restart();
-  }
+  // From the first page again, even for a column that sorts only the loaded page: the page
+  // tokens of the previous order would not fit the new one.
+  restart();
 });
 
 tbody.addEventListener("change", (event) => {
@@ -422,45 +376,59 @@ document.getElementById("delete").addEventListener("click", async () => {
 
 // ---------- live updates ----------
 
+/** Show a changed value with a short highlight (an animation that forces no layout). */
 function flash(cell, html) {
-  if (!cell || cell.innerHTML === html) return;
+  if (!cell) return;
   cell.innerHTML = html;
-  cell.classList.remove("flash");
-  void cell.offsetWidth; // restart the animation
-  cell.classList.add("flash");
+  const from = "color-mix(in srgb, var(--accent) 22%, transparent)";
+  cell.animate([{ backgroundColor: from }, { backgroundColor: "transparent" }], {
+    duration: 1200,
+    easing: "ease-out",
+  });
+}
+
+function row(runId) {
+  return tbody.querySelector(`tr[data-id="${CSS.escape(runId)}"]`);
 }
 
 function applyMetrics(metrics) {
   let newKeys = false;
+  const shown = new Map(state.runs.map((run) => [run.id, run]));
   for (const metric of metrics) {
     if (!state.metricKeys.has(metric.key)) {
       state.metricKeys.add(metric.key);
       newKeys = true;
     }
-    const run = state.runs.find((item) => item.id === metric.run_id);
+    const run = shown.get(metric.run_id);
     if (!run) continue;
     const { run_id: _, key, ...latest } = metric;
-    if (!run.metrics[key]) newKeys = true;
+    const before = run.metrics[key];
+    if (!before) newKeys = true;
+    else if (["value", "min", "max", "step"].every((f) => String(before[f]) === String(latest[f]))) continue;
     run.metrics[key] = latest;
-    const tr = tbody.querySelector(`tr[data-id="${run.id}"]`);
+    const tr = row(run.id);
     if (!tr) continue;
     for (const agg of Object.keys(AGGREGATES)) {
       const cell = tr.querySelector(`td[data-cell="${CSS.escape(`metric:${key}:${agg}`)}"]`);
       if (!cell) continue;
       cell.classList.remove("missing");
       cell.title = `step ${formatInteger(latest.step)}`;
-      flash(cell, formatValue(metricNumber(latest[agg])));
+      const text = formatValue(metricNumber(latest[agg]));
+      if (cell.textContent !== text) flash(cell, text);
     }
   }
   if (newKeys && !state.columns) render();
 }
 
 function applyRuns(runs) {
+  const shown = new Map(state.runs.map((run) => [run.id, run]));
   for (const changed of runs) {
-    const run = state.runs.find((item) => item.id === changed.id);
-    if (!run) continue;
+    const run = shown.get(changed.id);
+    if (!run || (run.status === changed.status && run.name === changed.name && run.ended_at === changed.ended_at)) {
+      continue;
+    }
     Object.assign(run, changed);
-    const tr = tbody.querySelector(`tr[data-id="${run.id}"]`);
+    const tr = row(run.id);
     if (!tr) continue;
     tr.querySelector("td.name a").textContent = run.name;
     flash(tr.querySelector('[data-cell="status"]'), statusBadge(run.status));
@@ -490,15 +458,6 @@ live(`/experiments/${experimentId}/events`, {
   },
   gone: () => toast("This experiment was deleted", "error"),
 });
-
-// Running runs' durations tick.
-setInterval(() => {
-  for (const run of state.runs) {
-    if (run.status !== "running") continue;
-    const cell = tbody.querySelector(`tr[data-id="${run.id}"] [data-cell="duration"]`);
-    if (cell) cell.textContent = formatDuration(runDuration(run));
-  }
-}, 1000);
 
 // ---------- start ----------
 

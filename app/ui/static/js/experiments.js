@@ -102,10 +102,14 @@ function startRename(tr) {
 
 async function remove(tr) {
   const experiment = experiments.find((item) => item.id === tr.dataset.id);
-  const runs = experiment.run_count === 1 ? "its run" : `its ${formatInteger(experiment.run_count)} runs`;
+  const count = experiment.run_count;
+  const what =
+    count === 0
+      ? "The experiment disappears"
+      : `The experiment and ${count === 1 ? "its run" : `its ${formatInteger(count)} runs`} disappear`;
   const ok = await confirmDialog({
     title: `Delete ${experiment.name}?`,
-    message: `The experiment and ${runs} disappear from the UI and the API. It can be restored through the API.`,
+    message: `${what} from the UI and the API. It can be restored through the API.`,
   });
   if (!ok) return;
   try {

@@ -2,7 +2,8 @@
 // runs.
 
 import { api, live, metricNumber, toast } from "./api.js";
-import { MetricChart, renderChartToolbar, runSource } from "./charts.js";
+import { renderChartToolbar } from "./chart-settings.js";
+import { MetricChart, runSource } from "./charts.js";
 import {
   PALETTE,
   escapeHtml,

@@ -1,0 +1,160 @@
+// The runs table's columns: which exist, how they sort, and how a header and a row are drawn.
+// Pure functions of their arguments; the page (experiment.js) holds the state.
+
+import {
+  escapeHtml,
+  fieldName,
+  formatAgo,
+  formatDate,
+  formatDuration,
+  formatInteger,
+  formatValue,
+  runDuration,
+  statusBadge,
+} from "./format.js";
+import { metricNumber } from "./api.js";
+
+export const AGGREGATES = { value: "latest", min: "min", max: "max" };
+const AUTO_COLUMNS = 8;
+
+// Fixed columns, each with the search field it sorts by (null: not sortable).
+// Widths in px: the table lays out by them (`table-layout: fixed`), which keeps a 1,000-row
+// page fast to draw; longer values are cut with an ellipsis and shown whole on hover.
+export const FIXED = [
+  { id: "name", label: "Run", field: "attributes.run_name", width: 220 },
+  { id: "status", label: "Status", field: "attributes.status", width: 132 },
+  { id: "started", label: "Started", field: "attributes.start_time", width: 120 },
+  { id: "duration", label: "Duration", field: null, width: 100 },
+  { id: "user", label: "User", field: "attributes.user_id", width: 110 },
+];
+export const CHECK_WIDTH = 40;
+const PARAM_WIDTH = 130;
+const METRIC_WIDTH = 120;
+
+/** By default: the first params, and the latest value of the first metrics. */
+export function defaultColumns(paramKeys, metricKeys) {
+  return [
+    ...[...paramKeys].sort().slice(0, AUTO_COLUMNS).map((key) => ({ kind: "param", key })),
+    ...[...metricKeys]
+      .sort()
+      .slice(0, AUTO_COLUMNS)
+      .map((key) => ({ kind: "metric", key, agg: "value" })),
+  ];
+}
+
+export function columnId(column) {
+  return column.kind === "param" ? `param:${column.key}` : `metric:${column.key}:${column.agg}`;
+}
+
+/** The inverse of columnId. */
+export function parseColumnId(id) {
+  const [kind, ...rest] = id.split(":");
+  if (kind === "param") return { kind, key: rest.join(":") };
+  return { kind, key: rest.slice(0, -1).join(":"), agg: rest[rest.length - 1] };
+}
+
+function columnField(column) {
+  if (column.kind === "param") return fieldName("params", column.key);
+  // The search orders by a metric's latest value only; min and max sort this page.
+  return column.agg === "value" ? fieldName("metrics", column.key) : null;
+}
+
+/** The search field a column sorts by on the server (null: it sorts the loaded page). */
+export function sortField(columnIdText) {
+  const fixed = FIXED.find((column) => column.id === columnIdText);
+  return fixed ? fixed.field : columnField(parseColumnId(columnIdText));
+}
+
+/** Every column of the table: the fixed ones, then the chosen ones. */
+export function tableColumns(chosen) {
+  return [
+    ...FIXED,
+    ...chosen.map((c) => ({
+      ...c,
+      id: columnId(c),
+      field: columnField(c),
+      width: c.kind === "param" ? PARAM_WIDTH : METRIC_WIDTH,
+    })),
+  ];
+}
+
+export function headerCell(column, sort) {
+  const sortable = Boolean(column.field) || column.kind === "metric";
+  const sorted = sort && sort.id === column.id;
+  const aria = sorted ? (sort.desc ? "descending" : "ascending") : "none";
+  const numeric = column.kind === "metric" || column.id === "duration";
+  const text = column.kind ? column.key : column.label;
+  let group = "";
+  let title = text;
+  if (column.kind === "param") {
+    group = "param";
+  } else if (column.kind === "metric") {
+    group = column.agg === "value" ? "metric" : `metric · ${AGGREGATES[column.agg]}`;
+    if (!column.field) title = `${text}: sorts the runs of this page (the search orders by latest values only)`;
+  }
+  return `<th data-column="${escapeHtml(column.id)}" class="${sortable ? "sortable" : ""} ${numeric ? "num" : ""}"
+    aria-sort="${sortable ? aria : "none"}" title="${escapeHtml(title)}" style="width:${column.width}px"
+    ${sortable ? 'tabindex="0"' : ""}>
+    ${group ? `<span class="group">${group}</span>` : ""}${escapeHtml(text)}${sortable ? '<span class="arrow"></span>' : ""}</th>`;
+}
+
+function metricCell(run, column) {
+  const metric = run.metrics[column.key];
+  if (!metric) return `<td class="num missing" data-cell="${escapeHtml(column.id)}">—</td>`;
+  const value = metricNumber(metric[column.agg]);
+  return `<td class="num" data-cell="${escapeHtml(column.id)}" title="step ${formatInteger(metric.step)}">${formatValue(value)}</td>`;
+}
+
+export function rowHtml(run, columns, selected) {
+  const cells = columns.map((column) => {
+    if (column.kind === "param") {
+      const value = run.params[column.key];
+      return value === undefined
+        ? `<td class="missing">—</td>`
+        : `<td title="${escapeHtml(value)}">${escapeHtml(value.length > 80 ? `${value.slice(0, 80)}…` : value)}</td>`;
+    }
+    return metricCell(run, column);
+  });
+  return `<tr data-id="${run.id}" class="${selected ? "selected" : ""}">
+    <td class="check"><input type="checkbox" aria-label="Select ${escapeHtml(run.name)}" ${selected ? "checked" : ""}></td>
+    <td class="name" title="${escapeHtml(run.name)}"><a href="/runs/${run.id}">${escapeHtml(run.name)}</a></td>
+    <td data-cell="status">${statusBadge(run.status)}</td>
+    <td class="muted" title="${escapeHtml(formatDate(run.started_at))}">${formatAgo(run.started_at)}</td>
+    <td class="num" data-cell="duration">${formatDuration(runDuration(run))}</td>
+    <td class="muted">${escapeHtml(run.user || "")}</td>
+    ${cells.join("")}
+  </tr>`;
+}
+
+/** The column picker: params on/off, and latest / min / max per metric. */
+export function columnPickerHtml(chosen, paramKeys, metricKeys) {
+  const ids = new Set(chosen.map(columnId));
+  const params = [...paramKeys].sort();
+  const metrics = [...metricKeys].sort();
+  const check = (id) => (ids.has(id) ? "checked" : "");
+  return `
+    <div><h3>Params</h3><div class="options">${
+      params
+        .map(
+          (key) => `<label><input type="checkbox" data-column="param:${escapeHtml(key)}" ${check(`param:${key}`)}>
+            <span class="param-key">${escapeHtml(key)}</span></label>`,
+        )
+        .join("") || '<span class="subtle">No params logged</span>'
+    }</div></div>
+    <div><h3>Metrics</h3><div class="options">${
+      metrics
+        .map(
+          (key) => `<div class="metric-row"><span title="${escapeHtml(key)}">${escapeHtml(key)}</span>${Object.entries(
+            AGGREGATES,
+          )
+            .map(
+              ([agg, label]) => `<label><input type="checkbox" data-column="metric:${escapeHtml(key)}:${agg}"
+                ${check(`metric:${key}:${agg}`)}>${label}</label>`,
+            )
+            .join("")}</div>`,
+        )
+        .join("") || '<span class="subtle">No metrics logged</span>'
+    }</div></div>
+    <div><h3>Layout</h3><button type="button" class="btn small" data-role="reset">Reset to default</button></div>`;
+}
+

@@ -1,0 +1,155 @@
+"""Redis down or hung under load: no request fails, and no read is stale once it is back.
+
+A live server (on a fresh database of the shared PostgreSQL) uses a private Redis as its
+cache; eight clients read and write
+through it while Redis is killed and started again, or frozen (SIGSTOP: connections stay
+open and nothing answers, as with a hung server or a network partition) and thawed.
+"""
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import redis
+
+from tests.faults.conftest import LiveServer, PrivateRedis
+from tests.faults.traffic import Traffic, World, seed, summary
+
+CLIENTS = 8
+# The cache is bypassed for 5 s after a Redis error (app/services/cache.py); the phase after
+# an outage lasts longer, so the cache is used again before it ends.
+AFTER_OUTAGE_SECONDS = 7.0
+MIX = [
+    ("read_experiment", 4),
+    ("list_experiments", 2),
+    ("read_run", 2),
+    ("describe_experiment", 2),
+    ("log_points", 2),
+]
+
+
+PREFIX = "exptrack-faults-redis:"
+
+
+def start_server(
+    tmp_path: Path, database: str, redis_url: str, servers: list[LiveServer]
+) -> LiveServer:
+    """A server on the test's database and Redis (the Redis is private to the test, so every
+    server of the test shares one key prefix)."""
+    server = LiveServer(
+        tmp_path, {"DATABASE_URL": database, "REDIS_URL": redis_url, "REDIS_PREFIX": PREFIX}
+    )
+    servers.append(server)
+    server.start()
+    return server
+
+
+async def readiness(client: httpx.AsyncClient) -> str:
+    response = await client.get("/ready")
+    status: str = response.json()["status"]
+    return status
+
+
+async def wait_for_readiness(client: httpx.AsyncClient, wanted: str, seconds: float) -> str:
+    status = ""
+    for _ in range(int(seconds / 0.2)):
+        status = await readiness(client)
+        if status == wanted:
+            break
+        await asyncio.sleep(0.2)
+    return status
+
+
+async def assert_latest_descriptions(
+    clients: list[httpx.AsyncClient], traffic: Traffic, world: World
+) -> None:
+    """Every experiment reads, through every server, as its last acknowledged change left it."""
+    for experiment in world.experiments:
+        acknowledged = traffic.written.descriptions.get(experiment)
+        if not acknowledged:
+            continue
+        expected = max(acknowledged)[1]
+        for client in clients:
+            seen = (await client.get(f"/api/v1/experiments/{experiment}")).json()["description"]
+            assert seen == expected, f"stale read through {client.base_url}: {seen} != {expected}"
+
+
+def cached_keys(private_redis: PrivateRedis) -> int:
+    with redis.Redis.from_url(private_redis.url) as connection:
+        return len(connection.keys(f"{PREFIX}*"))
+
+
+class TestRedisStoppedUnderLoad:
+    async def test_no_request_fails_and_the_cache_comes_back(
+        self,
+        tmp_path: Path,
+        shared_postgres_database: str,
+        private_redis: PrivateRedis,
+        servers: list[LiveServer],
+    ) -> None:
+        server = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            world = await seed(client)
+            traffic = Traffic([client], world)
+            async with traffic.running(MIX, per_client=CLIENTS):
+                await traffic.hold("redis up", 2.0)
+                assert await readiness(client) == "ready"
+                await asyncio.to_thread(private_redis.kill)
+                await traffic.hold("redis killed", 3.0)
+                during = await readiness(client)
+                await asyncio.to_thread(private_redis.start)
+                await traffic.hold("redis restarted", AFTER_OUTAGE_SECONDS)
+                after = await wait_for_readiness(client, "ready", 5.0)
+            await assert_latest_descriptions([client], traffic, world)
+        assert not traffic.failures(), summary(traffic.failures()) + server.errors_logged()
+        for phase in ("redis up", "redis killed", "redis restarted"):
+            assert len(traffic.in_phase(phase)) > 50, f"too little load while {phase}"
+        assert during == "degraded", "/ready must say the cache is down"
+        assert after == "ready"
+        assert cached_keys(private_redis) > 0, "the cache is not used again"
+
+
+class TestRedisHungUnderLoad:
+    async def test_no_request_fails_or_hangs_and_no_read_is_stale(
+        self,
+        tmp_path: Path,
+        shared_postgres_database: str,
+        private_redis: PrivateRedis,
+        servers: list[LiveServer],
+    ) -> None:
+        # Two servers on one database and one Redis, as two hosts behind a load balancer.
+        first = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
+        second = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
+        async with (
+            httpx.AsyncClient(base_url=first.url, timeout=10) as one,
+            httpx.AsyncClient(base_url=second.url, timeout=10) as two,
+        ):
+            world = await seed(one)
+            traffic = Traffic([one, two], world)
+            async with traffic.running(MIX, per_client=CLIENTS // 2):
+                await traffic.hold("redis up", 2.0)
+                await asyncio.to_thread(private_redis.freeze)
+                await traffic.hold("redis frozen", 3.0)
+                await asyncio.to_thread(private_redis.thaw)
+                await traffic.hold("redis thawed", AFTER_OUTAGE_SECONDS)
+            await assert_latest_descriptions([one, two], traffic, world)
+        assert not traffic.failures(), summary(traffic.failures())
+        frozen = traffic.in_phase("redis frozen")
+        assert len(frozen) > 20, "too little load while Redis was frozen"
+        slowest = max(answer.seconds for answer in frozen)
+        for ph in ("redis up", "redis frozen", "redis thawed"):
+            xs = sorted(a.seconds for a in traffic.in_phase(ph))
+            print(
+                "PHASE",
+                ph,
+                len(xs),
+                xs[len(xs) // 2],
+                xs[int(len(xs) * 0.99)],
+                xs[-1],
+                [
+                    (a.operation, round(a.seconds, 2))
+                    for a in traffic.in_phase(ph)
+                    if a.seconds > 0.6
+                ][:10],
+            )
+        assert slowest < 2.0, f"a request waited {slowest:.2f}s on a hung Redis"
