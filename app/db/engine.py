@@ -4,6 +4,7 @@ import asyncio
 import logging
 import uuid
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,11 @@ class Database:
         if not pooled:
             options["poolclass"] = NullPool
         self.engine = create_async_engine(url, **options)
+        self._migration_options = {
+            "connect_args": {
+                k: v for k, v in options.get("connect_args", {}).items() if k != "command_timeout"
+            }
+        }
         if self.dialect == "sqlite":
             _setup_sqlite(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -105,7 +111,19 @@ class Database:
         workers starting at once run the migrations exactly once."""
         from app.db.migrate import upgrade
 
-        async with _process_lock(), self.engine.connect() as connection:
+        # Migrations may backfill large tables: no per-statement client timeout for them.
+        engine = create_async_engine(self.url, poolclass=NullPool, **self._migration_options)
+        if self.dialect == "sqlite":
+            _setup_sqlite(engine)
+        try:
+            await self._migrate_on(engine, revision, upgrade)
+        finally:
+            await engine.dispose()
+
+    async def _migrate_on(
+        self, engine: AsyncEngine, revision: str, upgrade: Callable[[Connection, str], None]
+    ) -> None:
+        async with _process_lock(), engine.connect() as connection:
             if self.dialect == "postgresql":
                 await connection.execute(
                     text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID}
