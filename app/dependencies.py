@@ -1,5 +1,6 @@
 """FastAPI dependencies, as `Annotated` aliases."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -224,3 +225,54 @@ async def get_artifact_service(
 
 
 ArtifactServiceDep = Annotated[ArtifactService, Depends(get_artifact_service)]
+
+
+_MLFLOW_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
+_MLFLOW_MODELS = "/api/2.0/mlflow/logged-models/"
+
+
+def _mlflow_uuid(value: object) -> uuid.UUID | None:
+    """An MLflow id (32 hex digits, a UUID, or the default experiment "0") as our UUID."""
+    if value == "0":
+        return uuid.UUID(int=0)
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+async def authorize_mlflow(
+    request: Request, principal: PrincipalDep, runtime: RuntimeDep
+) -> Principal:
+    """The same permission rule as `authorize`, for the MLflow wire API, whose ids travel in
+    request bodies (and in artifact paths) instead of in route parameters."""
+    path = request.url.path
+    if not is_write(request.method, path) or principal.is_admin:
+        return principal
+    body: dict[str, object] = {}
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            parsed = json.loads(await request.body() or b"{}")
+            body = parsed if isinstance(parsed, dict) else {}
+        except ValueError:
+            body = {}  # the route answers the malformed body
+    database, _ = await runtime.resources()
+    async with database.session() as session:
+        service = AuthService(session)
+        run_id = _mlflow_uuid(body.get("run_id") or body.get("run_uuid") or "")
+        experiment_id = _mlflow_uuid(body.get("experiment_id", ""))
+        if path.startswith(_MLFLOW_ARTIFACTS):
+            # <experiment>/<run>/artifacts/... or <experiment>/models/<id>/...
+            parts = path.removeprefix(_MLFLOW_ARTIFACTS).split("/")
+            experiment_id = _mlflow_uuid(parts[0])
+            run_id = _mlflow_uuid(parts[1]) if len(parts) > 1 else None
+        if path.startswith(_MLFLOW_MODELS) and path != _MLFLOW_MODELS + "search":
+            model_id = path.removeprefix(_MLFLOW_MODELS).split("/")[0]
+            await service.check_write_logged_model(principal, model_id)
+        elif run_id is not None:
+            await service.check_write_run(principal, run_id)
+        elif experiment_id is not None:
+            await service.check_write_experiment(principal, experiment_id)
+        else:
+            service.check_create(principal)
+    return principal

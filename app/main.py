@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.config import Settings, get_settings
-from app.dependencies import authorize, get_principal
+from app.dependencies import authorize, authorize_mlflow
 from app.logs import configure_logging
 from app.middleware.request_context import RequestContextMiddleware
 from app.middleware.security import SecurityMiddleware
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize)])
     # MLflow's wire API renders its own errors (app.routes.mlflow.errors.MlflowRoute); callers
     # are identified like v1's (Bearer or Basic credentials) where auth is on.
-    app.include_router(mlflow_router, dependencies=[Depends(get_principal)])
+    app.include_router(mlflow_router, dependencies=[Depends(authorize_mlflow)])
     app.include_router(ui.router)
     app.mount("/static", ui.static_files, name="static")
     return app

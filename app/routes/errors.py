@@ -17,12 +17,21 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 2
 
 
+# SQLSTATEs that mean "not now" rather than "wrong": a connection exception (class 08), too
+# many connections (53), PostgreSQL shutting down, starting up or ending sessions (57), and a
+# deadlock or serialization failure (40P01, 40001). asyncpg raises them as plain DBAPIError.
+RETRYABLE_SQLSTATES = ("08", "53", "57", "40001", "40P01")
+
+
 def database_unavailable(exc: Exception) -> Unavailable | None:
     """An error that means the database is down, locked or overloaded, not a bug."""
     if isinstance(exc, PoolTimeoutError | ConnectionError | TimeoutError):
         return Unavailable("The database is busy; retry shortly", RETRY_AFTER_SECONDS)
-    if isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    if (
+        isinstance(exc, OperationalError)
+        or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+        or sqlstate.startswith(RETRYABLE_SQLSTATES)
     ):
         return Unavailable("The database is unavailable; retry shortly", RETRY_AFTER_SECONDS)
     if isinstance(exc, OSError):

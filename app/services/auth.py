@@ -221,6 +221,14 @@ class AuthService:
             run_owners.put(run_id, found)
         await self._owner_or_grant(principal, *found)
 
+    async def check_write_logged_model(self, principal: Principal, model_id: str) -> None:
+        if principal.is_admin:
+            return
+        self._no_viewers(principal)
+        experiment_id = await repo.logged_model_experiment(self.session, model_id)
+        if experiment_id is not None:
+            await self.check_write_experiment(principal, experiment_id)
+
     def check_create(self, principal: Principal) -> None:
         self._no_viewers(principal)
 

@@ -9,6 +9,7 @@ Redis down or slow never fails a request: every Redis error is logged, the cache
 and Redis is left alone for a short while before it is tried again.
 """
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -113,6 +114,7 @@ class RedisCache:
 
     backend = "redis"
     RETRY_AFTER_SECONDS = 5.0
+    RECOVER_EVERY_SECONDS = 0.5
 
     def __init__(self, url: str, prefix: str = "exptrack:", timeout: float = 0.25) -> None:
         self.prefix = prefix
@@ -124,6 +126,7 @@ class RedisCache:
         )
         self._down_until = 0.0
         self._lost_invalidations = False
+        self._recovering: asyncio.Task[None] | None = None
 
     def _available(self) -> bool:
         return time.monotonic() >= self._down_until
@@ -174,7 +177,7 @@ class RedisCache:
 
     async def bump(self, *names: str) -> None:
         if not self._available():
-            self._lost_invalidations = True
+            self._lose_invalidations()
             return
         try:
             await self._recover()
@@ -183,8 +186,24 @@ class RedisCache:
                     pipe.incr(self._gen_key(name))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._lost_invalidations = True
+            self._lose_invalidations()
             self._failed("invalidate", exc)
+
+    def _lose_invalidations(self) -> None:
+        """Other servers keep reading what this one could not invalidate until the global
+        generation is bumped: do it as soon as Redis answers, not at this server's next
+        request, which may come much later."""
+        self._lost_invalidations = True
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.get_running_loop().create_task(self._recover_soon())
+
+    async def _recover_soon(self) -> None:
+        while self._lost_invalidations:
+            await asyncio.sleep(self.RECOVER_EVERY_SECONDS)
+            try:
+                await self._recover()
+            except (RedisError, OSError):
+                continue
 
     async def ping(self) -> bool:
         try:
@@ -193,6 +212,8 @@ class RedisCache:
             return False
 
     async def close(self) -> None:
+        if self._recovering is not None:
+            self._recovering.cancel()
         await self._client.aclose()
 
 

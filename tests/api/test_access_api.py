@@ -4,7 +4,7 @@ The role matrix walks every /api/v1 route with every kind of caller."""
 import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,57 +13,8 @@ import pytest
 
 from app.db.engine import Database
 from app.services.auth import AuthService, Role, auth_required
+from tests.api.access import Keys, as_key, first_admin_key
 from tests.conftest import Backend, Server, _empty, start_server, stop_server
-
-
-@dataclass
-class Keys:
-    admin: str
-    owner: str
-    member: str
-    viewer: str
-    member_id: str
-
-
-async def first_admin_key(backend: Backend) -> str:
-    """Empty the database and create its first admin, as a first start would."""
-    database = Database(backend.settings().resolved_database_url, pooled=False)
-    await _empty(database)
-    async with database.session() as session:
-        admin = await AuthService(session).bootstrap_admin()
-    await database.dispose()
-    assert admin is not None
-    return admin
-
-
-async def make_users(server: Server, admin: str) -> Keys:
-    keys: dict[str, str] = {}
-    ids: dict[str, str] = {}
-    for name, role in (("owner", "member"), ("member", "member"), ("viewer", "viewer")):
-        user = await server.client.post(
-            "/api/v1/users", json={"name": name, "role": role}, headers={"X-API-Key": admin}
-        )
-        assert user.status_code == 201, user.text
-        ids[name] = user.json()["id"]
-        key = await server.client.post(
-            f"/api/v1/users/{ids[name]}/keys", json={"name": "t"}, headers={"X-API-Key": admin}
-        )
-        assert key.status_code == 201
-        keys[name] = key.json()["key"]
-    return Keys(admin, keys["owner"], keys["member"], keys["viewer"], ids["member"])
-
-
-@pytest.fixture
-async def secured(sqlite_backend: Backend) -> AsyncIterator[tuple[Server, Keys]]:
-    admin = await first_admin_key(sqlite_backend)
-    server = await start_server(sqlite_backend.settings(auth_enabled=True), sqlite_backend)
-    keys = await make_users(server, admin)
-    yield server, keys
-    await stop_server(server)
-
-
-def as_key(key: str) -> dict[str, str]:
-    return {"X-API-Key": key}
 
 
 async def owned_run(server: Server, keys: Keys) -> tuple[str, str]:

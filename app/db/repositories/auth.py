@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.tables import ApiKey, AuditEvent, Experiment, ExperimentGrant, Run, User
+from app.db.tables import (
+    ApiKey,
+    AuditEvent,
+    Experiment,
+    ExperimentGrant,
+    LoggedModel,
+    Run,
+    User,
+)
 
 
 async def count_users(session: AsyncSession) -> int:
@@ -127,3 +135,8 @@ async def list_audit_events(
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     return (await session.execute(query)).scalars().all()
+
+
+async def logged_model_experiment(session: AsyncSession, model_id: str) -> uuid.UUID | None:
+    query = select(LoggedModel.experiment_id).where(LoggedModel.id == model_id)
+    return (await session.execute(query)).scalar_one_or_none()

@@ -1,0 +1,48 @@
+"""Users and keys for access tests: an admin, an experiment owner, another member, a viewer."""
+
+from dataclasses import dataclass
+
+from app.db.engine import Database
+from app.services.auth import AuthService
+from tests.conftest import Backend, Server, _empty
+
+
+@dataclass
+class Keys:
+    admin: str
+    owner: str
+    member: str
+    viewer: str
+    member_id: str
+
+
+async def first_admin_key(backend: Backend) -> str:
+    """Empty the database and create its first admin, as a first start would."""
+    database = Database(backend.settings().resolved_database_url, pooled=False)
+    await _empty(database)
+    async with database.session() as session:
+        admin = await AuthService(session).bootstrap_admin()
+    await database.dispose()
+    assert admin is not None
+    return admin
+
+
+async def make_users(server: Server, admin: str) -> Keys:
+    keys: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    for name, role in (("owner", "member"), ("member", "member"), ("viewer", "viewer")):
+        user = await server.client.post(
+            "/api/v1/users", json={"name": name, "role": role}, headers={"X-API-Key": admin}
+        )
+        assert user.status_code == 201, user.text
+        ids[name] = user.json()["id"]
+        key = await server.client.post(
+            f"/api/v1/users/{ids[name]}/keys", json={"name": "t"}, headers={"X-API-Key": admin}
+        )
+        assert key.status_code == 201
+        keys[name] = key.json()["key"]
+    return Keys(admin, keys["owner"], keys["member"], keys["viewer"], ids["member"])
+
+
+def as_key(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}

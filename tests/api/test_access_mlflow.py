@@ -1,0 +1,208 @@
+"""The role matrix for MLflow's wire API: every route, every kind of caller. Ids travel in
+bodies and artifact paths there, so the permission check reads them from those."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.api.access import Keys, as_key
+from tests.conftest import Server
+
+A = "/api/2.0/mlflow"
+ALLOWED = "allowed"  # past authentication and permission: neither 401 nor 403, nor a 5xx
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str  # may use {e} (experiment), {r} (run), {m} (logged model)
+    body: dict[str, Any] | bytes | None
+    rule: str  # read | owner | writer | public
+
+
+CASES = [
+    Case("POST", A + "/experiments/create", {"name": "n-{u}"}, "writer"),
+    Case("GET", A + "/experiments/get?experiment_id={e}", None, "read"),
+    Case("GET", A + "/experiments/get-by-name?experiment_name=x", None, "read"),
+    Case("GET", A + "/experiments/search?max_results=5", None, "read"),
+    Case("POST", A + "/experiments/search", {"max_results": 5}, "read"),
+    Case("POST", A + "/experiments/update", {"experiment_id": "{e}", "new_name": "n-{u}"}, "owner"),
+    Case("POST", A + "/experiments/delete", {"experiment_id": "{e}"}, "owner"),
+    Case("POST", A + "/experiments/restore", {"experiment_id": "{e}"}, "owner"),
+    Case(
+        "POST",
+        A + "/experiments/set-experiment-tag",
+        {"experiment_id": "{e}", "key": "k", "value": "v"},
+        "owner",
+    ),
+    Case(
+        "POST",
+        A + "/experiments/delete-experiment-tag",
+        {"experiment_id": "{e}", "key": "k"},
+        "owner",
+    ),
+    Case("POST", A + "/runs/create", {"experiment_id": "{e}"}, "owner"),
+    Case("GET", A + "/runs/get?run_id={r}", None, "read"),
+    Case("POST", A + "/runs/update", {"run_id": "{r}", "status": "FINISHED"}, "owner"),
+    Case("POST", A + "/runs/delete", {"run_id": "{r}"}, "owner"),
+    Case("POST", A + "/runs/restore", {"run_id": "{r}"}, "owner"),
+    Case("POST", A + "/runs/search", {"experiment_ids": ["{e}"]}, "read"),
+    Case(
+        "POST",
+        A + "/runs/log-metric",
+        {"run_id": "{r}", "key": "m", "value": 1, "timestamp": 1, "step": 0},
+        "owner",
+    ),
+    Case("POST", A + "/runs/log-parameter", {"run_id": "{r}", "key": "p", "value": "1"}, "owner"),
+    Case(
+        "POST",
+        A + "/runs/log-batch",
+        {"run_id": "{r}", "tags": [{"key": "a", "value": "b"}]},
+        "owner",
+    ),
+    Case("POST", A + "/runs/set-tag", {"run_id": "{r}", "key": "a", "value": "b"}, "owner"),
+    Case("POST", A + "/runs/delete-tag", {"run_id": "{r}", "key": "t"}, "owner"),
+    Case("POST", A + "/runs/log-inputs", {"run_id": "{r}", "datasets": []}, "owner"),
+    Case("POST", A + "/runs/outputs", {"run_id": "{r}", "models": []}, "owner"),
+    Case("POST", A + "/runs/log-model", {"run_id": "{r}", "model_json": "{}"}, "owner"),
+    Case("GET", A + "/metrics/get-history?run_id={r}&metric_key=m", None, "read"),
+    Case(
+        "GET",
+        A + "/metrics/get-history-bulk-interval?run_ids={r}&metric_key=m&max_results=5",
+        None,
+        "read",
+    ),
+    Case("POST", A + "/logged-models", {"experiment_id": "{e}", "name": "model"}, "owner"),
+    Case("POST", A + "/logged-models/search", {"experiment_ids": ["{e}"]}, "read"),
+    Case("GET", A + "/logged-models/{m}", None, "read"),
+    Case(
+        "PATCH",
+        A + "/logged-models/{m}",
+        {"model_id": "{m}", "status": "LOGGED_MODEL_READY"},
+        "owner",
+    ),
+    Case("DELETE", A + "/logged-models/{m}", None, "owner"),
+    Case("PATCH", A + "/logged-models/{m}/tags", {"tags": [{"key": "a", "value": "b"}]}, "owner"),
+    Case("DELETE", A + "/logged-models/{m}/tags/a", None, "owner"),
+    Case(
+        "POST", A + "/logged-models/{m}/params", {"params": [{"key": "a", "value": "b"}]}, "owner"
+    ),
+    Case("GET", "/api/2.0/mlflow-artifacts/artifacts?path={e}/{r}/artifacts", None, "read"),
+    Case("PUT", "/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts/x.txt", b"x", "owner"),
+    Case("GET", "/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts/f.txt", None, "read"),
+    Case("DELETE", "/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts/f.txt", None, "owner"),
+    Case("GET", "/api/3.0/mlflow/server-info", None, "read"),
+]
+
+EXPECTED = {
+    "read": {"none": 401, "viewer": ALLOWED, "member": ALLOWED, "owner": ALLOWED, "admin": ALLOWED},
+    "owner": {"none": 401, "viewer": 403, "member": 403, "owner": ALLOWED, "admin": ALLOWED},
+    "writer": {"none": 401, "viewer": 403, "member": ALLOWED, "owner": ALLOWED, "admin": ALLOWED},
+}
+
+
+def openapi_template(path: str) -> str:
+    path = path.split("?")[0]
+    path = path.replace("{e}/{r}/artifacts/x.txt", "{path}").replace(
+        "{e}/{r}/artifacts/f.txt", "{path}"
+    )
+    return path.replace("{m}", "{model_id}").replace("/tags/a", "/tags/{key}")
+
+
+async def owned(server: Server, keys: Keys) -> tuple[str, str, str]:
+    """An experiment owned by `owner` (through MLflow), a run, a tag, a file, a model."""
+    client, headers = server.client, as_key(keys.owner)
+    e = (
+        await client.post(
+            A + "/experiments/create", json={"name": f"x-{uuid.uuid4().hex}"}, headers=headers
+        )
+    ).json()["experiment_id"]
+    r = (await client.post(A + "/runs/create", json={"experiment_id": e}, headers=headers)).json()
+    run_id = r["run"]["info"]["run_id"]
+    await client.post(
+        A + "/runs/set-tag", json={"run_id": run_id, "key": "t", "value": "v"}, headers=headers
+    )
+    await client.post(
+        A + "/experiments/set-experiment-tag",
+        json={"experiment_id": e, "key": "k", "value": "v"},
+        headers=headers,
+    )
+    await client.put(
+        f"/api/2.0/mlflow-artifacts/artifacts/{e}/{run_id}/artifacts/f.txt",
+        content=b"f",
+        headers=headers,
+    )
+    model = await client.post(
+        A + "/logged-models", json={"experiment_id": e, "name": "m"}, headers=headers
+    )
+    assert model.status_code == 200, model.text
+    return e, run_id, model.json()["model"]["info"]["model_id"]
+
+
+def fill(value: Any, e: str, r: str, m: str) -> Any:
+    if isinstance(value, str):
+        return (
+            value.replace("{e}", e)
+            .replace("{r}", r)
+            .replace("{m}", m)
+            .replace("{u}", uuid.uuid4().hex[:8])
+        )
+    if isinstance(value, dict):
+        return {k: fill(v, e, r, m) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, e, r, m) for v in value]
+    return value
+
+
+class TestMlflowRoleMatrix:
+    def test_every_mlflow_route_is_in_the_matrix(self, secured: tuple[Server, Keys]) -> None:
+        server, _ = secured
+        paths = server.app.openapi()["paths"]  # type: ignore[attr-defined]
+        routes = {
+            (method.upper(), path)
+            for path, operations in paths.items()
+            if path.startswith(("/api/2.0", "/api/3.0"))
+            for method in operations
+        }
+        covered = {(case.method, openapi_template(case.path)) for case in CASES}
+        assert routes - covered == set(), f"add to the MLflow matrix: {sorted(routes - covered)}"
+
+    @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path.split('?')[0]}")
+    async def test_each_caller_gets_its_status(
+        self, secured: tuple[Server, Keys], case: Case
+    ) -> None:
+        server, keys = secured
+        callers = {
+            "none": None,
+            "viewer": keys.viewer,
+            "member": keys.member,
+            "owner": keys.owner,
+            "admin": keys.admin,
+        }
+        got: dict[str, int | str] = {}
+        for caller, key in callers.items():
+            e, r, m = await owned(server, keys)
+            if case.path.endswith("/restore"):
+                what = "experiments" if "experiments" in case.path else "runs"
+                body = {"experiment_id": e} if what == "experiments" else {"run_id": r}
+                await server.client.post(
+                    f"{A}/{what}/delete", json=body, headers=as_key(keys.admin)
+                )
+            body = fill(case.body, e, r, m)
+            response = await server.client.request(
+                case.method,
+                fill(case.path, e, r, m),
+                content=body if isinstance(body, bytes) else None,
+                json=None if isinstance(body, bytes) else body,
+                headers=as_key(key) if key else {},
+            )
+            status = response.status_code
+            assert status < 500, (caller, response.text)
+            if status == 401:
+                assert response.json()["error_code"] == "UNAUTHENTICATED"
+            if status == 403:
+                assert response.json()["error_code"] == "PERMISSION_DENIED"
+            got[caller] = ALLOWED if status not in (401, 403) else status
+        assert got == EXPECTED[case.rule]
