@@ -13,7 +13,15 @@ from app.errors import Forbidden, TooManyRequests, Unauthorized
 from app.runtime import Runtime
 from app.services.artifacts import ArtifactService
 from app.services.audit import is_write
-from app.services.auth import OPEN, AuthService, Principal, auth_required, presented_key
+from app.services.auth import (
+    CSRF_HEADER,
+    OPEN,
+    SESSION_COOKIE,
+    AuthService,
+    Principal,
+    auth_required,
+    presented_key,
+)
 from app.services.cache import Cache
 from app.services.experiments import ExperimentService
 from app.services.live import LiveHub
@@ -106,6 +114,13 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
         request.state.principal = OPEN.name
         return OPEN
     raw = presented_key(request.headers, settings.api_key_header)
+    if raw is None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        unsafe = is_write(request.method, request.url.path)
+        if raw and unsafe and CSRF_HEADER not in request.headers:
+            raise Forbidden(
+                "A write signed in by the UI's cookie must carry the X-Requested-With header"
+            )
     if raw is None:
         raise Unauthorized(
             f"An API key is required: send it as {settings.api_key_header}, "

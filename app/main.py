@@ -25,6 +25,7 @@ from app.routes import (
     runs,
     tracking,
     ui,
+    ui_session,
 )
 from app.routes.errors import install_error_handlers
 from app.routes.mlflow import router as mlflow_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize)])
     # MLflow's wire API renders its own errors (app.routes.mlflow.errors.MlflowRoute); callers
     # are identified like v1's (Bearer or Basic credentials) where auth is on.
+    app.include_router(ui_session.router)
     app.include_router(mlflow_router, dependencies=[Depends(authorize_mlflow)])
     app.include_router(ui.router)
     app.mount("/static", ui.static_files, name="static")

@@ -31,6 +31,11 @@ from app.db.types import utcnow
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized
 
 KEY_PREFIX = "et_"
+# The web UI keeps the key in this HTTP-only cookie (app/routes/ui_session.py).
+SESSION_COOKIE = "exptrack_key"
+# A write authenticated by that cookie must carry this header: another site's form or image
+# cannot set it, and a script on another origin cannot send it without our CORS consent.
+CSRF_HEADER = "x-requested-with"
 CACHE_SECONDS = 5.0
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 

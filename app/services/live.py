@@ -18,6 +18,7 @@ long-lived clients, and re-checks the caller's credentials on every reconnect.
 """
 
 import asyncio
+import contextlib
 import logging
 import math
 import uuid
@@ -123,7 +124,13 @@ class _Watched:
     version: int = 1
     watchers: int = 0
     updated: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: "asyncio.Task[None] | None" = None
+
+
+def _discard_result(task: "asyncio.Task[Snapshot | None]") -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not report it as never retrieved
 
 
 class LiveHub:
@@ -141,7 +148,7 @@ class LiveHub:
 
     async def check(self, topic: Topic) -> None:
         """NotFound unless the run (or experiment) is live: called before a stream starts."""
-        if await self._load(topic) is None:
+        if await self._load_whole(topic) is None:
             noun = "Run" if topic.kind is TopicKind.RUN else "Experiment"
             raise NotFound(f"{noun} {topic.id} not found")
 
@@ -185,7 +192,7 @@ class LiveHub:
     async def _join(self, topic: Topic) -> _Watched:
         watched = self._watched.get(topic)
         if watched is None:
-            watched = _Watched(await self._load(topic))
+            watched = _Watched(await self._load_whole(topic))
             # Another client may have started watching during the load.
             watched = self._watched.setdefault(topic, watched)
             if watched.task is None:
@@ -196,15 +203,18 @@ class LiveHub:
     def _leave(self, topic: Topic, watched: _Watched) -> None:
         watched.watchers -= 1
         if watched.watchers == 0:
-            if watched.task is not None:
-                watched.task.cancel()
+            # Not task.cancel(): the poller stops between reads, never inside one.
+            watched.stop.set()
             if self._watched.get(topic) is watched:
                 del self._watched[topic]
 
     async def _poll(self, topic: Topic, watched: _Watched) -> None:
         failing = False
         while True:
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watched.stop.wait(), self.interval)
+            if watched.stop.is_set():
+                return
             try:
                 snapshot = await self._load(topic)
             except (SQLAlchemyError, OSError) as exc:
@@ -218,6 +228,17 @@ class LiveHub:
                 watched.version += 1
                 updated, watched.updated = watched.updated, asyncio.Event()
                 updated.set()
+
+    async def _load_whole(self, topic: Topic) -> Snapshot | None:
+        """`_load`, run to its end even when the caller is cancelled (a client that goes
+        away): a database read cancelled halfway can leave its connection, and on SQLite
+        the write lock its transaction took, to the garbage collector."""
+        load = asyncio.ensure_future(self._load(topic))
+        try:
+            return await asyncio.shield(load)
+        except asyncio.CancelledError:
+            load.add_done_callback(_discard_result)
+            raise
 
     async def _load(self, topic: Topic) -> Snapshot | None:
         database, _ = await self.runtime.resources()

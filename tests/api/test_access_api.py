@@ -316,3 +316,29 @@ async def test_first_admin_key_is_created_once(sqlite_backend: Backend) -> None:
     await database.dispose()
     assert len([k for k in keys if k]) == 1
     assert Role.ADMIN.value == "admin"
+
+
+class TestUiSession:
+    async def test_cookie_signs_in_and_writes_need_the_csrf_header(
+        self, secured: tuple[Server, Keys]
+    ) -> None:
+        server, keys = secured
+        bad = await server.client.post("/ui/session", json={"key": "et_wrong"})
+        assert bad.status_code == 401
+        signed = await server.client.post("/ui/session", json={"key": keys.owner})
+        assert signed.status_code == 200 and signed.json()["name"] == "owner"
+        set_cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in set_cookie and "samesite=strict" in set_cookie
+        # The client now carries the cookie and no other credentials.
+        assert (await server.client.get("/api/v1/me")).json()["name"] == "owner"
+        body = {"name": f"c-{uuid.uuid4().hex[:8]}", "owner": "owner"}
+        forged = await server.client.post("/api/v1/experiments", json=body)
+        assert forged.status_code == 403
+        assert "X-Requested-With" in forged.json()["detail"]
+        ui = await server.client.post(
+            "/api/v1/experiments", json=body, headers={"X-Requested-With": "exptrack-ui"}
+        )
+        assert ui.status_code == 201
+        await server.client.delete("/ui/session")
+        server.client.cookies.clear()
+        assert (await server.client.get("/api/v1/me")).status_code == 401

@@ -561,6 +561,28 @@ class TestBlockDownsample:
 
         assert [p["step"] for p in body["points"]] == list(range(124, 10_000, 125))
 
+    async def test_steps_at_the_ends_of_int64(self, client: httpx.AsyncClient) -> None:
+        run_id = await new_run(client)
+        low, high = -(2**63), 2**63 - 1
+        steps = [low, low + 1, low + 300, -1, 0, 5, high - 300, high - 1, high]
+        logged = [
+            {"key": "loss", "step": step, "timestamp": T0, "value": float(i)}
+            for i, step in enumerate(steps)
+        ]
+        await log(client, run_id, logged)
+
+        for points, start, end in [(2, None, None), (3, low + 1, high - 1), (4, low, high)]:
+            bounds = {"start_step": start, "end_step": end}
+            body = await downsampled(
+                client,
+                run_id,
+                key="loss",
+                points=points,
+                **{name: step for name, step in bounds.items() if step is not None},
+            )
+            expected, total = block_buckets(logged, points=points, start=start, end=end)
+            assert (body["total"], body["points"]) == (total, expected), (points, start, end)
+
     async def test_runs_share_one_grid_of_blocks(self, client: httpx.AsyncClient) -> None:
         early, late = await new_run(client), await new_run(client)
         early_points = varied_series(1, range(0, 100_000, 10))

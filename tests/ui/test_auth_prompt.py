@@ -58,3 +58,8 @@ class TestApiKeyPrompt:
         dialog.get_by_role("button", name="Continue").click()
         expect(dialog).to_be_hidden()
         expect(page.locator("#summary")).to_have_text(re.compile(r"\d+ experiments?"))
+        # The key lives in an HTTP-only, SameSite=Strict cookie, out of the page's reach.
+        cookie = next(c for c in page.context.cookies() if c["name"] == "exptrack_key")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie") == ""
+        assert page.evaluate("JSON.stringify(sessionStorage)") == "{}"

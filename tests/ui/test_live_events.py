@@ -2,6 +2,7 @@
 that feeds them (one poller per watched run or experiment, gone when its last client is)."""
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -182,6 +183,34 @@ class TestLiveHub:
         events = [event async for event in hub.follow(topic, keepalive=0.1, lifetime=0.35)]
         assert events[0] is not None and events[0].event == "state"
         assert events[1:] == [None, None, None]  # keepalives, then the end
+        assert hub.watched == 0
+
+    async def test_a_client_gone_during_a_read_leaves_the_database_free(
+        self, server: Server
+    ) -> None:
+        """A read cancelled halfway used to leave its connection, and SQLite's write lock,
+        behind: the next write then waited 10 s and failed with 503."""
+        client = server.client
+        experiment = (
+            await client.post("/api/v1/experiments", json={"name": "hub4", "owner": "ada"})
+        ).json()
+        run = (await client.post(f"/api/v1/experiments/{experiment['id']}/runs", json={})).json()
+        hub = LiveHub(server.app.state.runtime, interval=0.05)  # type: ignore[attr-defined]
+        topic = Topic(TopicKind.EXPERIMENT, uuid.UUID(experiment["id"]))
+        for delay in [step / 10_000 for step in range(30)]:  # 0 to 3 ms: some land mid-read
+            events = hub.follow(topic)
+            reading = asyncio.create_task(anext(events))
+            await asyncio.sleep(delay)
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            await events.aclose()
+            write = client.post(
+                f"/api/v1/runs/{run['id']}/metrics", json={"key": "x", "value": 1.0, "step": 0}
+            )
+            response = await asyncio.wait_for(write, 3)
+            assert response.status_code == 200, response.text
+        await asyncio.sleep(0.2)
         assert hub.watched == 0
 
 

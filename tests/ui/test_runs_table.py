@@ -103,6 +103,10 @@ class TestColumns:
         row = page.locator("#runs tbody tr", has_text="run-4")
         expect(row.locator("td[data-cell='metric:loss:min']")).to_have_text("0.3")
         screenshot(page, "runs-table-columns")
+        header.click()  # min and max sort the loaded page
+        expect(header).to_have_attribute("aria-sort", "ascending")
+        expect(page.locator("#runs tbody td.name").first).to_have_text("run-4")
+        assert names(page) == ["run-4", "run-3", "run-2", "run-1", "run-0"]
 
 
 class TestPagination:

@@ -350,10 +350,9 @@ async def downsample_blocks(
     def index(step: int) -> int:
         return ((step >> BLOCK_SHIFT) - origin_block) // blocks_per_bucket
 
+    # No `SET LOCAL jit = off` here (one round trip less): a GROUP BY of even 100 series of
+    # a million points each (400,000 blocks) is planned well below PostgreSQL's JIT threshold.
     buckets: dict[tuple[int, int], Bucket] = {}
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # JIT compiling costs more than it saves on these small plans.
-        await session.execute(text("SET LOCAL jit = off"))
     if whole_blocks:
         for number, bucket in await _bucket_blocks(
             session,

@@ -1,11 +1,12 @@
 // How pages talk to the server: JSON over /api/v1, and live events over Server-Sent Events.
 //
-// Auth hook: when the API answers 401, the page asks for an API key once (a dialog), keeps it
-// for this tab (sessionStorage) and sends it as `Authorization: Bearer <key>` from then on.
-// EventSource cannot send headers: once the server sets a session cookie, streams use it.
+// Auth: when the API answers 401, the page asks for an API key once (a dialog) and hands it to
+// /ui/session, which keeps it in an HTTP-only cookie: from then on every call, event stream and
+// download link carries it, and no script can read it. Writes add X-Requested-With, which the
+// server demands of cookie-signed writes (another site cannot send it).
 
-const KEY_STORAGE = "exptrack.apiKey";
 const API = "/api/v1";
+const UI_HEADERS = { "X-Requested-With": "exptrack-ui" };
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -43,10 +44,14 @@ function askForKey(reason) {
   keyPrompt = new Promise((resolve) => {
     form.addEventListener(
       "submit",
-      () => {
-        sessionStorage.setItem(KEY_STORAGE, form.elements.key.value.trim());
+      async () => {
+        const response = await fetch("/ui/session", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", ...UI_HEADERS },
+          body: JSON.stringify({ key: form.elements.key.value.trim() }),
+        });
         keyPrompt = null;
-        resolve();
+        resolve(response.ok ? "" : describe(await response.json().catch(() => null), 401));
       },
       { once: true },
     );
@@ -65,9 +70,7 @@ export async function api(path, { method = "GET", body, query, signal } = {}) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
   for (;;) {
-    const headers = { Accept: "application/json" };
-    const key = sessionStorage.getItem(KEY_STORAGE);
-    if (key) headers.Authorization = `Bearer ${key}`;
+    const headers = { Accept: "application/json", ...UI_HEADERS };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(url, {
       method,
@@ -78,7 +81,8 @@ export async function api(path, { method = "GET", body, query, signal } = {}) {
     if (response.ok) return response.status === 204 ? null : response.json();
     const payload = await response.json().catch(() => null);
     if (response.status === 401) {
-      await askForKey(key ? describe(payload, 401) : "");
+      let problem = await askForKey("");
+      while (problem) problem = await askForKey(problem);  // a wrong key: ask again, saying why
       continue;
     }
     throw new ApiError(response.status, describe(payload, response.status));
