@@ -33,7 +33,7 @@ from tests.services_available import (  # noqa: E402
 )
 
 RUN_ID = uuid.uuid4().hex[:10]
-TABLES = ["experiment", "api_key", "app_user", "audit_event"]  # the rest cascades
+TABLES = ["experiment", "metric", "api_key", "app_user", "audit_event"]  # the rest cascades
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -238,15 +238,36 @@ class TestRunDetails:
         assert patched.json()["description"] == "notes: try lr 0.1"
         assert patched.json()["parent_run_id"] == parent["id"]
 
-    async def test_purging_an_experiment_removes_everything_under_it(
-        self, client: httpx.AsyncClient
-    ) -> None:
+    async def test_purging_an_experiment_removes_everything_under_it(self, server: Server) -> None:
+        client = server.client
         experiment = await create_experiment(client)
         run = await create_run(client, experiment["id"], params={"p": "1"})
         await batch(client, run["id"], metrics=[{"key": "m", "value": 1}], tags={"t": "1"})
         url = f"/api/v1/experiments/{experiment['id']}"
+        assert await stored_rows(server) == {"metric": 1, "latest_metric": 1, "param": 1}
         assert (await client.delete(url, params={"purge": "true"})).status_code == 204
         assert (await client.post(f"/api/v1/runs/{run['id']}/restore")).status_code == 404
+        assert await stored_rows(server) == {"metric": 0, "latest_metric": 0, "param": 0}
+
+    async def test_purging_a_run_removes_its_points(self, server: Server) -> None:
+        client = server.client
+        run = await new_run(client)
+        await batch(client, run["id"], metrics=[{"key": k, "value": 1} for k in "abc"])
+        assert (await stored_rows(server))["metric"] == 3
+        await client.delete(f"/api/v1/runs/{run['id']}", params={"purge": "true"})
+        assert await stored_rows(server) == {"metric": 0, "latest_metric": 0, "param": 0}
+
+
+async def stored_rows(server: Server) -> dict[str, int]:
+    """Rows left in the tables of what runs log (the database is emptied for each test)."""
+    database = Database(server.backend.settings().resolved_database_url, pooled=False)
+    counts = {}
+    async with database.engine.connect() as connection:
+        for table in ("metric", "latest_metric", "param"):
+            result = await connection.execute(text(f"SELECT count(*) FROM {table}"))
+            counts[table] = int(result.scalar_one())
+    await database.dispose()
+    return counts
 
 
 class TestMetricBlocks:
