@@ -18,6 +18,7 @@ from app.db.engine import Database
 from app.db.migrate import downgrade
 from app.db.tables import Base
 from app.main import create_app
+from tests.api.test_metric_history_api import block_buckets
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 from tests.services_available import require_postgres
 
@@ -104,9 +105,10 @@ async def app_client(database: Database, data_dir: Path) -> AsyncIterator[httpx.
         await app.state.runtime.stop()
 
 
-async def block_count(database: Database) -> int:
+async def all_blocks(database: Database) -> list[tuple[Any, ...]]:
     async with database.engine.connect() as connection:
-        return int((await connection.execute(text("SELECT count(*) FROM metric_block"))).scalar())
+        rows = await connection.execute(text("SELECT * FROM metric_block ORDER BY 1, 2"))
+        return [tuple(row) for row in rows.all()]
 
 
 class TestMetricBlocks:
@@ -141,9 +143,16 @@ class TestMetricBlocks:
             logged = [
                 (await client.get(f"{url}/metrics/downsampled", params=v)).json() for v in views
             ]
-        written = await block_count(empty_database)
-        assert written == 88  # blocks -8 to 78, and 80
-        assert logged[0]["sampled"] and logged[0]["total"] == len(points)
+        written = await all_blocks(empty_database)
+        assert len(written) == 88  # blocks -8 to 78, and 80
+        for view, body in zip(views, logged, strict=True):
+            expected, total = block_buckets(
+                points,
+                points=view["points"],
+                start=view.get("start_step"),
+                end=view.get("end_step"),
+            )
+            assert body["sampled"] and (body["total"], body["points"]) == (total, expected)
 
         # Back to 0003, which has no blocks, with the points still there; then up again.
         async with empty_database.engine.connect() as connection:
@@ -151,7 +160,7 @@ class TestMetricBlocks:
         assert "metric_block" not in await tables(empty_database)
         await empty_database.migrate()
 
-        assert await block_count(empty_database) == written
+        assert await all_blocks(empty_database) == written
         async with app_client(empty_database, tmp_path) as client:
             backfilled = [
                 (await client.get(f"{url}/metrics/downsampled", params=v)).json() for v in views
