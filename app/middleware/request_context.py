@@ -1,12 +1,12 @@
 """Request id, timing and the access log (the seed's timing middleware), and the last line
 of defence: an unexpected error becomes a 500 that carries the request id and no internals."""
 
-import json
 import logging
 import re
 import time
 import uuid
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.routes.observability import observe
@@ -65,20 +65,10 @@ class RequestContextMiddleware:
             )
             if started:
                 raise
-            body = json.dumps(
-                {"detail": "Internal server error", "request_id": request_id}
-            ).encode()
-            await send_with_headers(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+            response = JSONResponse(
+                {"detail": "Internal server error", "request_id": request_id}, status_code=500
             )
-            await send({"type": "http.response.body", "body": body})
+            await response(scope, receive, send_with_headers)
         finally:
             principal = scope["state"].get("principal")
             elapsed = time.perf_counter() - start

@@ -1,8 +1,8 @@
 """Security headers on every response, and the request body size limit (413)."""
 
-import json
 import re
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS = [
@@ -41,7 +41,7 @@ class SecurityMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(send_with_headers)
+            await self._too_large(scope, receive, send_with_headers)
             return
         received = 0
         started = False
@@ -64,20 +64,11 @@ class SecurityMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._too_large(send_with_headers)
+                await self._too_large(scope, receive, send_with_headers)
 
-    async def _too_large(self, send: Send) -> None:
-        body = json.dumps(
-            {"detail": f"Request body larger than the limit of {self.max_body_bytes} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"Request body larger than the limit of {self.max_body_bytes} bytes"},
+            status_code=413,
         )
-        await send({"type": "http.response.body", "body": body})
+        await response(scope, receive, send)
