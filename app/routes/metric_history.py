@@ -14,7 +14,7 @@ from app.models.metric_history import (
     RunsHistory,
     RunsHistoryRequest,
 )
-from app.routes.responses import NOT_FOUND
+from app.routes.responses import NOT_FOUND, json_response
 
 router = APIRouter(tags=["metric history"])
 
@@ -27,7 +27,7 @@ async def get_metric_history(
 
     Follow `next_cursor` until it is null. `start_step` and `end_step` (inclusive) narrow the
     range. A key the run never logged gives no points; a missing run is a 404."""
-    return await service.history(run_id, query)
+    return json_response(await service.history(run_id, query))
 
 
 @router.get(
@@ -41,7 +41,7 @@ async def get_downsampled_metric(
     The steps are split into buckets of equal width; each bucket gives its last point and
     the smallest and largest value in it (NaN excluded), so spikes and dips stay visible.
     When the range holds no more than `points` points they come back as they are."""
-    return await service.downsampled(run_id, query)
+    return json_response(await service.downsampled(run_id, query))
 
 
 @router.post("/metrics/history", response_model=RunsHistory)

@@ -208,7 +208,10 @@ class MlflowLoggingService:
                 raise run_not_found(text) from None
             metrics += [
                 wire.Metric(
-                    key=request.metric_key, value=p.value, timestamp=p.timestamp, step=p.step
+                    key=request.metric_key,
+                    value=p["value"],
+                    timestamp=p["timestamp"],
+                    step=p["step"],
                 )
                 for p in page.points
             ]
