@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from app.dependencies import RunSearchServiceDep
 from app.models.run_search import RunSearch, RunSearchResult
-from app.routes.responses import ErrorBody
+from app.routes.responses import ErrorBody, json_response
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -33,4 +33,4 @@ async def search_runs(search: RunSearch, service: RunSearchServiceDep) -> RunSea
     Runs come in `order_by` order (missing values last; for metrics NaN after numbers), then
     most recently started first, then by id. Send `next_page_token` back, with the same
     search, for the next page; it is null on the last one."""
-    return await service.search_runs(search)
+    return json_response(await service.search_runs(search))
