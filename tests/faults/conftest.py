@@ -5,6 +5,7 @@ The machine's shared PostgreSQL (5432) and Redis (6379) are never stopped: the p
 listen on free ports of 127.0.0.1 and live in temporary directories.
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -176,10 +177,8 @@ class PrivatePostgres:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ import httpx
 import redis
 
 from tests.faults.conftest import LiveServer, PrivateRedis
-from tests.faults.traffic import Traffic, World, seed, summary
+from tests.faults.traffic import SLOW_SECONDS, Traffic, World, seed, summary
 
 CLIENTS = 8
 # The cache is bypassed for 5 s after a Redis error (app/services/cache.py); the phase after
@@ -101,6 +101,7 @@ class TestRedisStoppedUnderLoad:
                 await traffic.hold("redis restarted", AFTER_OUTAGE_SECONDS)
                 after = await wait_for_readiness(client, "ready", 5.0)
             await assert_latest_descriptions([client], traffic, world)
+        print(traffic.report())
         assert not traffic.failures(), summary(traffic.failures()) + server.errors_logged()
         for phase in ("redis up", "redis killed", "redis restarted"):
             assert len(traffic.in_phase(phase)) > 50, f"too little load while {phase}"
@@ -133,23 +134,65 @@ class TestRedisHungUnderLoad:
                 await asyncio.to_thread(private_redis.thaw)
                 await traffic.hold("redis thawed", AFTER_OUTAGE_SECONDS)
             await assert_latest_descriptions([one, two], traffic, world)
+        print(traffic.report())
         assert not traffic.failures(), summary(traffic.failures())
         frozen = traffic.in_phase("redis frozen")
         assert len(frozen) > 20, "too little load while Redis was frozen"
+        # Redis calls time out after 250 ms; the bound is loose for a busy CI machine.
         slowest = max(answer.seconds for answer in frozen)
-        for ph in ("redis up", "redis frozen", "redis thawed"):
-            xs = sorted(a.seconds for a in traffic.in_phase(ph))
-            print(
-                "PHASE",
-                ph,
-                len(xs),
-                xs[len(xs) // 2],
-                xs[int(len(xs) * 0.99)],
-                xs[-1],
-                [
-                    (a.operation, round(a.seconds, 2))
-                    for a in traffic.in_phase(ph)
-                    if a.seconds > 0.6
-                ][:10],
-            )
-        assert slowest < 2.0, f"a request waited {slowest:.2f}s on a hung Redis"
+        assert slowest < SLOW_SECONDS, f"a request waited {slowest:.2f}s on a hung Redis"
+
+    async def test_a_change_made_while_redis_hung_is_seen_through_every_server(
+        self,
+        tmp_path: Path,
+        shared_postgres_database: str,
+        private_redis: PrivateRedis,
+        servers: list[LiveServer],
+    ) -> None:
+        """Without load: the server that made the change is idle when Redis comes back."""
+        first = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
+        second = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
+        async with (
+            httpx.AsyncClient(base_url=first.url, timeout=10) as one,
+            httpx.AsyncClient(base_url=second.url, timeout=10) as two,
+        ):
+            world = await seed(one, count=1)
+            url = f"/api/v1/experiments/{world.experiments[0]}"
+            for _ in range(2):  # the second read comes from the cache
+                assert (await two.get(url)).json()["description"] is None
+            await asyncio.to_thread(private_redis.freeze)
+            changed = await one.patch(url, json={"description": "changed while Redis hung"})
+            assert changed.status_code == 200, changed.text
+            await asyncio.to_thread(private_redis.thaw)
+            await asyncio.sleep(AFTER_OUTAGE_SECONDS)
+            seen = (await two.get(url)).json()["description"]
+        assert seen == "changed while Redis hung", "a stale page served from the cache"
+
+    async def test_a_change_made_while_one_server_bypassed_redis_is_seen_through_every_server(
+        self,
+        tmp_path: Path,
+        shared_postgres_database: str,
+        private_redis: PrivateRedis,
+        servers: list[LiveServer],
+    ) -> None:
+        """A blip of Redis seen by one server only: that server bypasses the cache for a few
+        seconds and its invalidations are lost meanwhile, while the other keeps reading
+        cached pages. Then the first server goes idle."""
+        first = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
+        second = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
+        async with (
+            httpx.AsyncClient(base_url=first.url, timeout=10) as one,
+            httpx.AsyncClient(base_url=second.url, timeout=10) as two,
+        ):
+            world = await seed(one, count=1)
+            url = f"/api/v1/experiments/{world.experiments[0]}"
+            for _ in range(2):  # the second read comes from the cache
+                assert (await two.get(url)).json()["description"] is None
+            await asyncio.to_thread(private_redis.freeze)
+            assert (await one.get(url)).status_code == 200  # times out on Redis: bypassing
+            await asyncio.to_thread(private_redis.thaw)
+            changed = await one.patch(url, json={"description": "changed while bypassing"})
+            assert changed.status_code == 200, changed.text
+            await asyncio.sleep(AFTER_OUTAGE_SECONDS)
+            seen = (await two.get(url)).json()["description"]
+        assert seen == "changed while bypassing", "a stale page served from the cache"

@@ -78,6 +78,8 @@ class Traffic:
         self._steps = itertools.count()
         self._names = itertools.count()
         self._stopping = asyncio.Event()
+        # Batches that got no 2xx: sent again, as the MLflow client and our SDK do.
+        self._unacknowledged: list[tuple[str, list[tuple[int, int, float]]]] = []
 
     # --- operations: each returns the HTTP response -----------------------------------
 
@@ -103,19 +105,29 @@ class Traffic:
         return response
 
     async def log_points(self, client: httpx.AsyncClient) -> httpx.Response:
-        run = self._random.choice(self.world.runs)
-        first = next(self._steps) * 10
-        points = [(first + i, 1_700_000_000_000 + first + i, float(first + i)) for i in range(10)]
+        """Ten points with unique steps; a batch that got no 2xx is sent again first."""
+        if self._unacknowledged:
+            run, points = self._unacknowledged.pop(0)
+        else:
+            run = self._random.choice(self.world.runs)
+            first = next(self._steps) * 10
+            points = [(first + i, 1_700_000_000_000 + first + i, first / 7 + i) for i in range(10)]
         body = {
             "metrics": [
                 {"key": "loss", "value": value, "step": step, "timestamp": stamp}
                 for step, stamp, value in points
             ]
         }
-        response = await client.post(f"/api/v1/runs/{run}/batch", json=body)
+        try:
+            response = await client.post(f"/api/v1/runs/{run}/batch", json=body)
+        except httpx.TransportError:
+            self._unacknowledged.append((run, points))
+            raise
         if response.status_code == 200:
             acknowledged = self.written.points.setdefault(run, {})
             acknowledged.update({step: (stamp, value) for step, stamp, value in points})
+        else:
+            self._unacknowledged.append((run, points))
         return response
 
     async def log_param(self, client: httpx.AsyncClient) -> httpx.Response:
@@ -190,6 +202,18 @@ class Traffic:
     def in_phase(self, phase: str) -> list[Answer]:
         return [answer for answer in self.answers if answer.phase == phase]
 
+    def report(self) -> str:
+        """Answers per phase and status, printed by the tests (pytest shows it on failure)."""
+        lines = []
+        for phase in dict.fromkeys(answer.phase for answer in self.answers):
+            answers = self.in_phase(phase)
+            statuses: dict[int, int] = {}
+            for answer in answers:
+                statuses[answer.status] = statuses.get(answer.status, 0) + 1
+            slowest = max(answer.seconds for answer in answers)
+            lines.append(f"{phase}: {len(answers)} answers {statuses}, slowest {slowest:.2f}s")
+        return "\n".join(lines)
+
     def failures(self, allowed: frozenset[int] = frozenset()) -> list[Answer]:
         return [
             answer
@@ -205,3 +229,53 @@ def summary(answers: list[Answer], limit: int = 8) -> str:
         for a in answers[:limit]
     ]
     return f"{len(answers)} bad answers, first ones:\n" + "\n".join(lines)
+
+
+async def stored_points(
+    client: httpx.AsyncClient, run: str, key: str = "loss"
+) -> list[tuple[int, int, float]]:
+    """Every stored point of a run's series, following the history pages."""
+    points: list[tuple[int, int, float]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"key": key, "limit": 25_000}
+        if cursor:
+            params["cursor"] = cursor
+        response = await client.get(f"/api/v1/runs/{run}/metrics/history", params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        points += [(p["step"], p["timestamp"], p["value"]) for p in page["points"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return points
+
+
+async def lost_writes(client: httpx.AsyncClient, written: Written) -> list[str]:
+    """Acknowledged writes that are not in the database, and points stored twice."""
+    problems: list[str] = []
+    for experiment in sorted(written.experiments):
+        response = await client.get(f"/api/v1/experiments/{experiment}")
+        if response.status_code != 200:
+            problems.append(f"experiment {experiment} acknowledged, now {response.status_code}")
+    for run, acknowledged in written.points.items():
+        stored = await stored_points(client, run)
+        by_step: dict[int, list[tuple[int, float]]] = {}
+        for step, stamp, value in stored:
+            by_step.setdefault(step, []).append((stamp, value))
+        twice = sorted(step for step, found in by_step.items() if len(found) > 1)
+        if twice:
+            problems.append(f"run {run}: steps stored more than once: {twice[:10]}")
+        lost = sorted(step for step in acknowledged if step not in by_step)
+        if lost:
+            problems.append(f"run {run}: {len(lost)} acknowledged points lost: {lost[:10]}")
+        changed = sorted(
+            step for step, point in acknowledged.items() if by_step.get(step, [point])[0] != point
+        )
+        if changed:
+            problems.append(f"run {run}: points stored with other values: {changed[:10]}")
+    for run, params in written.params.items():
+        stored_params = (await client.get(f"/api/v1/runs/{run}")).json()["params"]
+        lost_params = sorted(k for k, v in params.items() if stored_params.get(k) != v)
+        if lost_params:
+            problems.append(f"run {run}: acknowledged params lost: {lost_params[:10]}")
+    return problems
