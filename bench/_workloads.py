@@ -1,8 +1,10 @@
 """The same workloads against MLflow's REST API (`/api/2.0/mlflow`) and ours (`/api/v1`).
 
-Every function takes `side` ("mlflow" or "ours") and builds the equivalent request for that
-server, so the driver code is shared and the two sides do the same work. The functions are
-module-level (and take only plain arguments) so worker processes can run them.
+Every function takes `api` (API_MLFLOW or API_V1): the REST API the request speaks, which is
+independent of the server that receives it (our server speaks both, so the same MLflow requests
+can go to `mlflow server` and to ours). The driver code is shared and every target does the same
+work. The functions are module-level (and take only plain arguments) so worker processes can
+run them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import httpx
 import orjson
 from _harness import LoopResult, check, http_client, timed_loop
 
-MLFLOW = "mlflow"
-OURS = "ours"
-SIDES = (MLFLOW, OURS)
+API_MLFLOW = "mlflow"  # MLflow's REST API, /api/2.0/mlflow (both servers speak it)
+API_V1 = "v1"  # our own API, /api/v1 (only our server)
+APIS = (API_MLFLOW, API_V1)
+MLFLOW_MAX_BATCH_METRICS = 1000  # MLflow's log-batch limit
+MLFLOW_MAX_HISTORY_PAGE = 25_000  # MLflow's get-history max_results limit
 ML = "/api/2.0/mlflow"
 V1 = "/api/v1"
 
@@ -32,8 +36,8 @@ ROUND_SPAN = 10_000_000  # request indices reserved for each round of a load loo
 # Entities
 
 
-def create_experiment(client: httpx.Client, side: str, name: str) -> str:
-    if side == MLFLOW:
+def create_experiment(client: httpx.Client, api: str, name: str) -> str:
+    if api == API_MLFLOW:
         return str(
             check(client.post(f"{ML}/experiments/create", json={"name": name})).json()[
                 "experiment_id"
@@ -43,8 +47,8 @@ def create_experiment(client: httpx.Client, side: str, name: str) -> str:
     return str(check(client.post(f"{V1}/experiments", json=body)).json()["id"])
 
 
-def create_run(client: httpx.Client, side: str, experiment_id: str, name: str) -> str:
-    if side == MLFLOW:
+def create_run(client: httpx.Client, api: str, experiment_id: str, name: str) -> str:
+    if api == API_MLFLOW:
         body = {
             "experiment_id": experiment_id,
             "run_name": name,
@@ -63,12 +67,12 @@ def create_run(client: httpx.Client, side: str, experiment_id: str, name: str) -
 
 
 def batch_request(
-    side: str,
+    api: str,
     run_id: str,
     metrics: Sequence[dict[str, Any]],
     params: dict[str, str] | None = None,
 ) -> tuple[str, str, bytes]:
-    if side == MLFLOW:
+    if api == API_MLFLOW:
         body: dict[str, Any] = {"run_id": run_id, "metrics": metrics}
         if params:
             body["params"] = [{"key": k, "value": v} for k, v in params.items()]
@@ -79,8 +83,8 @@ def batch_request(
     return "POST", f"{V1}/runs/{run_id}/batch", orjson.dumps(body)
 
 
-def single_request(side: str, run_id: str, point: dict[str, Any]) -> tuple[str, str, bytes]:
-    if side == MLFLOW:
+def single_request(api: str, run_id: str, point: dict[str, Any]) -> tuple[str, str, bytes]:
+    if api == API_MLFLOW:
         return "POST", f"{ML}/runs/log-metric", orjson.dumps({"run_id": run_id, **point})
     return "POST", f"{V1}/runs/{run_id}/metrics", orjson.dumps(point)
 
@@ -107,7 +111,7 @@ def batch_points(
 
 
 def ingest_worker(
-    side: str,
+    api: str,
     base_url: str,
     run_id: str,
     batch_size: int,
@@ -125,7 +129,7 @@ def ingest_worker(
         # indices above all of them.
         index = round_ * ROUND_SPAN + i if i >= 0 else 1_000 * ROUND_SPAN - i
         method, path, body = batch_request(
-            side, run_id, batch_points(index, batch_size, n_keys, rng)
+            api, run_id, batch_points(index, batch_size, n_keys, rng)
         )
         return method, path, body, batch_size
 
@@ -133,7 +137,7 @@ def ingest_worker(
 
 
 def single_worker(
-    side: str,
+    api: str,
     base_url: str,
     run_id: str,
     duration: float,
@@ -147,7 +151,7 @@ def single_worker(
     def request(_client: httpx.Client, i: int) -> tuple[str, str, bytes, int]:
         step = round_ * ROUND_SPAN + i if i >= 0 else 1_000 * ROUND_SPAN - i
         point = {"key": "loss", "value": rng.random(), "step": step, "timestamp": BASE_MS + step}
-        method, path, body = single_request(side, run_id, point)
+        method, path, body = single_request(api, run_id, point)
         return method, path, body, 1
 
     return timed_loop(base_url, request, duration, max_requests, start_at, warmup)
@@ -168,7 +172,7 @@ def expected_search_matches(n_runs: int, seed: int) -> int:
 
 
 def seed_runs_worker(
-    side: str, base_url: str, experiment_id: str, indices: Sequence[int], seed: int
+    api: str, base_url: str, experiment_id: str, indices: Sequence[int], seed: int
 ) -> dict[str, Any]:
     """Create runs `indices`, each with param `lr` and metric `acc` (two requests per run)."""
     done = errors = 0
@@ -177,9 +181,9 @@ def seed_runs_worker(
         for i in indices:
             lr, acc = search_run_values(i, seed)
             try:
-                run_id = create_run(client, side, experiment_id, f"run-{i}")
+                run_id = create_run(client, api, experiment_id, f"run-{i}")
                 point = {"key": "acc", "value": acc, "step": 0, "timestamp": BASE_MS + i}
-                method, path, body = batch_request(side, run_id, [point], {"lr": lr})
+                method, path, body = batch_request(api, run_id, [point], {"lr": lr})
                 check(client.request(method, path, content=body))
                 done += 1
             except Exception as exc:  # noqa: BLE001 - counted and reported
@@ -191,7 +195,7 @@ def seed_runs_worker(
 
 
 def seed_history_worker(
-    side: str, base_url: str, run_id: str, key: str, batch_ranges: Sequence[tuple[int, int]]
+    api: str, base_url: str, run_id: str, key: str, batch_ranges: Sequence[tuple[int, int]]
 ) -> dict[str, Any]:
     """Log steps [start, end) of `key` for each range, one batch request per range."""
     rng = random.Random(f"{run_id}-{key}")
@@ -202,7 +206,7 @@ def seed_history_worker(
                 {"key": key, "value": rng.random(), "step": s, "timestamp": BASE_MS + s}
                 for s in range(start, end)
             ]
-            method, path, body = batch_request(side, run_id, points)
+            method, path, body = batch_request(api, run_id, points)
             check(client.request(method, path, content=body))
             done += end - start
     return {"done": done}
@@ -213,11 +217,11 @@ def seed_history_worker(
 
 
 def search_once(
-    client: httpx.Client, side: str, experiment_id: str, filter_: str, max_results: int
+    client: httpx.Client, api: str, experiment_id: str, filter_: str, max_results: int
 ) -> int:
     """One search request (the first page); returns how many runs came back."""
     body = {"experiment_ids": [experiment_id], "filter": filter_, "max_results": max_results}
-    if side == MLFLOW:
+    if api == API_MLFLOW:
         body["run_view_type"] = "ACTIVE_ONLY"
         response = check(client.post(f"{ML}/runs/search", content=orjson.dumps(body)))
     else:
@@ -226,13 +230,13 @@ def search_once(
 
 
 def read_history(
-    client: httpx.Client, side: str, run_id: str, key: str, page_size: int
+    client: httpx.Client, api: str, run_id: str, key: str, page_size: int
 ) -> tuple[int, int]:
     """Read the whole series, following the server's page tokens. Returns (points, pages)."""
     points = pages = 0
     token: str | None = None
     while True:
-        if side == MLFLOW:
+        if api == API_MLFLOW:
             params: dict[str, Any] = {
                 "run_id": run_id,
                 "run_uuid": run_id,

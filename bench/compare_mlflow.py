@@ -4,6 +4,7 @@ bench/results/compare-<time>.{json,md} (and compare-latest.*).
 
     .venv/bin/python bench/compare_mlflow.py            # full run (~13 min on a busy machine)
     .venv/bin/python bench/compare_mlflow.py --quick    # smoke run, about 2 minutes
+    .venv/bin/python bench/compare_mlflow.py --wire mlflow   # ours only through MLflow's API
 
 See bench/README.md for what each workload does and the flags.
 """
@@ -16,16 +17,63 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
 import _workloads as w  # noqa: E402
-from _workloads import MLFLOW, OURS  # noqa: E402
+from _workloads import API_MLFLOW, API_V1  # noqa: E402
 
 WORKLOADS = ("ingest", "single", "search", "history")
+
+# Servers (which process receives the requests).
+MLFLOW = "mlflow"
+OURS = "ours"
+SERVERS = (MLFLOW, OURS)
+WIRES = ("native", "mlflow", "both")
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One column of the result tables: a server, and the API the client speaks to it.
+
+    Which API a request speaks is independent of which server receives it: our server also
+    implements MLflow's REST API, so on the MLflow wire it gets exactly the requests that
+    `mlflow server` gets."""
+
+    name: str  # key in the results
+    server: str  # MLFLOW or OURS
+    api: str  # API_MLFLOW or API_V1
+    label: str
+
+
+LANE_MLFLOW = Lane("mlflow", MLFLOW, API_MLFLOW, "MLflow")
+LANE_OURS = Lane("ours", OURS, API_V1, "ours (/api/v1)")
+LANE_OURS_MLFLOW_API = Lane("ours-mlflow-api", OURS, API_MLFLOW, "ours (MLflow API)")
+
+# Each table compares MLflow with one lane of ours: (key, title, our lane).
+TABLES = (
+    ("native", "Native wire: MLflow API on MLflow vs /api/v1 on ours", LANE_OURS),
+    ("mlflow", "MLflow wire: the same MLflow API requests on both servers", LANE_OURS_MLFLOW_API),
+)
+
+
+def select_lanes(servers: list[str], wire: str) -> list[Lane]:
+    """The lanes to run: MLflow (on its own API) once, and ours on the wire(s) asked for."""
+    lanes = []
+    if MLFLOW in servers:
+        lanes.append(LANE_MLFLOW)
+    if OURS in servers:
+        if wire in ("native", "both"):
+            lanes.append(LANE_OURS)
+        if wire in ("mlflow", "both"):
+            lanes.append(LANE_OURS_MLFLOW_API)
+    return lanes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,6 +82,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="server worker processes, both sides")
     p.add_argument("--clients", type=int, default=4, help="concurrent client processes (ingest)")
     p.add_argument("--sides", default="mlflow,ours", help="which servers to run (comma list)")
+    p.add_argument(
+        "--wire",
+        choices=WIRES,
+        default="both",
+        help="which API our server is driven through: native (/api/v1), mlflow (the same "
+        "/api/2.0/mlflow requests MLflow gets), or both (two tables). MLflow always gets its "
+        "own API",
+    )
     p.add_argument(
         "--workloads", default=",".join(WORKLOADS), help="comma list of " + ",".join(WORKLOADS)
     )
@@ -87,11 +143,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     args.workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
     for side in args.sides:
-        if side not in w.SIDES:
+        if side not in SERVERS:
             p.error(f"unknown side {side!r}")
     for name in args.workloads:
         if name not in WORKLOADS:
             p.error(f"unknown workload {name!r}")
+    args.lanes = select_lanes(args.sides, args.wire)
+    if not args.lanes:
+        p.error("nothing to run: no lane for these --sides and --wire")
+    if any(lane.api == API_MLFLOW for lane in args.lanes):
+        if args.batch_size > w.MLFLOW_MAX_BATCH_METRICS:
+            p.error(f"--batch-size: MLflow's log-batch takes ≤ {w.MLFLOW_MAX_BATCH_METRICS}")
+        if args.history_page > w.MLFLOW_MAX_HISTORY_PAGE:
+            p.error(f"--history-page: MLflow's get-history takes ≤ {w.MLFLOW_MAX_HISTORY_PAGE}")
     return args
 
 
@@ -126,28 +190,38 @@ class Bench:
         self.args = args
         self.servers = servers
         self.dbs = dbs
-        self.clients = {side: h.http_client(s.base_url) for side, s in servers.items()}
+        self.lanes: list[Lane] = args.lanes
+        # One client per server; every lane on that server shares it (requests are serial).
+        self.clients = {name: h.http_client(s.base_url) for name, s in servers.items()}
+        # results[workload][lane.name]
         self.results: dict[str, dict[str, Any]] = {}
-        self.acked_points: dict[str, int] = dict.fromkeys(servers, 0)
+        # Points acknowledged by each lane; the lanes of one server share its database.
+        self.acked_points: dict[str, int] = {lane.name: 0 for lane in self.lanes}
         self.tag = h.rand_suffix(6)
 
     def close(self) -> None:
         for c in self.clients.values():
             c.close()
 
-    def record(self, workload: str, side: str, data: dict[str, Any]) -> None:
-        self.results.setdefault(workload, {})[side] = data
+    def record(self, workload: str, lane: Lane, data: dict[str, Any]) -> None:
+        self.results.setdefault(workload, {})[lane.name] = data
 
-    def meter(self, side: str) -> h.CpuMeter:
-        return h.CpuMeter(self.servers[side], self.dbs[side])
+    def meter(self, lane: Lane) -> h.CpuMeter:
+        return h.CpuMeter(self.servers[lane.server], self.dbs[lane.server])
 
-    def experiment(self, side: str, purpose: str) -> str:
-        return w.create_experiment(self.clients[side], side, f"bench-{purpose}-{self.tag}")
+    def client(self, lane: Lane) -> httpx.Client:
+        return self.clients[lane.server]
 
-    def order(self, r: int) -> list[str]:
-        """Sides in alternating order per round, so slow drifts in background load hit both."""
-        sides = list(self.args.sides)
-        return sides if r % 2 == 0 else sides[::-1]
+    def url(self, lane: Lane) -> str:
+        return self.servers[lane.server].base_url
+
+    def experiment(self, lane: Lane, purpose: str) -> str:
+        name = f"bench-{purpose}-{lane.name}-{self.tag}"
+        return w.create_experiment(self.client(lane), lane.api, name)
+
+    def order(self, r: int) -> list[Lane]:
+        """Lanes in alternating order per round, so slow drifts in background load hit all."""
+        return self.lanes if r % 2 == 0 else self.lanes[::-1]
 
     # ---- bounded load loops in alternating rounds -------------------------------------------
     def load(
@@ -163,33 +237,34 @@ class Bench:
     ) -> None:
         a = self.args
         runs: dict[str, list[str]] = {}
-        for side in a.sides:
+        for lane in self.lanes:
             try:
-                exp = self.experiment(side, name)
-                runs[side] = [
-                    w.create_run(self.clients[side], side, exp, f"{name}-{i}")
+                exp = self.experiment(lane, name)
+                runs[lane.name] = [
+                    w.create_run(self.client(lane), lane.api, exp, f"{name}-{i}")
                     for i in range(n_clients)
                 ]
-            except Exception as exc:  # noqa: BLE001 - reported, the other side still runs
-                self.record(name, side, {"failed": str(exc)})
-                h.log(f"    {side}: setup failed: {exc}")
+            except Exception as exc:  # noqa: BLE001 - reported, the other lanes still run
+                self.record(name, lane, {"failed": str(exc)})
+                h.log(f"    {lane.name}: setup failed: {exc}")
+        live = [lane for lane in self.lanes if lane.name in runs]
         rounds = max(1, a.rounds)
         per_round = seconds / rounds
-        results: dict[str, list[h.LoopResult]] = {side: [] for side in runs}
-        meters: dict[str, list[h.CpuMeter]] = {side: [] for side in runs}
-        elapsed: dict[str, float] = dict.fromkeys(runs, 0.0)
+        results: dict[str, list[h.LoopResult]] = {lane.name: [] for lane in live}
+        meters: dict[str, list[h.CpuMeter]] = {lane.name: [] for lane in live}
+        elapsed: dict[str, float] = {lane.name: 0.0 for lane in live}
         for r in range(rounds):
-            for side in self.order(r):
-                if side not in runs:
+            for lane in self.order(r):
+                if lane.name not in runs:
                     continue
                 start_at = time.time() + 1.5 + (0.5 if r == 0 and warmup else 0)
-                meter = self.meter(side)
+                meter = self.meter(lane)
                 out = h.run_workers_timed(
                     worker,
                     [
                         (
-                            side,
-                            self.servers[side].base_url,
+                            lane.api,
+                            self.url(lane),
                             run,
                             *extra,
                             per_round,
@@ -198,54 +273,54 @@ class Bench:
                             warmup if r == 0 else 0,
                             r,
                         )
-                        for run in runs[side]
+                        for run in runs[lane.name]
                     ],
                     start_at,
                     meter,
                 )
-                results[side].extend(out)
-                meters[side].append(meter)
+                results[lane.name].extend(out)
+                meters[lane.name].append(meter)
                 round_stats = loop_stats(out)
-                elapsed[side] += round_stats["elapsed_s"]
+                elapsed[lane.name] += round_stats["elapsed_s"]
                 unit = "points" if items_per_request > 1 else "requests"
                 h.log(
-                    f"    round {r + 1}/{rounds} {side}: "
+                    f"    round {r + 1}/{rounds} {lane.name}: "
                     f"{h.fmt_num(round_stats['items_per_s'])} {unit}/s"
                 )
-        for side, out in results.items():
-            stats = loop_stats(out)
+        for lane in live:
+            stats = loop_stats(results[lane.name])
             # Throughput over the timed windows only (not the pauses between rounds).
-            total = max(elapsed[side], 1e-9)
+            total = max(elapsed[lane.name], 1e-9)
             stats["elapsed_s"] = round(total, 3)
             stats["requests_per_s"] = stats["requests"] / total
             stats["ok_requests_per_s"] = (stats["requests"] - stats["errors"]) / total
             stats["items_per_s"] = stats["ok_items"] / total
             stats["rounds"] = rounds
-            stats["cpu"] = h.cpu_summary(meters[side])
+            stats["cpu"] = h.cpu_summary(meters[lane.name])
             # CPU cost per request: steadier than throughput when the machine is shared.
             done = max(stats["requests"] - stats["errors"], 1)
-            server_s = sum(m.server_s for m in meters[side])
-            pg_s = sum(m.pg_s for m in meters[side])
+            server_s = sum(m.server_s for m in meters[lane.name])
+            pg_s = sum(m.pg_s for m in meters[lane.name])
             stats["server_cpu_ms_per_request"] = 1000 * server_s / done
             stats["postgres_cpu_ms_per_request"] = 1000 * pg_s / done
-            stats["warmup_items"] = warmup * items_per_request * len(runs[side])
-            self.acked_points[side] += stats["ok_items"] + stats["warmup_items"]
+            stats["warmup_items"] = warmup * items_per_request * len(runs[lane.name])
+            self.acked_points[lane.name] += stats["ok_items"] + stats["warmup_items"]
             if items_per_request > 1:
                 stats["points_per_s"] = stats.pop("items_per_s")
                 figure = f"{h.fmt_num(stats['points_per_s'])} points/s"
             else:
                 stats.pop("items_per_s")
                 figure = f"{h.fmt_num(stats['ok_requests_per_s'])} requests/s"
-            self.record(name, side, stats)
-            h.log(f"    {side} {h.cpu_line(stats['cpu'])}")
+            self.record(name, lane, stats)
+            h.log(f"    {lane.name} {h.cpu_line(stats['cpu'])}")
             h.log(
-                f"    {side}: {figure} ({stats['requests']} requests, {stats['errors']} errors, "
-                f"median {h.fmt_num(stats['latency'].get('median_ms'))} ms/request; CPU per "
-                f"request: server {h.fmt_num(stats['server_cpu_ms_per_request'])} ms, "
+                f"    {lane.name}: {figure} ({stats['requests']} requests, {stats['errors']} "
+                f"errors, median {h.fmt_num(stats['latency'].get('median_ms'))} ms/request; CPU "
+                f"per request: server {h.fmt_num(stats['server_cpu_ms_per_request'])} ms, "
                 f"PostgreSQL {h.fmt_num(stats['postgres_cpu_ms_per_request'])} ms)"
             )
             if stats["first_error"]:
-                h.log(f"    {side}: first error: {stats['first_error']}")
+                h.log(f"    {lane.name}: first error: {stats['first_error']}")
 
     # ---- metric ingest, batches of 1,000 points -------------------------------------------
     def ingest(self) -> None:
@@ -281,34 +356,40 @@ class Bench:
         seed = 7
         exps: dict[str, str] = {}
         jobs: list[tuple[Any, ...]] = []
-        for side in a.sides:
-            exps[side] = self.experiment(side, "search")
+        owners: list[str] = []  # the lane of each job
+        for lane in self.lanes:
+            exps[lane.name] = self.experiment(lane, "search")
             for part in h.chunks(list(range(a.search_runs)), a.seed_concurrency):
-                jobs.append((side, self.servers[side].base_url, exps[side], part, seed))
-        # Both servers are seeded at once (untimed); only the searches are measured.
+                jobs.append((lane.api, self.url(lane), exps[lane.name], part, seed))
+                owners.append(lane.name)
+        # All lanes are seeded at once (untimed); only the searches are measured.
         t0 = time.perf_counter()
         seeded = h.run_workers(w.seed_runs_worker, jobs)
         seed_s = time.perf_counter() - t0
         expected = min(w.expected_search_matches(a.search_runs, seed), a.search_max_results)
+
+        def search_once(lane: Lane) -> int:
+            return w.search_once(
+                self.client(lane), lane.api, exps[lane.name], a.search_filter, a.search_max_results
+            )
+
         live: dict[str, dict[str, Any]] = {}
-        for side in a.sides:
-            mine = [s for job, s in zip(jobs, seeded, strict=True) if job[0] == side]
+        for lane in self.lanes:
+            mine = [s for owner, s in zip(owners, seeded, strict=True) if owner == lane.name]
             done = sum(s["done"] for s in mine)
             errors = sum(s["errors"] for s in mine)
-            self.acked_points[side] += done
-            h.log(f"    {side}: seeded {done} runs ({errors} errors); both took {seed_s:.1f}s")
+            self.acked_points[lane.name] += done
+            h.log(f"    {lane.name}: seeded {done} runs ({errors} errors); all took {seed_s:.1f}s")
             if errors:
                 first = next(s["first_error"] for s in mine if s["errors"])
                 h.log(f"    first seeding error: {first}")
             try:
-                got = w.search_once(
-                    self.clients[side], side, exps[side], a.search_filter, a.search_max_results
-                )
+                got = search_once(lane)
             except h.HTTPFailure as exc:
-                self.record("search", side, {"unavailable": str(exc)})
-                h.log(f"    {side}: search unavailable: {exc}")
+                self.record("search", lane, {"unavailable": str(exc)})
+                h.log(f"    {lane.name}: search unavailable: {exc}")
                 continue
-            live[side] = {
+            live[lane.name] = {
                 "runs_seeded": done,
                 "seed_errors": errors,
                 "counts": {got},
@@ -316,37 +397,38 @@ class Bench:
                 "server_cpu": [],
             }
         for _ in range(max(0, a.warmup - 1)):
-            for side in live:
-                w.search_once(
-                    self.clients[side], side, exps[side], a.search_filter, a.search_max_results
-                )
+            for lane in self.lanes:
+                if lane.name in live:
+                    search_once(lane)
         for r in range(a.search_reps):
-            for side in self.order(r):
-                if side not in live:
+            for lane in self.order(r):
+                if lane.name not in live:
                     continue
-                cpu0 = self.servers[side].cpu_seconds()
+                server = self.servers[lane.server]
+                cpu0 = server.cpu_seconds()
                 t = time.perf_counter()
-                n = w.search_once(
-                    self.clients[side], side, exps[side], a.search_filter, a.search_max_results
-                )
-                live[side]["latencies"].append(time.perf_counter() - t)
-                live[side]["server_cpu"].append(self.servers[side].cpu_seconds() - cpu0)
-                live[side]["counts"].add(n)
-        for side, d in live.items():
+                n = search_once(lane)
+                live[lane.name]["latencies"].append(time.perf_counter() - t)
+                live[lane.name]["server_cpu"].append(server.cpu_seconds() - cpu0)
+                live[lane.name]["counts"].add(n)
+        for lane in self.lanes:
+            if lane.name not in live:
+                continue
+            d = live[lane.name]
             stats = {
                 "runs_seeded": d["runs_seeded"],
                 "seed_errors": d["seed_errors"],
-                "seed_seconds_both": round(seed_s, 1),
+                "seed_seconds_all": round(seed_s, 1),
                 "runs_returned": sorted(d["counts"]),
                 "runs_expected": expected,
                 "correct": d["counts"] == {expected},
                 "latency": h.latency_summary(d["latencies"]),
                 "server_cpu_ms_per_request": 1000 * sum(d["server_cpu"]) / len(d["server_cpu"]),
             }
-            self.record("search", side, stats)
+            self.record("search", lane, stats)
             lat = stats["latency"]
             h.log(
-                f"    {side}: median {h.fmt_num(lat['median_ms'])} ms, p95 "
+                f"    {lane.name}: median {h.fmt_num(lat['median_ms'])} ms, p95 "
                 f"{h.fmt_num(lat['p95_ms'])} ms; server CPU "
                 f"{h.fmt_num(stats['server_cpu_ms_per_request'])} ms/search; "
                 f"{stats['runs_returned']} runs returned (expected {expected})"
@@ -358,74 +440,91 @@ class Bench:
         key = "loss"
         runs: dict[str, str] = {}
         jobs: list[tuple[Any, ...]] = []
-        for side in a.sides:
-            exp = self.experiment(side, "history")
-            runs[side] = w.create_run(self.clients[side], side, exp, "history")
-            # MLflow takes at most 1,000 points a batch; we take up to 10,000.
-            per_batch = 1000 if side == MLFLOW else 10_000
+        for lane in self.lanes:
+            exp = self.experiment(lane, "history")
+            runs[lane.name] = w.create_run(self.client(lane), lane.api, exp, "history")
+            # MLflow's API takes at most 1,000 points a batch; ours takes up to 10,000.
+            per_batch = w.MLFLOW_MAX_BATCH_METRICS if lane.api == API_MLFLOW else 10_000
             ranges = [
                 (s, min(s + per_batch, a.history_points))
                 for s in range(0, a.history_points, per_batch)
             ]
             for part in h.chunks(ranges, min(4, len(ranges))):
-                jobs.append((side, self.servers[side].base_url, runs[side], key, part))
+                jobs.append((lane.api, self.url(lane), runs[lane.name], key, part))
         t0 = time.perf_counter()
         h.run_workers(w.seed_history_worker, jobs)
         seed_s = time.perf_counter() - t0
+
+        def read(lane: Lane) -> tuple[int, int]:
+            return w.read_history(self.client(lane), lane.api, runs[lane.name], key, a.history_page)
+
         live: dict[str, dict[str, Any]] = {}
-        for side in a.sides:
-            self.acked_points[side] += a.history_points
+        for lane in self.lanes:
+            self.acked_points[lane.name] += a.history_points
             try:
-                got, pages = w.read_history(
-                    self.clients[side], side, runs[side], key, a.history_page
-                )
+                got, pages = read(lane)
             except h.HTTPFailure as exc:
-                self.record("history", side, {"unavailable": str(exc)})
-                h.log(f"    {side}: history unavailable: {exc}")
+                self.record("history", lane, {"unavailable": str(exc)})
+                h.log(f"    {lane.name}: history unavailable: {exc}")
                 continue
-            live[side] = {"got": {got}, "pages": pages, "latencies": [], "server_cpu": []}
-        h.log(f"    seeded {a.history_points} points on each side in {seed_s:.1f}s")
+            live[lane.name] = {"got": {got}, "pages": pages, "latencies": [], "server_cpu": []}
+        h.log(f"    seeded {a.history_points} points in each lane in {seed_s:.1f}s")
         for r in range(a.history_reps):
-            for side in self.order(r):
-                if side not in live:
+            for lane in self.order(r):
+                if lane.name not in live:
                     continue
-                cpu0 = self.servers[side].cpu_seconds()
+                server = self.servers[lane.server]
+                cpu0 = server.cpu_seconds()
                 t = time.perf_counter()
-                got, pages = w.read_history(
-                    self.clients[side], side, runs[side], key, a.history_page
-                )
-                live[side]["latencies"].append(time.perf_counter() - t)
-                live[side]["server_cpu"].append(self.servers[side].cpu_seconds() - cpu0)
-                live[side]["got"].add(got)
-        for side, d in live.items():
+                got, pages = read(lane)
+                live[lane.name]["latencies"].append(time.perf_counter() - t)
+                live[lane.name]["server_cpu"].append(server.cpu_seconds() - cpu0)
+                live[lane.name]["got"].add(got)
+        for lane in self.lanes:
+            if lane.name not in live:
+                continue
+            d = live[lane.name]
             lat = h.latency_summary(d["latencies"])
             stats = {
                 "points": a.history_points,
                 "points_returned": sorted(d["got"]),
                 "pages": d["pages"],
                 "correct": d["got"] == {a.history_points},
-                "seed_seconds_both": round(seed_s, 1),
+                "seed_seconds_all": round(seed_s, 1),
                 "latency": lat,
                 "points_per_s": a.history_points / (lat["median_ms"] / 1000),
                 "server_cpu_ms_per_read": 1000 * sum(d["server_cpu"]) / len(d["server_cpu"]),
             }
-            self.record("history", side, stats)
+            self.record("history", lane, stats)
             h.log(
-                f"    {side}: full read median {h.fmt_num(lat['median_ms'])} ms, p95 "
+                f"    {lane.name}: full read median {h.fmt_num(lat['median_ms'])} ms, p95 "
                 f"{h.fmt_num(lat['p95_ms'])} ms ({sorted(d['got'])} points in {d['pages']} "
                 f"pages); server CPU {h.fmt_num(stats['server_cpu_ms_per_read'])} ms/read"
             )
 
     # ---- sanity: what the databases hold -------------------------------------------------
-    def stored_points(self, dbs: dict[str, str]) -> dict[str, Any]:
+    def stored_points(self) -> dict[str, Any]:
+        """Per server: the points its lanes acknowledged (whichever API they came through)
+        against the rows in its database."""
         out = {}
-        for side, db in dbs.items():
-            table = "metrics" if side == MLFLOW else "metric"
+        for server, db in self.dbs.items():
+            table = "metrics" if server == MLFLOW else "metric"
             try:
-                stored = h.pg_scalar(db, f"SELECT count(*) FROM {table}")
+                stored: Any = h.pg_scalar(db, f"SELECT count(*) FROM {table}")
             except Exception as exc:  # noqa: BLE001
                 stored = f"error: {exc}"
-            out[side] = {"acknowledged": self.acked_points[side], "stored": stored}
+            by_lane = {
+                lane.name: self.acked_points[lane.name]
+                for lane in self.lanes
+                if lane.server == server
+            }
+            acknowledged = sum(by_lane.values())
+            out[server] = {
+                "acknowledged": acknowledged,
+                "acknowledged_by_lane": by_lane,
+                "stored": stored,
+                "match": isinstance(stored, int) and stored == acknowledged,
+            }
         return out
 
 
@@ -440,12 +539,13 @@ TARGETS = {
 }
 
 
-def summarize(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per figure: both values, ours/MLflow, and the speed-up (higher = ours better)."""
+def summarize(results: dict[str, dict[str, Any]], ours: Lane) -> list[dict[str, Any]]:
+    """One row per figure, MLflow against lane `ours`: both values, ours/MLflow, and the
+    speed-up (higher = ours better)."""
     rows = []
 
-    def get(workload: str, side: str, *path: str) -> float | None:
-        node: Any = results.get(workload, {}).get(side)
+    def get(workload: str, lane: Lane, *path: str) -> float | None:
+        node: Any = results.get(workload, {}).get(lane.name)
         for p in path:
             if not isinstance(node, dict):
                 return None
@@ -460,7 +560,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         higher_better: bool,
         targeted: bool = True,
     ) -> None:
-        m, o = get(workload, MLFLOW, *path), get(workload, OURS, *path)
+        m, o = get(workload, LANE_MLFLOW, *path), get(workload, ours, *path)
         ratio = o / m if m and o is not None else None
         speedup = None
         if m and o:
@@ -484,7 +584,8 @@ def summarize(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "speedup": speedup,
                 "target": target_text,
                 "meets_target": ok,
-                "ours_note": (results.get(workload, {}).get(OURS) or {}).get("unavailable"),
+                "ours_lane": ours.name,
+                "ours_note": (results.get(workload, {}).get(ours.name) or {}).get("unavailable"),
             }
         )
 
@@ -536,7 +637,13 @@ def summarize(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def ours_cell(r: dict[str, Any]) -> str:
+    if r["ours"] is not None:
+        return h.fmt_num(r["ours"])
+    return "unavailable" if r["ours_note"] else "n/a"
+
+
+def render(tables: list[tuple[str, str, list[dict[str, Any]]]], meta: dict[str, Any]) -> str:
     lines = [
         "# Experiment Tracker vs MLflow",
         "",
@@ -546,45 +653,52 @@ def render(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"- MLflow {h.MLFLOW_VERSION} ({meta['mlflow_http']}) vs ours; both on PostgreSQL "
         f"127.0.0.1:5432, {meta['workers']} workers each; {meta['cpus']} CPUs; client: httpx "
         "in separate processes on the same machine",
-        "",
-        "| figure | unit | MLflow | ours | ours / MLflow | speed-up | target | met |",
-        "|---|---|---:|---:|---:|---:|---|---|",
+        f"- machine load average (1/5/15 min) at the start: {meta['loadavg_start']}, at the "
+        f"end: {meta['loadavg_end']}",
     ]
-    for r in rows:
-        met = {True: "yes", False: "**no**", None: "n/a"}[r["meets_target"]]
-        ours = (
-            h.fmt_num(r["ours"])
-            if r["ours"] is not None
-            else ("unavailable" if r["ours_note"] else "n/a")
-        )
-        lines.append(
-            f"| {r['figure']} | {r['unit']} | {h.fmt_num(r['mlflow'])} | {ours} | "
-            f"{h.fmt_num(r['ratio_ours_over_mlflow'])} | "
-            f"{h.fmt_num(r['speedup'], '×')} | {r['target']} | {met} |"
-        )
+    for _key, title, rows in tables:
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| figure | unit | MLflow | ours | ours / MLflow | speed-up | target | met |",
+            "|---|---|---:|---:|---:|---:|---|---|",
+        ]
+        for r in rows:
+            met = {True: "yes", False: "**no**", None: "n/a"}[r["meets_target"]]
+            lines.append(
+                f"| {r['figure']} | {r['unit']} | {h.fmt_num(r['mlflow'])} | {ours_cell(r)} | "
+                f"{h.fmt_num(r['ratio_ours_over_mlflow'])} | "
+                f"{h.fmt_num(r['speedup'], '×')} | {r['target']} | {met} |"
+            )
     lines.append("")
-    lines.append("Speed-up is ours/MLflow for throughput and MLflow/ours for latency.")
+    lines.append(
+        "Speed-up is ours/MLflow for throughput and MLflow/ours for latency. MLflow always gets "
+        "its own API (`/api/2.0/mlflow`); on the native wire ours gets `/api/v1`, on the MLflow "
+        "wire ours gets the very same `/api/2.0/mlflow` requests as MLflow. The MLflow column "
+        "is the same measurement in both tables."
+    )
     return "\n".join(lines) + "\n"
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     head = f"{'figure':<36} {'MLflow':>12} {'ours':>12} {'ours/MLflow':>12} {'speed-up':>9}  target"
-    print("\n" + head)
+    print(f"\n{title}\n")
+    print(head)
     print("-" * len(head) + "-" * 20)
     for r in rows:
         unit = r["unit"]
-        ours = (
-            h.fmt_num(r["ours"])
-            if r["ours"] is not None
-            else ("unavailable" if r["ours_note"] else "n/a")
-        )
         met = {True: "met", False: "NOT met", None: ""}[r["meets_target"]]
         print(
-            f"{r['figure'] + ' (' + unit + ')':<36} {h.fmt_num(r['mlflow']):>12} {ours:>12} "
-            f"{h.fmt_num(r['ratio_ours_over_mlflow']):>12} {h.fmt_num(r['speedup'], '×'):>9}  "
-            f"{r['target']} {met}"
+            f"{r['figure'] + ' (' + unit + ')':<36} {h.fmt_num(r['mlflow']):>12} "
+            f"{ours_cell(r):>12} {h.fmt_num(r['ratio_ours_over_mlflow']):>12} "
+            f"{h.fmt_num(r['speedup'], '×'):>9}  {r['target']} {met}"
         )
     print()
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 # --------------------------------------------------------------------------------------------
@@ -593,6 +707,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
+    loadavg_start = loadavg()
+    h.log(
+        "lanes: "
+        + ", ".join(f"{lane.name} ({lane.api} API on {lane.server})" for lane in args.lanes)
+    )
     run_id = h.rand_suffix(6)
     logs_dir = h.RESULTS_DIR / f"logs-{run_id}"
     mlflow_bin = None
@@ -642,9 +761,11 @@ def main(argv: list[str] | None = None) -> int:
                     status = 1
                     h.log(f"    {name} FAILED: {exc}")
                     traceback.print_exc()
-                    for side in args.sides:
-                        bench.results.setdefault(name, {}).setdefault(side, {"failed": str(exc)})
-        stored = bench.stored_points(dbs)
+                    for lane in bench.lanes:
+                        bench.results.setdefault(name, {}).setdefault(
+                            lane.name, {"failed": str(exc)}
+                        )
+        stored = bench.stored_points()
     finally:
         if bench is not None:
             bench.close()
@@ -660,7 +781,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if bench is None:
         return 1
-    rows = summarize(bench.results)
+    tables = [
+        (key, title, summarize(bench.results, ours))
+        for key, title, ours in TABLES
+        if args.wire in (key, "both")
+    ]
     meta = {
         "command": " ".join(
             [".venv/bin/python", "bench/compare_mlflow.py", *(argv or sys.argv[1:])]
@@ -672,19 +797,39 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "mlflow_version": h.MLFLOW_VERSION,
         "mlflow_http": "asyncio+h11 (stock)" if args.mlflow_stock_http else "uvloop+httptools",
-        "args": vars(args),
+        "args": {k: v for k, v in vars(args).items() if k != "lanes"},
+        "lanes": [vars(lane) for lane in args.lanes],
+        "loadavg_start": loadavg_start,
+        "loadavg_end": loadavg(),
         "server_logs": str(logs_dir),
     }
-    print_table(rows)
-    for side, counts in stored.items():
+    for _key, title, rows in tables:
+        print_table(title, rows)
+    for server, counts in stored.items():
+        by_lane = ", ".join(f"{k} {v:,}" for k, v in counts["acknowledged_by_lane"].items())
+        verdict = "ok" if counts["match"] else "MISMATCH"
         h.log(
-            f"sanity: {side} acknowledged {counts['acknowledged']:,} points, "
-            f"database holds {counts['stored']}"
+            f"sanity: {server} acknowledged {counts['acknowledged']:,} points ({by_lane}), "
+            f"database holds {counts['stored']}: {verdict}"
         )
-    markdown = render(rows, meta)
+        if not counts["match"]:
+            status = 1
+    h.log(
+        f"machine load average: {meta['loadavg_start']} at the start, "
+        f"{meta['loadavg_end']} at the end"
+    )
+    markdown = render(tables, meta)
+    summaries = {key: rows for key, _title, rows in tables}
     json_path, md_path = h.write_results(
         "compare-quick" if args.quick else "compare",
-        {"meta": meta, "summary": rows, "results": bench.results, "stored_points": stored},
+        {
+            "meta": meta,
+            # "summary" is the native-wire table (as before); "summaries" has every table.
+            "summary": summaries.get("native", []),
+            "summaries": summaries,
+            "results": bench.results,
+            "stored_points": stored,
+        },
         markdown,
     )
     h.log(f"wrote {json_path.relative_to(h.ROOT)} and {md_path.relative_to(h.ROOT)}")

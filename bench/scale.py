@@ -427,7 +427,7 @@ def seed_api_worker(
                         {"key": key, "value": value, "step": s, "timestamp": w.BASE_MS + s}
                     )
             for start in range(0, len(points), 10_000):
-                method, path, body = w.batch_request("ours", run, points[start : start + 10_000])
+                method, path, body = w.batch_request(w.API_V1, run, points[start : start + 10_000])
                 h.check(client.request(method, path, content=body))
             done += 1
     return done
@@ -450,7 +450,7 @@ def seed_big_api_worker(base_url: str, run_id: str, ranges: list[tuple[int, int]
                 }
                 for s in range(lo, hi + 1)
             ]
-            method, path, body = w.batch_request("ours", run_id, points)
+            method, path, body = w.batch_request(w.API_V1, run_id, points)
             h.check(client.request(method, path, content=body))
             done += len(points)
     return done
@@ -469,7 +469,7 @@ def seed_api(args: argparse.Namespace, server: h.Server, experiment_id: str) -> 
         ],
     )
     with h.http_client(server.base_url) as client:
-        big_run = w.create_run(client, "ours", experiment_id, "big-run")
+        big_run = w.create_run(client, w.API_V1, experiment_id, "big-run")
     ranges = [
         (lo, min(lo + 9_999, args.big_series - 1)) for lo in range(0, args.big_series, 10_000)
     ]
@@ -737,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
         if not reuse and args.seed == "api":
             t = time.perf_counter()
             with h.http_client(server.base_url) as client:
-                experiment_id = w.create_experiment(client, "ours", f"scale-{tag}")
+                experiment_id = w.create_experiment(client, w.API_V1, f"scale-{tag}")
             seed_info.update(seed_api(args, server, experiment_id))
             h.pg_run(db, "VACUUM ANALYZE")
             seed_info["seconds"] = round(time.perf_counter() - t, 1)
