@@ -172,7 +172,12 @@ class TestQuiet:
     def test_the_senders_requests_stay_out_of_an_info_log(
         self, sdk: Settings, caplog: pytest.LogCaptureFixture
     ) -> None:
-        with caplog.at_level(logging.INFO), exptrack.start_run(experiment="sdk-quiet") as run:
+        # httpx's own logger at INFO too: other test modules may have quietened it.
+        with (
+            caplog.at_level(logging.INFO),
+            caplog.at_level(logging.INFO, logger="httpx"),
+            exptrack.start_run(experiment="sdk-quiet") as run,
+        ):
             for step in range(3000):
                 run.log({"x": 1.0}, step=step)
         assert not [r for r in caplog.records if "/batch" in r.getMessage()]
