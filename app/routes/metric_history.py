@@ -3,7 +3,7 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from app.dependencies import MetricHistoryServiceDep
 from app.models.metric_history import (
@@ -22,7 +22,7 @@ router = APIRouter(tags=["metric history"])
 @router.get("/runs/{run_id}/metrics/history", response_model=MetricHistory, responses=NOT_FOUND)
 async def get_metric_history(
     run_id: UUID, query: Annotated[HistoryQuery, Query()], service: MetricHistoryServiceDep
-) -> MetricHistory:
+) -> Response:
     """Every point of one metric of a run, in (step, timestamp) order, a page at a time.
 
     Follow `next_cursor` until it is null. `start_step` and `end_step` (inclusive) narrow the
@@ -35,7 +35,7 @@ async def get_metric_history(
 )
 async def get_downsampled_metric(
     run_id: UUID, query: Annotated[DownsampleQuery, Query()], service: MetricHistoryServiceDep
-) -> DownsampledHistory:
+) -> Response:
     """One metric of a run reduced to at most `points` points, for a chart.
 
     The steps are split into buckets of equal width; each bucket gives its last point and

@@ -18,7 +18,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def json_response(model: BaseModel) -> Any:
+def json_response(model: BaseModel) -> Response:
     """A large response serialized once, straight from the model in pydantic's Rust core.
     (Returned as-is, FastAPI would first convert the model to dicts and validate it again:
     that cost more than the database read for a page of 25,000 points.) The route keeps its

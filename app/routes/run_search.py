@@ -1,6 +1,6 @@
 """/api/v1/runs/search: find runs across experiments."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from app.dependencies import RunSearchServiceDep
 from app.models.run_search import RunSearch, RunSearchResult
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/runs", tags=["runs"])
         }
     },
 )
-async def search_runs(search: RunSearch, service: RunSearchServiceDep) -> RunSearchResult:
+async def search_runs(search: RunSearch, service: RunSearchServiceDep) -> Response:
     """Search the runs of one or more experiments.
 
     `filter` is MLflow's search language with OR and parentheses (AND binds tighter), e.g.

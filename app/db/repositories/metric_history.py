@@ -58,7 +58,9 @@ def _value(value: float, is_nan: bool) -> float:
 
 
 def _in_range(
-    step: QueryableAttribute[int], first_step: int | None, last_step: int | None
+    step: QueryableAttribute[int] | ColumnElement[int],
+    first_step: int | None,
+    last_step: int | None,
 ) -> list[ColumnElement[bool]]:
     conditions = []
     if first_step is not None:

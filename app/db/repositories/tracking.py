@@ -12,9 +12,10 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Table,
     case,
     delete,
     func,
@@ -199,7 +200,7 @@ _PG_ADD_POINTS = text(
 
 
 def _sqlite_upsert_series() -> Any:
-    statement = sqlite.insert(LatestMetric.__table__)
+    statement = sqlite.insert(cast(Table, LatestMetric.__table__))
     new = statement.excluded
     old = LatestMetric.__table__.c
     is_newer = tuple_(new.step, new.timestamp, new.value) >= tuple_(
@@ -228,7 +229,7 @@ def _sqlite_upsert_series() -> Any:
 
 
 _SQLITE_UPSERT_SERIES = _sqlite_upsert_series()
-_SQLITE_INSERT_POINTS = sqlite.insert(Metric.__table__).on_conflict_do_nothing()
+_SQLITE_INSERT_POINTS = sqlite.insert(cast(Table, Metric.__table__)).on_conflict_do_nothing()
 
 # SQLite: each block a batch touched is recomputed from its stored points (at most 256
 # steps, read through the primary key of `metric`), so a re-sent point, which the insert
