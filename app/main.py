@@ -30,6 +30,7 @@ from app.routes import (
 )
 from app.routes.errors import install_error_handlers
 from app.routes.mlflow import router as mlflow_router
+from app.routes.responses import REQUEST_ERRORS
 from app.runtime import Runtime
 from app.services.live import LiveHub
 
@@ -88,7 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin.router,
         artifacts.router,
     ):
-        app.include_router(router, prefix="/api/v1", dependencies=[Depends(authorize)])
+        app.include_router(
+            router,
+            prefix="/api/v1",
+            dependencies=[Depends(authorize)],
+            responses=REQUEST_ERRORS,
+        )
     # MLflow's wire API renders its own errors (app.routes.mlflow.errors.MlflowRoute); callers
     # are identified like v1's (Bearer or Basic credentials) where auth is on.
     app.include_router(ui_session.router)

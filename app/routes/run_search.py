@@ -4,7 +4,7 @@ from fastapi import APIRouter, Response
 
 from app.dependencies import RunSearchServiceDep
 from app.models.run_search import RunSearch, RunSearchResult
-from app.routes.responses import ErrorBody, json_response
+from app.routes.responses import RequestError, json_response
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/runs", tags=["runs"])
     response_model=RunSearchResult,
     responses={
         422: {
-            "model": ErrorBody,
+            "model": RequestError,
             "description": "A malformed filter or order_by (the detail gives the position), "
             "a page token from another search, or an invalid field",
         }
