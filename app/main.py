@@ -96,9 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             responses=REQUEST_ERRORS,
         )
     # MLflow's wire API renders its own errors (app.routes.mlflow.errors.MlflowRoute); callers
-    # are identified like v1's (Bearer or Basic credentials) where auth is on.
-    app.include_router(ui_session.router)
+    # are identified and authorized like v1's, with the ids read from bodies and paths.
     app.include_router(mlflow_router, dependencies=[Depends(authorize_mlflow)])
+    app.include_router(ui_session.router)
     app.include_router(ui.router)
     app.mount("/static", ui.static_files, name="static")
     return app
