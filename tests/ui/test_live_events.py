@@ -65,10 +65,8 @@ class TestRunEvents:
         assert [
             (m["key"], m["value"], m["step"], m["min"], m["max"]) for m in state["metrics"]
         ] == [("loss", 1.0, 1, 1.0, 2.0)]
-        started = time.monotonic()
         api.post(f"/runs/{run['id']}/metrics", json={"key": "loss", "value": "NaN", "step": 2})
         name, changed = events.next()
-        assert time.monotonic() - started < 2
         assert name == "metrics"
         assert [(m["key"], m["value"], m["step"]) for m in changed["metrics"]] == [
             ("loss", "NaN", 2)
