@@ -26,7 +26,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.repositories import runs
 from app.db.tables import (
     BLOCK_SHIFT,
     LatestMetric,
@@ -270,8 +269,10 @@ _SQLITE_REFRESH_BLOCK = text(
 
 
 async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[Point]) -> bool:
-    """Store the points and update each key's series row, if the run is live; a point already
-    stored (same run, key, step and timestamp) is skipped. Returns whether the run is live."""
+    """Store the points and update each key's series row; a point already stored (same run,
+    key, step and timestamp) is skipped. Returns whether the run is live: on PostgreSQL the
+    one statement checks it; on SQLite the caller has checked it in this same transaction,
+    which holds the database's write lock (`BEGIN IMMEDIATE`)."""
     # A fixed key order, so concurrent batches to one run lock series rows in the same order.
     summary = sorted(summarize(points).items())
     stored = [_stored(point.value) for point in points]
@@ -295,8 +296,6 @@ async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[
             },
         )
         return bool(result.scalar_one())
-    if not await runs.is_live(session, run_id):
-        return False
     if not points:
         return True
     await session.execute(
