@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import runs as runs_repo
 from app.db.repositories import tracking as repo
-from app.db.tables import ACTIVE, RunLink
+from app.db.tables import RunLink
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import mlflow as wire
 from app.models.metric_history import MAX_PAGE_SIZE, HistoryQuery, RunsHistoryRequest
@@ -36,7 +36,7 @@ from app.services.cache import Cache
 from app.services.metric_history import MetricHistoryService
 from app.services.mlflow_runs import (
     MAX_RUN_NAME_LENGTH,
-    inactive,
+    active_row,
     run_not_found,
     run_ref,
 )
@@ -170,11 +170,7 @@ class MlflowLoggingService:
             raise InvalidInput("Invalid value for parameter 'model_json': not JSON.") from None
         if not isinstance(model, dict):
             raise InvalidInput("Invalid value for parameter 'model_json': not a JSON object.")
-        row = await runs_repo.get_any(self.session, run_id)
-        if row is None:
-            raise run_not_found(text)
-        if row.lifecycle != ACTIVE:
-            raise inactive(text, row.lifecycle)
+        await active_row(self.session, run_id, text)
         data = await repo.load_run_data(self.session, [run_id])
         try:
             history = json.loads(data[run_id].tags.get(LOG_MODEL_HISTORY_TAG, "[]"))
@@ -206,8 +202,9 @@ class MlflowLoggingService:
                 page = await service.history(run_id, query)
             except NotFound:
                 raise run_not_found(text) from None
+            # Points come from the database already typed; a model per point is not rechecked.
             metrics += [
-                wire.Metric(
+                wire.Metric.model_construct(
                     key=request.metric_key,
                     value=p["value"],
                     timestamp=p["timestamp"],
@@ -257,7 +254,7 @@ class MlflowLoggingService:
         )
         return wire.MetricHistoryBulkResponse(
             metrics=[
-                wire.MetricWithRunId(
+                wire.MetricWithRunId.model_construct(
                     key=request.metric_key,
                     value=point.value,
                     timestamp=point.timestamp,
@@ -304,11 +301,7 @@ class MlflowLoggingService:
             )
 
     async def _link(self, run_id: uuid.UUID, text: str, links: list[RunLink]) -> None:
-        row = await runs_repo.get_any(self.session, run_id)
-        if row is None:
-            raise run_not_found(text)
-        if row.lifecycle != ACTIVE:
-            raise inactive(text, row.lifecycle)
+        await active_row(self.session, run_id, text)
         await repo.add_links(self.session, run_id, links)
         await self.session.commit()
 
@@ -316,11 +309,7 @@ class MlflowLoggingService:
         """After a write found no live run: 404 for a missing run, 400 for a deleted run
         (or one in a deleted experiment); returns if the run is live after all."""
         await self.session.rollback()
-        row = await runs_repo.get_any(self.session, run_id)
-        if row is None:
-            raise run_not_found(text)
-        if row.lifecycle != ACTIVE:
-            raise inactive(text, row.lifecycle)
+        await active_row(self.session, run_id, text)
         if not await runs_repo.is_live(self.session, run_id):
             raise InvalidInput(
                 f"The run {text} belongs to a deleted experiment; restore the experiment first."

@@ -227,13 +227,7 @@ class MlflowRunService:
 
     async def active(self, ref: wire.RunRef) -> RunRow:
         """The run a request names, which must be active (MLflow: 400 for a deleted run)."""
-        run_id, text = run_ref(ref)
-        row = await repo.get_any(self.session, run_id)
-        if row is None:
-            raise run_not_found(text)
-        if row.lifecycle != ACTIVE:
-            raise inactive(text, row.lifecycle)
-        return row
+        return await active_row(self.session, *run_ref(ref))
 
     async def _parent(self, text: str | None, experiment_id: uuid.UUID) -> uuid.UUID | None:
         parent_id = run_id_in(text) if text else None
@@ -253,6 +247,16 @@ class MlflowRunService:
 
     def _v1(self) -> RunService:
         return RunService(self.session, self.cache)
+
+
+async def active_row(session: AsyncSession, run_id: uuid.UUID, text: str) -> RunRow:
+    """The run `run_id` (sent as `text`): 404 when missing, MLflow's 400 when not active."""
+    row = await repo.get_any(session, run_id)
+    if row is None:
+        raise run_not_found(text)
+    if row.lifecycle != ACTIVE:
+        raise inactive(text, row.lifecycle)
+    return row
 
 
 def inactive(run_id: str, lifecycle: str = DELETED) -> InvalidInput:
