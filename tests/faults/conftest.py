@@ -12,28 +12,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import RUN_ID, _create_postgres_database, _drop_postgres_database
+from tests.sdk.live_server import free_port, spawn_uvicorn, wait_until_healthy
 from tests.services_available import IN_CI, require_postgres
-
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def missing(what: str) -> None:
@@ -205,23 +194,10 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
-        command += ["--workers", str(self.workers)]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited at start:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"the server did not answer in {START_TIMEOUT_SECONDS}s")
+        self.process = spawn_uvicorn(
+            self.port, self.env, self.log, ("--workers", str(self.workers))
+        )
+        wait_until_healthy(self.process, self.url, self.log)
 
     @property
     def alive(self) -> bool:

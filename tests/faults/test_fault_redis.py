@@ -7,6 +7,8 @@ open and nothing answers, as with a hung server or a network partition) and thaw
 """
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -42,6 +44,25 @@ def start_server(
     servers.append(server)
     server.start()
     return server
+
+
+@asynccontextmanager
+async def one_experiment_cached_on_two_servers(
+    tmp_path: Path, database: str, redis_url: str, servers: list[LiveServer]
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, str]]:
+    """Two servers on one database and Redis, a client of each, and the URL of one experiment
+    whose page the second server has cached (its description is still None)."""
+    first = start_server(tmp_path, database, redis_url, servers)
+    second = start_server(tmp_path, database, redis_url, servers)
+    async with (
+        httpx.AsyncClient(base_url=first.url, timeout=10) as one,
+        httpx.AsyncClient(base_url=second.url, timeout=10) as two,
+    ):
+        world = await seed(one, count=1)
+        url = f"/api/v1/experiments/{world.experiments[0]}"
+        for _ in range(2):  # the second read comes from the cache
+            assert (await two.get(url)).json()["description"] is None
+        yield one, two, url
 
 
 async def readiness(client: httpx.AsyncClient) -> str:
@@ -150,16 +171,9 @@ class TestRedisHungUnderLoad:
         servers: list[LiveServer],
     ) -> None:
         """Without load: the server that made the change is idle when Redis comes back."""
-        first = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
-        second = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
-        async with (
-            httpx.AsyncClient(base_url=first.url, timeout=10) as one,
-            httpx.AsyncClient(base_url=second.url, timeout=10) as two,
-        ):
-            world = await seed(one, count=1)
-            url = f"/api/v1/experiments/{world.experiments[0]}"
-            for _ in range(2):  # the second read comes from the cache
-                assert (await two.get(url)).json()["description"] is None
+        async with one_experiment_cached_on_two_servers(
+            tmp_path, shared_postgres_database, private_redis.url, servers
+        ) as (one, two, url):
             await asyncio.to_thread(private_redis.freeze)
             changed = await one.patch(url, json={"description": "changed while Redis hung"})
             assert changed.status_code == 200, changed.text
@@ -178,16 +192,9 @@ class TestRedisHungUnderLoad:
         """A blip of Redis seen by one server only: that server bypasses the cache for a few
         seconds and its invalidations are lost meanwhile, while the other keeps reading
         cached pages. Then the first server goes idle."""
-        first = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
-        second = start_server(tmp_path, shared_postgres_database, private_redis.url, servers)
-        async with (
-            httpx.AsyncClient(base_url=first.url, timeout=10) as one,
-            httpx.AsyncClient(base_url=second.url, timeout=10) as two,
-        ):
-            world = await seed(one, count=1)
-            url = f"/api/v1/experiments/{world.experiments[0]}"
-            for _ in range(2):  # the second read comes from the cache
-                assert (await two.get(url)).json()["description"] is None
+        async with one_experiment_cached_on_two_servers(
+            tmp_path, shared_postgres_database, private_redis.url, servers
+        ) as (one, two, url):
             await asyncio.to_thread(private_redis.freeze)
             assert (await one.get(url)).status_code == 200  # times out on Redis: bypassing
             await asyncio.to_thread(private_redis.thaw)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["LiveServer", "free_port"]
+__all__ = ["LiveServer", "free_port", "spawn_uvicorn", "wait_until_healthy"]
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
@@ -22,6 +22,30 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def spawn_uvicorn(
+    port: int, env: Mapping[str, str], log: Path, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """`uvicorn app.main:app` on 127.0.0.1:`port`, its output appended to `log`."""
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log", *extra]
+    with log.open("ab") as handle:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Until `url`/health answers 200; raises if the process exits or the time runs out."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited at start:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the server did not answer in {START_TIMEOUT_SECONDS}s")
 
 
 class LiveServer:
@@ -48,22 +72,8 @@ class LiveServer:
             "MIGRATE_ON_START": "false" if self.database.exists() else "true",
             **self.env,
         }
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited at start:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"the server did not answer in {START_TIMEOUT_SECONDS}s")
+        self.process = spawn_uvicorn(self.port, env, self.log)
+        wait_until_healthy(self.process, self.url, self.log)
 
     @property
     def running(self) -> bool:
