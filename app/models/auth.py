@@ -3,7 +3,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from app.services.auth import Role
 
@@ -20,6 +20,41 @@ class User(BaseModel):
     name: str
     role: Role
     created_at: datetime
+    disabled_at: datetime | None = Field(
+        default=None, description="When an admin disabled the user (its keys are refused)"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+
+class UserUpdate(BaseModel):
+    """What an admin changes about a user; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None = None
+    disabled: bool | None = Field(
+        default=None, description="true: the user's keys are refused; false: they work again"
+    )
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "UserUpdate":
+        if self.role is None and self.disabled is None:
+            raise ValueError("give at least one of the fields role and disabled")
+        return self
+
+
+class UserDeleted(BaseModel):
+    """What went with a deleted user."""
+
+    id: UUID
+    name: str
+    keys_deleted: int
+    experiments_transferred: int = Field(description="Experiments the user owned")
+    new_owner: str = Field(description="Who owns those experiments now")
 
 
 class KeyCreate(BaseModel):
@@ -45,6 +80,15 @@ class NewApiKey(ApiKey):
 
 class GrantCreate(BaseModel):
     user_id: UUID
+
+
+class Grant(BaseModel):
+    """A user allowed to write to an experiment it does not own."""
+
+    user_id: UUID
+    name: str
+    role: Role
+    granted_at: datetime
 
 
 class Me(BaseModel):

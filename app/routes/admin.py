@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Response, status
 from app.db.repositories import auth as auth_repo
 from app.dependencies import (
     AdminDep,
-    AuthorizedDep,
     AuthServiceDep,
     PrincipalDep,
     SessionDep,
@@ -18,12 +17,15 @@ from app.models.auth import (
     ApiKey,
     AuditEvent,
     AuditPage,
+    Grant,
     GrantCreate,
     KeyCreate,
     Me,
     NewApiKey,
     User,
     UserCreate,
+    UserDeleted,
+    UserUpdate,
 )
 from app.routes.responses import CONFLICT, NOT_FOUND
 
@@ -46,6 +48,32 @@ async def create_user(data: UserCreate, service: AuthServiceDep, _admin: AdminDe
 async def list_users(session: SessionDep, _admin: AdminDep) -> list[User]:
     """All users (admins only)."""
     return [User.model_validate(user) for user in await auth_repo.list_users(session)]
+
+
+@router.patch("/users/{user_id}", response_model=User, responses={**NOT_FOUND, **CONFLICT})
+async def update_user(
+    user_id: UUID, data: UserUpdate, service: AuthServiceDep, _admin: AdminDep
+) -> User:
+    """Change a user's role, or disable or enable it (admins only). A disabled user's keys
+    are refused but kept. Takes effect at once on every worker when Redis is configured,
+    else within 5 seconds. 409 when it would leave no active admin."""
+    user = await service.update_user(user_id, role=data.role, disabled=data.disabled)
+    return User.model_validate(user)
+
+
+@router.delete("/users/{user_id}", response_model=UserDeleted, responses={**NOT_FOUND, **CONFLICT})
+async def delete_user(user_id: UUID, service: AuthServiceDep, admin: AdminDep) -> UserDeleted:
+    """Delete a user with its keys and grants (admins only); its keys stop working like a
+    revoked key. The experiments it owned stay and pass to the admin deleting it. 409 for
+    the last active admin, or for the caller's own user."""
+    removal = await service.delete_user(admin, user_id)
+    return UserDeleted(
+        id=removal.id,
+        name=removal.name,
+        keys_deleted=removal.keys_deleted,
+        experiments_transferred=removal.experiments_transferred,
+        new_owner=removal.new_owner,
+    )
 
 
 @router.post(
@@ -74,21 +102,49 @@ async def list_keys(
 
 @router.delete("/keys/{key_id}", response_model=ApiKey, responses=NOT_FOUND)
 async def revoke_key(key_id: UUID, service: AuthServiceDep, _admin: AdminDep) -> ApiKey:
-    """Revoke a key (admins only): it stops working at once on this worker and within
-    seconds on the others."""
+    """Revoke a key (admins only): it stops working at once on this worker, and on the
+    others at once when Redis is configured, else within 5 seconds."""
     return ApiKey.model_validate(await service.revoke_key(key_id))
 
 
 @router.post(
     "/experiments/{experiment_id}/grants",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, **CONFLICT},
 )
 async def grant_write(
-    experiment_id: UUID, data: GrantCreate, service: AuthServiceDep, _who: AuthorizedDep
+    experiment_id: UUID, data: GrantCreate, service: AuthServiceDep, principal: PrincipalDep
 ) -> Response:
-    """Let a user write to this experiment and its runs (its owner or an admin)."""
-    await service.grant(experiment_id, data.user_id)
+    """Let a user write to this experiment and its runs: its owner or an admin may, a
+    grantee may not pass its access on. 409 for a viewer, who writes nothing."""
+    await service.grant(principal, experiment_id, data.user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/experiments/{experiment_id}/grants", response_model=list[Grant], responses=NOT_FOUND)
+async def list_grants(
+    experiment_id: UUID, service: AuthServiceDep, principal: PrincipalDep
+) -> list[Grant]:
+    """The users granted write access to this experiment, oldest grant first (its owner or
+    an admin)."""
+    found = await service.list_grants(principal, experiment_id)
+    return [
+        Grant(user_id=user.id, name=user.name, role=user.role, granted_at=grant.created_at)
+        for grant, user in found
+    ]
+
+
+@router.delete(
+    "/experiments/{experiment_id}/grants/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=NOT_FOUND,
+)
+async def revoke_grant(
+    experiment_id: UUID, user_id: UUID, service: AuthServiceDep, principal: PrincipalDep
+) -> Response:
+    """Take back a user's write access (the experiment's owner or an admin). Its next write
+    is refused: at once on every worker when Redis is configured, else within 5 seconds."""
+    await service.revoke_grant(principal, experiment_id, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

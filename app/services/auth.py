@@ -5,8 +5,12 @@ Keys are random tokens shown once; only their SHA-256 is stored. A request prese
 password of `Authorization: Basic` (how the mlflow client sends MLFLOW_TRACKING_PASSWORD).
 
 Lookups are cached in-process for a few seconds, so an authenticated write costs no extra
-query on the hot path; a revoked key therefore stops working within `CACHE_SECONDS` on other
-workers (at once on the worker that revoked it).
+query on the hot path. Every cache entry is filed under an epoch: a counter of this process,
+bumped by each revocation here, and the read cache's `auth` generation, bumped by each
+revocation anywhere and shared by every worker through Redis. So a revoked key, a disabled
+or re-roled user, or a revoked grant takes effect at once on the worker that changed it and,
+with Redis, at the very next request on every other; without Redis (or while it is down)
+within `CACHE_SECONDS` on the others.
 """
 
 import base64
@@ -17,8 +21,8 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -26,9 +30,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import auth as repo
-from app.db.tables import ApiKey, User
+from app.db.tables import ApiKey, ExperimentGrant, User
 from app.db.types import utcnow
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized
+from app.services.cache import Cache
 
 KEY_PREFIX = "et_"
 # The web UI keeps the key in this HTTP-only cookie (app/routes/ui_session.py).
@@ -90,10 +95,27 @@ class TtlCache(Generic[K, V]):
         self._entries.clear()
 
 
-# Shared by every request of this process.
-principals: TtlCache[str, Principal] = TtlCache()
-run_owners: TtlCache[uuid.UUID, tuple[uuid.UUID, str]] = TtlCache(ttl=60.0)
-grants: TtlCache[tuple[uuid.UUID, uuid.UUID], bool] = TtlCache()
+# The read cache's generation that every change of who may do what bumps.
+AUTH_GENERATION = "auth"
+# (this process's counter, the shared generations or None when they cannot be read).
+Epoch = tuple[int, tuple[int, ...] | None]
+
+
+@dataclass
+class _LocalEpoch:
+    """Bumped by every change made by this process: it never serves a stale entry of its
+    own, even while the shared counter cannot be reached."""
+
+    value: int = 0
+
+
+_local = _LocalEpoch()
+
+# Shared by every request of this process, keyed by the epoch they were read under.
+principals: TtlCache[tuple[Epoch, str], Principal] = TtlCache()
+# An experiment's owner changes only when its owner is deleted (and the epoch moves).
+run_owners: TtlCache[tuple[Epoch, uuid.UUID], tuple[uuid.UUID, str]] = TtlCache(ttl=60.0)
+grants: TtlCache[tuple[Epoch, uuid.UUID, uuid.UUID], bool] = TtlCache()
 
 
 def hash_key(raw: str) -> str:
@@ -140,21 +162,58 @@ def presented_key(headers: Mapping[str, str], api_key_header: str) -> str | None
     return None
 
 
+@dataclass(frozen=True)
+class UserRemoval:
+    """What went with a deleted user."""
+
+    id: uuid.UUID
+    name: str
+    keys_deleted: int
+    experiments_transferred: int
+    new_owner: str
+
+
 @dataclass
 class AuthService:
+    """The rules of who may do what. `cache` is the read cache (DESIGN §5): its generation
+    counter `auth` is how a change made on one worker reaches the others; without it (or
+    without Redis) other workers notice within `CACHE_SECONDS`."""
+
     session: AsyncSession
+    cache: Cache | None = None
+    _epoch: Epoch | None = field(default=None, init=False, repr=False)
+
+    async def epoch(self) -> Epoch:
+        """The counters under which cached identities and grants are valid, read once per
+        service (that is, per request) and before anything is read from the database."""
+        if self._epoch is None:
+            shared = await self.cache.generations(AUTH_GENERATION) if self.cache else None
+            self._epoch = (_local.value, None if shared is None else tuple(shared))
+        return self._epoch
+
+    async def _changed(self) -> None:
+        """After a commit that changes who may do what: this worker's cached identities and
+        grants are stale at once, and every other worker's at its next request when the
+        counter is shared through Redis."""
+        _local.value += 1
+        self._epoch = None
+        if self.cache is not None:
+            await self.cache.bump(AUTH_GENERATION)
 
     async def authenticate(self, raw_key: str) -> Principal:
         digest = hash_key(raw_key)
-        cached = principals.get(digest)
+        epoch = await self.epoch()
+        cached = principals.get((epoch, digest))
         if cached is not None:
             return cached
         found = await repo.principal_for_hash(self.session, digest)
         if found is None:
             raise Unauthorized("Invalid or revoked API key")
         user, _key = found
+        if user.disabled_at is not None:
+            raise Unauthorized(f"This key's user {user.name} is disabled; an admin can enable it")
         principal = Principal(name=user.name, role=Role(user.role), user_id=user.id)
-        principals.put(digest, principal)
+        principals.put((epoch, digest), principal)
         return principal
 
     async def bootstrap_admin(self) -> str | None:
@@ -171,6 +230,21 @@ class AuthService:
             return None
         return raw
 
+    async def recovery_admin(self, name: str) -> User:
+        """An active admin to give a new key to when no admin key is at hand: the oldest
+        one; else user `name`, made an enabled admin (or created)."""
+        active = set(await repo.active_admin_ids(self.session))
+        admins = [user for user in await repo.list_users(self.session) if user.id in active]
+        if admins:
+            return min(admins, key=lambda user: (user.created_at, user.name))
+        user = await repo.get_user_by_name(self.session, name)
+        if user is None:
+            return await self.create_user(name, Role.ADMIN)
+        await repo.update_user(self.session, user, role=Role.ADMIN.value, disabled_at=None)
+        await self.session.commit()
+        await self._changed()
+        return user
+
     async def create_user(self, name: str, role: Role) -> User:
         try:
             user = await repo.add_user(self.session, User(name=name, role=role.value))
@@ -180,9 +254,63 @@ class AuthService:
             raise Conflict(f"A user named {name!r} already exists") from None
         return user
 
+    async def update_user(
+        self, user_id: uuid.UUID, *, role: Role | None, disabled: bool | None
+    ) -> User:
+        """Change a user's role or disable/enable it; refuses to leave no active admin.
+        Takes effect on its keys at once (every worker with Redis, else within
+        `CACHE_SECONDS`)."""
+        admins = await repo.active_admin_ids(self.session)  # locked until the commit
+        user = await self._user(user_id)
+        new_role = user.role if role is None else role.value
+        disabled_at = user.disabled_at
+        if disabled is not None and disabled != (disabled_at is not None):
+            disabled_at = utcnow() if disabled else None
+        if user.id in admins and len(admins) == 1:
+            if new_role != Role.ADMIN.value:
+                raise Conflict(
+                    f"role: {user.name} is the last active admin and cannot be demoted; "
+                    "make another user an admin first"
+                )
+            if disabled_at is not None:
+                raise Conflict(
+                    f"disabled: {user.name} is the last active admin and cannot be disabled; "
+                    "make another user an admin first"
+                )
+        if (new_role, disabled_at) == (user.role, user.disabled_at):
+            return user
+        await repo.update_user(self.session, user, role=new_role, disabled_at=disabled_at)
+        await self.session.commit()
+        await self._changed()
+        return user
+
+    async def delete_user(self, actor: Principal, user_id: uuid.UUID) -> UserRemoval:
+        """Delete a user and its keys and grants. The experiments it owns stay, and become
+        the deleting admin's: a new user given the same name later must not inherit them."""
+        admins = await repo.active_admin_ids(self.session)  # locked until the commit
+        user = await self._user(user_id)
+        if actor.user_id == user.id:
+            raise Conflict(
+                f"user_id: {user.name} is you; an admin cannot delete itself, ask another admin"
+            )
+        if user.id in admins and len(admins) == 1:
+            raise Conflict(
+                f"user_id: {user.name} is the last active admin and cannot be deleted; "
+                "make another user an admin first"
+            )
+        moved = await repo.transfer_experiments(self.session, user.name, actor.name)
+        keys = await repo.delete_user(self.session, user.id)
+        await self.session.commit()
+        await self._changed()
+        if moved and self.cache is not None:
+            # Imported here: the experiments service imports this module.
+            from app.services.experiments import LIST, experiment_key
+
+            await self.cache.bump(LIST, *(experiment_key(e) for e in moved))
+        return UserRemoval(user.id, user.name, keys, len(moved), actor.name)
+
     async def create_key(self, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
-        if await repo.get_user(self.session, user_id) is None:
-            raise NotFound(f"User {user_id} not found")
+        await self._user(user_id)
         raw = await self._add_key(user_id, name)
         key = (await repo.list_keys(self.session, user_id))[-1]
         await self.session.commit()
@@ -193,17 +321,42 @@ class AuthService:
         if key is None:
             raise NotFound(f"API key {key_id} not found")
         await self.session.commit()
-        principals.clear()
+        await self._changed()
         return key
 
-    async def grant(self, experiment_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        if await repo.experiment_owner(self.session, experiment_id) is None:
-            raise NotFound(f"Experiment {experiment_id} not found")
-        if await repo.get_user(self.session, user_id) is None:
-            raise NotFound(f"User {user_id} not found")
+    async def grant(
+        self, principal: Principal, experiment_id: uuid.UUID, user_id: uuid.UUID
+    ) -> None:
+        """Let a user write to an experiment: its owner or an admin may (not a grantee)."""
+        await self._manage_grants(principal, experiment_id)
+        self._no_viewers(principal)
+        user = await self._user(user_id)
+        if user.role == Role.VIEWER.value:
+            raise Conflict(
+                f"user_id: {user.name} is a viewer, which writes nothing even with a grant; "
+                "make it a member first"
+            )
         await repo.add_grant(self.session, experiment_id, user_id)
         await self.session.commit()
-        grants.clear()
+        await self._changed()
+
+    async def list_grants(
+        self, principal: Principal, experiment_id: uuid.UUID
+    ) -> Sequence[tuple[ExperimentGrant, User]]:
+        """Who was granted write access: for the experiment's owner and admins."""
+        await self._manage_grants(principal, experiment_id)
+        return await repo.list_grants(self.session, experiment_id)
+
+    async def revoke_grant(
+        self, principal: Principal, experiment_id: uuid.UUID, user_id: uuid.UUID
+    ) -> None:
+        """Take a grant back (its owner or an admin); the user's next write is refused."""
+        await self._manage_grants(principal, experiment_id)
+        self._no_viewers(principal)
+        if not await repo.delete_grant(self.session, experiment_id, user_id):
+            raise NotFound(f"User {user_id} has no grant on experiment {experiment_id}")
+        await self.session.commit()
+        await self._changed()
 
     async def check_write_experiment(self, principal: Principal, experiment_id: uuid.UUID) -> None:
         """Owner, admin or grantee may write; a missing experiment is left to the route."""
@@ -218,12 +371,13 @@ class AuthService:
         if principal.is_admin:
             return
         self._no_viewers(principal)
-        found = run_owners.get(run_id)
+        key = (await self.epoch(), run_id)
+        found = run_owners.get(key)
         if found is None:
             found = await repo.run_experiment(self.session, run_id)
             if found is None:
                 return
-            run_owners.put(run_id, found)
+            run_owners.put(key, found)
         await self._owner_or_grant(principal, *found)
 
     async def check_write_logged_model(self, principal: Principal, model_id: str) -> None:
@@ -242,6 +396,22 @@ class AuthService:
         if principal.role == Role.VIEWER:
             raise Forbidden(f"{principal.name} is a viewer: read-only access")
 
+    async def _user(self, user_id: uuid.UUID) -> User:
+        user = await repo.get_user(self.session, user_id)
+        if user is None:
+            raise NotFound(f"User {user_id} not found")
+        return user
+
+    async def _manage_grants(self, principal: Principal, experiment_id: uuid.UUID) -> None:
+        owner = await repo.experiment_owner(self.session, experiment_id)
+        if owner is None:
+            raise NotFound(f"Experiment {experiment_id} not found")
+        if not principal.is_admin and owner != principal.name:
+            raise Forbidden(
+                f"{principal.name} may not manage the grants of experiment {experiment_id}: "
+                f"only its owner ({owner}) or an admin may"
+            )
+
     async def _owner_or_grant(
         self, principal: Principal, experiment_id: uuid.UUID, owner: str
     ) -> None:
@@ -249,7 +419,7 @@ class AuthService:
             return
         if principal.user_id is None:
             raise Forbidden(f"{principal.name} may not write to experiment {experiment_id}")
-        key = (experiment_id, principal.user_id)
+        key = (await self.epoch(), experiment_id, principal.user_id)
         allowed = grants.get(key)
         if allowed is None:
             allowed = await repo.has_grant(self.session, experiment_id, principal.user_id)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.tables import (
@@ -39,6 +39,50 @@ async def get_user_by_name(session: AsyncSession, name: str) -> User | None:
 
 async def list_users(session: AsyncSession) -> Sequence[User]:
     return (await session.execute(select(User).order_by(User.name))).scalars().all()
+
+
+async def active_admin_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """The admins not disabled. On PostgreSQL their rows stay locked until the transaction
+    ends, so two admins demoting each other at once cannot both pass a last-admin check
+    (SQLite's `BEGIN IMMEDIATE` already runs writers one at a time)."""
+    query = (
+        select(User.id)
+        .where(User.role == "admin", User.disabled_at.is_(None))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def update_user(
+    session: AsyncSession, user: User, *, role: str, disabled_at: datetime | None
+) -> User:
+    user.role = role
+    user.disabled_at = disabled_at
+    await session.flush()
+    return user
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Delete a user with its keys and grants (explicitly: not every SQLite connection
+    enforces foreign keys). Returns how many keys went with it."""
+    keys = await session.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
+    await session.execute(delete(ExperimentGrant).where(ExperimentGrant.user_id == user_id))
+    await session.execute(delete(User).where(User.id == user_id))
+    return int(getattr(keys, "rowcount", 0) or 0)
+
+
+async def transfer_experiments(
+    session: AsyncSession, from_owner: str, to_owner: str
+) -> list[uuid.UUID]:
+    """Give every experiment `from_owner` owns to `to_owner`; returns their ids."""
+    query = (
+        update(Experiment)
+        .where(Experiment.owner == from_owner)
+        .values(owner=to_owner)
+        .returning(Experiment.id)
+    )
+    return list((await session.execute(query)).scalars().all())
 
 
 async def add_key(session: AsyncSession, key: ApiKey) -> ApiKey:
@@ -102,6 +146,29 @@ async def add_grant(session: AsyncSession, experiment_id: uuid.UUID, user_id: uu
     if not await has_grant(session, experiment_id, user_id):
         session.add(ExperimentGrant(experiment_id=experiment_id, user_id=user_id))
         await session.flush()
+
+
+async def list_grants(
+    session: AsyncSession, experiment_id: uuid.UUID
+) -> Sequence[tuple[ExperimentGrant, User]]:
+    """The experiment's grants with their users, oldest first."""
+    query = (
+        select(ExperimentGrant, User)
+        .join(User, User.id == ExperimentGrant.user_id)
+        .where(ExperimentGrant.experiment_id == experiment_id)
+        .order_by(ExperimentGrant.created_at, User.name)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def delete_grant(session: AsyncSession, experiment_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    """Whether there was such a grant to delete."""
+    result = await session.execute(
+        delete(ExperimentGrant).where(
+            ExperimentGrant.experiment_id == experiment_id, ExperimentGrant.user_id == user_id
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def add_audit_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:
