@@ -35,7 +35,7 @@ from exptrack.models import (
 )
 from exptrack.transport import Transport
 
-__all__ = ["Client", "Experiments", "Keys", "Runs", "Users"]
+__all__ = ["Client", "Experiments", "Grants", "Keys", "Runs", "Users"]
 
 #: The roles a user can have: admins do everything, members write to what they own or were
 #: granted, viewers only read.
@@ -219,7 +219,7 @@ class Runs:
 
 
 class Users:
-    """`client.users`: list and create users (admins only)."""
+    """`client.users`: list, create, change and delete users (admins only)."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
@@ -241,6 +241,63 @@ class Users:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         body = {"name": name, "role": role}
         return User.from_json(self._transport.json("POST", "/api/v1/users", json=body))
+
+    def update(
+        self, id_or_name: str, *, role: str | None = None, disabled: bool | None = None
+    ) -> User:
+        """Change a user's role and/or disable (`disabled=True`) or enable it. A disabled
+        user's keys are refused but kept. Conflict if no active admin would be left."""
+        if role is not None and role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        body = {
+            name: value
+            for name, value in (("role", role), ("disabled", disabled))
+            if value is not None
+        }
+        if not body:
+            raise ValueError("give role or disabled")
+        user_id = id_or_name if _is_uuid(id_or_name) else self.get(id_or_name).id
+        return User.from_json(self._transport.json("PATCH", f"/api/v1/users/{user_id}", json=body))
+
+    def delete(self, id_or_name: str) -> dict[str, Any]:
+        """Delete a user and its keys and grants; the experiments it owned pass to the admin
+        calling. Returns `{"id", "name", "keys_deleted", "experiments_transferred",
+        "new_owner"}`. Conflict for the caller itself or the last active admin."""
+        user_id = id_or_name if _is_uuid(id_or_name) else self.get(id_or_name).id
+        body: dict[str, Any] = self._transport.json("DELETE", f"/api/v1/users/{user_id}")
+        return body
+
+
+class Grants:
+    """`client.grants`: who may write to an experiment it does not own (managed by the
+    experiment's owner or an admin)."""
+
+    def __init__(self, transport: Transport, experiments: Experiments, users: Users) -> None:
+        self._transport = transport
+        self._experiments = experiments
+        self._users = users
+
+    def _path(self, experiment: str) -> str:
+        return f"/api/v1/experiments/{self._experiments.resolve_id(experiment)}/grants"
+
+    def _user_id(self, user: str) -> str:
+        return user if _is_uuid(user) else self._users.get(user).id
+
+    def list(self, experiment: str) -> list[dict[str, Any]]:
+        """The grantees of an experiment (id or name), oldest grant first: `{"user_id",
+        "name", "role", "granted_at"}` each."""
+        body: list[dict[str, Any]] = self._transport.json("GET", self._path(experiment))
+        return body
+
+    def add(self, experiment: str, user: str) -> None:
+        """Let `user` (id, or name: resolving a name needs an admin's key) write to the
+        experiment and its runs."""
+        body = {"user_id": self._user_id(user)}
+        self._transport.request("POST", self._path(experiment), json=body)
+
+    def revoke(self, experiment: str, user: str) -> None:
+        """Take `user`'s grant back; NotFound if it has none."""
+        self._transport.request("DELETE", f"{self._path(experiment)}/{self._user_id(user)}")
 
 
 class Keys:
@@ -311,6 +368,7 @@ class Client:
         self.runs = Runs(self._transport, self.experiments)
         self.users = Users(self._transport)
         self.keys = Keys(self._transport, self.users)
+        self.grants = Grants(self._transport, self.experiments, self.users)
 
     @property
     def url(self) -> str:

@@ -1,7 +1,9 @@
-"""`exptrack users ls|create` and `exptrack keys create|ls|rm`: users and API keys, through the
-API with an admin's key; and `exptrack keys create --admin`, which makes a new admin key
-directly in the server's database, for when no admin key is at hand (the first one, printed
-once at the server's first start, was lost).
+"""`exptrack users ls|create|set-role|disable|enable|rm`, `exptrack keys create|ls|rm` and
+`exptrack grants ls|add|rm`: users, API keys and grants, through the API (users and keys
+with an admin's key; grants with the experiment owner's or an admin's); and
+`exptrack keys create --admin`, which makes a new admin key directly in the server's
+database, for when no admin key is at hand (the first one, printed once at the server's
+first start, was lost, or every admin was disabled).
 
 A new key is printed alone on stdout (the message about it goes to stderr), so that
 `export EXPTRACK_API_KEY=$(exptrack keys create --admin)` works."""
@@ -17,9 +19,15 @@ from exptrack.cli.output import JsonOption, fail, format_time, make_table, print
 from exptrack.cli.server import DatabaseUrlOption, masked, require_server
 from exptrack.models import ApiKey, User
 
-__all__ = ["keys_app", "users_app"]
+__all__ = ["grants_app", "keys_app", "users_app"]
 
-users_app = typer.Typer(help="List and create users (needs an admin's key).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="List, create, change and delete users (needs an admin's key).", no_args_is_help=True
+)
+grants_app = typer.Typer(
+    help="Who may write to an experiment it does not own (needs the owner's or an admin's key).",
+    no_args_is_help=True,
+)
 keys_app = typer.Typer(
     help="Create, list and revoke API keys (needs an admin's key, except create --admin).",
     no_args_is_help=True,
@@ -71,6 +79,97 @@ def create_user(
         stdout().print(f"Created user {user.name} ({user.role}), id {user.id}.")
 
 
+UserArgument = Annotated[str, typer.Argument(help="The user's name or id.")]
+
+
+def _print_user(user: User, message: str, as_json: bool) -> None:
+    if as_json:
+        print_json(user)
+    else:
+        stdout().print(message)
+
+
+@users_app.command("set-role")
+def set_role(
+    ctx: typer.Context,
+    user: UserArgument,
+    role: Annotated[Role, typer.Argument(help="admin, member or viewer.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Change a user's role; its keys carry the new role at once (the last active admin
+    cannot be demoted)."""
+    with client(ctx) as api:
+        changed = api.users.update(user, role=role.value)
+    _print_user(changed, f"{changed.name} is now {changed.role}.", as_json)
+
+
+@users_app.command("disable")
+def disable_user(ctx: typer.Context, user: UserArgument, as_json: JsonOption = False) -> None:
+    """Disable a user: its keys are refused at once, and kept for `users enable`."""
+    with client(ctx) as api:
+        changed = api.users.update(user, disabled=True)
+    _print_user(changed, f"Disabled {changed.name}: its keys are refused.", as_json)
+
+
+@users_app.command("enable")
+def enable_user(ctx: typer.Context, user: UserArgument, as_json: JsonOption = False) -> None:
+    """Enable a disabled user: its keys work again."""
+    with client(ctx) as api:
+        changed = api.users.update(user, disabled=False)
+    _print_user(changed, f"Enabled {changed.name}: its keys work again.", as_json)
+
+
+@users_app.command("rm")
+def delete_user(ctx: typer.Context, user: UserArgument, as_json: JsonOption = False) -> None:
+    """Delete a user with its keys and grants. The experiments it owned stay, and become
+    yours (the admin running this)."""
+    with client(ctx) as api:
+        deleted = api.users.delete(user)
+    if as_json:
+        print_json(deleted)
+    else:
+        stdout().print(
+            f"Deleted {deleted['name']} and its {deleted['keys_deleted']} key(s); "
+            f"{deleted['experiments_transferred']} experiment(s) now belong to "
+            f"{deleted['new_owner']}."
+        )
+
+
+ExperimentArgument = Annotated[str, typer.Argument(help="The experiment's name or id.")]
+
+
+@grants_app.command("ls")
+def list_grants(
+    ctx: typer.Context, experiment: ExperimentArgument, as_json: JsonOption = False
+) -> None:
+    """The users granted write access to an experiment."""
+    with client(ctx) as api:
+        grants = api.grants.list(experiment)
+    if as_json:
+        print_json(grants)
+    elif not grants:
+        stdout().print("No grants.")
+    else:
+        rows = [(g["user_id"], g["name"], g["role"], g["granted_at"]) for g in grants]
+        stdout().print(make_table(["USER ID", "NAME", "ROLE", "GRANTED"], rows))
+
+
+@grants_app.command("add")
+def add_grant(ctx: typer.Context, experiment: ExperimentArgument, user: UserArgument) -> None:
+    """Let a user write to an experiment and its runs."""
+    with client(ctx) as api:
+        api.grants.add(experiment, user)
+    stdout().print(f"{user} may now write to {experiment}.")
+
+
+@grants_app.command("rm")
+def revoke_grant(ctx: typer.Context, experiment: ExperimentArgument, user: UserArgument) -> None:
+    """Take a user's grant back: its next write to the experiment is refused."""
+    with client(ctx) as api:
+        api.grants.revoke(experiment, user)
+    stdout().print(f"{user} may no longer write to {experiment}.")
+
+
 def _print_new_key(
     key: str, user: str, role: str, name: str, as_json: bool, **extra: object
 ) -> None:
@@ -92,7 +191,6 @@ async def _admin_key_in_database(url: str, name: str) -> dict[str, str]:
     from app.db.engine import Database
     from app.db.repositories import auth as repo
     from app.services.auth import AuthService, hash_key
-    from app.services.auth import Role as ServerRole
 
     database = Database(url, pooled=False)
     try:
@@ -105,11 +203,8 @@ async def _admin_key_in_database(url: str, name: str) -> dict[str, str]:
                 assert found is not None
                 user, key = found
             else:
-                admins = [u for u in await repo.list_users(session) if u.role == ServerRole.ADMIN]
-                if admins:
-                    user = min(admins, key=lambda u: (u.created_at, u.name))
-                else:
-                    user = await service.create_user(ADMIN_USER, ServerRole.ADMIN)
+                # The oldest active admin; a disabled one's key would be refused.
+                user = await service.recovery_admin(ADMIN_USER)
                 key, raw = await service.create_key(user.id, name)
             return {"key": raw, "id": str(key.id), "name": key.name, "user": user.name}
     finally:
