@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Set when DATABASE_URL points at PgBouncer in transaction mode.
     database_pgbouncer: bool = False
+    # The longest one SQL statement of a request may run before the database stops it (a
+    # 503 that says the query took too long); 0 means no limit. Migrations have none.
+    database_statement_timeout_seconds: float = Field(default=30.0, ge=0)
     # Empty means: no Redis; an in-process cache is used instead.
     redis_url: str = ""
     # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.

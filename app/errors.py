@@ -62,3 +62,16 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StorageFull(DomainError):
+    """The disk (or quota) that holds artifacts or the database is full; nothing was stored.
+    507 Insufficient Storage in both wire formats, which the MLflow client does not retry:
+    space has to be freed first."""
+
+    status_code = 507
+    code = "RESOURCE_EXHAUSTED"
+
+
+class QueryTimeout(Unavailable):
+    """A statement ran past DATABASE_STATEMENT_TIMEOUT_SECONDS and the database stopped it."""

@@ -1,11 +1,16 @@
 """Request id, timing and the access log (the seed's timing middleware), and the last line
-of defence: an unexpected error becomes a 500 that carries the request id and no internals."""
+of defence: an unexpected error becomes a 500 that carries the request id and no internals.
+
+A client that goes away before its request body has arrived (an upload cut off) is not a
+server error: its access-log line says so, with status 499 (in the metrics too), and no
+traceback is logged."""
 
 import logging
 import re
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +21,8 @@ logger = logging.getLogger("app.access")
 error_logger = logging.getLogger("app.errors")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# nginx's "client closed request": nobody receives it, it only labels the log and metrics.
+CLIENT_CLOSED_REQUEST = 499
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -59,6 +66,8 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED_REQUEST  # and no answer: nobody is there to read it
         except Exception:
             error_logger.exception(
                 "unhandled error", extra={"request_id": request_id, "path": scope["path"]}
@@ -75,10 +84,13 @@ class RequestContextMiddleware:
             observe(scope["method"], route_template(scope), status, elapsed)
             await self._audit(scope, status, principal, request_id)
             logger.info(
-                "%s %s %s",
+                "%s %s %s%s",
                 scope["method"],
                 scope["path"],
                 status,
+                " (client disconnected before the request body arrived)"
+                if status == CLIENT_CLOSED_REQUEST
+                else "",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],

@@ -229,6 +229,27 @@ class LogBatch(RunRef):
     tags: list[KeyValue] = Field(default_factory=list)
 
 
+# Items per log-inputs and outputs request. MLflow sets no count, but each item is a row
+# written in one statement: 1000 datasets and 1000 models (6 columns each) stay far under
+# the 32,766 bind parameters SQLite and PostgreSQL allow in one statement.
+MAX_DATASETS_PER_REQUEST = 1000
+MAX_MODELS_PER_REQUEST = 1000
+MAX_TAGS_PER_DATASET_INPUT = 100
+
+
+def _at_most(limit: int, what: str) -> Any:
+    """A list field's bound, checked before its items are validated one by one."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, list) and len(value) > limit:
+            raise ValueError(
+                f"at most {limit} {what} per request, got {len(value)}; split them across requests"
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 class DatasetIn(Message):
     name: str
     digest: str
@@ -239,7 +260,9 @@ class DatasetIn(Message):
 
 
 class DatasetInput(Message):
-    tags: list[KeyValue] = Field(default_factory=list)
+    tags: Annotated[
+        list[KeyValue], _at_most(MAX_TAGS_PER_DATASET_INPUT, "tags per dataset input")
+    ] = Field(default_factory=list)
     dataset: DatasetIn
 
 
@@ -253,12 +276,18 @@ class ModelOutput(Message):
 
 
 class LogInputs(RunRef):
-    datasets: list[DatasetInput] = Field(default_factory=list)
-    models: list[ModelInput] = Field(default_factory=list)
+    datasets: Annotated[list[DatasetInput], _at_most(MAX_DATASETS_PER_REQUEST, "datasets")] = Field(
+        default_factory=list
+    )
+    models: Annotated[list[ModelInput], _at_most(MAX_MODELS_PER_REQUEST, "models")] = Field(
+        default_factory=list
+    )
 
 
 class LogOutputs(RunRef):
-    models: list[ModelOutput] = Field(default_factory=list)
+    models: Annotated[list[ModelOutput], _at_most(MAX_MODELS_PER_REQUEST, "models")] = Field(
+        default_factory=list
+    )
 
 
 class LogModel(RunRef):

@@ -4,7 +4,8 @@ MLflow's grammar: `clause [AND clause]*`, where a clause is `<field> <op> <value
 attributes (bare, or prefixed `attributes.`) or `tags.<key>` (and, for logged models,
 `params.<key>`), with keys quotable in backticks or double quotes. Strings are quoted with
 single or double quotes; a doubled quote stands for itself. Clauses come out as the
-`Comparison` records of the run-search parser, so the SQL side speaks one vocabulary.
+`Comparison` records of the run-search parser, so the SQL side speaks one vocabulary, and
+are bounded as run-search filters are (`MAX_FILTER_LENGTH`, `MAX_FILTER_CONDITIONS`).
 """
 
 import re
@@ -13,7 +14,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.errors import InvalidInput
-from app.services.search_filter import Comparison, Entity
+from app.services.search_filter import (
+    MAX_FILTER_CONDITIONS,
+    Comparison,
+    Entity,
+    FilterTooLarge,
+    check_filter_length,
+    too_many_conditions,
+)
 
 __all__ = [
     "EXPERIMENT_FILTER",
@@ -137,6 +145,8 @@ class _Clauses:
             word = self.next("AND")
             if word.kind != "ident" or word.text.upper() != "AND":
                 raise self.fail(f"expected AND between clauses, found {word.text!r}")
+            if len(clauses) == MAX_FILTER_CONDITIONS:
+                raise InvalidInput(f"filter: {too_many_conditions(self.text, 0).reason}")
             clauses.append(self.clause())
         return clauses
 
@@ -233,6 +243,10 @@ def parse_clauses(text: str | None, spec: FilterSpec) -> list[Comparison]:
     """The AND-joined clauses of a filter; none for an empty one. 400 when it is invalid."""
     if text is None or not text.strip():
         return []
+    try:
+        check_filter_length(text)
+    except FilterTooLarge as exc:
+        raise InvalidInput(f"filter: {exc.reason}") from None
     return _Clauses(text, spec).parse()
 
 

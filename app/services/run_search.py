@@ -22,6 +22,7 @@ from app.services.search_filter import (
     Comparison,
     Expr,
     FilterSyntaxError,
+    FilterTooLarge,
     Or,
     OrderBy,
     parse_filter,
@@ -85,6 +86,8 @@ class RunSearchService:
 def _parse_filter(text: str | None) -> Expr | None:
     try:
         expr = parse_filter(text)
+    except FilterTooLarge as exc:
+        raise InvalidInput(f"filter: {exc.reason}") from None
     except FilterSyntaxError as exc:
         raise InvalidInput(f"filter: {exc}") from None
     return None if expr is None else _resolve(expr)
@@ -93,6 +96,8 @@ def _parse_filter(text: str | None) -> Expr | None:
 def _parse_order_by(clauses: list[str]) -> list[OrderBy]:
     try:
         return parse_order_by(clauses)
+    except FilterTooLarge as exc:
+        raise InvalidInput(f"order_by: {exc.reason}") from None
     except FilterSyntaxError as exc:
         raise InvalidInput(f"order_by: {exc}") from None
 
@@ -137,6 +142,8 @@ def _like_regex(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
     for char in chars:
         if char == "\\":
             parts.append(re.escape(next(chars, "\\")))
+        elif char == "%" and parts and parts[-1] == ".*":
+            continue  # '%%%…' is one '%': a run of '.*' backtracks exponentially
         else:
             parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)

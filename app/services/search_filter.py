@@ -4,6 +4,12 @@ The language is MLflow's (`metrics.acc > 0.9 AND params.lr = '0.01'`) plus `OR` 
 `AND` binds tighter than `OR`. Keywords are case-insensitive; attribute names are not. Parsing is
 done by a hand-written tokenizer and a recursive-descent parser, so every error carries the
 0-based offset where the input stopped making sense.
+
+A filter is bounded so that one search cannot tie up the database: at most
+`MAX_FILTER_LENGTH` characters and `MAX_FILTER_CONDITIONS` comparisons, `order_by` at most
+`MAX_ORDER_BY_CLAUSES` clauses. Each comparison becomes a subquery; the bounds sit far above
+what people write by hand or the MLflow UI and client send (several values of one key fit in
+a single `IN (...)` comparison).
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ __all__ = [
     "Comparison",
     "Entity",
     "Expr",
+    "MAX_FILTER_CONDITIONS",
+    "MAX_FILTER_LENGTH",
+    "MAX_ORDER_BY_CLAUSES",
     "FilterSyntaxError",
+    "FilterTooLarge",
     "Or",
     "OrderBy",
     "OrderEntity",
@@ -49,6 +59,36 @@ class FilterSyntaxError(ValueError):
     def snippet(self) -> str:
         flat = "".join(" " if c.isspace() else c for c in self.text)
         return f"{flat}\n{' ' * self.position}^"
+
+
+class FilterTooLarge(FilterSyntaxError):
+    """A filter or order_by past one of the size bounds; `reason` names the bound."""
+
+
+MAX_FILTER_LENGTH = 10_000
+MAX_FILTER_CONDITIONS = 50
+MAX_ORDER_BY_CLAUSES = 20
+
+
+def check_filter_length(text: str) -> None:
+    """Raise `FilterTooLarge` for a filter longer than `MAX_FILTER_LENGTH` characters."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise FilterTooLarge(
+            f"the filter is {len(text)} characters long; at most {MAX_FILTER_LENGTH} are allowed",
+            MAX_FILTER_LENGTH,
+            text,
+        )
+
+
+def too_many_conditions(text: str, position: int) -> FilterTooLarge:
+    """The error for the comparison that goes past `MAX_FILTER_CONDITIONS`."""
+    return FilterTooLarge(
+        f"the filter has more than {MAX_FILTER_CONDITIONS} conditions; at most "
+        f"{MAX_FILTER_CONDITIONS} are allowed (several values of one key fit in one condition: "
+        "params.model IN ('a', 'b'))",
+        position,
+        text,
+    )
 
 
 @dataclass(frozen=True)
@@ -187,6 +227,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0
+        self.conditions = 0
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
@@ -288,6 +329,9 @@ class _Parser:
         return entity, key, token
 
     def parse_comparison(self) -> Comparison:
+        self.conditions += 1
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise too_many_conditions(self.text, self.peek().pos)
         entity, key, first = self.parse_field("a filter clause such as metrics.acc > 0.9")
         field_text = self.text[first.pos : self.tokens[self.index - 1].end]
         op_token = self.peek()
@@ -363,10 +407,12 @@ class _Parser:
 def parse_filter(text: str | None) -> Expr | None:
     """Parse a run-search filter; `None`, empty or blank text means "no filter".
 
-    Raises `FilterSyntaxError` for anything else that is not a valid filter.
+    Raises `FilterSyntaxError` for anything else that is not a valid filter, `FilterTooLarge`
+    (a subclass) for one past `MAX_FILTER_LENGTH` or `MAX_FILTER_CONDITIONS`.
     """
     if text is None or not text.strip():
         return None
+    check_filter_length(text)
     parser = _Parser(text)
     expr = parser.parse_or()
     parser.parse_end()
@@ -383,6 +429,10 @@ def parse_order_by(clauses: Sequence[str] | None) -> list[OrderBy]:
         return []
     if isinstance(clauses, str):
         clauses = [clauses]
+    if len(clauses) > MAX_ORDER_BY_CLAUSES:
+        raise FilterTooLarge(
+            f"{len(clauses)} order_by clauses; at most {MAX_ORDER_BY_CLAUSES} are allowed", 0, ""
+        )
     result: list[OrderBy] = []
     seen: dict[tuple[str, str], int] = {}
     for number, clause in enumerate(clauses, start=1):

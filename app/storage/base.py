@@ -7,6 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from app.errors import StorageFull
+
+__all__ = ["ArtifactDownload", "ArtifactStore", "FileInfo", "StorageFull", "TooLarge"]
+
+# A store raises `StorageFull` (a domain error: 507 in both APIs) when its disk or quota has
+# no room left; whatever it had written of that file is gone, and a replaced file is intact.
+
 
 @dataclass(frozen=True)
 class FileInfo:
@@ -38,7 +45,9 @@ class ArtifactStore(Protocol):
     async def write(self, path: str, chunks: AsyncIterable[bytes], *, max_bytes: int) -> int:
         """Store the chunks as the file at `path` (replacing it), never holding the whole
         file in memory; the number of bytes written. Raises `TooLarge` past `max_bytes`,
-        `IsADirectoryError`/`NotADirectoryError` when a directory is in the way."""
+        `StorageFull` when no space is left, `IsADirectoryError`/`NotADirectoryError` when a
+        directory is in the way. On any failure nothing of the new file stays behind and a
+        file it was to replace is unchanged."""
 
     async def download(self, path: str) -> ArtifactDownload | None:
         """The file at `path`, or None when there is no such file."""

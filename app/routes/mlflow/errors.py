@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
-from app.errors import DomainError, PayloadTooLarge, Unauthorized
-from app.routes.errors import database_unavailable, refused_value
+from app.errors import DomainError, PayloadTooLarge, StorageFull, Unauthorized
+from app.routes.errors import database_unavailable, refused_value, storage_full
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,12 @@ def render_domain_error(exc: DomainError) -> Response:
         headers["Retry-After"] = str(retry_after)
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer, Basic realm="exptrack"'
-    status = 413 if isinstance(exc, PayloadTooLarge) else STATUS_BY_CODE.get(exc.code, 400)
+    # 413 and 507 keep their HTTP status: MLflow has no error code of its own for them, and
+    # its client retries neither (a 5xx it does retry would spin for minutes on a full disk).
+    if isinstance(exc, PayloadTooLarge | StorageFull):
+        status = exc.status_code
+    else:
+        status = STATUS_BY_CODE.get(exc.code, 400)
     return mlflow_error(exc.code, exc.message, status, headers)
 
 
@@ -96,6 +101,10 @@ def render_exception(exc: Exception) -> Response | None:
         code = "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
         return mlflow_error(code, str(exc.detail), exc.status_code, dict(exc.headers or {}))
     if isinstance(exc, DBAPIError | PoolTimeoutError | ConnectionError | TimeoutError | OSError):
+        full = storage_full(exc)
+        if full is not None:
+            logger.error("disk full: %s", exc)
+            return render_domain_error(full)
         refused = refused_value(exc)
         if refused is not None:
             logger.warning("database refused a value: %s", getattr(exc, "orig", exc))
