@@ -1,7 +1,5 @@
 """FastAPI dependencies, as `Annotated` aliases."""
 
-import json
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -9,10 +7,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.errors import Forbidden, TooManyRequests, Unauthorized
+from app.errors import Forbidden, InvalidPath, TooManyRequests, Unauthorized
 from app.runtime import Runtime
+from app.services.access import Access, request_writes
+from app.services.artifact_paths import ArtifactLocation, canonical_path, locate
 from app.services.artifacts import ArtifactService
-from app.services.audit import is_write
 from app.services.auth import (
     CSRF_HEADER,
     OPEN,
@@ -24,6 +23,7 @@ from app.services.auth import (
 )
 from app.services.cache import Cache
 from app.services.experiments import ExperimentService
+from app.services.exposure import listening_hosts
 from app.services.live import LiveHub
 from app.services.metric_history import MetricHistoryService
 from app.services.mlflow_experiments import MlflowExperimentService
@@ -109,15 +109,18 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     """Who is calling: the owner of the presented API key, or, where auth is off, the open
     local principal. Also applies the per-key rate limit."""
     settings = runtime.settings
-    server = request.scope.get("server")
-    if not auth_required(settings.auth_enabled, settings.host, server[0] if server else None):
+    if settings.auth_enabled is None:
+        server = request.scope.get("server")
+        hosts = (settings.host, server[0] if server else None, *listening_hosts())
+    else:
+        hosts = ()
+    if not auth_required(settings.auth_enabled, hosts):
         request.state.principal = OPEN.name
         return OPEN
     raw = presented_key(request.headers, settings.api_key_header)
     if raw is None:
         raw = request.cookies.get(SESSION_COOKIE)
-        unsafe = is_write(request.method, request.url.path)
-        if raw and unsafe and CSRF_HEADER not in request.headers:
+        if raw and request_writes(request.scope) and CSRF_HEADER not in request.headers:
             raise Forbidden(
                 "A write signed in by the UI's cookie must carry the X-Requested-With header"
             )
@@ -126,9 +129,9 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
             f"An API key is required: send it as {settings.api_key_header}, "
             "Authorization: Bearer <key>, or as the password of Basic credentials"
         )
-    database, _ = await runtime.resources()
+    database, cache = await runtime.resources()
     async with database.session() as session:
-        principal = await AuthService(session).authenticate(raw)
+        principal = await AuthService(session, cache).authenticate(raw)
     request.state.principal = principal.name
     wait = await runtime.rate_limiter.retry_after(f"key:{principal.name}")
     if wait:
@@ -139,33 +142,15 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def authorize(request: Request, principal: PrincipalDep, runtime: RuntimeDep) -> Principal:
-    """The v1 permission rule, from the method and the path's ids: anyone signed in reads;
-    viewers write nothing; members write to experiments (and their runs) they own or were
-    granted; admins write everything."""
-    if not is_write(request.method, request.url.path) or principal.is_admin:
-        return principal
-    database, _ = await runtime.resources()
-    async with database.session() as session:
-        service = AuthService(session)
-        run_id = _uuid_param(request, "run_id")
-        experiment_id = _uuid_param(request, "experiment_id")
-        if run_id is not None:
-            await service.check_write_run(principal, run_id)
-        elif experiment_id is not None:
-            await service.check_write_experiment(principal, experiment_id)
-        else:
-            service.check_create(principal)
-    return principal
+async def get_access(
+    request: Request, principal: PrincipalDep, session: SessionDep, cache: CacheDep
+) -> Access:
+    """The caller and what the matched route does; every API route's handler is checked with
+    it on its own parsed arguments (app/routes/access.py)."""
+    return Access(principal, request_writes(request.scope), AuthService(session, cache))
 
 
-def _uuid_param(request: Request, name: str) -> uuid.UUID | None:
-    """A path id, if present and well formed (a malformed one is the route's 422)."""
-    value = request.path_params.get(name)
-    try:
-        return None if value is None else uuid.UUID(str(value))
-    except ValueError:
-        return None
+AccessDep = Annotated[Access, Depends(get_access)]
 
 
 async def require_admin(principal: PrincipalDep) -> Principal:
@@ -174,12 +159,12 @@ async def require_admin(principal: PrincipalDep) -> Principal:
     return principal
 
 
-AuthorizedDep = Annotated[Principal, Depends(authorize)]
+AuthorizedDep = PrincipalDep  # the route class has checked the permission
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 
-async def get_auth_service(session: SessionDep) -> AuthService:
-    return AuthService(session)
+async def get_auth_service(session: SessionDep, cache: CacheDep) -> AuthService:
+    return AuthService(session, cache)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
@@ -242,52 +227,30 @@ async def get_artifact_service(
 ArtifactServiceDep = Annotated[ArtifactService, Depends(get_artifact_service)]
 
 
-_MLFLOW_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/"
-_MLFLOW_MODELS = "/api/2.0/mlflow/logged-models/"
+def _canonical_route_path(request: Request, path: str) -> str:
+    """The route's `{path}` (percent-decoded once by the server) in canonical form; the
+    request's own path, so rewritten, is what the audit log records."""
+    canonical = canonical_path(path)
+    full = request.scope["path"]
+    if path and full.endswith(path):
+        request.state.audit_path = full[: len(full) - len(path)] + canonical
+    return canonical
 
 
-def _mlflow_uuid(value: object) -> uuid.UUID | None:
-    """An MLflow id (32 hex digits, a UUID, or the default experiment "0") as our UUID."""
-    if value == "0":
-        return uuid.UUID(int=0)
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
+async def get_artifact_path(request: Request, path: str) -> str:
+    return _canonical_route_path(request, path)
 
 
-async def authorize_mlflow(
-    request: Request, principal: PrincipalDep, runtime: RuntimeDep
-) -> Principal:
-    """The same permission rule as `authorize`, for the MLflow wire API, whose ids travel in
-    request bodies (and in artifact paths) instead of in route parameters."""
-    path = request.url.path
-    if not is_write(request.method, path) or principal.is_admin:
-        return principal
-    body: dict[str, object] = {}
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            parsed = json.loads(await request.body() or b"{}")
-            body = parsed if isinstance(parsed, dict) else {}
-        except ValueError:
-            body = {}  # the route answers the malformed body
-    database, _ = await runtime.resources()
-    async with database.session() as session:
-        service = AuthService(session)
-        run_id = _mlflow_uuid(body.get("run_id") or body.get("run_uuid") or "")
-        experiment_id = _mlflow_uuid(body.get("experiment_id", ""))
-        if path.startswith(_MLFLOW_ARTIFACTS):
-            # <experiment>/<run>/artifacts/... or <experiment>/models/<id>/...
-            parts = path.removeprefix(_MLFLOW_ARTIFACTS).split("/")
-            experiment_id = _mlflow_uuid(parts[0])
-            run_id = _mlflow_uuid(parts[1]) if len(parts) > 1 else None
-        if path.startswith(_MLFLOW_MODELS) and path != _MLFLOW_MODELS + "search":
-            model_id = path.removeprefix(_MLFLOW_MODELS).split("/")[0]
-            await service.check_write_logged_model(principal, model_id)
-        elif run_id is not None:
-            await service.check_write_run(principal, run_id)
-        elif experiment_id is not None:
-            await service.check_write_experiment(principal, experiment_id)
-        else:
-            service.check_create(principal)
-    return principal
+async def get_artifact_location(request: Request, path: str) -> ArtifactLocation:
+    """The run's or logged model's folder an MLflow artifact write names (400 otherwise)."""
+    location = locate(_canonical_route_path(request, path))
+    if location is None:
+        raise InvalidPath(
+            f"path: {path!r} is inside no run or logged model; write below "
+            "<experiment>/<run>/artifacts/ or <experiment>/models/<model>/artifacts/"
+        )
+    return location
+
+
+ArtifactPathDep = Annotated[str, Depends(get_artifact_path)]
+ArtifactLocationDep = Annotated[ArtifactLocation, Depends(get_artifact_location)]

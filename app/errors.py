@@ -17,6 +17,13 @@ class InvalidInput(DomainError):
     code = "INVALID_PARAMETER_VALUE"
 
 
+class InvalidPath(DomainError):
+    """A path that cannot be made canonical (NUL, above its root): a 400 in both APIs."""
+
+    status_code = 400
+    code = "INVALID_PARAMETER_VALUE"
+
+
 class NotFound(DomainError):
     status_code = 404
     code = "RESOURCE_DOES_NOT_EXIST"

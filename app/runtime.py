@@ -49,11 +49,11 @@ class Runtime:
                 flush=True,
             )
             logger.warning("created user 'admin' and its first API key (printed above)")
-        if not auth_required(self.settings.auth_enabled, self.settings.host, None):
+        if not auth_required(self.settings.auth_enabled, (self.settings.host,)):
             logger.warning(
-                "authentication is OFF: the server answers anyone who can reach it on "
-                "loopback; requests arriving on other addresses still need a key "
-                "(AUTH_ENABLED=true turns it on everywhere)"
+                "authentication is OFF while the server listens only on loopback; if it "
+                "listens on any other address, every request needs a key "
+                "(AUTH_ENABLED=true turns it on, false turns it off, everywhere)"
             )
         self.audit.start(self._database)
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.routes.observability import observe
-from app.services.audit import is_write
+from app.services.access import request_writes
 
 logger = logging.getLogger("app.access")
 error_logger = logging.getLogger("app.errors")
@@ -104,7 +104,7 @@ class RequestContextMiddleware:
 
     @staticmethod
     async def _audit(scope: Scope, status: int, principal: str | None, request_id: str) -> None:
-        if not is_write(scope["method"], scope["path"]) or not scope["path"].startswith("/api/"):
+        if not request_writes(scope) or not scope["path"].startswith("/api/"):
             return
         app = scope.get("app")
         runtime = getattr(getattr(app, "state", None), "runtime", None)
@@ -116,7 +116,7 @@ class RequestContextMiddleware:
                 database,
                 principal=principal,
                 method=scope["method"],
-                path=scope["path"][:2000],
+                path=scope["state"].get("audit_path", scope["path"])[:2000],
                 status=status,
                 client=(scope.get("client") or ("", 0))[0][:64] or None,
                 request_id=request_id,

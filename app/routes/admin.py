@@ -27,9 +27,10 @@ from app.models.auth import (
     UserDeleted,
     UserUpdate,
 )
+from app.routes.access import AccessRoute
 from app.routes.responses import CONFLICT, NOT_FOUND
 
-router = APIRouter(tags=["access"])
+router = APIRouter(tags=["access"], route_class=AccessRoute)
 
 
 @router.get("/me", response_model=Me)

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.dependencies import AuthorizedDep, ExperimentServiceDep, RunServiceDep
+from app.dependencies import ExperimentServiceDep, PrincipalDep, RunServiceDep
 from app.models.experiment import (
     Experiment,
     ExperimentCreate,
@@ -15,9 +15,10 @@ from app.models.experiment import (
 )
 from app.models.run import Run as RunModel
 from app.models.run import RunCreate, RunPage
+from app.routes.access import AccessRoute
 from app.routes.responses import CONFLICT, NOT_FOUND
 
-router = APIRouter(prefix="/experiments", tags=["experiments"])
+router = APIRouter(prefix="/experiments", tags=["experiments"], route_class=AccessRoute)
 
 Page = Annotated[int, Query(ge=1, description="Page number, from 1")]
 PerPage = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)")]
@@ -40,7 +41,7 @@ async def list_experiments(
 
 @router.post("", response_model=Experiment, status_code=status.HTTP_201_CREATED, responses=CONFLICT)
 async def create_experiment(
-    data: ExperimentCreate, service: ExperimentServiceDep, principal: AuthorizedDep
+    data: ExperimentCreate, service: ExperimentServiceDep, principal: PrincipalDep
 ) -> Experiment:
     """Create an experiment. The name is checked and lowercased; a live experiment with the
     same name is a 409. With auth on, a non-admin's experiment is owned by the caller,

@@ -17,10 +17,11 @@ from fastapi.responses import StreamingResponse
 from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 
 from app.dependencies import LiveHubDep
+from app.routes.access import AccessRoute
 from app.routes.responses import NOT_FOUND
 from app.services.live import LiveHub, Topic, TopicKind
 
-router = APIRouter(tags=["live"])
+router = APIRouter(tags=["live"], route_class=AccessRoute)
 
 # Browsers reconnect this many milliseconds after a stream drops.
 RECONNECT_MS = 1000

@@ -14,9 +14,11 @@ from app.models.metric_history import (
     RunsHistory,
     RunsHistoryRequest,
 )
+from app.routes.access import AccessRoute
 from app.routes.responses import NOT_FOUND, json_response
+from app.services.access import READ_ONLY
 
-router = APIRouter(tags=["metric history"])
+router = APIRouter(tags=["metric history"], route_class=AccessRoute)
 
 
 @router.get("/runs/{run_id}/metrics/history", response_model=MetricHistory, responses=NOT_FOUND)
@@ -44,7 +46,7 @@ async def get_downsampled_metric(
     return json_response(await service.downsampled(run_id, query))
 
 
-@router.post("/metrics/history", response_model=RunsHistory)
+@router.post("/metrics/history", response_model=RunsHistory, openapi_extra=READ_ONLY)
 async def compare_metric_histories(
     request: RunsHistoryRequest, service: MetricHistoryServiceDep
 ) -> RunsHistory:

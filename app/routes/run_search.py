@@ -4,14 +4,17 @@ from fastapi import APIRouter, Response
 
 from app.dependencies import RunSearchServiceDep
 from app.models.run_search import RunSearch, RunSearchResult
+from app.routes.access import AccessRoute
 from app.routes.responses import RequestError, json_response
+from app.services.access import READ_ONLY
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"], route_class=AccessRoute)
 
 
 @router.post(
     "/search",
     response_model=RunSearchResult,
+    openapi_extra=READ_ONLY,
     responses={
         422: {
             "model": RequestError,

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.dependencies import RunServiceDep
 from app.models.run import Run, RunUpdate
+from app.routes.access import AccessRoute
 from app.routes.responses import NOT_FOUND
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"], route_class=AccessRoute)
 
 
 @router.get("/{run_id}", response_model=Run, responses=NOT_FOUND)

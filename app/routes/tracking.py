@@ -14,9 +14,10 @@ from app.models.tracking import (
     ParamWrite,
     TagWrite,
 )
+from app.routes.access import AccessRoute
 from app.routes.responses import CONFLICT, NOT_FOUND
 
-router = APIRouter(prefix="/runs/{run_id}", tags=["tracking"])
+router = APIRouter(prefix="/runs/{run_id}", tags=["tracking"], route_class=AccessRoute)
 
 TagKey = Annotated[Key, Path(description="The tag's key (may contain '/')")]
 

@@ -1,9 +1,10 @@
-"""Artifact rules: which paths are allowed, where a run's files live, and the size limit.
+"""Artifact rules: where a run's files live, who may be written, and the size limit.
 
-A path is relative and '/'-separated: no `..` segment, no leading `/`, no drive letter, no
-backslash and no NUL (MLflow's `validate_path_is_safe`); empty and `.` segments are dropped.
-A run's files live under `<experiment id>/<run id>/artifacts/` in the store, the same place
-the MLflow client uploads to through `mlflow-artifacts:/`, so both APIs see the same files.
+Paths arrive canonical (app/services/artifact_paths.py). A run's files live under
+`<experiment id>/<run id>/artifacts/` in the store, the same place the MLflow client uploads
+to through `mlflow-artifacts:/`, so both APIs see the same files. Writes through the MLflow
+API must land inside an existing run's or logged model's folder of the experiment the path
+names; reads may look anywhere below the root.
 """
 
 import uuid
@@ -14,11 +15,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import runs as runs_repo
+from app.db.repositories import tracking as tracking_repo
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.services.artifact_paths import ArtifactLocation, Owner
 from app.services.mlflow_translate import run_artifact_prefix
 from app.storage import ArtifactDownload, ArtifactStore, FileInfo, TooLarge
 
-__all__ = ["ArtifactFile", "ArtifactListing", "ArtifactService", "clean_path"]
+__all__ = ["ArtifactFile", "ArtifactListing", "ArtifactService"]
 
 
 class ArtifactFile(BaseModel):
@@ -36,18 +39,6 @@ class ArtifactListing(BaseModel):
     files: list[ArtifactFile]
 
 
-def clean_path(path: str, *, field: str = "path") -> str:
-    """The path normalized ('a//b/./c' -> 'a/b/c'); InvalidInput when it is not safe."""
-    if "\x00" in path or "\\" in path:
-        raise InvalidInput(f"{field}: {path!r} must not contain backslashes or NUL characters")
-    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        raise InvalidInput(f"{field}: {path!r} must be a relative path")
-    segments = [segment for segment in path.split("/") if segment not in ("", ".")]
-    if ".." in segments:
-        raise InvalidInput(f"{field}: {path!r} must not contain '..'")
-    return "/".join(segments)
-
-
 def _join(prefix: str, path: str) -> str:
     return f"{prefix}/{path}" if path else prefix
 
@@ -60,12 +51,51 @@ class ArtifactService:
 
     # -- by store path (the MLflow proxied-artifact API) --------------------------------------
 
+    async def check_owner(self, location: ArtifactLocation) -> None:
+        """NotFound unless the run or logged model exists in the experiment the path names."""
+        if location.owner == Owner.RUN:
+            assert location.run_id is not None
+            run = await runs_repo.get_any(self.session, location.run_id)
+            found = run is not None and run.experiment_id == location.experiment_id
+        else:
+            model = await tracking_repo.get_logged_model(self.session, location.owner_id)
+            found = model is not None and model.experiment_id == location.experiment_id
+        if not found:
+            raise NotFound(
+                f"path: no {location.owner.value} {location.owner_id} in experiment "
+                f"{location.experiment_id.hex}; artifacts are written below a run's or a "
+                "logged model's artifact_uri"
+            )
+
     async def upload(
+        self, location: ArtifactLocation, chunks: AsyncIterable[bytes], declared: int | None
+    ) -> FileInfo:
+        if not location.relative:
+            raise InvalidInput("path: give the file's path")
+        await self.check_owner(location)
+        # The owner exists: release the connection before a long upload.
+        await self.session.close()
+        return await self._write(location.store_path, chunks, declared)
+
+    async def download(self, path: str) -> ArtifactDownload:
+        found = await self.store.download(path) if path else None
+        if found is None:
+            raise NotFound(f"No artifact file at {path!r}")
+        return found
+
+    async def list(self, path: str) -> list[FileInfo]:
+        """The directory's entries; empty for a missing path or a file (as MLflow does)."""
+        return await self.store.list(path) or []
+
+    async def delete(self, location: ArtifactLocation) -> None:
+        """Remove a file or directory of a run's (or model's) artifacts, all of them when the
+        path is the owner's `artifacts` folder itself; nothing there is fine too (MLflow)."""
+        await self.check_owner(location)
+        await self.store.delete(location.store_path)  # nothing there is fine too (MLflow)
+
+    async def _write(
         self, path: str, chunks: AsyncIterable[bytes], declared_length: int | None
     ) -> FileInfo:
-        path = clean_path(path)
-        if not path:
-            raise InvalidInput("path: give the file's path")
         if declared_length is not None and declared_length > self.max_bytes:
             raise self._too_large()
         try:
@@ -78,24 +108,6 @@ class ArtifactService:
             ) from None
         return FileInfo(path, False, size)
 
-    async def download(self, path: str) -> ArtifactDownload:
-        path = clean_path(path)
-        found = await self.store.download(path) if path else None
-        if found is None:
-            raise NotFound(f"No artifact file at {path!r}")
-        return found
-
-    async def list(self, path: str) -> list[FileInfo]:
-        """The directory's entries; empty for a missing path or a file (as MLflow does)."""
-        return await self.store.list(clean_path(path)) or []
-
-    async def delete(self, path: str) -> None:
-        path = clean_path(path)
-        if not path:
-            raise InvalidInput("path: refusing to delete every artifact")
-        if not await self.store.delete(path):
-            raise NotFound(f"No artifact at {path!r}")
-
     # -- by run (the v1 API) ------------------------------------------------------------------
 
     async def run_prefix(self, run_id: uuid.UUID) -> str:
@@ -107,21 +119,19 @@ class ArtifactService:
     async def upload_to_run(
         self,
         run_id: uuid.UUID,
-        path: str,
+        relative: str,
         chunks: AsyncIterable[bytes],
         declared_length: int | None,
     ) -> ArtifactFile:
-        relative = clean_path(path)
         if not relative:
             raise InvalidInput("path: give the file's path")
         prefix = await self.run_prefix(run_id)
         # The run exists: release the connection before a long upload.
         await self.session.close()
-        stored = await self.upload(_join(prefix, relative), chunks, declared_length)
+        stored = await self._write(_join(prefix, relative), chunks, declared_length)
         return ArtifactFile(path=relative, is_dir=False, size=stored.size)
 
-    async def list_run(self, run_id: uuid.UUID, path: str) -> ArtifactListing:
-        relative = clean_path(path)
+    async def list_run(self, run_id: uuid.UUID, relative: str) -> ArtifactListing:
         prefix = await self.run_prefix(run_id)
         entries = await self.store.list(_join(prefix, relative))
         if entries is None:
@@ -136,16 +146,14 @@ class ArtifactService:
             files=[ArtifactFile(path=e.path[cut:], is_dir=e.is_dir, size=e.size) for e in entries],
         )
 
-    async def download_from_run(self, run_id: uuid.UUID, path: str) -> ArtifactDownload:
-        relative = clean_path(path)
+    async def download_from_run(self, run_id: uuid.UUID, relative: str) -> ArtifactDownload:
         prefix = await self.run_prefix(run_id)
         found = await self.store.download(_join(prefix, relative)) if relative else None
         if found is None:
             raise NotFound(f"Run {run_id} has no artifact file {relative!r}")
         return found
 
-    async def delete_from_run(self, run_id: uuid.UUID, path: str) -> None:
-        relative = clean_path(path)
+    async def delete_from_run(self, run_id: uuid.UUID, relative: str) -> None:
         if not relative:
             raise InvalidInput("path: give the file or directory to delete")
         prefix = await self.run_prefix(run_id)

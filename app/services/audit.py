@@ -16,15 +16,6 @@ from app.db.types import utcnow
 
 logger = logging.getLogger(__name__)
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# POSTs that only read.
-READ_ONLY_SUFFIXES = ("/search", "/metrics/history", "/get-history-bulk-interval")
-
-
-def is_write(method: str, path: str) -> bool:
-    return method in WRITE_METHODS and not path.endswith(READ_ONLY_SUFFIXES)
-
-
 class AuditLog:
     FLUSH_SECONDS = 1.0
     MAX_BUFFER = 10_000

@@ -21,7 +21,7 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -135,13 +135,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def auth_required(setting: bool | None, configured_host: str, server_host: str | None) -> bool:
-    """Explicit setting, else on whenever the server is reachable beyond loopback."""
+def auth_required(setting: bool | None, hosts: Iterable[str | None]) -> bool:
+    """The explicit setting, else on whenever any of `hosts` (the configured HOST, the
+    addresses the process listens on, the one a request arrived on) is beyond loopback."""
     if setting is not None:
         return setting
-    return not is_loopback(configured_host) or (
-        server_host is not None and not is_loopback(server_host)
-    )
+    return any(host is not None and not is_loopback(host) for host in hosts)
 
 
 def presented_key(headers: Mapping[str, str], api_key_header: str) -> str | None:

@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 from exptrack.cli import experiments, runs
-from exptrack.cli.access import keys_app, users_app
+from exptrack.cli.access import grants_app, keys_app, users_app
 from exptrack.cli.context import CLI_RETRY_SECONDS, State
 from exptrack.cli.export import export
 from exptrack.cli.output import fail
@@ -80,6 +80,7 @@ app.command("server")(server)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(grants_app, name="grants")
 
 
 def main() -> None:

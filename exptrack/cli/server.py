@@ -64,6 +64,9 @@ def server(
         os.environ["DATABASE_URL"] = database_url
     if redis_url is not None:
         os.environ["REDIS_URL"] = redis_url
+    # The server's own settings (and so whether auth is on) see where it really listens.
+    os.environ["HOST"] = host
+    os.environ["PORT"] = str(port)
     import uvicorn
 
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, reload=reload)

@@ -137,6 +137,17 @@ CASES = [
     Case("GET", E + "/runs", None, **READ),
     Case("POST", E + "/runs", lambda k, e, r: {}, **OWNER_WRITE),
     Case("POST", E + "/grants", lambda k, e, r: {"user_id": k.member_id}, **OWNER_WRITE),
+    Case("GET", E + "/grants", None, **OWNER_WRITE),
+    Case(
+        "DELETE",
+        E + "/grants/{user_id}",
+        None,
+        none=401,
+        viewer=403,
+        member=403,
+        owner=404,
+        admin=404,
+    ),
     Case(
         "POST", "/api/v1/runs/search", lambda k, e, r: {"experiment_ids": [e], "filter": ""}, **READ
     ),
@@ -165,6 +176,8 @@ CASES = [
     Case("GET", "/api/v1/keys", None, **ADMIN_ONLY),
     Case("DELETE", "/api/v1/keys/{key_id}", None, **ADMIN_ONLY),
     Case("GET", "/api/v1/audit", None, **ADMIN_ONLY),
+    Case("PATCH", "/api/v1/users/{user_id}", lambda k, e, r: {"role": "viewer"}, **ADMIN_ONLY),
+    Case("DELETE", "/api/v1/users/{user_id}", None, **ADMIN_ONLY),
 ]
 # Routes the matrix deliberately leaves to their own tests (streams that never end).
 STREAMING = {"/api/v1/runs/{run_id}/events", "/api/v1/experiments/{experiment_id}/events"}
@@ -297,11 +310,12 @@ class TestAudit:
 
 
 def test_auth_is_on_beyond_loopback() -> None:
-    assert not auth_required(None, "127.0.0.1", "127.0.0.1")
-    assert auth_required(None, "0.0.0.0", "127.0.0.1")
-    assert auth_required(None, "127.0.0.1", "10.1.2.3")
-    assert auth_required(True, "127.0.0.1", "127.0.0.1")
-    assert not auth_required(False, "0.0.0.0", "10.1.2.3")
+    assert not auth_required(None, ("127.0.0.1", "127.0.0.1", "::1", "localhost"))
+    assert auth_required(None, ("0.0.0.0", "127.0.0.1"))
+    assert auth_required(None, ("127.0.0.1", "10.1.2.3"))
+    assert auth_required(None, ("127.0.0.1", None, "::"))
+    assert auth_required(True, ("127.0.0.1", "127.0.0.1"))
+    assert not auth_required(False, ("0.0.0.0", "10.1.2.3"))
 
 
 async def test_first_admin_key_is_created_once(sqlite_backend: Backend) -> None:

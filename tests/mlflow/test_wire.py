@@ -271,16 +271,56 @@ class TestArtifacts:
     def test_paths_that_leave_their_prefix_are_refused(self, v1: httpx.Client) -> None:
         experiment_id, run_id = new_run(v1)
         for path in (
-            f"{experiment_id}/{run_id}/artifacts/%2E%2E/%2E%2E/escape.txt",
-            f"{experiment_id}/{run_id}/artifacts/a%5Cb.txt",
+            f"{experiment_id}/{run_id}/artifacts/%2E%2E/%2E%2E/escape.txt",  # the experiment's
+            f"{experiment_id}/{run_id}/artifacts/" + "%2E%2E/" * 4 + "escape.txt",  # above root
+            f"{experiment_id}/{run_id}/artifacts/a%00b.txt",
         ):
             response = v1.put(f"{ARTIFACTS}/{path}", content=b"x")
             mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
         mlflow_error(v1.get(ARTIFACTS, params={"path": "../etc"}), 400, "INVALID_PARAMETER_VALUE")
         response = v1.put(f"/api/v1/runs/{run_id}/artifacts/%2E%2E/x.txt", content=b"x")
-        assert response.status_code == 422 and "detail" in response.json()
+        assert response.status_code == 400 and "climbs above its root" in response.json()["detail"]
         response = v1.get(f"/api/v1/runs/{run_id}/artifacts", params={"path": "../.."})
-        assert response.status_code == 422
+        assert response.status_code == 400
+
+    def test_every_spelling_of_a_path_is_one_file(self, v1: httpx.Client) -> None:
+        experiment_id, run_id = new_run(v1)
+        root = f"{experiment_id}/{run_id}/artifacts"
+        hyphenated = f"{uuid.UUID(experiment_id)}/{str(uuid.UUID(run_id)).upper()}/artifacts"
+        for number, path in enumerate(
+            (
+                f"{root}/m/model.pkl",
+                f"{root}/./m//model.pkl",
+                f"{root}/%2e/m/%2E/model.pkl",
+                f"{root}/m%5Cmodel.pkl",
+                f"{root}/x/../m/model.pkl",
+                f"{hyphenated}/m/model.pkl",
+            )
+        ):
+            ok(v1.put(f"{ARTIFACTS}/{path}", content=f"v{number}".encode()))
+        listing = ok(v1.get(ARTIFACTS, params={"path": f"{root}/m"}))
+        assert [f["path"] for f in listing["files"]] == ["model.pkl"]
+        assert v1.get(f"{ARTIFACTS}/{root}/m/model.pkl").content == b"v5"
+        response = v1.get(f"/api/v1/runs/{run_id}/artifacts", params={"path": "./m/"})
+        assert [f["path"] for f in response.json()["files"]] == ["m/model.pkl"]
+
+    def test_writes_outside_every_run_are_refused(self, v1: httpx.Client) -> None:
+        experiment_id, run_id = new_run(v1)
+        other_experiment, _ = new_run(v1)
+        invented = uuid.uuid4().hex
+        for path, status in (
+            ("model.pkl", 400),  # the store's root
+            (f"{experiment_id}/model.pkl", 400),  # an experiment's folder
+            (f"{experiment_id}/{invented}/artifacts/model.pkl", 404),  # no such run
+            (f"{other_experiment}/{run_id}/artifacts/model.pkl", 404),  # not that experiment's
+        ):
+            response = v1.put(f"{ARTIFACTS}/{path}", content=b"x")
+            assert response.status_code == status, (path, response.text)
+            assert v1.delete(f"{ARTIFACTS}/{path}").status_code == status
+        assert (
+            v1.get(f"{ARTIFACTS}/{other_experiment}/{run_id}/artifacts/model.pkl").status_code
+            == 404
+        )
 
     def test_size_limit(self, v1: httpx.Client) -> None:
         experiment_id, run_id = new_run(v1)

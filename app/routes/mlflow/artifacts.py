@@ -1,20 +1,19 @@
 """/api/2.0/mlflow-artifacts/artifacts/...: MLflow's proxied artifact access. Paths are
 `<experiment>/<run>/artifacts/...` (or `<experiment>/models/<model>/artifacts/...`), as the
-server put them in `artifact_uri`. Bodies stream to and from storage in chunks."""
+server put them in `artifact_uri`; writes go only there (400 for any other place, 404 for a
+run or model the experiment does not hold). Every path is canonical before the route, its
+permission check and the store see it. Bodies stream to and from storage in chunks."""
 
-import contextlib
-import mimetypes
 import posixpath
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
 
-from app.dependencies import ArtifactServiceDep
-from app.errors import NotFound
+from app.dependencies import ArtifactLocationDep, ArtifactPathDep, ArtifactServiceDep
 from app.models import mlflow as wire
+from app.routes.artifact_response import file_response
 from app.routes.mlflow.errors import MlflowRoute
-from app.storage import ArtifactDownload
+from app.services.artifact_paths import canonical_path
 
 router = APIRouter(prefix="/artifacts", route_class=MlflowRoute)
 
@@ -24,21 +23,12 @@ def declared_length(request: Request) -> int | None:
     return int(length) if length.isdigit() else None
 
 
-def file_response(download: ArtifactDownload, path: str) -> Response:
-    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    if download.local_path is not None:
-        return FileResponse(download.local_path, media_type=media_type)
-    assert download.chunks is not None
-    headers = {"Content-Length": str(download.size)}
-    return StreamingResponse(download.chunks, media_type=media_type, headers=headers)
-
-
 @router.get("", response_model=wire.ListArtifactsResponse)
 async def list_artifacts(
     query: Annotated[wire.ArtifactListQuery, Query()], service: ArtifactServiceDep
 ) -> wire.ListArtifactsResponse:
     """The entries directly under a directory, by name; `{}` for a file or a missing path."""
-    entries = await service.list(query.path)
+    entries = await service.list(canonical_path(query.path or ""))
     files = [
         wire.FileInfo(path=posixpath.basename(e.path), is_dir=e.is_dir, file_size=e.size)
         for e in entries
@@ -47,21 +37,22 @@ async def list_artifacts(
 
 
 @router.put("/{path:path}", response_model=wire.Empty)
-async def upload_artifact(path: str, request: Request, service: ArtifactServiceDep) -> wire.Empty:
+async def upload_artifact(
+    location: ArtifactLocationDep, request: Request, service: ArtifactServiceDep
+) -> wire.Empty:
     """Store the request body as the file at `path`, replacing it (retries are harmless)."""
-    await service.upload(path, request.stream(), declared_length(request))
+    await service.upload(location, request.stream(), declared_length(request))
     return wire.Empty()
 
 
 @router.get("/{path:path}")
-async def download_artifact(path: str, service: ArtifactServiceDep) -> Response:
+async def download_artifact(path: ArtifactPathDep, service: ArtifactServiceDep) -> Response:
     """The file at `path`, streamed."""
     return file_response(await service.download(path), path)
 
 
 @router.delete("/{path:path}", response_model=wire.Empty)
-async def delete_artifact(path: str, service: ArtifactServiceDep) -> wire.Empty:
+async def delete_artifact(location: ArtifactLocationDep, service: ArtifactServiceDep) -> wire.Empty:
     """Remove the file or directory at `path`; nothing there is fine too."""
-    with contextlib.suppress(NotFound):
-        await service.delete(path)
+    await service.delete(location)
     return wire.Empty()

@@ -12,12 +12,12 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from app.errors import DomainError, PayloadTooLarge, StorageFull, Unauthorized
+from app.routes.access import AccessRoute
 from app.routes.errors import database_unavailable, refused_value, storage_full
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def render_exception(exc: Exception) -> Response | None:
     return None
 
 
-class MlflowRoute(APIRoute):
+class MlflowRoute(AccessRoute):
     """A route of the MLflow wire API: unset response fields are left out, and errors are
     rendered the MLflow way."""
 

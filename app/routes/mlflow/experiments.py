@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from app.dependencies import MlflowExperimentServiceDep, PrincipalDep
 from app.models import mlflow as wire
 from app.routes.mlflow.errors import MlflowRoute
+from app.services.access import READ_ONLY
 from app.services.mlflow_experiments import MLFLOW_OWNER
 
 router = APIRouter(prefix="/experiments", route_class=MlflowRoute)
@@ -38,7 +39,7 @@ async def get_experiment_by_name(
     return wire.ExperimentResponse(experiment=await service.get_by_name(query.experiment_name))
 
 
-@router.post("/search", response_model=wire.SearchExperimentsResponse)
+@router.post("/search", response_model=wire.SearchExperimentsResponse, openapi_extra=READ_ONLY)
 async def search_experiments(
     request: wire.SearchExperiments, service: MlflowExperimentServiceDep
 ) -> wire.SearchExperimentsResponse:

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from app.dependencies import LoggedModelServiceDep
 from app.models import mlflow as wire
 from app.routes.mlflow.errors import MlflowRoute
+from app.services.access import READ_ONLY
 
 router = APIRouter(prefix="/logged-models", route_class=MlflowRoute)
 
@@ -17,7 +18,7 @@ async def create_logged_model(
     return wire.LoggedModelResponse(model=await service.create(request))
 
 
-@router.post("/search", response_model=wire.SearchLoggedModelsResponse)
+@router.post("/search", response_model=wire.SearchLoggedModelsResponse, openapi_extra=READ_ONLY)
 async def search_logged_models(
     request: wire.SearchLoggedModels, service: LoggedModelServiceDep
 ) -> wire.SearchLoggedModelsResponse:

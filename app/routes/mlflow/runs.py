@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from app.dependencies import MlflowLoggingServiceDep, MlflowRunServiceDep
 from app.models import mlflow as wire
 from app.routes.mlflow.errors import MlflowRoute
+from app.services.access import READ_ONLY
 
 router = APIRouter(prefix="/runs", route_class=MlflowRoute)
 
@@ -47,7 +48,7 @@ async def restore_run(request: wire.RunRef, service: MlflowRunServiceDep) -> wir
     return wire.Empty()
 
 
-@router.post("/search", response_model=wire.SearchRunsResponse)
+@router.post("/search", response_model=wire.SearchRunsResponse, openapi_extra=READ_ONLY)
 async def search_runs(
     request: wire.SearchRuns, service: MlflowRunServiceDep
 ) -> wire.SearchRunsResponse:
