@@ -20,7 +20,7 @@ class TestSharedRedis:
             url = f"/api/v1/experiments/{experiment['id']}"
             # Both instances have the page and the list cached in Redis now.
             assert (await two.client.get(url)).json()["description"] is None
-            listed = (await two.client.get("/api/v1/experiments", params={"owner": "shared"}))
+            listed = await two.client.get("/api/v1/experiments", params={"owner": "shared"})
             assert listed.json()["total"] == 1
 
             await one.client.patch(url, json={"description": "changed"})
@@ -30,7 +30,7 @@ class TestSharedRedis:
             seen = (await two.client.get(url)).json()
             assert seen["description"] == "changed"
             assert seen["run_count"] == 1
-            listed = (await two.client.get("/api/v1/experiments", params={"owner": "shared"}))
+            listed = await two.client.get("/api/v1/experiments", params={"owner": "shared"})
             assert listed.json()["total"] == 2
         finally:
             await stop_server(one)

@@ -120,18 +120,14 @@ class TestCors:
         settings = sqlite_backend.settings(cors_origins="https://ui.example,https://b.example")
         server = await start_server(settings, sqlite_backend)
         try:
-            response = await server.client.get(
-                "/health", headers={"Origin": "https://b.example"}
-            )
+            response = await server.client.get("/health", headers={"Origin": "https://b.example"})
             assert response.headers["access-control-allow-origin"] == "https://b.example"
         finally:
             await stop_server(server)
 
 
 class TestPrometheus:
-    async def test_requests_are_counted_by_route_template(
-        self, client: httpx.AsyncClient
-    ) -> None:
+    async def test_requests_are_counted_by_route_template(self, client: httpx.AsyncClient) -> None:
         await client.get("/api/v1/experiments/00000000-0000-0000-0000-000000000000")
         text = (await client.get("/metrics")).text
         assert (

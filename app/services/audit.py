@@ -16,6 +16,7 @@ from app.db.types import utcnow
 
 logger = logging.getLogger(__name__)
 
+
 class AuditLog:
     FLUSH_SECONDS = 1.0
     MAX_BUFFER = 10_000

@@ -211,9 +211,7 @@ class TestDelete:
         response = await client.post(f"{API}/{old['id']}/restore")
         assert response.status_code == 409
 
-    async def test_restore_brings_back_experiment_and_runs(
-        self, client: httpx.AsyncClient
-    ) -> None:
+    async def test_restore_brings_back_experiment_and_runs(self, client: httpx.AsyncClient) -> None:
         experiment = await create_experiment(client)
         run = await create_run(client, experiment["id"])
         await client.delete(f"{API}/{experiment['id']}")

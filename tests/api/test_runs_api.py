@@ -93,9 +93,7 @@ class TestUpdateRun:
         experiment = await create_experiment(client)
         run = await create_run(client, experiment["id"])
         await client.patch(f"/api/v1/runs/{run['id']}", json={"status": "failed"})
-        body = (
-            await client.patch(f"/api/v1/runs/{run['id']}", json={"status": "running"})
-        ).json()
+        body = (await client.patch(f"/api/v1/runs/{run['id']}", json={"status": "running"})).json()
         assert body["ended_at"] is None
 
     async def test_unknown_status_is_422(self, client: httpx.AsyncClient) -> None:
