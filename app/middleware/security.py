@@ -1,20 +1,88 @@
-"""Security headers on every response, and the request body size limit (413)."""
+"""Security headers on every response, and the request body size limit (413).
 
+Every response gets SECURITY_HEADERS and a Content-Security-Policy unless it set its own
+(artifact downloads set a sandboxing one, UI pages add the digest of their import map):
+HTML gets PAGE_POLICY (scripts and styles from our origin only, nothing inline), the API
+docs pages DOCS_POLICY, and anything else API_POLICY.
+"""
+
+import base64
+import hashlib
 import re
+from collections.abc import Iterable
 
+from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+__all__ = [
+    "API_POLICY",
+    "DOCS_POLICY",
+    "PAGE_POLICY",
+    "SECURITY_HEADERS",
+    "SecurityMiddleware",
+    "page_policy",
+    "script_hash",
 ]
+
+SECURITY_HEADERS = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+]
+
+# What no page of ours needs: plugins, a <base> that moves relative URLs, being framed, forms
+# posting elsewhere.
+_LOCKDOWN = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+# A JSON answer, a static file: nothing in it may load or run anything.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+def script_hash(source: str) -> str:
+    """The CSP source that allows exactly one inline script, by the digest of its text."""
+    digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+def page_policy(script_hashes: Iterable[str] = ()) -> str:
+    """The UI pages' policy: scripts, styles, images and connections (fetch, EventSource)
+    from our origin only; no inline script or style but the scripts of `script_hashes`."""
+    scripts = " ".join(["'self'", *script_hashes])
+    return (
+        f"default-src 'none'; script-src {scripts}; style-src 'self'; img-src 'self' data:; "
+        f"font-src 'self'; connect-src 'self'; manifest-src 'self'; {_LOCKDOWN}"
+    )
+
+
+PAGE_POLICY = page_policy()
+
+# FastAPI's /docs and /redoc load Swagger UI and ReDoc from jsDelivr and start them with an
+# inline script; the pages hold no user data, and still may not be framed or post elsewhere.
+_CDN = "https://cdn.jsdelivr.net"
+DOCS_POLICY = (
+    f"default-src 'none'; script-src 'self' 'unsafe-inline' {_CDN}; "
+    f"style-src 'self' 'unsafe-inline' {_CDN} https://fonts.googleapis.com; "
+    "img-src 'self' data: https:; font-src 'self' https://fonts.gstatic.com; "
+    f"connect-src 'self'; worker-src blob:; {_LOCKDOWN}"
+)
 
 # Artifact uploads stream to disk and have their own, larger limit.
 UNLIMITED_PATHS = re.compile(r"^/api/2\.0/mlflow-artifacts/|^/api/v1/runs/[^/]+/artifacts/")
+
+
+def _docs_paths(scope: Scope) -> set[str]:
+    app = scope.get("app")
+    names = ("docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url")
+    return {path for name in names if isinstance(path := getattr(app, name, None), str)}
+
+
+def _policy(scope: Scope, headers: MutableHeaders) -> str:
+    if not headers.get("content-type", "").startswith("text/html"):
+        return API_POLICY
+    return DOCS_POLICY if scope["path"] in _docs_paths(scope) else PAGE_POLICY
 
 
 class BodyTooLarge(Exception):
@@ -33,7 +101,11 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+                headers.setdefault("content-security-policy", _policy(scope, headers))
             await send(message)
 
         if UNLIMITED_PATHS.match(scope["path"]):

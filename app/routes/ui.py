@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from app import __version__
+from app.middleware.security import page_policy, script_hash
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 STATIC_DIR = UI_DIR / "static"
@@ -45,6 +46,12 @@ def import_map() -> str:
     scripts = sorted(path.relative_to(STATIC_DIR).as_posix() for path in STATIC_DIR.glob("js/*.js"))
     imports = {f"/static/{path}": static_url(path) for path in scripts}
     return json.dumps({"imports": imports}, indent=1)
+
+
+@lru_cache(maxsize=1)
+def content_security_policy() -> str:
+    """The pages' policy: nothing inline runs but the import map (base.html), by its digest."""
+    return page_policy([script_hash(import_map())])
 
 
 _IMPORT = re.compile(r"""^import\s[^;]*?from\s+["']\./([\w-]+\.js)["']""", re.MULTILINE)
@@ -102,7 +109,10 @@ static_files = StaticAssets(directory=STATIC_DIR)
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    headers = {"Content-Security-Policy": content_security_policy()}
+    return templates.TemplateResponse(
+        request, template, context, status_code=status_code, headers=headers
+    )
 
 
 def _not_found(request: Request, what: str) -> HTMLResponse:

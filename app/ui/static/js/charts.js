@@ -9,7 +9,7 @@
 
 import { api, metricNumber } from "./api.js";
 import { chartSettings, onChartSettings } from "./chart-settings.js";
-import { escapeHtml, formatDuration, formatInteger, formatValue } from "./format.js";
+import { applyStyles, escapeHtml, formatDuration, formatInteger, formatValue } from "./format.js";
 
 const HEIGHT = 230;
 const MAX_POINTS = 2000;
@@ -478,8 +478,9 @@ export class MetricChart {
     }
     const chips = this.seriesMeta.slice(0, 8).map((item, i) => {
       const value = u.data[1 + 2 * i + (weight ? 1 : 0)][idx];
-      return `<span class="chip"><span class="swatch" style="background:${item.color}"></span>${formatValue(value ?? null)}</span>`;
+      return `<span class="chip"><span class="swatch" data-color="${escapeHtml(item.color)}"></span>${formatValue(value ?? null)}</span>`;
     });
     this.readout.innerHTML = `${escapeHtml(x)}${chips.join("")}`;
+    applyStyles(this.readout);
   }
 }

@@ -4,7 +4,7 @@
 import { api, live, metricNumber, toast } from "./api.js";
 import { renderChartToolbar } from "./chart-settings.js";
 import { MetricChart, compareSource } from "./charts.js";
-import { colorAt, escapeHtml, formatValue, statusBadge } from "./format.js";
+import { applyStyles, colorAt, escapeHtml, formatValue, statusBadge } from "./format.js";
 
 const root = document.getElementById("compare-page");
 const runIds = [...new Set(root.dataset.runIds.split(",").filter(Boolean))];
@@ -16,19 +16,21 @@ const LOWER_IS_BETTER = /loss|err|mse|mae|rmse|perplexity|ppl|wer|cer|regret|tim
 function runHeader(numeric = false) {
   return runs
     .map(
-      (run) => `<th class="${numeric ? "num" : ""}"><span class="swatch" style="background:${run.color}"></span>
+      (run) => `<th class="${numeric ? "num" : ""}"><span class="swatch" data-color="${escapeHtml(run.color)}"></span>
         <a href="/runs/${run.id}">${escapeHtml(run.name)}</a></th>`,
     )
     .join("");
 }
 
 function renderLegend() {
-  document.getElementById("legend").innerHTML = runs
+  const legend = document.getElementById("legend");
+  legend.innerHTML = runs
     .map(
-      (run) => `<a href="/runs/${run.id}" data-run="${run.id}"><span class="swatch" style="background:${run.color}"></span>
+      (run) => `<a href="/runs/${run.id}" data-run="${run.id}"><span class="swatch" data-color="${escapeHtml(run.color)}"></span>
         ${escapeHtml(run.name)} ${statusBadge(run.status)}</a>`,
     )
     .join("");
+  applyStyles(legend);
 }
 
 /** A table with one row per key and one column per run; rows whose values differ marked. */
@@ -47,6 +49,7 @@ function renderDiff(table, field, onlyDiff) {
   });
   const body = rows.join("") || `<tr><td class="subtle" colspan="${runs.length + 1}">${keys.length ? "No differences" : "None"}</td></tr>`;
   table.innerHTML = `<thead><tr><th>Key</th>${runHeader()}</tr></thead><tbody>${body}</tbody>`;
+  applyStyles(table);
   return { keys: keys.length, differing };
 }
 
@@ -68,8 +71,10 @@ function renderMetrics() {
       .join("");
     return `<tr data-key="${escapeHtml(key)}"><td class="mono">${escapeHtml(key)}</td>${cells}</tr>`;
   });
-  document.getElementById("metrics-diff").innerHTML = `<thead><tr><th>Metric</th>${runHeader(true)}</tr></thead>
+  const table = document.getElementById("metrics-diff");
+  table.innerHTML = `<thead><tr><th>Metric</th>${runHeader(true)}</tr></thead>
     <tbody>${rows.join("") || `<tr><td class="subtle" colspan="${runs.length + 1}">None</td></tr>`}</tbody>`;
+  applyStyles(table);
 }
 
 function renderCharts() {

@@ -2,7 +2,14 @@
 // chosen param and metric columns, selection for compare and delete, live updates.
 
 import { ApiError, api, confirmDialog, live, metricNumber, toast } from "./api.js";
-import { escapeHtml, formatDate, formatInteger, formatValue, statusBadge } from "./format.js";
+import {
+  applyStyles,
+  escapeHtml,
+  formatDate,
+  formatInteger,
+  formatValue,
+  statusBadge,
+} from "./format.js";
 import {
   AGGREGATES,
   CHECK_WIDTH,
@@ -199,7 +206,7 @@ function renderRows() {
   drawn = { first, last, runs };
   const span = columns.length + FIXED.length + 1;
   const spacer = (rows) =>
-    rows ? `<tr class="spacer" aria-hidden="true"><td colspan="${span}" style="height:${rows * ROW_HEIGHT}px"></td></tr>` : "";
+    rows ? `<tr class="spacer" aria-hidden="true"><td colspan="${span}" data-height="${rows * ROW_HEIGHT}"></td></tr>` : "";
   tbody.innerHTML =
     spacer(first) +
     runs
@@ -207,6 +214,7 @@ function renderRows() {
       .map((run) => rowHtml(run, columns, state.selected.has(run.id)))
       .join("") +
     spacer(runs.length - last);
+  applyStyles(tbody);
 }
 
 let scrollFrame = null;
@@ -221,9 +229,10 @@ scroller.addEventListener("scroll", () => {
 function render() {
   const columns = allColumns();
   const chosen = columns.slice(FIXED.length);
-  thead.innerHTML = `<tr><th class="check" style="width:${CHECK_WIDTH}px"><input type="checkbox" id="select-page" aria-label="Select this page"></th>${columns
+  thead.innerHTML = `<tr><th class="check" data-width="${CHECK_WIDTH}"><input type="checkbox" id="select-page" aria-label="Select this page"></th>${columns
     .map((column) => headerCell(column, state.sort))
     .join("")}</tr>`;
+  applyStyles(thead);
   thead.parentElement.style.minWidth = `${columns.reduce((sum, c) => sum + c.width, CHECK_WIDTH)}px`;
   const runs = sortedRuns();
   shown = { runs, columns: chosen };

@@ -7,6 +7,23 @@ export function escapeHtml(text) {
   );
 }
 
+/**
+ * Give the elements under `root` the sizes and colours their markup names in `data-color`,
+ * `data-width` and `data-height` (pixels). Markup may not carry style attributes, which the
+ * pages' Content-Security-Policy refuses; styles set through the CSSOM are allowed.
+ */
+export function applyStyles(root) {
+  for (const element of root.querySelectorAll("[data-color]")) {
+    element.style.background = element.dataset.color;
+  }
+  for (const element of root.querySelectorAll("[data-width]")) {
+    element.style.width = `${element.dataset.width}px`;
+  }
+  for (const element of root.querySelectorAll("[data-height]")) {
+    element.style.height = `${element.dataset.height}px`;
+  }
+}
+
 /** A metric value: 5 significant digits, exponent notation for the very large or small. */
 export function formatValue(value) {
   if (value === null || value === undefined) return "—";

@@ -93,7 +93,7 @@ export function headerCell(column, sort) {
     if (!column.field) title = `${text}: sorts the runs of this page (the search orders by latest values only)`;
   }
   return `<th data-column="${escapeHtml(column.id)}" class="${sortable ? "sortable" : ""} ${numeric ? "num" : ""}"
-    aria-sort="${sortable ? aria : "none"}" title="${escapeHtml(title)}" style="width:${column.width}px"
+    aria-sort="${sortable ? aria : "none"}" title="${escapeHtml(title)}" data-width="${Number(column.width)}"
     ${sortable ? 'tabindex="0"' : ""}>
     ${group ? `<span class="group">${group}</span>` : ""}${escapeHtml(text)}${sortable ? '<span class="arrow"></span>' : ""}</th>`;
 }
