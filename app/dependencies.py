@@ -159,7 +159,6 @@ async def require_admin(principal: PrincipalDep) -> Principal:
     return principal
 
 
-AuthorizedDep = PrincipalDep  # the route class has checked the permission
 AdminDep = Annotated[Principal, Depends(require_admin)]
 
 

@@ -85,6 +85,7 @@ class Runtime:
             self.settings.resolved_database_url,
             pooled=pooled,
             pgbouncer=self.settings.database_pgbouncer,
+            statement_timeout=self.settings.database_statement_timeout_seconds,
         )
         if self._cache is None or self._cache.backend == "redis":
             self._cache = create_cache(

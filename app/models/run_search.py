@@ -9,7 +9,6 @@ from app.models.run import Run
 
 MAX_EXPERIMENTS = 100
 MAX_RESULTS = 1000
-MAX_FILTER_LENGTH = 20_000
 MAX_ORDER_BY = 20
 
 
@@ -31,8 +30,8 @@ class RunSearch(BaseModel):
     )
     filter: str | None = Field(
         default=None,
-        max_length=MAX_FILTER_LENGTH,
-        description="MLflow's filter language, plus OR and parentheses; empty matches every run",
+        description="MLflow's filter language, plus OR and parentheses; empty matches every run "
+        "(at most 10,000 characters and 50 conditions)",
         examples=["metrics.acc > 0.9 AND (params.lr = '0.01' OR tags.team ILIKE 'nlp%')"],
     )
     order_by: list[str] = Field(
