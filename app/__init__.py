@@ -1,10 +1,3 @@
-"""Experiment Tracker: the server."""
-
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("exptrack")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
-
-__all__ = ["__version__"]
+"""The seed's entry point, kept so that `uvicorn app.main:app` and `gunicorn app.main:app`
+work from a checkout of this repository. The server itself is the `mltrail_server` package;
+this shim is not installed with it."""

@@ -382,7 +382,7 @@ def our_server(
     }
     cmd = [
         str(OUR_VENV / "bin" / "uvicorn"),
-        "app.main:app",
+        "mltrail_server.main:app",
         "--host",
         "127.0.0.1",
         "--port",
@@ -626,7 +626,7 @@ def git_describe() -> dict[str, Any]:
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--", "app", "migrations"],
+            ["git", "status", "--porcelain", "--", "mltrail_server"],
             cwd=ROOT,
             capture_output=True,
             text=True,

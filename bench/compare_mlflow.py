@@ -649,7 +649,7 @@ def render(tables: list[tuple[str, str, list[dict[str, Any]]]], meta: dict[str, 
         "",
         f"- command: `{meta['command']}`",
         f"- when: {meta['started']}; our commit {meta['git'].get('commit')} "
-        f"(app/ or migrations/ modified: {meta['git'].get('app_dirty')})",
+        f"(mltrail_server/ or migrations/ modified: {meta['git'].get('app_dirty')})",
         f"- MLflow {h.MLFLOW_VERSION} ({meta['mlflow_http']}) vs ours; both on PostgreSQL "
         f"127.0.0.1:5432, {meta['workers']} workers each; {meta['cpus']} CPUs; client: httpx "
         "in separate processes on the same machine",

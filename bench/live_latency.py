@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=30)
     args = parser.parse_args()
     port = free_port()
-    data = Path(tempfile.mkdtemp(prefix="exptrack-live-"))
+    data = Path(tempfile.mkdtemp(prefix="mltrail-live-"))
     env = {
         **os.environ,
         "DATA_DIR": str(data),
@@ -43,7 +43,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
+        [sys.executable, "-m", "uvicorn", "mltrail_server.main:app", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

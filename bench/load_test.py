@@ -4,14 +4,14 @@
     .venv/bin/python bench/load_test.py --quick      # 10 s smoke run
     .venv/bin/python bench/load_test.py --duration 300 --concurrency 64
 
-It creates a fresh PostgreSQL database (127.0.0.1:5432, user postgres), starts
-`uvicorn app.main:app --workers 2` on a free port of 127.0.0.1 with Redis (127.0.0.1:6379,
-under a key prefix of its own), seeds experiments, runs and metric series through the API,
-then runs closed-loop clients (in separate OS processes, so that they share no GIL with
-each other) for the duration. It prints requests/s, latency percentiles, errors (every
-non-2xx answer or failed connection; the target is 0) and the resident memory of the
-server's processes (master and workers, read from /proc) before, during and after the load.
-At the end it stops the server, drops the database and deletes its Redis keys.
+It creates a fresh PostgreSQL database (127.0.0.1:5432, user postgres), starts `uvicorn
+mltrail_server.main:app --workers 2` on a free port of 127.0.0.1 with Redis (127.0.0.1:6379,
+under a key prefix of its own), seeds experiments, runs and metric series through the API, then
+runs closed-loop clients (in separate OS processes, so that they share no GIL with each other)
+for the duration. It prints requests/s, latency percentiles, errors (every non-2xx answer or
+failed connection; the target is 0) and the resident memory of the server's processes (master
+and workers, read from /proc) before, during and after the load. At the end it stops the server,
+drops the database and deletes its Redis keys.
 
 Nothing here imports `app`: the server is driven over HTTP only.
 """
@@ -145,7 +145,14 @@ class Server:
             "LOG_LEVEL": "WARNING",
             "MIGRATE_ON_START": "true",
         }
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "mltrail_server.main:app",
+            "--host",
+            "127.0.0.1",
+        ]
         command += ["--port", str(self.port), "--workers", str(workers)]
         command += ["--log-level", "warning", "--no-access-log"]
         with log_path.open("ab") as output:

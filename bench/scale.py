@@ -152,7 +152,7 @@ SEED_REVISION = "0001"
 _MIGRATE = """
 import asyncio, sys
 from sqlalchemy.ext.asyncio import create_async_engine
-from app.db.migrate import upgrade
+from mltrail_server.db.migrate import upgrade
 
 async def main(url, revision):
     engine = create_async_engine(url)
@@ -674,7 +674,7 @@ def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
                 "",
                 f"- command: `{meta['command']}`",
                 f"- when: {meta['started']}; our commit {meta['git'].get('commit')} "
-                f"(app/ or migrations/ modified: {meta['git'].get('app_dirty')})",
+                f"(mltrail_server/ or migrations/ modified: {meta['git'].get('app_dirty')})",
                 f"- database: {c.get('runs')} runs, {c.get('series')} series, "
                 f"~{c.get('points_estimate')} points ({c.get('database_size')}); long series "
                 f"{c.get('big_series_points')} points; {meta['workers']} workers; "

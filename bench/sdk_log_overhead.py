@@ -4,7 +4,7 @@
     .venv/bin/python bench/sdk_log_overhead.py --quick    # toy sizes
     .venv/bin/python bench/sdk_log_overhead.py --database-url postgresql://postgres@127.0.0.1:5432/db
 
-It starts `uvicorn app.main:app` on a free port (over a fresh SQLite file unless
+It starts `uvicorn mltrail_server.main:app` on a free port (over a fresh SQLite file unless
 `--database-url` is given) and measures, through the SDK only:
 
 1. the cost of one `run.log({...}, step=i)` call while the server is up: median, p99 and
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-import exptrack
+import mltrail
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MEDIAN_US = 20.0
@@ -59,7 +59,14 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "mltrail_server.main:app",
+            "--host",
+            "127.0.0.1",
+        ]
         command += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -87,7 +94,7 @@ class Server:
         self.process = None
 
 
-def per_call(run: exptrack.ActiveRun, calls: int, first_step: int) -> dict[str, float]:
+def per_call(run: mltrail.ActiveRun, calls: int, first_step: int) -> dict[str, float]:
     """Time each of `calls` calls of `run.log` with two metrics; microseconds."""
     timings = [0] * calls
     clock = time.perf_counter_ns
@@ -109,13 +116,13 @@ def per_call(run: exptrack.ActiveRun, calls: int, first_step: int) -> dict[str, 
 
 def end_to_end(server: Server, steps: int) -> dict[str, float]:
     """Log `steps` x 2 points as fast as possible, finish, and check every point is stored."""
-    with exptrack.start_run(experiment="bench-sdk", name="end-to-end") as run:
+    with mltrail.start_run(experiment="bench-sdk", name="end-to-end") as run:
         started = time.perf_counter()
         for step in range(steps):
             run.log({"loss": 1.0 / (step + 1), "acc": step * 1e-6}, step=step)
         logged = time.perf_counter() - started
     elapsed = time.perf_counter() - started
-    with exptrack.Client(server.url) as client:
+    with mltrail.Client(server.url) as client:
         stored = sum(len(client.metric_history(run.id, key)) for key in ("loss", "acc"))
     if stored != 2 * steps:
         raise SystemExit(f"end to end: {stored} points stored, {2 * steps} logged")
@@ -135,14 +142,14 @@ def main() -> None:
     calls = 20_000 if args.quick else 200_000
     steps = 20_000 if args.quick else 250_000
 
-    with tempfile.TemporaryDirectory(prefix="exptrack-bench-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="mltrail-bench-") as temporary:
         directory = Path(temporary)
         database_url = args.database_url or f"sqlite:///{directory / 'bench.db'}"
         server = Server(database_url, directory)
         server.start()
         try:
-            exptrack.init(url=server.url, spool_dir=directory / "spool", give_up_after=2.0)
-            with exptrack.start_run(experiment="bench-sdk", name="overhead") as run:
+            mltrail.init(url=server.url, spool_dir=directory / "spool", give_up_after=2.0)
+            with mltrail.start_run(experiment="bench-sdk", name="overhead") as run:
                 up = per_call(run, calls, 0)
                 server.kill()
                 run.log({"loss": 0.0}, step=-1)
@@ -156,7 +163,7 @@ def main() -> None:
             server.stop()
 
     where = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
-    print(f"exptrack SDK, {calls:,} calls of run.log({{2 metrics}}) each; server on {where}")
+    print(f"mltrail SDK, {calls:,} calls of run.log({{2 metrics}}) each; server on {where}")
     print(f"{'':28}{'median':>10}{'p99':>10}{'max':>12}{'mean':>10}")
     for label, figures in (("server up", up), ("server unreachable", down)):
         print(

@@ -288,7 +288,7 @@ def main() -> None:
         "ours",
         [
             str(OUR_VENV / "bin" / "uvicorn"),
-            "app.main:app",
+            "mltrail_server.main:app",
             "--host",
             "127.0.0.1",
             "--port",

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-_SEED_DIR = tempfile.mkdtemp(prefix="exptrack-seed-")
+_SEED_DIR = tempfile.mkdtemp(prefix="mltrail-seed-")
 os.environ.update(
     {"DATA_DIR": _SEED_DIR, "DATABASE_URL": "", "REDIS_URL": "", "AUTH_ENABLED": "false"}
 )
@@ -22,9 +22,9 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
-from app.config import Settings  # noqa: E402
-from app.db.engine import Database  # noqa: E402
-from app.main import create_app  # noqa: E402
+from mltrail_server.config import Settings  # noqa: E402
+from mltrail_server.db.engine import Database  # noqa: E402
+from mltrail_server.main import create_app  # noqa: E402
 from tests.services_available import (  # noqa: E402
     POSTGRES_URL,
     REDIS_URL,
@@ -52,7 +52,7 @@ class Backend:
         values: dict[str, object] = {
             "database_url": self.database_url,
             "redis_url": self.redis_url,
-            "redis_prefix": f"exptrack-test-{RUN_ID}:",
+            "redis_prefix": f"mltrail-test-{RUN_ID}:",
             "migrate_on_start": False,
             "auth_enabled": False,
             "log_level": "WARNING",
@@ -110,7 +110,7 @@ def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
 def postgres_backend() -> Iterator[Backend]:
     require_postgres()
     require_redis()
-    name = f"exptrack_test_{RUN_ID}"
+    name = f"mltrail_test_{RUN_ID}"
     backend = Backend("postgres", _create_postgres_database(name), REDIS_URL)
     _migrate(backend.settings())
     yield backend

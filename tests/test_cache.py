@@ -3,7 +3,7 @@
 import pytest
 import redis.asyncio as aioredis
 
-from app.services.cache import MemoryCache, RedisCache
+from mltrail_server.services.cache import MemoryCache, RedisCache
 from tests.conftest import Backend, start_server, stop_server
 from tests.factories import create_experiment, create_run
 from tests.services_available import REDIS_URL, require_redis
@@ -73,7 +73,7 @@ class TestRedisDown:
 class TestRedisRecovery:
     async def test_writes_missed_during_an_outage_do_not_leave_stale_reads(self) -> None:
         require_redis()
-        cache = RedisCache(REDIS_URL, prefix="exptrack-test-recovery:")
+        cache = RedisCache(REDIS_URL, prefix="mltrail-test-recovery:")
         names = ("experiment:x",)
         generations = await cache.generations(*names)
         assert generations is not None

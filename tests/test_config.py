@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.config import SettingsError, load_settings
+from mltrail_server.config import SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.config import Settings
-from app.db.engine import Database
-from app.db.migrate import downgrade
-from app.db.tables import Base
-from app.main import create_app
+from mltrail_server.config import Settings
+from mltrail_server.db.engine import Database
+from mltrail_server.db.migrate import downgrade
+from mltrail_server.db.tables import Base
+from mltrail_server.main import create_app
 from tests.api.test_metric_history_api import block_buckets
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 from tests.services_available import require_postgres
@@ -27,7 +27,7 @@ EXPECTED = set(Base.metadata.tables)
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    name = f"exptrack_migrate_{uuid.uuid4().hex[:8]}"
+    name = f"mltrail_migrate_{uuid.uuid4().hex[:8]}"
     if request.param == "postgres":
         require_postgres()
         url = (await asyncio.to_thread(_create_postgres_database, name)).replace(
@@ -74,7 +74,7 @@ class TestMigrations:
     async def test_several_workers_starting_at_once(self, empty_database: Database) -> None:
         script = (
             "import asyncio, sys\n"
-            "from app.db.engine import Database\n"
+            "from mltrail_server.db.engine import Database\n"
             "asyncio.run(Database(sys.argv[1], pooled=False).migrate())\n"
         )
         workers = [
@@ -173,7 +173,7 @@ async def test_pgbouncer_mode_works_without_cached_statements() -> None:
     """With DATABASE_PGBOUNCER the engine prepares nothing under a reusable name and caches
     nothing, which is what PgBouncer's transaction mode needs."""
     require_postgres()
-    name = f"exptrack_pgb_{uuid.uuid4().hex[:8]}"
+    name = f"mltrail_pgb_{uuid.uuid4().hex[:8]}"
     url = (await asyncio.to_thread(_create_postgres_database, name)).replace(
         "postgresql://", "postgresql+asyncpg://"
     )

@@ -6,8 +6,8 @@ import logging
 import httpx
 import pytest
 
-from app import __version__
-from app.main import create_app
+from mltrail_server import __version__
+from mltrail_server.main import create_app
 from tests.conftest import Backend, Server, start_server, stop_server
 
 
@@ -87,16 +87,16 @@ class TestAccessLog:
     async def test_one_structured_line_per_request(
         self, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
     ) -> None:
-        caplog.set_level(logging.INFO, logger="app.access")
+        caplog.set_level(logging.INFO, logger="mltrail_server.access")
         response = await client.get("/api/v1/experiments")
-        records = [r for r in caplog.records if r.name == "app.access"]
+        records = [r for r in caplog.records if r.name == "mltrail_server.access"]
         assert len(records) == 1
         record = records[0]
         assert record.method == "GET"  # type: ignore[attr-defined]
         assert record.path == "/api/v1/experiments"  # type: ignore[attr-defined]
         assert record.status == 200  # type: ignore[attr-defined]
         assert record.request_id == response.headers["x-request-id"]  # type: ignore[attr-defined]
-        from app.logs import JsonFormatter
+        from mltrail_server.logs import JsonFormatter
 
         line = json.loads(JsonFormatter().format(record))
         assert line["status"] == 200 and line["duration_ms"] >= 0
@@ -131,7 +131,7 @@ class TestPrometheus:
         await client.get("/api/v1/experiments/00000000-0000-0000-0000-000000000000")
         text = (await client.get("/metrics")).text
         assert (
-            'exptrack_http_requests_total{method="GET",'
+            'mltrail_http_requests_total{method="GET",'
             'route="/api/v1/experiments/{experiment_id}",status="404"}'
         ) in text
-        assert "exptrack_http_request_duration_seconds_bucket" in text
+        assert "mltrail_http_request_duration_seconds_bucket" in text

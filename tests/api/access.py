@@ -2,8 +2,8 @@
 
 from dataclasses import dataclass
 
-from app.db.engine import Database
-from app.services.auth import AuthService
+from mltrail_server.db.engine import Database
+from mltrail_server.services.auth import AuthService
 from tests.conftest import Backend, Server, _empty
 
 

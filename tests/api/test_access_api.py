@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db.engine import Database
-from app.services.auth import AuthService, auth_required
+from mltrail_server.db.engine import Database
+from mltrail_server.services.auth import AuthService, auth_required
 from tests.api.access import Keys, as_key, first_admin_key
 from tests.conftest import Backend, Server, _empty, start_server, stop_server
 
@@ -349,7 +349,7 @@ class TestUiSession:
         assert forged.status_code == 403
         assert "X-Requested-With" in forged.json()["detail"]
         ui = await server.client.post(
-            "/api/v1/experiments", json=body, headers={"X-Requested-With": "exptrack-ui"}
+            "/api/v1/experiments", json=body, headers={"X-Requested-With": "mltrail-ui"}
         )
         assert ui.status_code == 201
         await server.client.delete("/ui/session")

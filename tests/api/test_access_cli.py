@@ -1,4 +1,4 @@
-"""`exptrack users set-role|disable|enable|rm` and `exptrack grants ls|add|rm` against a live
+"""`mltrail users set-role|disable|enable|rm` and `mltrail grants ls|add|rm` against a live
 server with authentication on: each does what it says, and `--json` prints the server's
 answer."""
 
@@ -13,9 +13,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from app.db.engine import Database
-from app.services.auth import AuthService, Role
-from exptrack.cli import app
+from mltrail.cli import app
+from mltrail_server.db.engine import Database
+from mltrail_server.services.auth import AuthService, Role
 from tests.sdk.live_server import LiveServer
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.db.engine import Database
-from app.db.tables import ApiKey
+from mltrail_server.db.engine import Database
+from mltrail_server.db.tables import ApiKey
 from tests.api.access import Keys, as_key, first_admin_key, make_users
 from tests.conftest import Backend, Server, start_server, stop_server
 

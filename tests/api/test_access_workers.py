@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db.engine import Database
-from app.services.auth import AuthService, Role
+from mltrail_server.db.engine import Database
+from mltrail_server.services.auth import AuthService, Role
 from tests.conftest import _async_url, _create_postgres_database, _drop_postgres_database
 from tests.sdk.live_server import free_port, spawn_uvicorn, wait_until_healthy
 from tests.services_available import REDIS_URL, require_postgres, require_redis
@@ -51,7 +51,7 @@ class Team:
 def database_url() -> Iterator[str]:
     """A migrated PostgreSQL database for this module's servers."""
     require_postgres()
-    name = f"exptrack_workers_{uuid.uuid4().hex[:8]}"
+    name = f"mltrail_workers_{uuid.uuid4().hex[:8]}"
     url = _create_postgres_database(name)
 
     async def migrate() -> None:
@@ -93,7 +93,7 @@ class Workers:
             **os.environ,
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "REDIS_PREFIX": f"exptrack-workers-{uuid.uuid4().hex[:8]}:",
+            "REDIS_PREFIX": f"mltrail-workers-{uuid.uuid4().hex[:8]}:",
             "AUTH_ENABLED": "true",
             "MIGRATE_ON_START": "false",
             "DATA_DIR": str(directory),

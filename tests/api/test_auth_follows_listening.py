@@ -38,14 +38,15 @@ def _environment(directory: Path) -> dict[str, str]:
 
 
 LAUNCHERS = {
-    "exptrack server": lambda host, port: (
-        [str(BIN / "exptrack"), "server", "--host", host] + ["--port", str(port)]
+    "mltrail server": lambda host, port: (
+        [str(BIN / "mltrail"), "server", "--host", host] + ["--port", str(port)]
     ),
     "uvicorn": lambda host, port: (
-        [sys.executable, "-m", "uvicorn", "app.main:app"] + ["--host", host, "--port", str(port)]
+        [sys.executable, "-m", "uvicorn", "mltrail_server.main:app"]
+        + ["--host", host, "--port", str(port)]
     ),
     "uvicorn, 2 workers": lambda host, port: (
-        [sys.executable, "-m", "uvicorn", "app.main:app"]
+        [sys.executable, "-m", "uvicorn", "mltrail_server.main:app"]
         + ["--host", host, "--port", str(port), "--workers", "2"]
     ),
 }
@@ -118,7 +119,7 @@ def test_a_server_on_a_network_address_wants_a_key(start: object) -> None:
     assert answer.status_code == 401, answer.text
 
 
-@pytest.mark.parametrize("launcher", ["exptrack server", "uvicorn"])
+@pytest.mark.parametrize("launcher", ["mltrail server", "uvicorn"])
 def test_a_server_on_loopback_only_runs_open(start: object, launcher: str) -> None:
     url = start(launcher, "127.0.0.1")  # type: ignore[operator]
     answer = httpx.get(f"{url}/api/v1/experiments", timeout=10)
@@ -126,7 +127,7 @@ def test_a_server_on_loopback_only_runs_open(start: object, launcher: str) -> No
 
 
 def test_looking_for_listening_sockets_leaves_no_descriptor_open() -> None:
-    from app.services.exposure import _scan
+    from mltrail_server.services.exposure import _scan
 
     before = len(os.listdir("/dev/fd"))
     for _ in range(50):

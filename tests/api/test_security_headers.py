@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from app.db.engine import Database
+from mltrail_server.db.engine import Database
 from tests.conftest import Backend, Server, _empty, start_server, stop_server
 
 A = "/api/2.0/mlflow"

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.db.engine import Database
+from mltrail_server.db.engine import Database
 from tests.conftest import Server
 from tests.factories import create_experiment, create_run
 

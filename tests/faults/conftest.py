@@ -110,7 +110,7 @@ class PrivatePostgres:
         assert initdb is not None
         self.bin = Path(initdb).parent
         self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="exptrack-faults-pg-"))
+        self.directory = Path(tempfile.mkdtemp(prefix="mltrail-faults-pg-"))
         self.data = self.directory / "data"
         self.log = self.directory / "postgres.log"
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -172,7 +172,7 @@ class PrivatePostgres:
 
 
 class LiveServer:
-    """`uvicorn app.main:app` on a free port of 127.0.0.1, with the given settings."""
+    """`uvicorn mltrail_server.main:app` on a free port of 127.0.0.1, with the given settings."""
 
     def __init__(self, directory: Path, env: dict[str, str], workers: int = 1) -> None:
         self.directory = directory
@@ -188,7 +188,7 @@ class LiveServer:
             "AUTH_ENABLED": "false",
             "RATE_LIMIT_PER_SECOND": "0",
             "REDIS_URL": "",
-            "REDIS_PREFIX": f"exptrack-faults-{uuid.uuid4().hex[:8]}:",
+            "REDIS_PREFIX": f"mltrail-faults-{uuid.uuid4().hex[:8]}:",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -238,7 +238,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 def shared_postgres_database() -> Iterator[str]:
     """A fresh database on the machine's shared PostgreSQL (which is never restarted)."""
     require_postgres()
-    name = f"exptrack_faults_{RUN_ID}_{uuid.uuid4().hex[:6]}"
+    name = f"mltrail_faults_{RUN_ID}_{uuid.uuid4().hex[:6]}"
     url = _create_postgres_database(name)
     yield url
     _drop_postgres_database(name)

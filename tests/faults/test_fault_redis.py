@@ -18,8 +18,8 @@ from tests.faults.conftest import LiveServer, PrivateRedis
 from tests.faults.traffic import SLOW_SECONDS, Traffic, World, seed, summary
 
 CLIENTS = 8
-# The cache is bypassed for 5 s after a Redis error (app/services/cache.py); the phase after
-# an outage lasts longer, so the cache is used again before it ends.
+# The cache is bypassed for 5 s after a Redis error (mltrail_server/services/cache.py); the
+# phase after an outage lasts longer, so the cache is used again before it ends.
 AFTER_OUTAGE_SECONDS = 7.0
 MIX = [
     ("read_experiment", 4),
@@ -30,7 +30,7 @@ MIX = [
 ]
 
 
-PREFIX = "exptrack-faults-redis:"
+PREFIX = "mltrail-faults-redis:"
 
 
 def start_server(

@@ -63,7 +63,7 @@ class FullDiskServer:
         self.mounted_here = False
 
     def start(self) -> None:
-        server = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+        server = [sys.executable, "-m", "uvicorn", "mltrail_server.main:app", "--host", "127.0.0.1"]
         server += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
         mount = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs"]
         if _can_unshare():

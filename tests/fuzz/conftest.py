@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from schemathesis.python import asgi
 
-from app.main import create_app
+from mltrail_server.main import create_app
 from tests.conftest import Backend
 
 # Off, so that hundreds of requests a second from one address are not answered with 429.

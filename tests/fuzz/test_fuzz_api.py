@@ -23,8 +23,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.transport import Response
 from schemathesis.specs.openapi import checks as openapi
 
-from app.config import Settings
-from app.main import create_app
+from mltrail_server.config import Settings
+from mltrail_server.main import create_app
 from tests.fuzz.conftest import OPEN_SETTINGS, Seeded
 
 EXAMPLES_PER_OPERATION = 30

@@ -20,9 +20,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.models.common import normalize_name
-from app.models.experiment import ExperimentCreate
-from app.models.tracking import Key
+from mltrail_server.models.common import normalize_name
+from mltrail_server.models.experiment import ExperimentCreate
+from mltrail_server.models.tracking import Key
 from tests.fuzz.conftest import Seeded
 
 NAME_CHARS = string.ascii_letters + string.digits + "_-"

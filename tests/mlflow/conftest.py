@@ -1,4 +1,4 @@
-"""Fixtures of the MLflow compatibility tests: a live server (`uvicorn app.main:app` in a
+"""Fixtures of the MLflow compatibility tests: a live server (`uvicorn mltrail_server.main:app` in a
 subprocess on a free port) once on SQLite and once on a fresh PostgreSQL database, driven by
 the official `mlflow` client over real HTTP.
 
@@ -82,7 +82,7 @@ def _start(
         **os.environ,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "REDIS_PREFIX": f"exptrack-mlflow-test-{RUN_ID}:",
+        "REDIS_PREFIX": f"mltrail-mlflow-test-{RUN_ID}:",
         "DATA_DIR": str(directory),
         "ARTIFACT_MAX_BYTES": str(ARTIFACT_MAX_BYTES),
         "LOG_LEVEL": "WARNING",
@@ -91,7 +91,7 @@ def _start(
         "AUTH_ENABLED": "false",
         **(extra or {}),
     }
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "uvicorn", "mltrail_server.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     with log.open("ab") as output:
         process = subprocess.Popen(
@@ -133,7 +133,7 @@ def sqlite_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
 def postgres_mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     require_postgres()
     require_redis()
-    name = f"exptrack_mlflow_{RUN_ID}"
+    name = f"mltrail_mlflow_{RUN_ID}"
     database_url = _create_postgres_database(name)
     directory = tmp_path_factory.mktemp("mlflow-postgres")
     server = _start("postgres", database_url, REDIS_URL, directory)

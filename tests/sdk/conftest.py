@@ -1,14 +1,15 @@
-"""Fixtures of the SDK tests: a live server (`uvicorn app.main:app` in a subprocess, on a free
-port, over a fresh SQLite database) reached over real HTTP, which a test can kill and start
-again (same port, same database) to see what the SDK does when the server goes away."""
+"""Fixtures of the SDK tests: a live server (`uvicorn mltrail_server.main:app` in a subprocess,
+on a free port, over a fresh SQLite database) reached over real HTTP, which a test can kill
+and start again (same port, same database) to see what the SDK does when the server goes
+away."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import exptrack
-from exptrack.config import Settings
+import mltrail
+from mltrail.config import Settings
 from tests.sdk.live_server import LiveServer
 
 
@@ -36,18 +37,18 @@ def spool_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("EXPTRACK_URL", "EXPTRACK_API_KEY", "EXPTRACK_USER", "EXPTRACK_SPOOL_DIR"):
+    for variable in ("MLTRAIL_URL", "MLTRAIL_API_KEY", "MLTRAIL_USER", "MLTRAIL_SPOOL_DIR"):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("EXPTRACK_USER", "sdk-tester")
+    monkeypatch.setenv("MLTRAIL_USER", "sdk-tester")
 
 
 @pytest.fixture
 def sdk(server: LiveServer, spool_dir: Path) -> Settings:
     """The SDK pointed at the shared server, with quick delivery for tests."""
-    return exptrack.init(url=server.url, spool_dir=spool_dir, flush_interval=0.2, give_up_after=5.0)
+    return mltrail.init(url=server.url, spool_dir=spool_dir, flush_interval=0.2, give_up_after=5.0)
 
 
 @pytest.fixture
-def client(server: LiveServer) -> Iterator[exptrack.Client]:
-    with exptrack.Client(server.url) as api:
+def client(server: LiveServer) -> Iterator[mltrail.Client]:
+    with mltrail.Client(server.url) as api:
         yield api

@@ -27,8 +27,8 @@ def free_port() -> int:
 def spawn_uvicorn(
     port: int, env: Mapping[str, str], log: Path, extra: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
-    """`uvicorn app.main:app` on 127.0.0.1:`port`, its output appended to `log`."""
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    """`uvicorn mltrail_server.main:app` on 127.0.0.1:`port`, its output appended to `log`."""
+    command = [sys.executable, "-m", "uvicorn", "mltrail_server.main:app", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log", *extra]
     with log.open("ab") as handle:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)

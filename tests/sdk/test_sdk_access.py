@@ -12,7 +12,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from exptrack.cli import app
+from mltrail.cli import app
 from tests.sdk.live_server import LiveServer
 
 runner = CliRunner()
@@ -95,7 +95,7 @@ class TestAdminKeyFromTheDatabase:
         )
         assert result.exit_code == 0, result.output
         key = result.stdout.strip()
-        assert result.stdout == f"{key}\n"  # alone on stdout: KEY=$(exptrack keys create ...)
+        assert result.stdout == f"{key}\n"  # alone on stdout: KEY=$(mltrail keys create ...)
         assert "shown this once" in result.stderr and "admin" in result.stderr
         assert key != secured.admin_key
         assert me(secured, key).json()["role"] == "admin"
@@ -162,7 +162,7 @@ class TestUsersAndKeys:
 
     def test_only_admins_manage_users_and_keys(self, secured: Secured) -> None:
         reason = refused(secured, None, "users", "ls", status=401)
-        assert "EXPTRACK_API_KEY" in reason
+        assert "MLTRAIL_API_KEY" in reason
         refused(secured, "et_not-a-key", "keys", "ls", status=401)
         name = unique("carol")
         ok(secured, secured.admin_key, "users", "create", name)

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-import exptrack
-from exptrack.artifacts import UPLOAD_CHUNK_BYTES, artifact_dir, upload_file
-from exptrack.cli import app
-from exptrack.config import Settings
-from exptrack.transport import Transport
+import mltrail
+from mltrail.artifacts import UPLOAD_CHUNK_BYTES, artifact_dir, upload_file
+from mltrail.cli import app
+from mltrail.config import Settings
+from mltrail.transport import Transport
 from tests.sdk.live_server import LiveServer
 
 runner = CliRunner()
@@ -34,14 +34,14 @@ def tree(tmp_path: Path) -> Path:
 
 class TestRoundTrip:
     def test_log_artifact_then_download_is_byte_identical(
-        self, sdk: Settings, client: exptrack.Client, tmp_path: Path
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
     ) -> None:
         model = tmp_path / "model.pt"
         model.write_bytes(os.urandom(2 * 1024 * 1024 + 3))  # several upload chunks
-        with exptrack.start_run(experiment="sdk-artifacts") as run:
+        with mltrail.start_run(experiment="sdk-artifacts") as run:
             stored = run.log_artifact(model, artifact_path="checkpoints/")
             at_root = run.log_artifact(str(model))
-        assert stored == exptrack.ArtifactFile("checkpoints/model.pt", False, model.stat().st_size)
+        assert stored == mltrail.ArtifactFile("checkpoints/model.pt", False, model.stat().st_size)
         assert at_root.path == "model.pt"
 
         into_directory = client.download_artifact(run.id, "checkpoints/model.pt", tmp_path)
@@ -52,9 +52,9 @@ class TestRoundTrip:
         assert [p.name for p in (tmp_path / "new").iterdir()] == ["copy.pt"]  # no temp file
 
     def test_log_artifacts_keeps_the_tree(
-        self, sdk: Settings, client: exptrack.Client, tree: Path, tmp_path: Path
+        self, sdk: Settings, client: mltrail.Client, tree: Path, tmp_path: Path
     ) -> None:
-        with exptrack.start_run(experiment="sdk-artifacts") as run:
+        with mltrail.start_run(experiment="sdk-artifacts") as run:
             uploaded = run.log_artifacts(tree, artifact_path="out")
         assert [a.path for a in uploaded] == [
             "out/config.json",
@@ -62,7 +62,7 @@ class TestRoundTrip:
             "out/plots/deep/weights.bin",
         ]
 
-        assert client.list_artifacts(run.id) == [exptrack.ArtifactFile("out", True, None)]
+        assert client.list_artifacts(run.id) == [mltrail.ArtifactFile("out", True, None)]
         listed = {a.path: a for a in client.list_artifacts(run.id, "out/plots")}
         assert set(listed) == {"out/plots/deep", "out/plots/loss curve.png"}
         assert listed["out/plots/loss curve.png"].size == 70_000
@@ -76,7 +76,7 @@ class TestRoundTrip:
             assert (restored / path).read_bytes() == (tree / path).read_bytes()
 
     def test_client_uploads_to_a_run_by_id(
-        self, sdk: Settings, client: exptrack.Client, tmp_path: Path
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
     ) -> None:
         run = client.runs.create("sdk-artifacts")
         note = tmp_path / "notes.txt"
@@ -86,16 +86,16 @@ class TestRoundTrip:
         assert (tmp_path / "back.txt").read_text() == "hello"
 
     def test_missing_things_raise(
-        self, sdk: Settings, client: exptrack.Client, tmp_path: Path
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
     ) -> None:
         run = client.runs.create("sdk-artifacts")
         with pytest.raises(FileNotFoundError):
             client.log_artifact(run.id, tmp_path / "nope.bin")
         with pytest.raises(IsADirectoryError):
             client.log_artifact(run.id, tmp_path)
-        with pytest.raises(exptrack.NotFound):
+        with pytest.raises(mltrail.NotFound):
             client.download_artifact(run.id, "nope.bin", tmp_path)
-        with pytest.raises(exptrack.NotFound):
+        with pytest.raises(mltrail.NotFound):
             client.list_artifacts(run.id, "nope")
         with pytest.raises(ValueError, match=r"\.\."):
             client.log_artifact(run.id, __file__, "../escape")
@@ -105,7 +105,7 @@ class TestCli:
     def test_artifacts_lists_a_runs_files(
         self, sdk: Settings, server: LiveServer, tree: Path
     ) -> None:
-        with exptrack.start_run(experiment="sdk-artifacts") as run:
+        with mltrail.start_run(experiment="sdk-artifacts") as run:
             run.log_artifacts(tree)
 
         result = runner.invoke(app, ["--url", server.url, "runs", "artifacts", run.id])
@@ -136,7 +136,7 @@ class TestCli:
         assert [e["path"] for e in json.loads(only.stdout)] == ["plots/deep/weights.bin"]
 
     def test_a_run_without_artifacts(self, sdk: Settings, server: LiveServer) -> None:
-        with exptrack.start_run(experiment="sdk-artifacts") as run:
+        with mltrail.start_run(experiment="sdk-artifacts") as run:
             pass
         result = runner.invoke(app, ["--url", server.url, "runs", "artifacts", run.id])
         assert (result.exit_code, result.stdout) == (0, "No artifacts.\n")
@@ -185,7 +185,7 @@ class TestStreaming:
         mock = httpx.MockTransport(lambda request: answers.pop(0))
         with Transport(settings, transport=mock) as transport:
             assert transport.download("/f", tmp_path / "f") == 100_000
-            with pytest.raises(exptrack.NotFound, match="No artifact file"):
+            with pytest.raises(mltrail.NotFound, match="No artifact file"):
                 transport.download("/gone", tmp_path / "gone")
         assert [p.name for p in tmp_path.iterdir()] == ["f"]
         assert (tmp_path / "f").read_bytes() == b"x" * 100_000

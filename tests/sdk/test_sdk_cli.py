@@ -1,4 +1,4 @@
-"""The `exptrack` command line against a live server: what it prints, and its exit codes."""
+"""The `mltrail` command line against a live server: what it prints, and its exit codes."""
 
 import csv
 import importlib.util
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-import exptrack
-from exptrack.cli import app
+import mltrail
+from mltrail.cli import app
 from tests.sdk.live_server import LiveServer, free_port
 
 runner = CliRunner()
@@ -44,11 +44,11 @@ def runs(_live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> 
     server = _live_server
     if not server.running:
         server.start()
-    exptrack.init(url=server.url, spool_dir=tmp_path_factory.mktemp("spool"), flush_interval=0.1)
+    mltrail.init(url=server.url, spool_dir=tmp_path_factory.mktemp("spool"), flush_interval=0.1)
     name = f"cli-{uuid.uuid4().hex[:8]}"
     ids = []
     for lr, scale in (("0.1", 1.0), ("0.01", 0.5)):
-        with exptrack.start_run(
+        with mltrail.start_run(
             experiment=name, params={"lr": lr, "epochs": 3}, tags={"team": "nlp"}
         ) as run:
             for step in range(100):
@@ -119,7 +119,7 @@ class TestRuns:
         assert invoke(server, "runs", "compare", runs.fast).exit_code == 2
 
     def test_rm_then_show_is_not_found(self, server: LiveServer) -> None:
-        with exptrack.start_run(experiment="cli-rm") as run:
+        with mltrail.start_run(experiment="cli-rm") as run:
             pass
         assert "Deleted" in ok(server, "runs", "rm", run.id)
         result = invoke(server, "runs", "show", run.id)
@@ -215,8 +215,8 @@ class TestServerCommands:
         assert "latest schema" in result.stdout
         assert database.stat().st_size > 0
 
-    def test_python_dash_m_exptrack(self) -> None:
+    def test_python_dash_m_mltrail(self) -> None:
         done = subprocess.run(
-            [sys.executable, "-m", "exptrack", "--version"], capture_output=True, text=True
+            [sys.executable, "-m", "mltrail", "--version"], capture_output=True, text=True
         )
-        assert (done.returncode, done.stdout) == (0, f"exptrack {exptrack.__version__}\n")
+        assert (done.returncode, done.stdout) == (0, f"mltrail {mltrail.__version__}\n")

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-import exptrack
-from exptrack.config import Settings
+import mltrail
+from mltrail.config import Settings
 from tests.sdk.live_server import LiveServer
 
 
 class TestTrainingLoop:
     def test_100k_points_are_all_stored_exactly(
-        self, sdk: Settings, client: exptrack.Client
+        self, sdk: Settings, client: mltrail.Client
     ) -> None:
         steps = 50_000
-        with exptrack.start_run(
+        with mltrail.start_run(
             experiment="sdk-loop", params={"lr": 0.01, "layers": 4, "amp": True}
         ) as run:
             for step in range(steps):
@@ -44,7 +44,7 @@ class TestTrainingLoop:
     def test_log_returns_in_microseconds(self, sdk: Settings) -> None:
         # The bench's target is 20 us; a loaded test machine gets some slack.
         timings = []
-        with exptrack.start_run(experiment="sdk-speed") as run:
+        with mltrail.start_run(experiment="sdk-speed") as run:
             for step in range(10_000):
                 start = time.perf_counter_ns()
                 run.log({"loss": 0.5, "acc": 0.25}, step=step)
@@ -54,9 +54,9 @@ class TestTrainingLoop:
 
 class TestRunEnd:
     def test_an_exception_in_the_block_marks_the_run_failed(
-        self, sdk: Settings, client: exptrack.Client
+        self, sdk: Settings, client: mltrail.Client
     ) -> None:
-        with pytest.raises(RuntimeError), exptrack.start_run(experiment="sdk-end") as run:
+        with pytest.raises(RuntimeError), mltrail.start_run(experiment="sdk-end") as run:
             run.log({"loss": 1.0}, step=0)
             raise RuntimeError("diverged")
         stored = client.runs.get(run.id)
@@ -64,9 +64,9 @@ class TestRunEnd:
         assert stored.metrics["loss"].value == 1.0
 
     def test_finish_without_a_block_marks_it_completed(
-        self, sdk: Settings, client: exptrack.Client
+        self, sdk: Settings, client: mltrail.Client
     ) -> None:
-        run = exptrack.start_run(experiment="sdk-end", name="plain")
+        run = mltrail.start_run(experiment="sdk-end", name="plain")
         run.log({"loss": 2.0})
         run.finish()
         stored = client.runs.get(run.id)
@@ -79,34 +79,34 @@ class TestRunEnd:
         self, server: LiveServer, tmp_path: Path, ending: str, status: str
     ) -> None:
         code = (
-            "import exptrack;"
-            f"exptrack.init(url={server.url!r}, spool_dir={str(tmp_path)!r});"
-            "run = exptrack.start_run(experiment='sdk-exit');"
+            "import mltrail;"
+            f"mltrail.init(url={server.url!r}, spool_dir={str(tmp_path)!r});"
+            "run = mltrail.start_run(experiment='sdk-exit');"
             "print(run.id, flush=True);"
             "[run.log({'x': float(i)}, step=i) for i in range(1000)];"
             f"{ending}"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         run_id = done.stdout.strip()
-        with exptrack.Client(server.url) as client:
+        with mltrail.Client(server.url) as client:
             assert client.runs.get(run_id).status == status
             assert len(client.metric_history(run_id, "x")) == 1000
 
     def test_logging_to_a_finished_run_raises(self, sdk: Settings) -> None:
-        with exptrack.start_run(experiment="sdk-end") as run:
+        with mltrail.start_run(experiment="sdk-end") as run:
             pass
-        with pytest.raises(exptrack.ExptrackError, match="finished"):
+        with pytest.raises(mltrail.MltrailError, match="finished"):
             run.log({"loss": 1.0})
 
 
 class TestResume:
     def test_resumed_run_is_running_again_and_keeps_its_points(
-        self, sdk: Settings, client: exptrack.Client
+        self, sdk: Settings, client: mltrail.Client
     ) -> None:
-        with exptrack.start_run(experiment="sdk-resume", params={"lr": 0.1}) as first:
+        with mltrail.start_run(experiment="sdk-resume", params={"lr": 0.1}) as first:
             for step in range(10):
                 first.log({"loss": float(step)}, step=step)
-        resumed = exptrack.start_run(run_id=first.id, params={"lr": 0.1})
+        resumed = mltrail.start_run(run_id=first.id, params={"lr": 0.1})
         assert client.runs.get(first.id).status == "running"
         for step in range(10, 20):
             resumed.log({"loss": float(step)}, step=step)
@@ -116,29 +116,29 @@ class TestResume:
         assert client.runs.get(first.id).status == "completed"
 
     def test_a_changed_param_on_resume_is_refused_at_once(self, sdk: Settings) -> None:
-        with exptrack.start_run(experiment="sdk-resume", params={"lr": 0.1}) as run:
+        with mltrail.start_run(experiment="sdk-resume", params={"lr": 0.1}) as run:
             pass
-        with pytest.raises(exptrack.Conflict, match="lr"):
-            exptrack.start_run(run_id=run.id, params={"lr": 0.2})
+        with pytest.raises(mltrail.Conflict, match="lr"):
+            mltrail.start_run(run_id=run.id, params={"lr": 0.2})
 
 
 class TestExperimentByName:
     def test_the_experiment_is_created_once_and_found_after(
-        self, sdk: Settings, client: exptrack.Client
+        self, sdk: Settings, client: mltrail.Client
     ) -> None:
-        with exptrack.start_run(experiment="SDK-Named") as one:
+        with mltrail.start_run(experiment="SDK-Named") as one:
             pass
-        with exptrack.start_run(experiment="sdk-named") as two:
+        with mltrail.start_run(experiment="sdk-named") as two:
             pass
         assert one.experiment_id == two.experiment_id
         experiment = client.experiments.get("sdk-named")
-        assert experiment.owner == "sdk-tester"  # EXPTRACK_USER
+        assert experiment.owner == "sdk-tester"  # MLTRAIL_USER
         assert experiment.run_count == 2
 
 
 class TestParamsAndTags:
-    def test_logged_during_the_run(self, sdk: Settings, client: exptrack.Client) -> None:
-        with exptrack.start_run(experiment="sdk-meta", tags={"team": "nlp"}) as run:
+    def test_logged_during_the_run(self, sdk: Settings, client: mltrail.Client) -> None:
+        with mltrail.start_run(experiment="sdk-meta", tags={"team": "nlp"}) as run:
             run.log_params({"batch_size": 32, "optimizer": "adam"})
             run.set_tags({"stage": "eval", "team": "vision"})
             run.log({"loss": 0.1})
@@ -148,8 +148,8 @@ class TestParamsAndTags:
 
 
 class TestValues:
-    def test_non_finite_values_round_trip(self, sdk: Settings, client: exptrack.Client) -> None:
-        with exptrack.start_run(experiment="sdk-values") as run:
+    def test_non_finite_values_round_trip(self, sdk: Settings, client: mltrail.Client) -> None:
+        with mltrail.start_run(experiment="sdk-values") as run:
             for step, value in enumerate([math.nan, math.inf, -math.inf, 1e-300, -0.0]):
                 run.log({"v": value}, step=step)
         values = [p.value for p in client.metric_history(run.id, "v").points]
@@ -158,13 +158,13 @@ class TestValues:
 
     @pytest.mark.parametrize("key", ["", "/abs", "a/../b", "a//b", "bad?key", "x" * 251])
     def test_a_bad_key_raises_where_it_is_logged(self, sdk: Settings, key: str) -> None:
-        with exptrack.start_run(experiment="sdk-values") as run:
+        with mltrail.start_run(experiment="sdk-values") as run:
             with pytest.raises(ValueError, match="key"):
                 run.log({key: 1.0})
             run.log({"good/key-1.0: ok": 1.0})  # the run goes on
 
     def test_a_value_that_is_not_a_number_raises(self, sdk: Settings) -> None:
-        with exptrack.start_run(experiment="sdk-values") as run, pytest.raises(ValueError):
+        with mltrail.start_run(experiment="sdk-values") as run, pytest.raises(ValueError):
             run.log({"loss": "low"})  # type: ignore[dict-item]
 
 
@@ -176,7 +176,7 @@ class TestQuiet:
         with (
             caplog.at_level(logging.INFO),
             caplog.at_level(logging.INFO, logger="httpx"),
-            exptrack.start_run(experiment="sdk-quiet") as run,
+            mltrail.start_run(experiment="sdk-quiet") as run,
         ):
             for step in range(3000):
                 run.log({"x": 1.0}, step=step)
@@ -186,9 +186,9 @@ class TestQuiet:
 
 class TestRefusedData:
     def test_points_of_a_deleted_run_are_kept_aside_not_dropped(
-        self, sdk: Settings, client: exptrack.Client
+        self, sdk: Settings, client: mltrail.Client
     ) -> None:
-        run = exptrack.start_run(experiment="sdk-refused")
+        run = mltrail.start_run(experiment="sdk-refused")
         client.runs.delete(run.id)
         for step in range(10):
             run.log({"loss": float(step)}, step=step)
@@ -203,10 +203,10 @@ class TestRefusedData:
 class TestImports:
     def test_the_sdk_imports_no_server_and_no_cli_code(self) -> None:
         code = (
-            "import sys, exptrack, exptrack.cli.output;"
-            "import exptrack.cli;"
+            "import sys, mltrail, mltrail.cli.output;"
+            "import mltrail.cli;"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'app', 'fastapi', 'sqlalchemy', 'uvicorn', 'pydantic'}))"
+            "{'mltrail_server', 'fastapi', 'sqlalchemy', 'uvicorn', 'pydantic'}))"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
@@ -215,13 +215,13 @@ class TestImports:
         # typer and rich made unimportable: logging, finishing and progress still work.
         code = (
             "import sys; sys.modules.update(typer=None, rich=None);"
-            "import exptrack;"
-            f"exptrack.init(url={server.url!r}, spool_dir={str(tmp_path)!r});"
-            "run = exptrack.start_run(experiment='sdk-no-cli');"
+            "import mltrail;"
+            f"mltrail.init(url={server.url!r}, spool_dir={str(tmp_path)!r});"
+            "run = mltrail.start_run(experiment='sdk-no-cli');"
             "[run.log({'x': float(i)}, step=i) for i in range(20000)];"
             "run.finish(); print(run.id)"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
-        with exptrack.Client(server.url) as client:
+        with mltrail.Client(server.url) as client:
             assert len(client.metric_history(done.stdout.strip(), "x")) == 20_000

@@ -1,5 +1,5 @@
 """What happens to logged points when the server or the training process goes away: every
-logged point ends up stored exactly once (after `exptrack sync` where needed)."""
+logged point ends up stored exactly once (after `mltrail sync` where needed)."""
 
 import json
 import os
@@ -11,9 +11,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
-import exptrack
-from exptrack.cli import app
-from exptrack.sync import pending
+import mltrail
+from mltrail.cli import app
+from mltrail.sync import pending
 from tests.sdk.live_server import LiveServer
 
 runner = CliRunner()
@@ -28,12 +28,12 @@ def wait_for(condition: object, timeout: float = 15.0) -> None:
 
 
 def stored_steps(url: str, run_id: str, key: str) -> list[int]:
-    with exptrack.Client(url) as client:
+    with mltrail.Client(url) as client:
         return [p.step for p in client.metric_history(run_id, key).points]
 
 
 def run_sync(server: LiveServer, spool_dir: Path, *options: str, retry_for: float = 3) -> Result:
-    """`exptrack sync` of the test's spool to this server."""
+    """`mltrail sync` of the test's spool to this server."""
     arguments = ["--url", server.url, "--retry-for", str(retry_for), "sync"]
     return runner.invoke(app, [*arguments, "--spool-dir", str(spool_dir), *options])
 
@@ -51,7 +51,7 @@ def quick(server: LiveServer, spool_dir: Path, **options: object) -> None:
         "probe_interval": 0.3,
     }
     values.update(options)
-    exptrack.init(url=server.url, spool_dir=spool_dir, **values)
+    mltrail.init(url=server.url, spool_dir=spool_dir, **values)
 
 
 class TestServerGoesAway:
@@ -59,7 +59,7 @@ class TestServerGoesAway:
         self, server: LiveServer, spool_dir: Path
     ) -> None:
         quick(server, spool_dir)
-        run = exptrack.start_run(experiment="sdk-crash")
+        run = mltrail.start_run(experiment="sdk-crash")
         for step in range(3000):
             run.log({"loss": step / 3000}, step=step)
             if step == 1000:
@@ -75,7 +75,7 @@ class TestServerGoesAway:
         assert "Uploaded" in sync(server, spool_dir)
 
         assert stored_steps(server.url, run.id, "loss") == list(range(3000))
-        with exptrack.Client(server.url) as client:
+        with mltrail.Client(server.url) as client:
             stored = client.runs.get(run.id)
         assert stored.status == "completed"
         assert stored.metrics["loss"].value == 2999 / 3000
@@ -85,7 +85,7 @@ class TestServerGoesAway:
         self, server: LiveServer, spool_dir: Path
     ) -> None:
         quick(server, spool_dir, batch_size=100, max_batch=500, max_queue=1000)
-        run = exptrack.start_run(experiment="sdk-blip")
+        run = mltrail.start_run(experiment="sdk-blip")
         longest = 0
         for step in range(20_000):
             run.log({"x": float(step)}, step=step)
@@ -107,11 +107,11 @@ class TestServerGoesAway:
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
-    import exptrack
+    import mltrail
 
-    exptrack.init(url=sys.argv[1], spool_dir=sys.argv[2], flush_interval=0.05,
+    mltrail.init(url=sys.argv[1], spool_dir=sys.argv[2], flush_interval=0.05,
                   give_up_after=0.3, probe_interval=60)
-    run = exptrack.start_run(experiment="sdk-killed")
+    run = mltrail.start_run(experiment="sdk-killed")
     print(run.id, flush=True)
     sys.stdin.readline()  # the parent has stopped the server
     for step in range(5000):
@@ -134,7 +134,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "EXPTRACK_USER": "sdk-tester"},
+            env={**os.environ, "MLTRAIL_USER": "sdk-tester"},
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.run_id = self.process.stdout.readline().strip()
@@ -175,7 +175,7 @@ class TestProcessKilled:
 
         # The next run started on this machine uploads what is left, in the background.
         quick(server, spool_dir)
-        with exptrack.start_run(experiment="sdk-next") as run:
+        with mltrail.start_run(experiment="sdk-next") as run:
             run.log({"loss": 1.0})
         assert stored_steps(server.url, second.run_id, "loss") == list(range(5000))
         assert pending(spool_dir) == (0, 0)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from exptrack.spool import (
+from mltrail.spool import (
     SpoolWriter,
     batch_record,
     claim,

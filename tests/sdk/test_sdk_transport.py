@@ -1,6 +1,7 @@
 """Retries, backoff and `Retry-After`, with httpx's mock transport standing in for the
 network (no server needed)."""
 
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -8,16 +9,16 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from exptrack.config import Settings
-from exptrack.errors import (
-    ExptrackError,
+from mltrail.config import Settings
+from mltrail.errors import (
     InvalidRequest,
+    MltrailError,
     NotFound,
     ServerUnreachable,
     Unauthorized,
 )
-from exptrack.retry import Backoff, parse_retry_after
-from exptrack.transport import Transport
+from mltrail.retry import Backoff, parse_retry_after
+from mltrail.transport import Transport
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -95,12 +96,12 @@ class TestRetries:
 class TestRefusals:
     def test_401_says_which_setting_to_fix(self) -> None:
         handler, _ = answers(httpx.Response(401, json={"detail": "Missing API key"}))
-        with pytest.raises(Unauthorized, match="Missing API key; set EXPTRACK_API_KEY"):
+        with pytest.raises(Unauthorized, match="Missing API key; set MLTRAIL_API_KEY"):
             transport(handler).request("GET", "/api/v1/experiments")
 
     def test_an_answer_that_is_not_json_is_named(self) -> None:
         handler, _ = answers(httpx.Response(200, text="<html>hello</html>"))
-        with pytest.raises(ExptrackError, match="not JSON: is it an Experiment Tracker"):
+        with pytest.raises(MltrailError, match="not JSON: is it an Experiment Tracker"):
             transport(handler).json("GET", "/api/v1/experiments")
 
     def test_validation_errors_name_the_field(self) -> None:
@@ -133,3 +134,38 @@ class TestBackoff:
         parsed = parse_retry_after(in_a_minute)
         assert parsed is not None and 55 <= parsed <= 60
         assert parse_retry_after("soon") is None
+
+
+class TestDeprecatedEnvironment:
+    def test_the_old_names_still_work_with_a_warning(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from mltrail.config import load_settings
+
+        monkeypatch.delenv("MLTRAIL_URL", raising=False)
+        monkeypatch.delenv("MLTRAIL_API_KEY", raising=False)
+        monkeypatch.setenv("EXPTRACK_URL", "http://old.example:9000")
+        monkeypatch.setenv("EXPTRACK_API_KEY", "et_old")
+        with pytest.warns(FutureWarning, match="EXPTRACK_URL is deprecated.*MLTRAIL_URL"):
+            settings = load_settings()
+        assert (settings.url, settings.api_key) == ("http://old.example:9000", "et_old")
+
+    def test_the_new_name_wins(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from mltrail.config import load_settings
+
+        monkeypatch.setenv("EXPTRACK_URL", "http://old.example:9000")
+        monkeypatch.setenv("MLTRAIL_URL", "http://new.example:9000")
+        assert load_settings().url == "http://new.example:9000"
+
+    def test_the_cli_reads_the_old_names(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import subprocess
+        import sys
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRAIL_")}
+        env["EXPTRACK_URL"] = "http://127.0.0.1:9"  # nothing listens: the error names it
+        done = subprocess.run(
+            [sys.executable, "-c", "from mltrail.cli import main; main()", "experiments", "ls"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert "EXPTRACK_URL is deprecated" in done.stderr
+        assert "127.0.0.1:9" in done.stderr + done.stdout

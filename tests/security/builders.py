@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
-from app.config import Settings
-from app.main import create_app
+from mltrail_server.config import Settings
+from mltrail_server.main import create_app
 from tests.security.world import ARTIFACTS, ML, V1, Call, Ids, Victim, World, make_victim, snapshot
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -199,8 +199,9 @@ _ALL = [
         Rule.ADMIN,
         lambda i: Call("DELETE", f"{V1}/keys/{i.key}"),
     ),
-    # The user routes being added (disable, enable, role, delete); shaped on app/models/auth.py's
-    # UserUpdate. A route that lands with another shape fails until its builder is fixed.
+    # The user routes being added (disable, enable, role, delete); shaped on
+    # mltrail_server/models/auth.py's UserUpdate. A route that lands with another shape fails
+    # until its builder is fixed.
     Builder(
         "PATCH",
         U,

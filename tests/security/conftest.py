@@ -50,7 +50,7 @@ def memory_sqlite_backend() -> Iterator[Backend]:
     thousand commits, and on a disk each waits for its fsync."""
     shm = Path("/dev/shm")
     directory = Path(
-        tempfile.mkdtemp(prefix="exptrack-security-", dir=shm if shm.is_dir() else None)
+        tempfile.mkdtemp(prefix="mltrail-security-", dir=shm if shm.is_dir() else None)
     )
     backend = Backend("sqlite", f"sqlite:///{directory / 'tracker.db'}", "")
     _migrate(backend.settings())

@@ -28,6 +28,6 @@ async def test_a_cookie_write_needs_the_csrf_header(world: World, route: tuple[s
     assert forged.status_code == 403, forged.text
     assert "X-Requested-With" in forged.text
     assert changes(before, await victim_snapshot(world, builder, victim)) == []
-    ui = {**cookie, "X-Requested-With": "exptrack-ui"}
+    ui = {**cookie, "X-Requested-With": "mltrail-ui"}
     served = await send(world, builder.build(victim.ids()), "none", headers=ui)
     assert served.is_success, served.text

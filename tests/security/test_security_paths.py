@@ -196,9 +196,9 @@ async def ui_cookie(world: World, caller: str) -> dict[str, str]:
     """The UI's session cookie of `caller`, as POST /ui/session sets it."""
     signed = await world.client.post("/ui/session", json={"key": world.keys[caller]})
     assert signed.status_code == 200, signed.text
-    value = signed.cookies["exptrack_key"]
+    value = signed.cookies["mltrail_key"]
     world.client.cookies.clear()  # the shared client must stay without credentials
-    return {"Cookie": f"exptrack_key={value}"}
+    return {"Cookie": f"mltrail_key={value}"}
 
 
 @pytest.mark.parametrize("case", list(SEARCH_LIKE))

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import InvalidPath
-from app.services.artifact_paths import UPLOAD_MARKER, Owner, canonical_path, locate
+from mltrail_server.errors import InvalidPath
+from mltrail_server.services.artifact_paths import UPLOAD_MARKER, Owner, canonical_path, locate
 
 # A segment a user may name: anything but separators, NUL, "." and "..", and our marker.
 segment = st.text(st.characters(exclude_characters="/\\\x00"), min_size=1, max_size=12).filter(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.services.search_filter import (
+from mltrail_server.services.search_filter import (
     And,
     Comparison,
     Entity,

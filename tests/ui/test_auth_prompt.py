@@ -59,7 +59,7 @@ class TestApiKeyPrompt:
         expect(dialog).to_be_hidden()
         expect(page.locator("#summary")).to_have_text(re.compile(r"\d+ experiments?"))
         # The key lives in an HTTP-only, SameSite=Strict cookie, out of the page's reach.
-        cookie = next(c for c in page.context.cookies() if c["name"] == "exptrack_key")
+        cookie = next(c for c in page.context.cookies() if c["name"] == "mltrail_key")
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert page.evaluate("document.cookie") == ""
         assert page.evaluate("JSON.stringify(sessionStorage)") == "{}"

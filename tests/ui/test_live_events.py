@@ -14,8 +14,8 @@ import httpx
 import pytest
 import uvicorn
 
-from app.main import create_app
-from app.services.live import LiveHub, Topic, TopicKind
+from mltrail_server.main import create_app
+from mltrail_server.services.live import LiveHub, Topic, TopicKind
 from tests.conftest import Backend, Server
 from tests.sdk.live_server import LiveServer, free_port
 from tests.ui.conftest import make_experiment, make_run

@@ -1,5 +1,0 @@
-"""`python -m exptrack`: the CLI."""
-
-from exptrack.cli import main
-
-main()

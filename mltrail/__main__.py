@@ -1,0 +1,5 @@
+"""`python -m mltrail`: the CLI."""
+
+from mltrail.cli import main
+
+main()

@@ -1,0 +1,248 @@
+"""A live run: `start_run` and the `ActiveRun` it returns.
+
+```python
+mltrail.init(url="http://tracker:8000")
+with mltrail.start_run(experiment="mnist", params={"lr": 0.01}) as run:
+    for step in range(10_000):
+        run.log({"loss": loss, "acc": acc}, step=step)   # returns at once
+```
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Literal
+
+from mltrail import artifacts
+from mltrail.client import Client
+from mltrail.config import Settings, current_settings
+from mltrail.encoding import check_key, now_ms, param_value
+from mltrail.errors import MltrailError
+from mltrail.models import ArtifactFile, Run
+from mltrail.progress import progress_bar
+from mltrail.sender import Sender
+from mltrail.transport import Transport
+
+__all__ = ["ActiveRun", "FinalStatus", "start_run"]
+
+FinalStatus = Literal["completed", "failed", "killed"]
+
+#: A backlog still unsent this long after `finish()` starts gets a progress bar.
+PROGRESS_AFTER_SECONDS = 0.5
+
+
+class ActiveRun:
+    """A run this process is logging to. Use it as a context manager, or call `finish()`.
+    If neither happens, the run is finished when the interpreter exits (`failed` after an
+    uncaught exception, else `completed`)."""
+
+    def __init__(self, info: Run, settings: Settings, *, upload_spool: bool = True) -> None:
+        self.info = info
+        self.settings = settings
+        self._sender = Sender(info.id, settings, upload_spool=upload_spool)
+        self._points = self._sender.points
+        self._known_keys: set[str] = set()
+        self._finished = False
+        self._finish_lock = threading.Lock()
+        atexit.register(self._at_exit)
+
+    @property
+    def id(self) -> str:
+        """The run's id."""
+        return self.info.id
+
+    @property
+    def experiment_id(self) -> str:
+        """The id of the run's experiment."""
+        return self.info.experiment_id
+
+    @property
+    def name(self) -> str:
+        """The run's name."""
+        return self.info.name
+
+    @property
+    def offline(self) -> bool:
+        """True while the server does not answer and points go to the spool."""
+        return self._sender.offline
+
+    @property
+    def backlog(self) -> int:
+        """Points logged but still in memory: queued, or in the batch being sent. At most
+        `max_queue + max_batch`; beyond that they go to the spool."""
+        return self._sender.backlog
+
+    def log(
+        self, metrics: Mapping[str, float], step: int | None = None, *, timestamp: int | None = None
+    ) -> None:
+        """Log metric values at `step` (default 0). Returns at once: the points are stamped
+        with the current time (ms; or `timestamp`) and queued for the background sender.
+        A bad key or a value that is not a number raises here, not later."""
+        if self._finished:
+            raise MltrailError(f"run {self.info.id} is finished; start or resume a run to log")
+        stamp = now_ms() if timestamp is None else int(timestamp)
+        at = 0 if step is None else int(step)
+        append = self._points.append
+        known = self._known_keys
+        for key, value in metrics.items():
+            if key not in known:
+                check_key(key)
+                known.add(key)
+            append((key, float(value), at, stamp))
+        if len(self._points) >= self._sender.notify_at:
+            self._sender.on_backlog()
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, *, timestamp: int | None = None
+    ) -> None:
+        """Log one metric value; see `log`."""
+        self.log({key: value}, step, timestamp=timestamp)
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        """Queue params (write-once: the same value again is fine; another value is refused
+        by the server, reported as a warning and kept under the spool's `rejected/`)."""
+        self._sender.add_params(_checked(params, "param"))
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        """Queue tags (a tag set again is overwritten)."""
+        self._sender.add_tags(_checked(tags, "tag"))
+
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactFile:
+        """Upload a file now, as `<artifact_path>/<its name>` among the run's artifacts (the
+        run's root by default), replacing a file at that path. The file is streamed from
+        disk, never read whole into memory. Unlike `log`, this waits for the server: it is
+        retried like every request for `give_up_after` seconds, then raises
+        `ServerUnreachable` (artifacts are not spooled)."""
+        with Transport(self.settings) as transport:
+            return artifacts.upload_file(transport, self.id, local_path, artifact_path)
+
+    def log_artifacts(
+        self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactFile]:
+        """Upload every file under a directory (recursively, keeping relative paths) under
+        `artifact_path`; see `log_artifact`."""
+        with Transport(self.settings) as transport:
+            return artifacts.upload_directory(transport, self.id, local_dir, artifact_path)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything logged so far is stored by the server or spooled; False if
+        `timeout` seconds passed first."""
+        return self._sender.flush(timeout)
+
+    def finish(self, status: FinalStatus = "completed") -> None:
+        """Send what is still queued (with a progress bar when that takes a while), then set
+        the run's final status. If the server does not answer, both go to the spool for
+        `mltrail sync`. Ctrl-C while waiting spools what is left at once."""
+        with self._finish_lock:
+            if self._finished:
+                return
+            self._finished = True
+        atexit.unregister(self._at_exit)
+        sender = self._sender
+        sender.close({"status": status, "ended_at": datetime.now(UTC).isoformat()})
+        try:
+            if not sender.join(PROGRESS_AFTER_SECONDS):
+                self._wait_with_progress()
+        except KeyboardInterrupt:
+            sender.hurry()
+            sender.join()
+            raise
+        if sender.offline:
+            print(
+                f"mltrail: the server did not answer ({sender.last_error}); run "
+                f"{self.id}'s data is in {self.settings.spool_dir}: upload it with `mltrail sync`",
+                file=sys.stderr,
+            )
+
+    def _wait_with_progress(self) -> None:
+        sender = self._sender
+        total = sender.remaining
+        if not total:
+            sender.join()
+            return
+        shown = 0
+        with progress_bar(total, f"mltrail: sending run {self.name}") as advance:
+            while not sender.join(0.1):
+                done = min(total, max(shown, total - sender.remaining))
+                advance(done - shown)
+                shown = done
+            advance(total - shown)
+
+    def _at_exit(self) -> None:
+        self.finish("failed" if hasattr(sys, "last_value") else "completed")
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.finish("completed")
+        elif issubclass(kind, KeyboardInterrupt):
+            self.finish("killed")
+        else:
+            self.finish("failed")
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.name} id={self.id} queued={self._sender.backlog}>"
+
+
+def _checked(values: Mapping[str, object], kind: str) -> dict[str, str]:
+    return {check_key(key, kind): param_value(value) for key, value in values.items()}
+
+
+def start_run(
+    experiment: str | None = None,
+    *,
+    name: str | None = None,
+    params: Mapping[str, object] | None = None,
+    tags: Mapping[str, object] | None = None,
+    run_id: str | None = None,
+    description: str | None = None,
+    parent_run_id: str | None = None,
+) -> ActiveRun:
+    """Start a run in `experiment` (a name: created when missing; default `default`), or
+    resume the run `run_id` (set back to `running`). `params` and `tags` are stored before
+    this returns, so a param that conflicts with a resumed run's raises `Conflict` here.
+
+    Starting needs the server (it assigns the run's id); it is retried for the settings'
+    `give_up_after` seconds before `ServerUnreachable` is raised. Spooled data of earlier
+    runs is uploaded in the background."""
+    settings = current_settings()
+    checked_params = _checked(params or {}, "param")
+    checked_tags = _checked(tags or {}, "tag")
+    with Client() as client:
+        if run_id is not None:
+            info = client.runs.get(run_id)
+            if info.status != "running":
+                info = client.runs.update(run_id, status="running")
+        else:
+            found = client.experiments.get_or_create(experiment or "default")
+            info = client.runs.create(
+                found.id,
+                name=name,
+                user=settings.user,
+                description=description,
+                parent_run_id=parent_run_id,
+            )
+        client.runs.log_batch(info.id, params=checked_params, tags=checked_tags)
+        if checked_params or checked_tags:
+            info = replace(
+                info,
+                params={**info.params, **checked_params},
+                tags={**info.tags, **checked_tags},
+            )
+    return ActiveRun(info, settings)

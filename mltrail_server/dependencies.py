@@ -1,0 +1,255 @@
+"""FastAPI dependencies, as `Annotated` aliases."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mltrail_server.config import Settings
+from mltrail_server.errors import Forbidden, InvalidPath, TooManyRequests, Unauthorized
+from mltrail_server.runtime import Runtime
+from mltrail_server.services.access import Access, request_writes
+from mltrail_server.services.artifact_paths import ArtifactLocation, canonical_path, locate
+from mltrail_server.services.artifacts import ArtifactService
+from mltrail_server.services.auth import (
+    CSRF_HEADER,
+    OPEN,
+    SESSION_COOKIE,
+    AuthService,
+    Principal,
+    auth_required,
+    presented_key,
+)
+from mltrail_server.services.cache import Cache
+from mltrail_server.services.experiments import ExperimentService
+from mltrail_server.services.exposure import listening_hosts
+from mltrail_server.services.live import LiveHub
+from mltrail_server.services.metric_history import MetricHistoryService
+from mltrail_server.services.mlflow_experiments import MlflowExperimentService
+from mltrail_server.services.mlflow_logged_models import LoggedModelService
+from mltrail_server.services.mlflow_logging import MlflowLoggingService
+from mltrail_server.services.mlflow_runs import MlflowRunService
+from mltrail_server.services.run_search import RunSearchService
+from mltrail_server.services.runs import RunService
+from mltrail_server.services.tracking import TrackingService
+from mltrail_server.storage import ArtifactStore, LocalArtifactStore
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_app_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_cache(runtime: RuntimeDep) -> Cache:
+    _, cache = await runtime.resources()
+    return cache
+
+
+CacheDep = Annotated[Cache, Depends(get_cache)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request. Services commit their own writes, before they invalidate
+    the cache and before the response is sent; anything uncommitted is rolled back here."""
+    database, _ = await runtime.resources()
+    async with database.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_experiment_service(
+    session: SessionDep, cache: CacheDep, settings: SettingsDep
+) -> ExperimentService:
+    return ExperimentService(session, cache, settings.cache_ttl_seconds)
+
+
+async def get_run_service(session: SessionDep, cache: CacheDep) -> RunService:
+    return RunService(session, cache)
+
+
+ExperimentServiceDep = Annotated[ExperimentService, Depends(get_experiment_service)]
+RunServiceDep = Annotated[RunService, Depends(get_run_service)]
+
+
+async def get_tracking_service(session: SessionDep) -> TrackingService:
+    return TrackingService(session)
+
+
+TrackingServiceDep = Annotated[TrackingService, Depends(get_tracking_service)]
+
+
+async def get_metric_history_service(session: SessionDep) -> MetricHistoryService:
+    return MetricHistoryService(session)
+
+
+MetricHistoryServiceDep = Annotated[MetricHistoryService, Depends(get_metric_history_service)]
+
+
+async def get_run_search_service(session: SessionDep) -> RunSearchService:
+    return RunSearchService(session)
+
+
+RunSearchServiceDep = Annotated[RunSearchService, Depends(get_run_search_service)]
+
+
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    """Who is calling: the owner of the presented API key, or, where auth is off, the open
+    local principal. Also applies the per-key rate limit."""
+    settings = runtime.settings
+    if settings.auth_enabled is None:
+        server = request.scope.get("server")
+        hosts = (settings.host, server[0] if server else None, *listening_hosts())
+    else:
+        hosts = ()
+    if not auth_required(settings.auth_enabled, hosts):
+        request.state.principal = OPEN.name
+        return OPEN
+    raw = presented_key(request.headers, settings.api_key_header)
+    if raw is None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if raw and request_writes(request.scope) and CSRF_HEADER not in request.headers:
+            raise Forbidden(
+                "A write signed in by the UI's cookie must carry the X-Requested-With header"
+            )
+    if raw is None:
+        raise Unauthorized(
+            f"An API key is required: send it as {settings.api_key_header}, "
+            "Authorization: Bearer <key>, or as the password of Basic credentials"
+        )
+    database, cache = await runtime.resources()
+    async with database.session() as session:
+        principal = await AuthService(session, cache).authenticate(raw)
+    request.state.principal = principal.name
+    wait = await runtime.rate_limiter.retry_after(f"key:{principal.name}")
+    if wait:
+        raise TooManyRequests(f"Rate limit exceeded for {principal.name}; retry in {wait}s", wait)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_access(
+    request: Request, principal: PrincipalDep, session: SessionDep, cache: CacheDep
+) -> Access:
+    """The caller and what the matched route does; every API route's handler is checked with
+    it on its own parsed arguments (mltrail_server/routes/access.py)."""
+    return Access(principal, request_writes(request.scope), AuthService(session, cache))
+
+
+AccessDep = Annotated[Access, Depends(get_access)]
+
+
+async def require_admin(principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden(f"{principal.name} is not an admin")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+async def get_auth_service(session: SessionDep, cache: CacheDep) -> AuthService:
+    return AuthService(session, cache)
+
+
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+
+
+async def get_live_hub(request: Request) -> LiveHub:
+    hub: LiveHub = request.app.state.live_hub
+    return hub
+
+
+LiveHubDep = Annotated[LiveHub, Depends(get_live_hub)]
+
+
+# -- the MLflow wire API and artifacts ------------------------------------------------------------
+
+
+async def get_mlflow_experiment_service(
+    session: SessionDep, cache: CacheDep, settings: SettingsDep
+) -> MlflowExperimentService:
+    return MlflowExperimentService(session, cache, settings.cache_ttl_seconds)
+
+
+async def get_mlflow_run_service(
+    session: SessionDep, cache: CacheDep, settings: SettingsDep
+) -> MlflowRunService:
+    return MlflowRunService(session, cache, settings.cache_ttl_seconds)
+
+
+async def get_mlflow_logging_service(session: SessionDep, cache: CacheDep) -> MlflowLoggingService:
+    return MlflowLoggingService(session, cache)
+
+
+async def get_logged_model_service(
+    session: SessionDep, cache: CacheDep, settings: SettingsDep
+) -> LoggedModelService:
+    return LoggedModelService(session, cache, settings.cache_ttl_seconds)
+
+
+MlflowExperimentServiceDep = Annotated[
+    MlflowExperimentService, Depends(get_mlflow_experiment_service)
+]
+MlflowRunServiceDep = Annotated[MlflowRunService, Depends(get_mlflow_run_service)]
+MlflowLoggingServiceDep = Annotated[MlflowLoggingService, Depends(get_mlflow_logging_service)]
+LoggedModelServiceDep = Annotated[LoggedModelService, Depends(get_logged_model_service)]
+
+
+async def get_artifact_store(settings: SettingsDep) -> ArtifactStore:
+    return LocalArtifactStore(settings.resolved_artifact_root)
+
+
+ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
+
+
+async def get_artifact_service(
+    session: SessionDep, store: ArtifactStoreDep, settings: SettingsDep
+) -> ArtifactService:
+    return ArtifactService(session, store, settings.artifact_max_bytes)
+
+
+ArtifactServiceDep = Annotated[ArtifactService, Depends(get_artifact_service)]
+
+
+def _canonical_route_path(request: Request, path: str) -> str:
+    """The route's `{path}` (percent-decoded once by the server) in canonical form; the
+    request's own path, so rewritten, is what the audit log records."""
+    canonical = canonical_path(path)
+    full = request.scope["path"]
+    if path and full.endswith(path):
+        request.state.audit_path = full[: len(full) - len(path)] + canonical
+    return canonical
+
+
+async def get_artifact_path(request: Request, path: str) -> str:
+    return _canonical_route_path(request, path)
+
+
+async def get_artifact_location(request: Request, path: str) -> ArtifactLocation:
+    """The run's or logged model's folder an MLflow artifact write names (400 otherwise)."""
+    location = locate(_canonical_route_path(request, path))
+    if location is None:
+        raise InvalidPath(
+            f"path: {path!r} is inside no run or logged model; write below "
+            "<experiment>/<run>/artifacts/ or <experiment>/models/<model>/artifacts/"
+        )
+    return location
+
+
+ArtifactPathDep = Annotated[str, Depends(get_artifact_path)]
+ArtifactLocationDep = Annotated[ArtifactLocation, Depends(get_artifact_location)]

@@ -1,0 +1,101 @@
+"""The application factory; `app` is what `uvicorn mltrail_server.main:app` serves."""
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from mltrail_server import __version__
+from mltrail_server.config import Settings, get_settings
+from mltrail_server.logs import configure_logging
+from mltrail_server.middleware.request_context import RequestContextMiddleware
+from mltrail_server.middleware.security import SecurityMiddleware
+from mltrail_server.routes import (
+    admin,
+    artifacts,
+    experiments,
+    health,
+    live,
+    metric_history,
+    observability,
+    run_search,
+    runs,
+    tracking,
+    ui,
+    ui_session,
+)
+from mltrail_server.routes.errors import install_error_handlers
+from mltrail_server.routes.mlflow import router as mlflow_router
+from mltrail_server.routes.responses import REQUEST_ERRORS
+from mltrail_server.runtime import Runtime
+from mltrail_server.services.live import LiveHub
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        # Everything allocated so far lives as long as the process: keep it out of the
+        # collector's full passes, which otherwise stall requests for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
+        logger.info(
+            "started",
+            extra={"version": __version__, "cache": settings.redis_url and "redis" or "memory"},
+        )
+        yield
+        await runtime.stop()
+
+    app = FastAPI(
+        title=settings.app_name,
+        version=__version__,
+        debug=settings.debug,
+        lifespan=lifespan,
+        description="Track machine-learning experiments: runs, params, metrics, artifacts.",
+    )
+    app.state.runtime = runtime
+    app.state.live_hub = LiveHub(runtime)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID", "X-Process-Time"],
+    )
+    app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(observability.router)
+    # Every route of both APIs is an AccessRoute: it checks the caller's key, and for a write
+    # the caller's permission on the very arguments its handler gets (routes/access.py).
+    for router in (
+        experiments.router,
+        run_search.router,  # before runs: /runs/search must not match /runs/{run_id}
+        runs.router,
+        tracking.router,
+        metric_history.router,
+        live.router,
+        admin.router,
+        artifacts.router,
+    ):
+        app.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)
+    # MLflow's wire API renders its own errors (mltrail_server.routes.mlflow.errors.MlflowRoute).
+    app.include_router(mlflow_router)
+    app.include_router(ui_session.router)
+    app.include_router(ui.router)
+    app.mount("/static", ui.static_files, name="static")
+    return app
+
+
+app = create_app()

@@ -1,0 +1,97 @@
+"""Runs: one execution of training code inside an experiment."""
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mltrail_server.models.common import Page, reject_nulls
+from mltrail_server.models.tracking import (
+    MAX_BATCH_PARAMS,
+    MAX_BATCH_TAGS,
+    Key,
+    LatestMetric,
+    ParamValue,
+    TagValue,
+)
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SCHEDULED = "scheduled"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    KILLED = "killed"
+
+
+TERMINAL_STATUSES = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.KILLED})
+
+
+class RunCreate(BaseModel):
+    """Schema for starting a run."""
+
+    name: str | None = Field(
+        default=None, min_length=1, max_length=250, description="Generated when omitted"
+    )
+    user: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=5000)
+    parent_run_id: UUID | None = Field(default=None, description="Makes this a nested run")
+    started_at: datetime | None = Field(default=None, description="Defaults to now")
+    params: dict[Key, ParamValue] = Field(
+        default_factory=dict, max_length=MAX_BATCH_PARAMS, description="Write-once params"
+    )
+    tags: dict[Key, TagValue] = Field(default_factory=dict, max_length=MAX_BATCH_TAGS)
+
+
+class RunUpdate(BaseModel):
+    """Fields to change; only the fields sent are changed. Moving to `completed`, `failed`
+    or `killed` sets `ended_at` (now, unless given); moving back to `running` clears it."""
+
+    status: RunStatus | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=250)
+    description: str | None = Field(default=None, max_length=5000)
+    ended_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _no_null_required_fields(self) -> "RunUpdate":
+        reject_nulls(self, "status", "name")
+        return self
+
+
+class RunSummary(BaseModel):
+    """Brief run info for an experiment's page."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    name: str
+    status: RunStatus
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class Run(BaseModel):
+    """A run."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    experiment_id: UUID
+    name: str
+    status: RunStatus
+    user: str | None
+    description: str | None
+    parent_run_id: UUID | None
+    started_at: datetime
+    ended_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, LatestMetric] = Field(
+        default_factory=dict, description="Per key: the latest point and the min and max"
+    )
+
+
+RunPage = Page[Run]

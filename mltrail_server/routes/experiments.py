@@ -1,0 +1,106 @@
+"""/api/v1/experiments: the seed's resource."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from mltrail_server.dependencies import ExperimentServiceDep, PrincipalDep, RunServiceDep
+from mltrail_server.models.experiment import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentPage,
+    ExperimentStatus,
+    ExperimentUpdate,
+)
+from mltrail_server.models.run import Run as RunModel
+from mltrail_server.models.run import RunCreate, RunPage
+from mltrail_server.routes.access import AccessRoute
+from mltrail_server.routes.responses import CONFLICT, NOT_FOUND
+
+router = APIRouter(prefix="/experiments", tags=["experiments"], route_class=AccessRoute)
+
+Page = Annotated[int, Query(ge=1, description="Page number, from 1")]
+PerPage = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)")]
+
+
+@router.get("", response_model=ExperimentPage)
+async def list_experiments(
+    service: ExperimentServiceDep,
+    name: Annotated[str | None, Query(description="Only the experiment of this name")] = None,
+    owner: Annotated[str | None, Query(description="Only this owner's experiments")] = None,
+    status: Annotated[ExperimentStatus | None, Query(description="Only this status")] = None,
+    page: Page = 1,
+    per_page: PerPage = 20,
+) -> ExperimentPage:
+    """List live experiments, newest first (ties broken by id, so pages never overlap)."""
+    return await service.list_experiments(
+        name=name, owner=owner, status=status, page=page, per_page=per_page
+    )
+
+
+@router.post("", response_model=Experiment, status_code=status.HTTP_201_CREATED, responses=CONFLICT)
+async def create_experiment(
+    data: ExperimentCreate, service: ExperimentServiceDep, principal: PrincipalDep
+) -> Experiment:
+    """Create an experiment. The name is checked and lowercased; a live experiment with the
+    same name is a 409. With auth on, a non-admin's experiment is owned by the caller,
+    whatever `owner` says."""
+    return await service.create_experiment(data, principal)
+
+
+@router.get("/{experiment_id}", response_model=Experiment, responses=NOT_FOUND)
+async def get_experiment(experiment_id: UUID, service: ExperimentServiceDep) -> Experiment:
+    """Get an experiment with its most recent runs."""
+    return await service.get_experiment(experiment_id)
+
+
+@router.patch("/{experiment_id}", response_model=Experiment, responses={**NOT_FOUND, **CONFLICT})
+async def update_experiment(
+    experiment_id: UUID, data: ExperimentUpdate, service: ExperimentServiceDep
+) -> Experiment:
+    """Change the fields sent and only those. A new name follows the create rules (409 when
+    taken). An empty body `{}` changes nothing but `updated_at`."""
+    return await service.update_experiment(experiment_id, data)
+
+
+@router.delete("/{experiment_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_experiment(
+    experiment_id: UUID,
+    service: ExperimentServiceDep,
+    purge: Annotated[
+        bool, Query(description="Remove it and all its runs for good, instead of a soft delete")
+    ] = False,
+) -> Response:
+    """Delete an experiment and its runs. By default the delete is soft: everything
+    disappears from the API and frees the name, and `POST .../restore` brings it back.
+    With `purge=true` (also for an already deleted experiment) it is irreversible."""
+    await service.delete_experiment(experiment_id, purge=purge)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{experiment_id}/restore", response_model=Experiment, responses={**NOT_FOUND, **CONFLICT}
+)
+async def restore_experiment(experiment_id: UUID, service: ExperimentServiceDep) -> Experiment:
+    """Bring back a soft-deleted experiment with its runs (409 if its name was taken since)."""
+    return await service.restore_experiment(experiment_id)
+
+
+@router.get("/{experiment_id}/runs", response_model=RunPage, responses=NOT_FOUND)
+async def list_runs(
+    experiment_id: UUID, service: RunServiceDep, page: Page = 1, per_page: PerPage = 20
+) -> RunPage:
+    """List an experiment's live runs, most recently started first."""
+    return await service.list_runs(experiment_id, page=page, per_page=per_page)
+
+
+@router.post(
+    "/{experiment_id}/runs",
+    response_model=RunModel,
+    status_code=status.HTTP_201_CREATED,
+    responses=NOT_FOUND,
+)
+async def create_run(experiment_id: UUID, data: RunCreate, service: RunServiceDep) -> RunModel:
+    """Start a run in this experiment; it begins `running`."""
+    return await service.create_run(experiment_id, data)

@@ -1,0 +1,61 @@
+"""Liveness and readiness."""
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from mltrail_server import __version__
+from mltrail_server.dependencies import RuntimeDep
+
+router = APIRouter(tags=["health"])
+logger = logging.getLogger(__name__)
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Readiness(BaseModel):
+    status: str
+    database: str
+    cache: str
+    cache_backend: str
+
+
+@router.get("/health", response_model=Health)
+async def health_check() -> Health:
+    """Liveness for load balancers: the process answers. Touches neither database nor cache."""
+    return Health(status="healthy", version=__version__)
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "The database is unreachable"}},
+)
+async def readiness(runtime: RuntimeDep) -> JSONResponse:
+    """Readiness: the database answers (else 503) and the cache answers (else `degraded`:
+    requests still succeed, uncached)."""
+    database_ok = cache_ok = False
+    backend = "unknown"
+    try:
+        database, cache = await runtime.resources()
+        backend = cache.backend
+        await database.ping()
+        database_ok = True
+        cache_ok = await cache.ping()
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        logger.warning("readiness check failed: %s", exc)
+    body = Readiness(
+        status=(
+            "ready" if database_ok and cache_ok else "degraded" if database_ok else "unavailable"
+        ),
+        database="ok" if database_ok else "unavailable",
+        cache="ok" if cache_ok else "unavailable",
+        cache_backend=backend,
+    )
+    headers = {} if database_ok else {"Retry-After": "2"}
+    return JSONResponse(body.model_dump(), status_code=200 if database_ok else 503, headers=headers)

@@ -1,0 +1,42 @@
+"""MLflow's wire protocol (`/api/2.0/mlflow/...`, `/api/2.0/mlflow-artifacts/...` and
+`/api/3.0/mlflow/server-info`), as thin translations over the same services as /api/v1.
+
+Anything else under those prefixes is a 404 `ENDPOINT_NOT_FOUND` in MLflow's shape, which the
+client reports as such instead of as an internal error.
+"""
+
+from fastapi import APIRouter, Request, Response
+
+from mltrail_server.routes.mlflow import (
+    artifacts,
+    experiments,
+    logged_models,
+    metrics,
+    runs,
+    server,
+)
+from mltrail_server.routes.mlflow.errors import MlflowRoute, mlflow_error
+
+TRACKING_PREFIX = "/api/2.0/mlflow"
+ARTIFACTS_PREFIX = "/api/2.0/mlflow-artifacts"
+V3_PREFIX = "/api/3.0/mlflow"
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+router = APIRouter(route_class=MlflowRoute, include_in_schema=True, tags=["mlflow"])
+for module in (experiments, runs, metrics, logged_models):
+    router.include_router(module.router, prefix=TRACKING_PREFIX)
+router.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
+router.include_router(server.router, prefix=V3_PREFIX)
+
+
+async def unknown_endpoint(request: Request) -> Response:
+    message = f"No MLflow endpoint {request.method} {request.url.path} on this server"
+    return mlflow_error("ENDPOINT_NOT_FOUND", message, 404)
+
+
+for prefix in (TRACKING_PREFIX, ARTIFACTS_PREFIX, V3_PREFIX):
+    router.add_api_route(
+        f"{prefix}/{{rest:path}}", unknown_endpoint, methods=_METHODS, include_in_schema=False
+    )
+
+__all__ = ["router"]

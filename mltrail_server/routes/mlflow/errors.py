@@ -1,0 +1,146 @@
+"""How the MLflow routes answer errors: `{"error_code", "message"}` with MLflow's statuses.
+
+The routes use `MlflowRoute`, which renders every error raised while handling one of them,
+so the v1 API keeps its own `{"detail"}` bodies. A client mistake is never a 5xx: the MLflow
+client retries 5xx answers for minutes before it reports anything.
+"""
+
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+from mltrail_server.errors import DomainError, PayloadTooLarge, StorageFull, Unauthorized
+from mltrail_server.routes.access import AccessRoute
+from mltrail_server.routes.errors import database_unavailable, refused_value, storage_full
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_CODE = {
+    "BAD_REQUEST": 400,
+    "INVALID_PARAMETER_VALUE": 400,
+    "RESOURCE_ALREADY_EXISTS": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_DOES_NOT_EXIST": 404,
+    "ENDPOINT_NOT_FOUND": 404,
+    "REQUEST_LIMIT_EXCEEDED": 429,
+    "INTERNAL_ERROR": 500,
+    "TEMPORARILY_UNAVAILABLE": 503,
+}
+
+
+def mlflow_error(
+    code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    # ASCII escapes: a message may echo input holding a lone surrogate, which UTF-8 cannot carry.
+    body = json.dumps({"error_code": code, "message": message}, separators=(",", ":"))
+    return Response(
+        body,
+        status_code=status or STATUS_BY_CODE.get(code, 400),
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def render_domain_error(exc: DomainError) -> Response:
+    headers = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer, Basic realm="mltrail"'
+    # 413 and 507 keep their HTTP status: MLflow has no error code of its own for them, and
+    # its client retries neither (a 5xx it does retry would spin for minutes on a full disk).
+    if isinstance(exc, PayloadTooLarge | StorageFull):
+        status = exc.status_code
+    else:
+        status = STATUS_BY_CODE.get(exc.code, 400)
+    return mlflow_error(exc.code, exc.message, status, headers)
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    """MLflow's wording: 'Missing value for required parameter ...' or 'Invalid value ...'."""
+    messages = []
+    for error in exc.errors()[:5]:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        field = ".".join(location) or "request body"
+        if error.get("type") == "missing":
+            messages.append(f"Missing value for required parameter '{field}'.")
+        elif error.get("type") == "json_invalid":
+            messages.append("The request body is not valid JSON.")
+        else:
+            given = error.get("input")
+            shown = repr(given)[:100] if given is not None else "null"
+            messages.append(
+                f"Invalid value {shown} for parameter '{field}' supplied: {error.get('msg')}."
+            )
+    return " ".join(messages) or "Invalid request."
+
+
+def render_exception(exc: Exception) -> Response | None:
+    """The MLflow answer to an exception, or None for a bug (which stays a 500)."""
+    if isinstance(exc, DomainError):
+        return render_domain_error(exc)
+    if isinstance(exc, RequestValidationError):
+        return mlflow_error("INVALID_PARAMETER_VALUE", describe_validation_error(exc))
+    if isinstance(exc, UnicodeEncodeError):
+        # JSON allows "\ud800", a plain str field keeps it, and no database can store it.
+        return mlflow_error(
+            "INVALID_PARAMETER_VALUE", "Text must be valid Unicode (no lone surrogates)."
+        )
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return mlflow_error("ENDPOINT_NOT_FOUND", str(exc.detail), 404)
+        code = "BAD_REQUEST" if exc.status_code < 500 else "INTERNAL_ERROR"
+        return mlflow_error(code, str(exc.detail), exc.status_code, dict(exc.headers or {}))
+    if isinstance(exc, DBAPIError | PoolTimeoutError | ConnectionError | TimeoutError | OSError):
+        full = storage_full(exc)
+        if full is not None:
+            logger.error("disk full: %s", exc)
+            return render_domain_error(full)
+        refused = refused_value(exc)
+        if refused is not None:
+            logger.warning("database refused a value: %s", getattr(exc, "orig", exc))
+            return render_domain_error(refused)
+        unavailable = database_unavailable(exc)
+        if unavailable is not None:
+            logger.warning("database unavailable: %s", exc)
+            return render_domain_error(unavailable)
+        if isinstance(exc, IntegrityError):
+            # A write that lost a race with another (a duplicate name, a run deleted
+            # meanwhile): worth a look by the caller, never a server error to retry.
+            logger.warning("database refused a write: %s", exc.orig)
+            return mlflow_error(
+                "INVALID_PARAMETER_VALUE", "The database refused this write; retry it."
+            )
+    return None
+
+
+class MlflowRoute(AccessRoute):
+    """A route of the MLflow wire API: unset response fields are left out, and errors are
+    rendered the MLflow way."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["response_model_exclude_none"] = True
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def mlflow_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                response = render_exception(exc)
+                if response is None:
+                    raise
+                return response
+
+        return mlflow_handler

@@ -1,0 +1,14 @@
+"""/api/3.0/mlflow/server-info: what this server supports, as the 3.x client probes it."""
+
+from fastapi import APIRouter
+
+from mltrail_server.models import mlflow as wire
+from mltrail_server.routes.mlflow.errors import MlflowRoute
+
+router = APIRouter(route_class=MlflowRoute)
+
+
+@router.get("/server-info", response_model=wire.ServerInfo)
+async def server_info() -> wire.ServerInfo:
+    """A SQL store with proxied artifacts; no multipart uploads, no workspaces."""
+    return wire.ServerInfo()

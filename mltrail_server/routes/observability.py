@@ -1,0 +1,38 @@
+"""`/metrics` in Prometheus' text format: request counts and latencies by route."""
+
+from fastapi import APIRouter, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+router = APIRouter(tags=["health"])
+
+REGISTRY = CollectorRegistry()
+REQUESTS = Counter(
+    "mltrail_http_requests",
+    "HTTP requests answered, by method, route template and status",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "mltrail_http_request_duration_seconds",
+    "Time to answer HTTP requests, by method and route template",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+    registry=REGISTRY,
+)
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus metrics of this process (with several workers, of the worker that answers)."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

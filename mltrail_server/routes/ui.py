@@ -1,0 +1,159 @@
+"""The web UI: server-rendered pages (Jinja2) whose small scripts read and write /api/v1.
+
+Pages never read the database themselves: every datum comes through the API, so whatever
+guards the API guards the UI, and an API answer of 401 makes the page ask for a key.
+"""
+
+import hashlib
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.responses import Response
+from starlette.types import Scope
+
+from mltrail_server import __version__
+from mltrail_server.middleware.security import page_policy, script_hash
+
+UI_DIR = Path(__file__).resolve().parents[1] / "ui"
+STATIC_DIR = UI_DIR / "static"
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+templates = Jinja2Templates(directory=UI_DIR / "templates")
+
+
+@lru_cache(maxsize=256)
+def static_url(path: str) -> str:
+    """The URL of a static file, with a digest of its content so browsers never run a stale
+    copy after an upgrade."""
+    digest = hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:10]
+    return f"/static/{path}?v={digest}"
+
+
+@lru_cache(maxsize=1)
+def import_map() -> str:
+    """An import map from each script module's plain URL to its digested one, so that the
+    modules' own `import "./api.js"` statements get fresh copies too."""
+    scripts = sorted(path.relative_to(STATIC_DIR).as_posix() for path in STATIC_DIR.glob("js/*.js"))
+    imports = {f"/static/{path}": static_url(path) for path in scripts}
+    return json.dumps({"imports": imports}, indent=1)
+
+
+@lru_cache(maxsize=1)
+def content_security_policy() -> str:
+    """The pages' policy: nothing inline runs but the import map (base.html), by its digest."""
+    return page_policy([script_hash(import_map())])
+
+
+_IMPORT = re.compile(r"""^import\s[^;]*?from\s+["']\./([\w-]+\.js)["']""", re.MULTILINE)
+
+
+@lru_cache(maxsize=32)
+def _module_closure(path: str) -> tuple[str, ...]:
+    """A script module and every module it imports, directly or not."""
+    seen: list[str] = []
+    pending = [path]
+    while pending:
+        current = pending.pop()
+        if current not in seen:
+            seen.append(current)
+            source = (STATIC_DIR / current).read_text()
+            pending += [f"js/{name}" for name in _IMPORT.findall(source)]
+    return tuple(seen)
+
+
+def module_script(path: str) -> Markup:
+    """The page's script module, with its imports preloaded in parallel rather than
+    discovered one level at a time."""
+    modules = _module_closure(path)
+    preloads = "".join(
+        f'<link rel="modulepreload" href="{static_url(module)}">' for module in modules[1:]
+    )
+    return Markup(f'{preloads}<script type="module" src="{static_url(path)}"></script>')
+
+
+templates.env.globals.update(
+    static_url=static_url, import_map=import_map, module_script=module_script, version=__version__
+)
+
+
+class StaticAssets(StaticFiles):
+    """The UI's static files. A URL with a content digest (`?v=`) never changes, so browsers
+    may keep it for a year; anything else is revalidated."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "no-cache"
+        )
+        return response
+
+
+static_files = StaticAssets(directory=STATIC_DIR)
+
+
+def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    headers = {"Content-Security-Policy": content_security_policy()}
+    return templates.TemplateResponse(
+        request, template, context, status_code=status_code, headers=headers
+    )
+
+
+def _not_found(request: Request, what: str) -> HTMLResponse:
+    return _page(request, "not_found.html", status_code=404, what=what)
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+@router.get("/")
+async def experiments_page(request: Request) -> HTMLResponse:
+    """The experiments: list, create, rename, delete."""
+    return _page(request, "experiments.html", nav="experiments")
+
+
+@router.get("/experiments/{experiment_id}")
+async def experiment_page(request: Request, experiment_id: str) -> HTMLResponse:
+    """An experiment's runs table."""
+    parsed = _uuid(experiment_id)
+    if parsed is None:
+        return _not_found(request, "experiment")
+    return _page(request, "experiment.html", nav="experiments", experiment_id=parsed)
+
+
+@router.get("/runs/{run_id}")
+async def run_page(request: Request, run_id: str) -> HTMLResponse:
+    """One run: status, params, tags, notes, metric charts, artifacts."""
+    parsed = _uuid(run_id)
+    if parsed is None:
+        return _not_found(request, "run")
+    return _page(request, "run.html", nav="experiments", run_id=parsed)
+
+
+@router.get("/compare")
+async def compare_page(request: Request, runs: str = "") -> HTMLResponse:
+    """Selected runs side by side: overlaid metric charts and a param diff."""
+    run_ids = [_uuid(part) for part in runs.split(",") if part.strip()]
+    if not run_ids or None in run_ids:
+        return _not_found(request, "runs to compare")
+    return _page(request, "compare.html", nav="experiments", run_ids=run_ids)

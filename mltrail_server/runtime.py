@@ -1,0 +1,102 @@
+"""The process's connections: the database and the cache, opened at start (lifespan) or
+lazily on first use, so that an app used without its lifespan (the seed's module-level
+`TestClient(app)`) still works."""
+
+import asyncio
+import logging
+import sys
+
+from mltrail_server.config import Settings
+from mltrail_server.db.engine import Database
+from mltrail_server.services.audit import AuditLog
+from mltrail_server.services.auth import AuthService, auth_required
+from mltrail_server.services.cache import Cache, create_cache
+from mltrail_server.services.rate_limit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._database: Database | None = None
+        self._cache: Cache | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = asyncio.Event()
+        self._migrated = False
+        self.audit = AuditLog()
+        self.rate_limiter = RateLimiter(
+            settings.rate_limit_per_second,
+            settings.rate_limit_burst,
+            settings.redis_url,
+            settings.redis_prefix,
+        )
+
+    async def start(self) -> None:
+        """Open pooled connections for the life of the server (called by the lifespan),
+        create the first admin key on an empty database, and start the audit writer."""
+        await self._open(pooled=True)
+        assert self._database is not None
+        async with self._database.session() as session:
+            first_key = await AuthService(session).bootstrap_admin()
+        if first_key is not None:
+            # Shown once, never stored: print it where the operator sees it.
+            print(
+                f"\n  First admin API key (shown once, keep it safe): {first_key}\n"
+                "  Use it as X-API-Key or Authorization: Bearer; create more with the\n"
+                "  /api/v1/keys API or `mltrail keys create`.\n",
+                file=sys.stderr,
+                flush=True,
+            )
+            logger.warning("created user 'admin' and its first API key (printed above)")
+        if not auth_required(self.settings.auth_enabled, (self.settings.host,)):
+            logger.warning(
+                "authentication is OFF while the server listens only on loopback; if it "
+                "listens on any other address, every request needs a key "
+                "(AUTH_ENABLED=true turns it on, false turns it off, everywhere)"
+            )
+        self.audit.start(self._database)
+
+    async def stop(self) -> None:
+        await self.audit.stop()
+        await self.rate_limiter.close()
+        if self._database is not None:
+            await self._database.dispose()
+        if self._cache is not None:
+            await self._cache.close()
+        self._database = self._cache = self._loop = None
+
+    async def resources(self) -> tuple[Database, Cache]:
+        if self._loop is not asyncio.get_running_loop():
+            # No lifespan: each call may come on a new event loop, whose connections cannot
+            # be shared, so connections are opened per session, bound to no loop.
+            await self._open(pooled=False)
+        else:
+            await self._ready.wait()
+        assert self._database is not None and self._cache is not None
+        return self._database, self._cache
+
+    async def _open(self, *, pooled: bool) -> None:
+        # Everything up to the first await runs at once, so concurrent first requests on
+        # the same loop see `_loop` set and wait for `_ready` instead of opening twice.
+        self._loop = asyncio.get_running_loop()
+        self._ready = asyncio.Event()
+        self._database = Database(
+            self.settings.resolved_database_url,
+            pooled=pooled,
+            pgbouncer=self.settings.database_pgbouncer,
+            statement_timeout=self.settings.database_statement_timeout_seconds,
+        )
+        if self._cache is None or self._cache.backend == "redis":
+            self._cache = create_cache(
+                self.settings.redis_url, self.settings.cache_enabled, self.settings.redis_prefix
+            )
+        try:
+            if self.settings.migrate_on_start and not self._migrated:
+                await self._database.migrate()
+                self._migrated = True
+        except BaseException:
+            self._loop = None
+            raise
+        finally:
+            self._ready.set()

@@ -1,0 +1,179 @@
+"""Experiment rules: unique live names, PATCH semantics, soft delete, restore and purge,
+and the cached reads."""
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mltrail_server.db.repositories import experiments as repo
+from mltrail_server.db.repositories import runs as runs_repo
+from mltrail_server.db.tables import ACTIVE, DELETED
+from mltrail_server.db.tables import Experiment as ExperimentRow
+from mltrail_server.db.types import utcnow
+from mltrail_server.errors import Conflict, NotFound
+from mltrail_server.models.experiment import (
+    Experiment,
+    ExperimentCreate,
+    ExperimentListItem,
+    ExperimentPage,
+    ExperimentStatus,
+    ExperimentUpdate,
+)
+from mltrail_server.models.run import RunSummary
+from mltrail_server.services.auth import OPEN, Principal
+from mltrail_server.services.cache import Cache, read_through
+
+RECENT_RUNS = 100
+LIST = "experiments"
+
+
+def experiment_key(experiment_id: uuid.UUID) -> str:
+    """The cache generation name of one experiment's page."""
+    return f"experiment:{experiment_id}"
+
+
+def not_found(experiment_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Experiment {experiment_id} not found")
+
+
+def duplicate(name: str) -> Conflict:
+    return Conflict(f"An experiment named '{name}' already exists")
+
+
+@dataclass
+class ExperimentService:
+    session: AsyncSession
+    cache: Cache
+    cache_ttl: int
+
+    async def list_experiments(
+        self,
+        *,
+        name: str | None = None,
+        owner: str | None,
+        status: ExperimentStatus | None,
+        page: int,
+        per_page: int,
+    ) -> ExperimentPage:
+        async def load() -> ExperimentPage:
+            rows, total = await repo.list_page(
+                self.session,
+                name=name.lower() if name else None,
+                owner=owner,
+                status=status.value if status else None,
+                offset=(page - 1) * per_page,
+                limit=per_page,
+            )
+            items = [
+                ExperimentListItem.model_validate(
+                    {**_columns(row.Experiment), "run_count": row.run_count}
+                )
+                for row in rows
+            ]
+            return ExperimentPage.build(items, total, page, per_page)
+
+        key = f"experiments:{name!r}:{owner!r}:{status}:{page}:{per_page}"
+        return await read_through(self.cache, ExperimentPage, (LIST,), key, self.cache_ttl, load)
+
+    async def get_experiment(self, experiment_id: uuid.UUID) -> Experiment:
+        async def load() -> Experiment:
+            row = await repo.get(self.session, experiment_id)
+            if row is None:
+                raise not_found(experiment_id)
+            return await self._render(row)
+
+        name = experiment_key(experiment_id)
+        return await read_through(self.cache, Experiment, (name,), name, self.cache_ttl, load)
+
+    async def create_experiment(
+        self, data: ExperimentCreate, principal: Principal = OPEN
+    ) -> Experiment:
+        now = utcnow()
+        owned_by_caller = principal.authenticated and not principal.is_admin
+        row = ExperimentRow(
+            name=data.name,
+            created_at=now,
+            updated_at=now,
+            owner=principal.name if owned_by_caller else data.owner,
+            description=data.description,
+            status=ExperimentStatus.CREATED.value,
+        )
+        try:
+            await repo.add(self.session, row)
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()
+            raise duplicate(data.name) from None
+        await self.cache.bump(LIST)
+        return Experiment.model_validate({**_columns(row), "run_count": 0, "runs": []})
+
+    async def update_experiment(
+        self, experiment_id: uuid.UUID, data: ExperimentUpdate
+    ) -> Experiment:
+        row = await repo.get_for_update(self.session, experiment_id)
+        if row is None:
+            raise not_found(experiment_id)
+        for field, value in data.model_dump(exclude_unset=True).items():
+            setattr(row, field, value)
+        row.updated_at = utcnow()
+        try:
+            await self.session.flush()
+            experiment = await self._render(row)
+            await self.session.commit()
+        except IntegrityError:
+            await self.session.rollback()
+            raise duplicate(data.name or "") from None
+        await self.cache.bump(LIST, experiment_key(experiment_id))
+        return experiment
+
+    async def delete_experiment(self, experiment_id: uuid.UUID, *, purge: bool) -> None:
+        """Soft delete (restorable), or with `purge` remove it and everything under it."""
+        if purge:
+            if not await repo.purge(self.session, experiment_id):
+                raise not_found(experiment_id)
+        else:
+            row = await repo.get_for_update(self.session, experiment_id)
+            if row is None:
+                raise not_found(experiment_id)
+            row.lifecycle = DELETED
+            row.deleted_at = row.updated_at = utcnow()
+        await self.session.commit()
+        await self.cache.bump(LIST, experiment_key(experiment_id))
+
+    async def restore_experiment(self, experiment_id: uuid.UUID) -> Experiment:
+        row = await repo.get_for_update(self.session, experiment_id, include_deleted=True)
+        if row is None:
+            raise not_found(experiment_id)
+        if row.lifecycle != ACTIVE:
+            name = row.name
+            row.lifecycle = ACTIVE
+            row.deleted_at = None
+            row.updated_at = utcnow()
+            try:
+                await self.session.flush()
+            except IntegrityError:
+                await self.session.rollback()
+                raise Conflict(
+                    f"Cannot restore: another live experiment is now named '{name}'; "
+                    "rename it first"
+                ) from None
+        experiment = await self._render(row)
+        await self.session.commit()
+        await self.cache.bump(LIST, experiment_key(experiment_id))
+        return experiment
+
+    async def _render(self, row: ExperimentRow) -> Experiment:
+        runs, total = await runs_repo.list_page(self.session, row.id, offset=0, limit=RECENT_RUNS)
+        return Experiment.model_validate(
+            {
+                **_columns(row),
+                "run_count": total,
+                "runs": [RunSummary.model_validate(run) for run in runs],
+            }
+        )
+
+
+def _columns(row: ExperimentRow) -> dict[str, object]:
+    return {column.key: getattr(row, column.key) for column in ExperimentRow.__table__.columns}

@@ -1,0 +1,347 @@
+"""MLflow's logging rules over the v1 tracking service: batch limits, key checks, truncation
+of long values, write-once params (MLflow's 400), and the reads of metric history.
+
+- log-batch: at most 1000 metrics, 100 params, 100 tags and 1000 entities in all; duplicate
+  param keys are a 400. Param values over 6000 characters and tag values over 8000 are cut
+  to that length, as MLflow's server does by default.
+- A point is (key, step, timestamp): a re-sent request stores nothing twice. (MLflow keys
+  points on the value too; two different values at the same step and timestamp keep the
+  first here.)
+- Writes need an active run: a deleted run is a 400, a missing one a 404.
+- Setting the `mlflow.runName` tag renames the run, as in MLflow.
+"""
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mltrail_server.db.repositories import runs as runs_repo
+from mltrail_server.db.repositories import tracking as repo
+from mltrail_server.db.tables import RunLink
+from mltrail_server.errors import Conflict, InvalidInput, NotFound
+from mltrail_server.models import mlflow as wire
+from mltrail_server.models.metric_history import MAX_PAGE_SIZE, HistoryQuery, RunsHistoryRequest
+from mltrail_server.models.run import RunUpdate
+from mltrail_server.models.tracking import (
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    BatchLog,
+    MetricPoint,
+)
+from mltrail_server.services import mlflow_render as render
+from mltrail_server.services.cache import Cache
+from mltrail_server.services.metric_history import MetricHistoryService
+from mltrail_server.services.mlflow_runs import (
+    MAX_RUN_NAME_LENGTH,
+    active_row,
+    run_not_found,
+    run_ref,
+)
+from mltrail_server.services.mlflow_translate import RUN_NAME_TAG, check_key, run_id_in
+from mltrail_server.services.runs import RunService
+from mltrail_server.services.tracking import TrackingService
+
+MAX_METRICS = 1000
+MAX_PARAMS_TAGS = 100
+MAX_ENTITIES = 1000
+MAX_BULK_RUNS = 100
+MAX_BULK_RESULTS = 2500
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+# Dataset input limits (MLflow's validation.py).
+DATASET_LIMITS = {
+    "name": 500,
+    "digest": 36,
+    "source": 65_535,
+    "schema": 1_048_575,
+    "profile": 16_777_215,
+}
+MAX_INPUT_TAG_KEY = 255
+MAX_INPUT_TAG_VALUE = 500
+MAX_MODEL_ID = 500
+
+
+def check_metric(metric: wire.MetricIn) -> None:
+    check_key("metric", metric.key)
+    if metric.timestamp < 0:
+        raise InvalidInput(
+            f"Invalid value {metric.timestamp} for parameter 'timestamp' of metric "
+            f"{metric.key!r}: it must be a non-negative integer (milliseconds)."
+        )
+
+
+@dataclass
+class MlflowLoggingService:
+    session: AsyncSession
+    cache: Cache
+
+    async def log_metric(self, request: wire.LogMetric) -> None:
+        run_id, text = run_ref(request)
+        check_metric(request)
+        await self._log(run_id, text, [request], {}, {})
+
+    async def log_param(self, request: wire.LogParam) -> None:
+        run_id, text = run_ref(request)
+        check_key("param", request.key)
+        await self._log(run_id, text, [], {request.key: request.value}, {})
+
+    async def set_tag(self, request: wire.SetTag) -> None:
+        run_id, text = run_ref(request)
+        check_key("tag", request.key)
+        await self._log(run_id, text, [], {}, {request.key: request.value})
+
+    async def log_batch(self, request: wire.LogBatch) -> None:
+        run_id, text = run_ref(request)
+        metrics, params, tags = request.metrics, request.params, request.tags
+        for count, limit, what in (
+            (len(metrics), MAX_METRICS, "metrics"),
+            (len(params), MAX_PARAMS_TAGS, "params"),
+            (len(tags), MAX_PARAMS_TAGS, "tags"),
+        ):
+            if count > limit:
+                raise InvalidInput(
+                    f"A batch logging request can contain at most {limit} {what}. Got {count} "
+                    f"{what}. Please split up {what} across multiple requests and try again."
+                )
+        total = len(metrics) + len(params) + len(tags)
+        if total > MAX_ENTITIES:
+            raise InvalidInput(
+                f"A batch logging request can contain at most {MAX_ENTITIES} metrics, params, "
+                f"and tags in total. Got {total} entities."
+            )
+        for metric in metrics:
+            check_metric(metric)
+        keys = [check_key("param", param.key) for param in params]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise InvalidInput(
+                f"Duplicate parameter keys have been submitted: {duplicates}. Please ensure "
+                "the request contains only one param value per param key."
+            )
+        for tag in tags:
+            check_key("tag", tag.key)
+        await self._log(
+            run_id,
+            text,
+            metrics,
+            {param.key: param.value for param in params},
+            {tag.key: tag.value for tag in tags},
+        )
+
+    async def delete_tag(self, request: wire.DeleteTag) -> None:
+        run_id, text = run_ref(request)
+        try:
+            await TrackingService(self.session).delete_tag(run_id, request.key)
+        except NotFound:
+            await self._why_not_live(run_id, text)
+            raise NotFound(f"No tag with name: {request.key} in run with id {text}") from None
+
+    async def log_inputs(self, request: wire.LogInputs) -> None:
+        run_id, text = run_ref(request)
+        links = [_dataset_link(item) for item in request.datasets]
+        links += [
+            RunLink(direction=render.INPUT, kind=render.MODEL, key=_model_id(model.model_id))
+            for model in request.models
+        ]
+        await self._link(run_id, text, links)
+
+    async def log_outputs(self, request: wire.LogOutputs) -> None:
+        run_id, text = run_ref(request)
+        links = [
+            RunLink(
+                direction=render.OUTPUT,
+                kind=render.MODEL,
+                key=_model_id(model.model_id),
+                step=model.step,
+            )
+            for model in request.models
+        ]
+        await self._link(run_id, text, links)
+
+    async def log_model(self, request: wire.LogModel) -> None:
+        """The 2.x `runs/log-model`: the model's metadata joins the run's
+        `mlflow.log-model.history` tag (a JSON list), as MLflow's server keeps it."""
+        run_id, text = run_ref(request)
+        try:
+            model = json.loads(request.model_json)
+        except ValueError:
+            raise InvalidInput("Invalid value for parameter 'model_json': not JSON.") from None
+        if not isinstance(model, dict):
+            raise InvalidInput("Invalid value for parameter 'model_json': not a JSON object.")
+        await active_row(self.session, run_id, text)
+        data = await repo.load_run_data(self.session, [run_id])
+        try:
+            history = json.loads(data[run_id].tags.get(LOG_MODEL_HISTORY_TAG, "[]"))
+        except ValueError:
+            history = []
+        history = [*history, model] if isinstance(history, list) else [model]
+        await self._log(run_id, text, [], {}, {LOG_MODEL_HISTORY_TAG: json.dumps(history)})
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def metric_history(self, request: wire.GetMetricHistory) -> wire.MetricHistoryResponse:
+        """One page of a series in (step, timestamp) order, or all of it when `max_results`
+        is not given (older clients do not page)."""
+        run_id, text = run_ref(request)
+        if request.max_results is not None and request.max_results <= 0:
+            raise InvalidInput(
+                f"Invalid value {request.max_results} for parameter 'max_results': it must be "
+                "a positive integer."
+            )
+        limit = min(request.max_results or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+        service = MetricHistoryService(self.session)
+        cursor = request.page_token or None
+        metrics: list[wire.Metric] = []
+        while True:
+            query = HistoryQuery.model_construct(
+                key=request.metric_key, limit=limit, cursor=cursor, start_step=None, end_step=None
+            )
+            try:
+                page = await service.history(run_id, query)
+            except NotFound:
+                raise run_not_found(text) from None
+            # Points come from the database already typed; a model per point is not rechecked.
+            metrics += [
+                wire.Metric.model_construct(
+                    key=request.metric_key,
+                    value=p["value"],
+                    timestamp=p["timestamp"],
+                    step=p["step"],
+                )
+                for p in page.points
+            ]
+            cursor = page.next_cursor
+            if cursor is None or request.max_results is not None:
+                break
+        return wire.MetricHistoryResponse(metrics=metrics, next_page_token=cursor)
+
+    async def metric_history_bulk(
+        self, request: wire.GetMetricHistoryBulkInterval
+    ) -> wire.MetricHistoryBulkResponse:
+        """One metric of up to 100 runs, each downsampled to at most `max_results` points
+        over the same buckets of steps."""
+        if not request.run_ids:
+            raise InvalidInput("Missing value for required parameter 'run_ids'.")
+        if len(request.run_ids) > MAX_BULK_RUNS:
+            raise InvalidInput(
+                f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
+                f"run_ids. Received {len(request.run_ids)} run_ids."
+            )
+        if (request.start_step is None) != (request.end_step is None):
+            raise InvalidInput("If either start step or end step are specified, both must be.")
+        if (
+            request.start_step is not None
+            and request.end_step is not None
+            and request.start_step > request.end_step
+        ):
+            raise InvalidInput("end_step must be greater than start_step.")
+        points = request.max_results or MAX_BULK_RESULTS
+        if not 0 < points <= MAX_BULK_RESULTS:
+            raise InvalidInput(
+                f"max_results must be between 1 and {MAX_BULK_RESULTS}. Got {points}."
+            )
+        run_ids = [run_id for text in request.run_ids if (run_id := run_id_in(text))]
+        history = await MetricHistoryService(self.session).compare(
+            RunsHistoryRequest.model_construct(
+                run_ids=run_ids,
+                key=request.metric_key,
+                points=points,
+                start_step=request.start_step,
+                end_step=request.end_step,
+            )
+        )
+        return wire.MetricHistoryBulkResponse(
+            metrics=[
+                wire.MetricWithRunId.model_construct(
+                    key=request.metric_key,
+                    value=point.value,
+                    timestamp=point.timestamp,
+                    step=point.step,
+                    run_id=series.run_id.hex,
+                )
+                for series in history.series
+                for point in series.points
+            ]
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def _log(
+        self,
+        run_id: uuid.UUID,
+        text: str,
+        metrics: Sequence[wire.MetricIn],
+        params: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        # Validated above against MLflow's rules; v1's models would check them again.
+        batch = BatchLog.model_construct(
+            metrics=[
+                MetricPoint.model_construct(
+                    key=m.key, value=m.value, step=m.step, timestamp=m.timestamp
+                )
+                for m in metrics
+            ],
+            params={k: v[:MAX_PARAM_VALUE_LENGTH] for k, v in params.items()},
+            tags={k: v[:MAX_TAG_VALUE_LENGTH] for k, v in tags.items()},
+        )
+        try:
+            await TrackingService(self.session).log_batch(run_id, batch)
+        except Conflict as exc:
+            raise InvalidInput(f"Changing param values is not allowed. {exc.message}") from None
+        except NotFound:
+            await self._why_not_live(run_id, text)
+            raise
+        name = tags.get(RUN_NAME_TAG)
+        if name and len(name) <= MAX_RUN_NAME_LENGTH:
+            await RunService(self.session, self.cache).update_run(
+                run_id, RunUpdate.model_construct(name=name)
+            )
+
+    async def _link(self, run_id: uuid.UUID, text: str, links: list[RunLink]) -> None:
+        await active_row(self.session, run_id, text)
+        await repo.add_links(self.session, run_id, links)
+        await self.session.commit()
+
+    async def _why_not_live(self, run_id: uuid.UUID, text: str) -> None:
+        """After a write found no live run: 404 for a missing run, 400 for a deleted run
+        (or one in a deleted experiment); returns if the run is live after all."""
+        await self.session.rollback()
+        await active_row(self.session, run_id, text)
+        if not await runs_repo.is_live(self.session, run_id):
+            raise InvalidInput(
+                f"The run {text} belongs to a deleted experiment; restore the experiment first."
+            )
+
+
+def _model_id(model_id: str) -> str:
+    if not model_id or len(model_id) > MAX_MODEL_ID:
+        raise InvalidInput(f"Invalid value {model_id!r} for parameter 'model_id'.")
+    return model_id
+
+
+def _dataset_link(item: wire.DatasetInput) -> RunLink:
+    dataset = item.dataset.model_dump(by_alias=True, exclude_none=True)
+    for field, limit in DATASET_LIMITS.items():
+        value = dataset.get(field)
+        if value is not None and len(value) > limit:
+            raise InvalidInput(
+                f"Dataset {field} exceeds the maximum length of {limit} (got {len(value)})."
+            )
+    for tag in item.tags:
+        if len(tag.key) > MAX_INPUT_TAG_KEY or len(tag.value) > MAX_INPUT_TAG_VALUE:
+            raise InvalidInput(
+                f"Input tag {tag.key[:50]!r}: the key may have at most {MAX_INPUT_TAG_KEY} "
+                f"characters and the value at most {MAX_INPUT_TAG_VALUE}."
+            )
+    return RunLink(
+        direction=render.INPUT,
+        kind=render.DATASET,
+        key=f"{item.dataset.name}\n{item.dataset.digest}",
+        payload=json.dumps(
+            {"dataset": dataset, "tags": [tag.model_dump() for tag in item.tags]},
+            separators=(",", ":"),
+        ),
+    )

@@ -1,0 +1,135 @@
+"""Our rows and v1 models rendered as MLflow's entities."""
+
+import json
+from collections.abc import Iterable, Mapping
+
+from mltrail_server.db.tables import Experiment as ExperimentRow
+from mltrail_server.db.tables import LoggedModel as LoggedModelRow
+from mltrail_server.db.tables import RunLink
+from mltrail_server.models import mlflow as wire
+from mltrail_server.models.run import Run as RunModel
+from mltrail_server.services.mlflow_translate import (
+    RUN_NAME_TAG,
+    TO_MLFLOW_STATUS,
+    experiment_artifact_location,
+    experiment_id_out,
+    run_artifact_uri,
+    run_id_out,
+    to_ms,
+)
+
+INPUT = "input"
+OUTPUT = "output"
+DATASET = "dataset"
+MODEL = "model"
+
+# Logged-model statuses: stored short, sent as the proto's enum names.
+MODEL_STATUS_OUT = {
+    "UNSPECIFIED": wire.LoggedModelStatus.LOGGED_MODEL_STATUS_UNSPECIFIED,
+    "PENDING": wire.LoggedModelStatus.LOGGED_MODEL_PENDING,
+    "READY": wire.LoggedModelStatus.LOGGED_MODEL_READY,
+    "FAILED": wire.LoggedModelStatus.LOGGED_MODEL_UPLOAD_FAILED,
+}
+MODEL_STATUS_IN = {name: short for short, name in MODEL_STATUS_OUT.items()}
+
+
+def key_values(pairs: Mapping[str, str]) -> list[wire.KeyValue]:
+    return [wire.KeyValue(key=key, value=value) for key, value in pairs.items()]
+
+
+def experiment(row: ExperimentRow, tags: Mapping[str, str]) -> wire.Experiment:
+    return wire.Experiment(
+        experiment_id=experiment_id_out(row.id),
+        name=row.name,
+        artifact_location=experiment_artifact_location(row.id, row.artifact_location),
+        lifecycle_stage=row.lifecycle,
+        last_update_time=to_ms(row.updated_at),
+        creation_time=to_ms(row.created_at),
+        tags=key_values(tags) or None,
+    )
+
+
+def run_info(run: RunModel, lifecycle: str, stored_artifact_uri: str | None) -> wire.RunInfo:
+    run_id = run_id_out(run.id)
+    return wire.RunInfo(
+        run_uuid=run_id,
+        run_id=run_id,
+        experiment_id=experiment_id_out(run.experiment_id),
+        run_name=run.name,
+        user_id=run.user or "",
+        status=wire.MlflowRunStatus(TO_MLFLOW_STATUS[run.status]),
+        start_time=to_ms(run.started_at),
+        end_time=None if run.ended_at is None else to_ms(run.ended_at),
+        artifact_uri=run_artifact_uri(run.experiment_id, run.id, stored_artifact_uri),
+        lifecycle_stage=lifecycle,
+    )
+
+
+def run(
+    model: RunModel,
+    lifecycle: str,
+    stored_artifact_uri: str | None,
+    links: Iterable[RunLink] = (),
+) -> wire.Run:
+    # The name is the run's; a v1 rename leaves an older mlflow.runName tag behind.
+    tags = {**model.tags, RUN_NAME_TAG: model.name}
+    return wire.Run(
+        info=run_info(model, lifecycle, stored_artifact_uri),
+        data=wire.RunData(
+            metrics=[
+                wire.Metric(
+                    key=key, value=latest.value, timestamp=latest.timestamp, step=latest.step
+                )
+                for key, latest in model.metrics.items()
+            ],
+            params=key_values(model.params),
+            tags=key_values(tags),
+        ),
+        **_inputs_and_outputs(links),
+    )
+
+
+def _inputs_and_outputs(links: Iterable[RunLink]) -> dict[str, object]:
+    datasets: list[wire.DatasetInputOut] = []
+    model_inputs: list[wire.ModelInput] = []
+    model_outputs: list[wire.ModelOutput] = []
+    for link in links:
+        if link.direction == OUTPUT:
+            model_outputs.append(wire.ModelOutput(model_id=link.key, step=link.step or 0))
+        elif link.kind == MODEL:
+            model_inputs.append(wire.ModelInput(model_id=link.key))
+        else:
+            payload = json.loads(link.payload or "{}")
+            datasets.append(
+                wire.DatasetInputOut(
+                    tags=[wire.KeyValue(**tag) for tag in payload.get("tags", [])],
+                    dataset=wire.DatasetOut.model_validate(payload.get("dataset", {})),
+                )
+            )
+    return {
+        "inputs": wire.RunInputs(
+            dataset_inputs=datasets or None, model_inputs=model_inputs or None
+        ),
+        "outputs": wire.RunOutputs(model_outputs=model_outputs or None),
+    }
+
+
+def logged_model(row: LoggedModelRow) -> wire.LoggedModel:
+    tags: dict[str, str] = json.loads(row.tags)
+    params: dict[str, str] = json.loads(row.params)
+    return wire.LoggedModel(
+        info=wire.LoggedModelInfo(
+            model_id=row.id,
+            experiment_id=experiment_id_out(row.experiment_id),
+            name=row.name,
+            creation_timestamp_ms=to_ms(row.created_at),
+            last_updated_timestamp_ms=to_ms(row.updated_at),
+            artifact_uri=row.artifact_location,
+            status=MODEL_STATUS_OUT.get(row.status, wire.LoggedModelStatus.LOGGED_MODEL_PENDING),
+            model_type=row.model_type,
+            source_run_id=None if row.source_run_id is None else row.source_run_id.hex,
+            status_message=row.status_message,
+            tags=key_values(tags) or None,
+        ),
+        data=wire.LoggedModelData(params=key_values(params) or None),
+    )

@@ -1,0 +1,131 @@
+"""The translation rules between MLflow's wire protocol and our rows: ids, statuses, times,
+artifact URIs and key checks.
+
+- Experiment ids: our UUID as 32 lowercase hex digits; MLflow's default experiment "0" is the
+  row with the nil UUID (00000000-0000-0000-0000-000000000000), named "Default", created on
+  first use. Either spelling of a UUID (with or without hyphens) is accepted.
+- Run ids: our UUID as 32 hex digits, like MLflow's own `uuid4().hex`.
+- Times: milliseconds since the Unix epoch <-> UTC datetimes, exactly (no float rounding).
+- Statuses: RUNNING, SCHEDULED, FINISHED, FAILED, KILLED <-> running, scheduled, completed,
+  failed, killed.
+- Artifacts: an experiment lives at `mlflow-artifacts:/<experiment id>` and a run at
+  `mlflow-artifacts:/<experiment id>/<run id>/artifacts`, which the client resolves to the
+  proxied artifact routes of this server.
+"""
+
+import functools
+import posixpath
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from mltrail_server.errors import InvalidInput
+from mltrail_server.models.run import RunStatus
+from mltrail_server.models.tracking import MAX_KEY_LENGTH
+
+DEFAULT_EXPERIMENT_UUID = uuid.UUID(int=0)
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+ARTIFACT_SCHEME = "mlflow-artifacts:"
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+NOTE_TAG = "mlflow.note.content"
+USER_TAG = "mlflow.user"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_KEY_RE = re.compile(r"^[/\w.\- :]*$")
+
+TO_MLFLOW_STATUS: dict[RunStatus, str] = {
+    RunStatus.RUNNING: "RUNNING",
+    RunStatus.SCHEDULED: "SCHEDULED",
+    RunStatus.COMPLETED: "FINISHED",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.KILLED: "KILLED",
+}
+FROM_MLFLOW_STATUS = {name: status for status, name in TO_MLFLOW_STATUS.items()}
+
+
+def experiment_id_out(experiment_id: uuid.UUID) -> str:
+    return DEFAULT_EXPERIMENT_ID if experiment_id == DEFAULT_EXPERIMENT_UUID else experiment_id.hex
+
+
+def experiment_id_in(text: str | None, field: str = "experiment_id") -> uuid.UUID:
+    """An MLflow experiment id as our UUID; 400 naming the field when it cannot be one."""
+    if text is None or text == "":
+        raise InvalidInput(f"Missing value for required parameter '{field}'.")
+    if text == DEFAULT_EXPERIMENT_ID:
+        return DEFAULT_EXPERIMENT_UUID
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid experiment ID {text!r} for parameter '{field}': expected '0' or an id "
+            "returned by this server (32 hex digits)"
+        ) from None
+
+
+def run_id_out(run_id: uuid.UUID) -> str:
+    return run_id.hex
+
+
+def run_id_in(text: str) -> uuid.UUID | None:
+    """Our UUID for an MLflow run id; None when the text cannot name any run."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def to_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def from_ms(millis: int, field: str) -> datetime:
+    try:
+        return _EPOCH + timedelta(milliseconds=millis)
+    except OverflowError:
+        raise InvalidInput(
+            f"Invalid value {millis} for parameter '{field}': not a time in milliseconds"
+        ) from None
+
+
+def experiment_artifact_location(experiment_id: uuid.UUID, stored: str | None) -> str:
+    return stored or f"{ARTIFACT_SCHEME}/{experiment_id_out(experiment_id)}"
+
+
+def run_artifact_uri(experiment_id: uuid.UUID, run_id: uuid.UUID, stored: str | None) -> str:
+    return stored or f"{ARTIFACT_SCHEME}/{experiment_id_out(experiment_id)}/{run_id.hex}/artifacts"
+
+
+def run_artifact_prefix(experiment_id: uuid.UUID, run_id: uuid.UUID) -> str:
+    """Where a run's artifacts are kept in the artifact store (MLflow's layout)."""
+    return f"{experiment_id_out(experiment_id)}/{run_id.hex}/artifacts"
+
+
+def model_artifact_prefix(experiment_id: uuid.UUID, model_id: str) -> str:
+    return f"{experiment_id_out(experiment_id)}/models/{model_id}/artifacts"
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_problem(key: str) -> str | None:
+    if not key:
+        return "must not be empty"
+    if len(key) > MAX_KEY_LENGTH:
+        return f"must be at most {MAX_KEY_LENGTH} characters (got {len(key)})"
+    if not _KEY_RE.match(key):
+        return (
+            "may only contain alphanumerics, underscores (_), dashes (-), periods (.), "
+            "spaces ( ), colons (:) and slashes (/)"
+        )
+    if key.startswith(("/", "..")) or key == "." or posixpath.normpath(key) != key:
+        return "must be a normalized relative path (no leading '/', no '..', no '//')"
+    return None
+
+
+def check_key(kind: str, key: str) -> str:
+    """MLflow's rule for metric, param and tag keys; 400 INVALID_PARAMETER_VALUE otherwise."""
+    problem = _key_problem(key)
+    if problem is not None:
+        raise InvalidInput(f"Invalid {kind} name: {key!r}. Names {problem}.")
+    return key

@@ -1,0 +1,182 @@
+"""Run search rules: the filter and `order_by` are parsed (a syntax error names its position),
+status values are accepted in MLflow's spelling and ours, and pages are chained by an opaque
+token that is only good for the search that issued it."""
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass, replace
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mltrail_server.db.repositories import run_search as repo
+from mltrail_server.db.tables import ACTIVE, DELETED
+from mltrail_server.errors import InvalidInput
+from mltrail_server.models.run import RunStatus
+from mltrail_server.models.run_search import RunSearch, RunSearchResult, RunView
+from mltrail_server.services.runs import render_runs
+from mltrail_server.services.search_filter import (
+    And,
+    Comparison,
+    Expr,
+    FilterSyntaxError,
+    FilterTooLarge,
+    Or,
+    OrderBy,
+    parse_filter,
+    parse_order_by,
+)
+
+__all__ = ["RunSearchService", "decode_page_token", "encode_page_token"]
+
+_LIFECYCLES: dict[RunView, str | None] = {
+    RunView.ACTIVE: ACTIVE,
+    RunView.DELETED: DELETED,
+    RunView.ALL: None,
+}
+# Each status under the names a filter may use: MLflow's (as its client sends them) and ours.
+_STATUS_NAMES: dict[RunStatus, tuple[str, ...]] = {
+    RunStatus.RUNNING: ("RUNNING", "running"),
+    RunStatus.SCHEDULED: ("SCHEDULED", "scheduled"),
+    RunStatus.COMPLETED: ("FINISHED", "completed"),
+    RunStatus.FAILED: ("FAILED", "failed"),
+    RunStatus.KILLED: ("KILLED", "killed"),
+}
+_STATUS_BY_NAME = {name: status for status, names in _STATUS_NAMES.items() for name in names}
+_MAX_OFFSET = 10**9
+
+
+@dataclass
+class RunSearchService:
+    session: AsyncSession
+
+    async def search_runs(self, search: RunSearch) -> RunSearchResult:
+        where = _parse_filter(search.filter)
+        order_by = _parse_order_by(search.order_by)
+        experiment_ids = sorted(set(search.experiment_ids))
+        fingerprint = _fingerprint(
+            [str(experiment_id) for experiment_id in experiment_ids],
+            search.view,
+            where,
+            order_by,
+        )
+        offset = decode_page_token(search.page_token, fingerprint)
+        rows = await repo.search_runs(
+            self.session,
+            experiment_ids=experiment_ids,
+            lifecycle=_LIFECYCLES[search.view],
+            where=where,
+            order_by=order_by,
+            offset=offset,
+            limit=search.max_results + 1,  # one more tells whether there is a next page
+        )
+        page = rows[: search.max_results]
+        next_token = (
+            encode_page_token(offset + len(page), fingerprint)
+            if len(rows) > search.max_results
+            else None
+        )
+        return RunSearchResult(
+            runs=await render_runs(self.session, page), next_page_token=next_token
+        )
+
+
+def _parse_filter(text: str | None) -> Expr | None:
+    try:
+        expr = parse_filter(text)
+    except FilterTooLarge as exc:
+        raise InvalidInput(f"filter: {exc.reason}") from None
+    except FilterSyntaxError as exc:
+        raise InvalidInput(f"filter: {exc}") from None
+    return None if expr is None else _resolve(expr)
+
+
+def _parse_order_by(clauses: list[str]) -> list[OrderBy]:
+    try:
+        return parse_order_by(clauses)
+    except FilterTooLarge as exc:
+        raise InvalidInput(f"order_by: {exc.reason}") from None
+    except FilterSyntaxError as exc:
+        raise InvalidInput(f"order_by: {exc}") from None
+
+
+def _resolve(expr: Expr) -> Expr:
+    """Reject what search cannot do yet, and turn status names into the stored values."""
+    if isinstance(expr, And | Or):
+        return type(expr)(tuple(_resolve(item) for item in expr.items))
+    if expr.entity == "dataset":
+        raise InvalidInput(
+            f"filter: datasets.{expr.key} is not supported yet; filter on metrics., params., "
+            "tags. or attributes."
+        )
+    if expr.entity == "attribute" and expr.key == "status":
+        return _resolve_status(expr)
+    return expr
+
+
+def _resolve_status(clause: Comparison) -> Comparison:
+    """`status = 'FINISHED'` and `status = 'completed'` both become `status IN ('completed')`;
+    LIKE and ILIKE match either name of a status."""
+    assert isinstance(clause.value, str)
+    if clause.op in ("LIKE", "ILIKE"):
+        pattern = _like_regex(clause.value, ignore_case=clause.op == "ILIKE")
+        statuses = [
+            status
+            for status, names in _STATUS_NAMES.items()
+            if any(pattern.fullmatch(name) for name in names)
+        ]
+        return replace(clause, op="IN", value=tuple(statuses))
+    status = _STATUS_BY_NAME.get(clause.value)
+    if status is None:
+        allowed = ", ".join(name for names in _STATUS_NAMES.values() for name in names)
+        raise InvalidInput(f"filter: unknown run status {clause.value!r}; allowed: {allowed}")
+    return replace(clause, op="IN" if clause.op == "=" else "NOT IN", value=(status.value,))
+
+
+def _like_regex(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
+    """A LIKE pattern as a regular expression (`%`, `_`, and `\\` to escape)."""
+    parts: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            parts.append(re.escape(next(chars, "\\")))
+        elif char == "%" and parts and parts[-1] == ".*":
+            continue  # '%%%…' is one '%': a run of '.*' backtracks exponentially
+        else:
+            parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
+    return re.compile("".join(parts), flags)
+
+
+def _fingerprint(
+    experiment_ids: list[str], view: RunView, where: Expr | None, order_by: list[OrderBy]
+) -> str:
+    """What a page token is tied to: the same runs in the same order (page size may change)."""
+    search = repr((experiment_ids, view.value, where, order_by))
+    return hashlib.sha256(search.encode()).hexdigest()[:16]
+
+
+def encode_page_token(offset: int, fingerprint: str) -> str:
+    payload = json.dumps({"offset": offset, "q": fingerprint}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str | None, fingerprint: str) -> int:
+    """The offset a token stands for; 0 without one."""
+    if not token:
+        return 0
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        payload = None
+    offset = payload.get("offset") if isinstance(payload, dict) else None
+    if type(offset) is not int or not 0 <= offset <= _MAX_OFFSET:
+        raise InvalidInput("page_token: not a token this server issued; start without one")
+    if payload.get("q") != fingerprint:
+        raise InvalidInput(
+            "page_token: issued for a different search; send the same experiment_ids, "
+            "filter, order_by and view as the first page, or start without a token"
+        )
+    return offset

@@ -1,0 +1,153 @@
+"""Run rules: runs live in a live experiment, status changes set the end time, nested runs
+stay inside their experiment, and every write invalidates the experiment's cached pages."""
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mltrail_server.db.repositories import experiments as experiments_repo
+from mltrail_server.db.repositories import runs as repo
+from mltrail_server.db.repositories import tracking as tracking_repo
+from mltrail_server.db.tables import ACTIVE, DELETED
+from mltrail_server.db.tables import Run as RunRow
+from mltrail_server.db.types import utcnow
+from mltrail_server.errors import InvalidInput, NotFound
+from mltrail_server.models.run import (
+    TERMINAL_STATUSES,
+    Run,
+    RunCreate,
+    RunPage,
+    RunStatus,
+    RunUpdate,
+)
+from mltrail_server.services.cache import Cache
+from mltrail_server.services.experiments import LIST, experiment_key, not_found
+from mltrail_server.services.tracking import latest_metric
+
+
+async def render_runs(session: AsyncSession, rows: Sequence[RunRow]) -> list[Run]:
+    """Runs with their params, tags and latest metrics, loaded in three queries."""
+    data = await tracking_repo.load_run_data(session, [row.id for row in rows])
+    runs = []
+    for row in rows:
+        logged = data[row.id]
+        run = Run.model_validate(row)
+        run.params = logged.params
+        run.tags = logged.tags
+        run.metrics = {key: latest_metric(m) for key, m in logged.metrics.items()}
+        runs.append(run)
+    return runs
+
+
+def run_not_found(run_id: uuid.UUID) -> NotFound:
+    return NotFound(f"Run {run_id} not found")
+
+
+def generated_name() -> str:
+    return f"run-{secrets.token_hex(4)}"
+
+
+@dataclass
+class RunService:
+    session: AsyncSession
+    cache: Cache
+
+    async def create_run(self, experiment_id: uuid.UUID, data: RunCreate) -> Run:
+        if await experiments_repo.get(self.session, experiment_id) is None:
+            raise not_found(experiment_id)
+        if data.parent_run_id is not None:
+            parent = await repo.get(self.session, data.parent_run_id)
+            if parent is None or parent.experiment_id != experiment_id:
+                raise InvalidInput(
+                    f"parent_run_id: run {data.parent_run_id} is not a live run of this experiment"
+                )
+        now = utcnow()
+        row = RunRow(
+            experiment_id=experiment_id,
+            name=data.name or generated_name(),
+            status=RunStatus.RUNNING.value,
+            user=data.user,
+            description=data.description,
+            parent_run_id=data.parent_run_id,
+            started_at=data.started_at or now,
+            created_at=now,
+            updated_at=now,
+        )
+        await repo.add(self.session, row)
+        await tracking_repo.add_params(self.session, row.id, data.params)
+        await tracking_repo.set_tags(self.session, row.id, data.tags)
+        await self.session.commit()
+        await self._invalidate(experiment_id)
+        return await self._render(row)
+
+    async def get_run(self, run_id: uuid.UUID) -> Run:
+        row = await repo.get(self.session, run_id)
+        if row is None:
+            raise run_not_found(run_id)
+        return await self._render(row)
+
+    async def list_runs(self, experiment_id: uuid.UUID, *, page: int, per_page: int) -> RunPage:
+        if await experiments_repo.get(self.session, experiment_id) is None:
+            raise not_found(experiment_id)
+        rows, total = await repo.list_page(
+            self.session, experiment_id, offset=(page - 1) * per_page, limit=per_page
+        )
+        return RunPage.build(await render_runs(self.session, rows), total, page, per_page)
+
+    async def update_run(self, run_id: uuid.UUID, data: RunUpdate) -> Run:
+        row = await repo.get(self.session, run_id, for_update=True)
+        if row is None:
+            raise run_not_found(run_id)
+        changes = data.model_dump(exclude_unset=True)
+        status = changes.pop("status", None)
+        ended_at = changes.pop("ended_at", None)
+        for field, value in changes.items():
+            setattr(row, field, value)
+        if status is not None:
+            row.status = status.value
+            if status in TERMINAL_STATUSES:
+                row.ended_at = ended_at or row.ended_at or utcnow()
+            else:
+                row.ended_at = None
+        elif ended_at is not None:
+            row.ended_at = ended_at
+        if row.ended_at is not None and row.ended_at < row.started_at:
+            raise InvalidInput("ended_at: must not be before the run's started_at")
+        row.updated_at = utcnow()
+        await self.session.commit()
+        await self._invalidate(row.experiment_id)
+        return await self._render(row)
+
+    async def delete_run(self, run_id: uuid.UUID, *, purge: bool) -> None:
+        """Soft delete (restorable), or with `purge` remove the run and all it logged."""
+        row = await repo.get(self.session, run_id, include_deleted=purge, for_update=True)
+        if row is None:
+            raise run_not_found(run_id)
+        if purge:
+            await self.session.delete(row)
+        else:
+            row.lifecycle = DELETED
+            row.deleted_at = row.updated_at = utcnow()
+        await self.session.commit()
+        await self._invalidate(row.experiment_id)
+
+    async def restore_run(self, run_id: uuid.UUID) -> Run:
+        row = await repo.get(self.session, run_id, include_deleted=True, for_update=True)
+        if row is None:
+            raise run_not_found(run_id)
+        row.lifecycle = ACTIVE
+        row.deleted_at = None
+        row.updated_at = utcnow()
+        await self.session.commit()
+        await self._invalidate(row.experiment_id)
+        return await self._render(row)
+
+    async def _render(self, row: RunRow) -> Run:
+        return (await render_runs(self.session, [row]))[0]
+
+    async def _invalidate(self, experiment_id: uuid.UUID) -> None:
+        # A run changes its experiment's page (its runs) and the list (run_count).
+        await self.cache.bump(LIST, experiment_key(experiment_id))
