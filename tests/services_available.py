@@ -3,6 +3,7 @@ the run; elsewhere the tests that need it are skipped with the reason."""
 
 import os
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,9 +29,25 @@ def require(service: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
+def address(url: str, default_port: int) -> tuple[str, int]:
+    """The host and port a service URL points at (TEST_POSTGRES_URL, TEST_REDIS_URL)."""
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
 def require_postgres() -> None:
-    require("PostgreSQL", "127.0.0.1", 5432)
+    require("PostgreSQL", *address(POSTGRES_URL, 5432))
 
 
 def require_redis() -> None:
-    require("Redis", "127.0.0.1", 6379)
+    require("Redis", *address(REDIS_URL, 6379))
+
+
+def require_module(name: str, why: str) -> object:
+    """Import `name`; without it, fail under CI=true (the suite needs it) or skip elsewhere."""
+    try:
+        return __import__(name)
+    except ImportError:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed: {why} (CI=true requires it)", pytrace=False)
+        pytest.skip(f"{name} is not installed: {why}", allow_module_level=True)
