@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import RUN_ID, _create_postgres_database, _drop_postgres_database
+from tests.sdk.live_server import free_port
 from tests.services_available import REDIS_URL, require_module, require_postgres, require_redis
 
 # Under CI=true a missing mlflow fails the run instead of skipping these tests silently.
@@ -61,15 +62,6 @@ class LiveServer:
         return httpx.Client(base_url=self.url, timeout=30)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _start(
     backend: str,
     database_url: str,
@@ -77,7 +69,7 @@ def _start(
     directory: Path,
     extra: dict[str, str] | None = None,
 ) -> LiveServer:
-    port = _free_port()
+    port = free_port()
     log = directory / "server.log"
     environment = {
         **os.environ,
