@@ -35,8 +35,13 @@ def guarded(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         await access.check(arguments)
         return await endpoint(**arguments)
 
+    # The access parameter comes first, so the caller is known (and a missing key is a 401)
+    # before any of the route's own parameters is resolved; FastAPI passes them all by name.
+    parameters = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()
+    ]
     checked.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*signature.parameters.values(), parameter]
+        parameters=[parameter, *parameters]
     )
     return checked
 
