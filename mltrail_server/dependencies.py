@@ -26,10 +26,6 @@ from mltrail_server.services.experiments import ExperimentService
 from mltrail_server.services.exposure import listening_hosts
 from mltrail_server.services.live import LiveHub
 from mltrail_server.services.metric_history import MetricHistoryService
-from mltrail_server.services.mlflow_experiments import MlflowExperimentService
-from mltrail_server.services.mlflow_logged_models import LoggedModelService
-from mltrail_server.services.mlflow_logging import MlflowLoggingService
-from mltrail_server.services.mlflow_runs import MlflowRunService
 from mltrail_server.services.run_search import RunSearchService
 from mltrail_server.services.runs import RunService
 from mltrail_server.services.tracking import TrackingService
@@ -177,37 +173,7 @@ async def get_live_hub(request: Request) -> LiveHub:
 LiveHubDep = Annotated[LiveHub, Depends(get_live_hub)]
 
 
-# -- the MLflow wire API and artifacts ------------------------------------------------------------
-
-
-async def get_mlflow_experiment_service(
-    session: SessionDep, cache: CacheDep, settings: SettingsDep
-) -> MlflowExperimentService:
-    return MlflowExperimentService(session, cache, settings.cache_ttl_seconds)
-
-
-async def get_mlflow_run_service(
-    session: SessionDep, cache: CacheDep, settings: SettingsDep
-) -> MlflowRunService:
-    return MlflowRunService(session, cache, settings.cache_ttl_seconds)
-
-
-async def get_mlflow_logging_service(session: SessionDep, cache: CacheDep) -> MlflowLoggingService:
-    return MlflowLoggingService(session, cache)
-
-
-async def get_logged_model_service(
-    session: SessionDep, cache: CacheDep, settings: SettingsDep
-) -> LoggedModelService:
-    return LoggedModelService(session, cache, settings.cache_ttl_seconds)
-
-
-MlflowExperimentServiceDep = Annotated[
-    MlflowExperimentService, Depends(get_mlflow_experiment_service)
-]
-MlflowRunServiceDep = Annotated[MlflowRunService, Depends(get_mlflow_run_service)]
-MlflowLoggingServiceDep = Annotated[MlflowLoggingService, Depends(get_mlflow_logging_service)]
-LoggedModelServiceDep = Annotated[LoggedModelService, Depends(get_logged_model_service)]
+# -- artifacts ------------------------------------------------------------------------------------
 
 
 async def get_artifact_store(settings: SettingsDep) -> ArtifactStore:

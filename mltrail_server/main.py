@@ -13,6 +13,7 @@ from mltrail_server.config import Settings, get_settings
 from mltrail_server.logs import configure_logging
 from mltrail_server.middleware.request_context import RequestContextMiddleware
 from mltrail_server.middleware.security import SecurityMiddleware
+from mltrail_server.mlflow.router import router as mlflow_router
 from mltrail_server.routes import (
     admin,
     artifacts,
@@ -28,7 +29,6 @@ from mltrail_server.routes import (
     ui_session,
 )
 from mltrail_server.routes.errors import install_error_handlers
-from mltrail_server.routes.mlflow import router as mlflow_router
 from mltrail_server.routes.responses import REQUEST_ERRORS
 from mltrail_server.runtime import Runtime
 from mltrail_server.services.live import LiveHub
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         artifacts.router,
     ):
         app.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)
-    # MLflow's wire API renders its own errors (mltrail_server.routes.mlflow.errors.MlflowRoute).
+    # MLflow's wire API renders its own errors (mltrail_server.mlflow.errors.MlflowRoute).
     app.include_router(mlflow_router)
     app.include_router(ui_session.router)
     app.include_router(ui.router)

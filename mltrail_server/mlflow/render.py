@@ -6,9 +6,8 @@ from collections.abc import Iterable, Mapping
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.tables import LoggedModel as LoggedModelRow
 from mltrail_server.db.tables import RunLink
-from mltrail_server.models import mlflow as wire
-from mltrail_server.models.run import Run as RunModel
-from mltrail_server.services.mlflow_translate import (
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.translate import (
     RUN_NAME_TAG,
     TO_MLFLOW_STATUS,
     experiment_artifact_location,
@@ -17,6 +16,7 @@ from mltrail_server.services.mlflow_translate import (
     run_id_out,
     to_ms,
 )
+from mltrail_server.models.run import Run as RunModel
 
 INPUT = "input"
 OUTPUT = "output"

@@ -7,7 +7,8 @@ client reports as such instead of as an internal error.
 
 from fastapi import APIRouter, Request, Response
 
-from mltrail_server.routes.mlflow import (
+from mltrail_server.mlflow.errors import MlflowRoute, mlflow_error
+from mltrail_server.mlflow.routes import (
     artifacts,
     experiments,
     logged_models,
@@ -15,7 +16,6 @@ from mltrail_server.routes.mlflow import (
     runs,
     server,
 )
-from mltrail_server.routes.mlflow.errors import MlflowRoute, mlflow_error
 
 TRACKING_PREFIX = "/api/2.0/mlflow"
 ARTIFACTS_PREFIX = "/api/2.0/mlflow-artifacts"

@@ -13,7 +13,7 @@ import unicodedata
 from typing import Literal
 from urllib.parse import quote
 
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from mltrail_server.storage import ArtifactDownload
@@ -94,3 +94,9 @@ def file_response(download: ArtifactDownload, path: str) -> Response:
     assert download.chunks is not None
     headers["Content-Length"] = str(download.size)
     return StreamingResponse(download.chunks, media_type=media_type, headers=headers)
+
+
+def declared_length(request: Request) -> int | None:
+    """The upload's Content-Length, when the client declared one."""
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isdigit() else None

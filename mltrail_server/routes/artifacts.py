@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from mltrail_server.dependencies import ArtifactPathDep, ArtifactServiceDep
 from mltrail_server.routes.access import AccessRoute
-from mltrail_server.routes.artifact_response import file_response
-from mltrail_server.routes.mlflow.artifacts import declared_length
+from mltrail_server.routes.artifact_response import declared_length, file_response
 from mltrail_server.routes.responses import NOT_FOUND, ErrorBody
 from mltrail_server.services.artifact_paths import canonical_path
 from mltrail_server.services.artifacts import ArtifactFile, ArtifactListing

@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.types import Scope
 
+from mltrail_server.mlflow.translate import experiment_id_in, run_id_in
 from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
 from mltrail_server.services.auth import AuthService, Principal
-from mltrail_server.services.mlflow_translate import experiment_id_in, run_id_in
 
 __all__ = ["READ_ONLY", "WRITE_METHODS", "Access", "Targets", "request_writes", "route_writes"]
 

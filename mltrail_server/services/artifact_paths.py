@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mltrail_server.errors import InvalidPath
-from mltrail_server.services.mlflow_translate import (
+from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_UUID,
     model_artifact_prefix,

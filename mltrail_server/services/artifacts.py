@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.repositories import tracking as tracking_repo
 from mltrail_server.errors import InvalidInput, NotFound, PayloadTooLarge
+from mltrail_server.mlflow.translate import run_artifact_prefix
 from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
-from mltrail_server.services.mlflow_translate import run_artifact_prefix
 from mltrail_server.storage import ArtifactDownload, ArtifactStore, FileInfo, TooLarge
 
 __all__ = ["ArtifactFile", "ArtifactListing", "ArtifactService"]

@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 
 from mltrail_server.config import get_settings
+from mltrail_server.mlflow.errors import render_exception
 from mltrail_server.routes.errors import handle_database_error
-from mltrail_server.routes.mlflow.errors import render_exception
 from tests.conftest import Backend, start_server, stop_server
 from tests.factories import create_experiment
 from tests.faults.conftest import LiveServer

@@ -10,17 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from mltrail_server.dependencies import ArtifactLocationDep, ArtifactPathDep, ArtifactServiceDep
-from mltrail_server.models import mlflow as wire
-from mltrail_server.routes.artifact_response import file_response
-from mltrail_server.routes.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.errors import MlflowRoute
+from mltrail_server.routes.artifact_response import declared_length, file_response
 from mltrail_server.services.artifact_paths import canonical_path
 
 router = APIRouter(prefix="/artifacts", route_class=MlflowRoute)
-
-
-def declared_length(request: Request) -> int | None:
-    length = request.headers.get("content-length", "")
-    return int(length) if length.isdigit() else None
 
 
 @router.get("", response_model=wire.ListArtifactsResponse)

@@ -4,11 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mltrail_server.dependencies import MlflowExperimentServiceDep, PrincipalDep
-from mltrail_server.models import mlflow as wire
-from mltrail_server.routes.mlflow.errors import MlflowRoute
+from mltrail_server.dependencies import PrincipalDep
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.dependencies import MlflowExperimentServiceDep
+from mltrail_server.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow.services.experiments import MLFLOW_OWNER
 from mltrail_server.services.access import READ_ONLY
-from mltrail_server.services.mlflow_experiments import MLFLOW_OWNER
 
 router = APIRouter(prefix="/experiments", route_class=MlflowRoute)
 

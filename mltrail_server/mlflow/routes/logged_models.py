@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
-from mltrail_server.dependencies import LoggedModelServiceDep
-from mltrail_server.models import mlflow as wire
-from mltrail_server.routes.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.dependencies import LoggedModelServiceDep
+from mltrail_server.mlflow.errors import MlflowRoute
 from mltrail_server.services.access import READ_ONLY
 
 router = APIRouter(prefix="/logged-models", route_class=MlflowRoute)

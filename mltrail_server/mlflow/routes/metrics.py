@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mltrail_server.dependencies import MlflowLoggingServiceDep
-from mltrail_server.models import mlflow as wire
-from mltrail_server.routes.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.dependencies import MlflowLoggingServiceDep
+from mltrail_server.mlflow.errors import MlflowRoute
 
 router = APIRouter(prefix="/metrics", route_class=MlflowRoute)
 

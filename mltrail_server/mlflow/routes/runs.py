@@ -4,9 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mltrail_server.dependencies import MlflowLoggingServiceDep, MlflowRunServiceDep
-from mltrail_server.models import mlflow as wire
-from mltrail_server.routes.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.dependencies import MlflowLoggingServiceDep, MlflowRunServiceDep
+from mltrail_server.mlflow.errors import MlflowRoute
 from mltrail_server.services.access import READ_ONLY
 
 router = APIRouter(prefix="/runs", route_class=MlflowRoute)

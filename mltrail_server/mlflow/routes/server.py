@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from mltrail_server.models import mlflow as wire
-from mltrail_server.routes.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.errors import MlflowRoute
 
 router = APIRouter(route_class=MlflowRoute)
 

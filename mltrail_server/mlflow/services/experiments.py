@@ -20,23 +20,22 @@ from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
-from mltrail_server.models import mlflow as wire
-from mltrail_server.models.experiment import ExperimentStatus, ExperimentUpdate
-from mltrail_server.services import mlflow_render as render
-from mltrail_server.services.cache import Cache
-from mltrail_server.services.experiments import LIST, ExperimentService, experiment_key
-from mltrail_server.services.mlflow_search import (
+from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.search import (
     EXPERIMENT_FILTER,
     parse_clauses,
     parse_order_clause,
 )
-from mltrail_server.services.mlflow_translate import (
+from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_NAME,
     DEFAULT_EXPERIMENT_UUID,
     check_key,
     experiment_id_in,
     experiment_id_out,
 )
+from mltrail_server.models.experiment import ExperimentStatus, ExperimentUpdate
+from mltrail_server.services.cache import Cache
+from mltrail_server.services.experiments import LIST, ExperimentService, experiment_key
 from mltrail_server.services.run_search import decode_page_token, encode_page_token
 from mltrail_server.services.search_filter import Comparison
 

@@ -24,13 +24,11 @@ from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import LoggedModel as LoggedModelRow
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import InvalidInput, NotFound
-from mltrail_server.models import mlflow as wire
-from mltrail_server.services import mlflow_render as render
-from mltrail_server.services.cache import Cache
-from mltrail_server.services.mlflow_experiments import MlflowExperimentService
-from mltrail_server.services.mlflow_runs import generated_run_name
-from mltrail_server.services.mlflow_search import LOGGED_MODEL_FILTER, parse_clauses
-from mltrail_server.services.mlflow_translate import (
+from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.search import LOGGED_MODEL_FILTER, parse_clauses
+from mltrail_server.mlflow.services.experiments import MlflowExperimentService
+from mltrail_server.mlflow.services.runs import generated_run_name
+from mltrail_server.mlflow.translate import (
     ARTIFACT_SCHEME,
     check_key,
     experiment_id_in,
@@ -38,6 +36,7 @@ from mltrail_server.services.mlflow_translate import (
     run_id_in,
     to_ms,
 )
+from mltrail_server.services.cache import Cache
 from mltrail_server.services.search_filter import Comparison
 
 DEFAULT_MAX_RESULTS = 50

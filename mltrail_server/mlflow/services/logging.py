@@ -22,7 +22,14 @@ from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import RunLink
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
-from mltrail_server.models import mlflow as wire
+from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.services.runs import (
+    MAX_RUN_NAME_LENGTH,
+    active_row,
+    run_not_found,
+    run_ref,
+)
+from mltrail_server.mlflow.translate import RUN_NAME_TAG, check_key, run_id_in
 from mltrail_server.models.metric_history import MAX_PAGE_SIZE, HistoryQuery, RunsHistoryRequest
 from mltrail_server.models.run import RunUpdate
 from mltrail_server.models.tracking import (
@@ -31,16 +38,8 @@ from mltrail_server.models.tracking import (
     BatchLog,
     MetricPoint,
 )
-from mltrail_server.services import mlflow_render as render
 from mltrail_server.services.cache import Cache
 from mltrail_server.services.metric_history import MetricHistoryService
-from mltrail_server.services.mlflow_runs import (
-    MAX_RUN_NAME_LENGTH,
-    active_row,
-    run_not_found,
-    run_ref,
-)
-from mltrail_server.services.mlflow_translate import RUN_NAME_TAG, check_key, run_id_in
 from mltrail_server.services.runs import RunService
 from mltrail_server.services.tracking import TrackingService
 

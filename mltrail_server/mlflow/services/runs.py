@@ -22,15 +22,9 @@ from mltrail_server.db.repositories import tracking as tracking_repo
 from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Run as RunRow
 from mltrail_server.errors import InvalidInput, NotFound
-from mltrail_server.models import mlflow as wire
-from mltrail_server.models.run import Run as RunModel
-from mltrail_server.models.run import RunCreate, RunStatus, RunUpdate
-from mltrail_server.models.run_search import RunSearch, RunView
-from mltrail_server.models.tracking import MAX_TAG_VALUE_LENGTH
-from mltrail_server.services import mlflow_render as render
-from mltrail_server.services.cache import Cache
-from mltrail_server.services.mlflow_experiments import MlflowExperimentService
-from mltrail_server.services.mlflow_translate import (
+from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.services.experiments import MlflowExperimentService
+from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_ID,
     FROM_MLFLOW_STATUS,
     NOTE_TAG,
@@ -41,6 +35,11 @@ from mltrail_server.services.mlflow_translate import (
     from_ms,
     run_id_in,
 )
+from mltrail_server.models.run import Run as RunModel
+from mltrail_server.models.run import RunCreate, RunStatus, RunUpdate
+from mltrail_server.models.run_search import RunSearch, RunView
+from mltrail_server.models.tracking import MAX_TAG_VALUE_LENGTH
+from mltrail_server.services.cache import Cache
 from mltrail_server.services.run_search import RunSearchService
 from mltrail_server.services.runs import RunService, render_runs
 

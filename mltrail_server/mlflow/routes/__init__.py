@@ -1,0 +1,1 @@
+"""The MLflow wire's endpoints, one module per resource."""

@@ -1,0 +1,1 @@
+"""The MLflow wire's use cases, translated onto the shared services and repositories."""
