@@ -16,7 +16,17 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
-from mltrail_server.errors import DomainError, PayloadTooLarge, StorageFull, Unauthorized
+from mltrail_server.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    StorageFull,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
 from mltrail_server.routes.access import AccessRoute
 from mltrail_server.routes.errors import database_unavailable, refused_value, storage_full
 
@@ -49,6 +59,26 @@ def mlflow_error(
     )
 
 
+# MLflow's error code for each domain error; the nearest class in an error's MRO decides, and
+# anything else a client did wrong is INVALID_PARAMETER_VALUE.
+ERROR_CODES: dict[type[DomainError], str] = {
+    NotFound: "RESOURCE_DOES_NOT_EXIST",
+    Conflict: "RESOURCE_ALREADY_EXISTS",
+    Unauthorized: "UNAUTHENTICATED",
+    Forbidden: "PERMISSION_DENIED",
+    Unavailable: "TEMPORARILY_UNAVAILABLE",
+    TooManyRequests: "REQUEST_LIMIT_EXCEEDED",
+    StorageFull: "RESOURCE_EXHAUSTED",
+}
+
+
+def error_code(exc: DomainError) -> str:
+    for kind in type(exc).__mro__:
+        if kind in ERROR_CODES:
+            return ERROR_CODES[kind]
+    return "INVALID_PARAMETER_VALUE"
+
+
 def render_domain_error(exc: DomainError) -> Response:
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
@@ -61,8 +91,8 @@ def render_domain_error(exc: DomainError) -> Response:
     if isinstance(exc, PayloadTooLarge | StorageFull):
         status = exc.status_code
     else:
-        status = STATUS_BY_CODE.get(exc.code, 400)
-    return mlflow_error(exc.code, exc.message, status, headers)
+        status = STATUS_BY_CODE.get(error_code(exc), 400)
+    return mlflow_error(error_code(exc), exc.message, status, headers)
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:
