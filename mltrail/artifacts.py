@@ -132,11 +132,20 @@ def list_artifacts(
     return [ArtifactFile.from_json(item) for item in body.get("files", [])]
 
 
-def _target(dest: Path, path: str) -> Path:
-    """Where the artifact `path` goes: into `dest` when it is a directory, else at `dest`."""
-    name = path.rsplit("/", 1)[-1]
-    if dest.is_dir() and name:
-        return dest / name
+def _names_a_directory(dest: str | os.PathLike[str]) -> bool:
+    """Whether `dest` means "into this directory": it exists as one, or it is spelled with
+    a trailing separator (`restored/`)."""
+    spelled = os.fspath(dest)
+    separators = tuple(s for s in (os.sep, os.altsep, "/") if s)
+    return spelled.endswith(separators) or Path(spelled).is_dir()
+
+
+def _target(dest: Path, into: bool, path: str) -> Path:
+    """Where the artifact `path` goes: inside `dest` (created if missing) when `into`,
+    else at `dest` itself."""
+    if into:
+        dest.mkdir(parents=True, exist_ok=True)
+        return dest / path.rsplit("/", 1)[-1]
     dest.parent.mkdir(parents=True, exist_ok=True)
     return dest
 
@@ -156,23 +165,24 @@ def download_artifact(
     transport: Transport, run_id: str, path: str, dest: str | os.PathLike[str]
 ) -> Path:
     """Download the artifact `path` (a file, or a directory with everything under it; '' is
-    the whole run) to `dest`, streamed to disk. When `dest` is an existing directory the
-    artifact keeps its name inside it; otherwise `dest` is the new file's (or directory's)
+    the whole run) to `dest`, streamed to disk. When `dest` is an existing directory or ends
+    with `/`, the artifact keeps its name inside it (`restored/` -> `restored/model.pt`,
+    the directory created if missing); otherwise `dest` is the new file's (or directory's)
     path. Returns where it was written."""
     relative = artifact_dir(path)
     target = Path(dest)
-    if relative:
-        file_target = _target(target, relative)
+    if not relative:
+        return _download_tree(transport, run_id, relative, target)
+    into = _names_a_directory(dest)
+    file_target = _target(target, into, relative)
+    try:
+        transport.download(_url(run_id, relative), file_target)
+        return file_target
+    except NotFound as missing:
         try:
-            transport.download(_url(run_id, relative), file_target)
-            return file_target
-        except NotFound as missing:
-            try:
-                entries = list_artifacts(transport, run_id, relative)
-            except MltrailError:
-                raise missing from None
-            if not entries:
-                raise missing from None
-        if target.is_dir():
-            target = target / relative.rsplit("/", 1)[-1]
-    return _download_tree(transport, run_id, relative, target)
+            entries = list_artifacts(transport, run_id, relative)
+        except MltrailError:
+            raise missing from None
+        if not entries:
+            raise missing from None
+    return _download_tree(transport, run_id, relative, file_target)

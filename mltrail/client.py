@@ -464,8 +464,8 @@ class Client:
 
     def download_artifact(self, run_id: str, path: str, dest: str | os.PathLike[str]) -> Path:
         """Download an artifact (a file, or a directory with what is under it) to `dest`,
-        streamed to disk: into `dest` if it is an existing directory, else as `dest`.
-        Returns the path written."""
+        streamed to disk: into `dest` if it ends with `/` or is an existing directory
+        (`"restored/"` -> `restored/model.pt`), else as `dest`. Returns the path written."""
         return artifacts.download_artifact(self._transport, run_id, path, dest)
 
     def close(self) -> None:

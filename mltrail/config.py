@@ -3,7 +3,7 @@
 | Variable | Meaning |
 |---|---|
 | `MLTRAIL_URL` | the server, default `http://127.0.0.1:8000` |
-| `MLTRAIL_API_KEY` | sent as the `X-API-Key` header |
+| `MLTRAIL_API_KEY` | sent as `Authorization: Bearer <key>` |
 | `MLTRAIL_USER` | owner of experiments and user of runs, default the login name |
 | `MLTRAIL_SPOOL_DIR` | where unsent points wait on disk, default `~/.mltrail/spool` |
 """
@@ -69,8 +69,9 @@ class Settings:
 
     @property
     def headers(self) -> dict[str, str]:
-        """The headers of every request."""
-        return {"X-API-Key": self.api_key} if self.api_key else {}
+        """The headers of every request. The key goes as a Bearer token, which the server
+        accepts whatever header its `API_KEY_HEADER` names."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
 
 VARIABLES = {

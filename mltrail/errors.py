@@ -6,7 +6,8 @@ MltrailError
 ├── ConfigError          a setting is missing or unusable
 ├── ServerUnreachable    no answer, or only 429/5xx answers until the retry budget ran out
 └── ApiError             the server refused the request (status and detail attached)
-    ├── Unauthorized     401, 403 (no API key, or one without the right)
+    ├── Unauthorized     401 (no API key, or a bad, revoked or disabled one)
+    ├── Forbidden        403 (a valid key without the right: a viewer writing...)
     ├── NotFound         404
     ├── Conflict         409 (a duplicate name, a param logged again with another value)
     └── InvalidRequest   400, 413, 422
@@ -19,6 +20,7 @@ __all__ = [
     "ApiError",
     "ConfigError",
     "Conflict",
+    "Forbidden",
     "MltrailError",
     "InvalidRequest",
     "NotFound",
@@ -58,7 +60,14 @@ class ApiError(MltrailError):
 
 
 class Unauthorized(ApiError):
-    """401 or 403: the server wants an API key (`MLTRAIL_API_KEY`), or a key with more rights."""
+    """401: the server wants a valid API key (`MLTRAIL_API_KEY`); none was sent, or the one
+    sent is unknown, revoked, or its user disabled."""
+
+
+class Forbidden(ApiError):
+    """403: the key is valid but its user may not do this (a viewer writing, a member
+    writing to an experiment it neither owns nor was granted, a non-admin managing users
+    or keys). Another key, or a grant or role from an admin, is what helps."""
 
 
 class NotFound(ApiError):
@@ -76,10 +85,11 @@ class InvalidRequest(ApiError):
 def api_error(status_code: int, detail: str, method: str = "", path: str = "") -> ApiError:
     """The `ApiError` subclass for an HTTP status."""
     kind: type[ApiError] = ApiError
-    if status_code in (401, 403):
+    if status_code == 401:
         kind = Unauthorized
-        if status_code == 401:
-            detail = f"{detail}; set MLTRAIL_API_KEY (or pass api_key=) to a key of this server"
+        detail = f"{detail}; set MLTRAIL_API_KEY (or pass api_key=) to a key of this server"
+    elif status_code == 403:
+        kind = Forbidden
     elif status_code == 404:
         kind = NotFound
     elif status_code == 409:

@@ -11,6 +11,7 @@ with mltrail.start_run(experiment="mnist", params={"lr": 0.01}) as run:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 import threading
@@ -216,7 +217,9 @@ def start_run(
 ) -> ActiveRun:
     """Start a run in `experiment` (a name: created when missing; default `default`), or
     resume the run `run_id` (set back to `running`). `params` and `tags` are stored before
-    this returns, so a param that conflicts with a resumed run's raises `Conflict` here.
+    this returns, so a param that conflicts with a resumed run's raises `Conflict` here;
+    the resumed run then keeps the status it had (a run this call created is marked
+    `failed`), as with MLflow.
 
     Starting needs the server (it assigns the run's id); it is retried for the settings'
     `give_up_after` seconds before `ServerUnreachable` is raised. Spooled data of earlier
@@ -227,6 +230,8 @@ def start_run(
     with Client() as client:
         if run_id is not None:
             info = client.runs.get(run_id)
+            # Params first: the server refuses a changed one before the run is touched.
+            client.runs.log_batch(info.id, params=checked_params, tags=checked_tags)
             if info.status != "running":
                 info = client.runs.update(run_id, status="running")
         else:
@@ -238,7 +243,11 @@ def start_run(
                 description=description,
                 parent_run_id=parent_run_id,
             )
-        client.runs.log_batch(info.id, params=checked_params, tags=checked_tags)
+            try:
+                client.runs.log_batch(info.id, params=checked_params, tags=checked_tags)
+            except MltrailError:
+                _mark_failed(client, info.id)
+                raise
         if checked_params or checked_tags:
             info = replace(
                 info,
@@ -246,3 +255,10 @@ def start_run(
                 tags={**info.tags, **checked_tags},
             )
     return ActiveRun(info, settings)
+
+
+def _mark_failed(client: Client, run_id: str) -> None:
+    """End a run that could not start, so it is not left `running` for good; best effort,
+    since the error that stopped it is the one to report."""
+    with contextlib.suppress(MltrailError):
+        client.runs.update(run_id, status="failed", ended_at=datetime.now(UTC).isoformat())

@@ -155,19 +155,35 @@ def list_grants(
 
 
 @grants_app.command("add")
-def add_grant(ctx: typer.Context, experiment: ExperimentArgument, user: UserArgument) -> None:
+def add_grant(
+    ctx: typer.Context,
+    experiment: ExperimentArgument,
+    user: UserArgument,
+    as_json: JsonOption = False,
+) -> None:
     """Let a user write to an experiment and its runs."""
     with client(ctx) as api:
         api.grants.add(experiment, user)
-    stdout().print(f"{user} may now write to {experiment}.")
+    if as_json:
+        print_json({"experiment": experiment, "user": user, "granted": True})
+    else:
+        stdout().print(f"{user} may now write to {experiment}.")
 
 
 @grants_app.command("rm")
-def revoke_grant(ctx: typer.Context, experiment: ExperimentArgument, user: UserArgument) -> None:
+def revoke_grant(
+    ctx: typer.Context,
+    experiment: ExperimentArgument,
+    user: UserArgument,
+    as_json: JsonOption = False,
+) -> None:
     """Take a user's grant back: its next write to the experiment is refused."""
     with client(ctx) as api:
         api.grants.revoke(experiment, user)
-    stdout().print(f"{user} may no longer write to {experiment}.")
+    if as_json:
+        print_json({"experiment": experiment, "user": user, "granted": False})
+    else:
+        stdout().print(f"{user} may no longer write to {experiment}.")
 
 
 def _print_new_key(

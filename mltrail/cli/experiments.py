@@ -107,10 +107,18 @@ def delete_experiment(
         bool, typer.Option(help="Remove it and all its runs for good (no restore).")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --purge.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Delete an experiment and its runs (restorable through the API, unless --purge)."""
+    """Delete an experiment and its runs (restorable through the API, unless --purge).
+    With --json: `{"id", "name", "purged"}` of the deleted experiment."""
     if purge and not yes:
         typer.confirm(f"Delete experiment {experiment} and all its runs for good?", abort=True)
     with client(ctx) as api:
-        api.experiments.delete(experiment, purge=purge)
-    stdout().print(f"Deleted experiment {experiment}{' for good' if purge else ''}.")
+        found = api.experiments.get(experiment)
+        api.experiments.delete(found.id, purge=purge)
+    if as_json:
+        print_json({"id": found.id, "name": found.name, "purged": purge})
+    else:
+        stdout().print(
+            f"Deleted experiment {found.name} ({found.id}){' for good' if purge else ''}."
+        )

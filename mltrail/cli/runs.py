@@ -208,11 +208,18 @@ def delete_runs(
     run_ids: Annotated[list[str], typer.Argument(help="The runs' ids.")],
     purge: Annotated[bool, typer.Option(help="Remove them and all they logged for good.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --purge.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Delete runs (soft: restorable through the API, unless --purge)."""
+    """Delete runs, in the order given (soft: restorable through the API, unless --purge);
+    the first one refused stops the command. With --json: `{"deleted": [ids], "purged"}`."""
     if purge and not yes:
         typer.confirm(f"Delete {len(run_ids)} run(s) for good?", abort=True)
+    deleted: list[str] = []
     with client(ctx) as api:
         for run_id in run_ids:
             api.runs.delete(run_id, purge=purge)
-            stdout().print(f"Deleted run {run_id}{' for good' if purge else ''}.")
+            deleted.append(run_id)
+            if not as_json:
+                stdout().print(f"Deleted run {run_id}{' for good' if purge else ''}.")
+    if as_json:
+        print_json({"deleted": deleted, "purged": purge})

@@ -112,15 +112,17 @@ class TestRefusals:
 
 
 class TestHeaders:
-    def test_the_api_key_is_sent_as_x_api_key(self) -> None:
+    def test_the_api_key_is_sent_as_a_bearer_token(self) -> None:
+        # Bearer, which the server accepts whatever header its API_KEY_HEADER names.
         handler, seen = answers(httpx.Response(200, json={}))
         transport(handler, api_key="s3cret").request("GET", "/health")
-        assert seen[0].headers["X-API-Key"] == "s3cret"
+        assert seen[0].headers["Authorization"] == "Bearer s3cret"
+        assert "X-API-Key" not in seen[0].headers
 
     def test_no_key_no_header(self) -> None:
         handler, seen = answers(httpx.Response(200, json={}))
         transport(handler).request("GET", "/health")
-        assert "X-API-Key" not in seen[0].headers
+        assert "Authorization" not in seen[0].headers and "X-API-Key" not in seen[0].headers
 
 
 class TestBackoff:
