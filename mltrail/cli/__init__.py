@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 from mltrail.cli import experiments, runs
 from mltrail.cli.access import grants_app, keys_app, users_app
 from mltrail.cli.context import CLI_RETRY_SECONDS, State
+from mltrail.cli.doctor import doctor
 from mltrail.cli.export import export
 from mltrail.cli.output import fail
 from mltrail.cli.search import search
@@ -79,6 +80,7 @@ app.command("export")(export)
 app.command("sync")(sync)
 app.command("server")(server)
 app.add_typer(db_app, name="db")
+app.command("doctor")(doctor)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(grants_app, name="grants")
