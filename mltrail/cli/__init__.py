@@ -59,7 +59,7 @@ def _options(
         typer.Option(envvar="MLTRAIL_URL", help="The server. [default: http://127.0.0.1:8000]"),
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="MLTRAIL_API_KEY", help="Sent as X-API-Key.")
+        str | None, typer.Option(envvar="MLTRAIL_API_KEY", help="Sent as Authorization: Bearer.")
     ] = None,
     retry_for: Annotated[
         float,

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = [
@@ -42,7 +43,8 @@ def stderr() -> Console:
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `error: <message>` on stderr and return the exit to raise."""
-    stderr().print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    # The message is text, not markup: `pip install 'mltrail[server]'` must keep its brackets.
+    stderr().print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     return typer.Exit(code)
 
 

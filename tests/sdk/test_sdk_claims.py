@@ -245,3 +245,18 @@ class TestARefusedStartLeavesNoRunRunning:
             mltrail.start_run(experiment=name, params={"notes": "x" * 6001})
         [run] = client.runs.list(name)
         assert run.status == "failed" and run.ended_at is not None
+
+
+class TestErrorMessagesKeepTheirText:
+    def test_brackets_in_an_error_are_printed(self) -> None:
+        import subprocess
+        import sys
+
+        code = (
+            "import typer; from mltrail.cli.output import fail\n"
+            "try:\n    raise fail(\"install it: pip install 'mltrail[server]'\", code=2)\n"
+            "except typer.Exit as e:\n    raise SystemExit(e.exit_code)"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 2
+        assert "pip install 'mltrail[server]'" in done.stderr
