@@ -48,7 +48,15 @@ class _QuietSenderRequests(logging.Filter):
         )
 
 
-logging.getLogger("httpx").addFilter(_QuietSenderRequests())
+_QUIET = _QuietSenderRequests()
+
+
+def quiet_sender_requests() -> None:
+    """Drop the sender threads' per-batch request lines from httpx's logger (idempotent).
+    Called when a run starts sending, not on import: importing the SDK changes no logger."""
+    httpx_logger = logging.getLogger("httpx")
+    if _QUIET not in httpx_logger.filters:
+        httpx_logger.addFilter(_QUIET)
 
 
 class _Hurry(Exception):
@@ -91,17 +99,13 @@ class Sender:
         self._probes = 0
         self._next_probe = 0.0
         self._upload_on_start = upload_spool
+        quiet_sender_requests()
         self._thread = threading.Thread(
             target=self._main, name=f"{THREAD_PREFIX}{run_id[:8]}", daemon=True
         )
         self._thread.start()
 
     # -- called from the logging thread(s) ------------------------------------------------
-
-    @property
-    def delivered(self) -> int:
-        """Points that left memory: stored by the server, spooled, or set aside as rejected."""
-        return self.sent + self.spooled + self.rejected
 
     def on_backlog(self) -> None:
         """The queue reached `notify_at`: wake the thread, or at `max_queue` spool it here."""

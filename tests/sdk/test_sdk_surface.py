@@ -49,3 +49,16 @@ def test_every_error_is_an_mltrail_error() -> None:
     errors += [mltrail.ServerUnreachable]
     assert all(issubclass(error, mltrail.MltrailError) for error in errors)
     assert not issubclass(mltrail.Forbidden, mltrail.Unauthorized)
+
+
+def test_importing_the_sdk_changes_no_logger() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; before = list(logging.getLogger('httpx').filters);"
+        "import mltrail, mltrail.sender, mltrail.client, mltrail.run;"
+        "print(logging.getLogger('httpx').filters == before)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "True", done.stderr
