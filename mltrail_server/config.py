@@ -45,9 +45,9 @@ class Settings(BaseSettings):
     # address, or a request arrives on a non-loopback address). Behind a reverse proxy on the
     # same host, set it to true explicitly.
     auth_enabled: bool | None = None
-    # Token bucket per API key (or per client address without one); 0 turns limiting off.
+    # Token bucket per API key; 0 for either of the two turns limiting off.
     rate_limit_per_second: float = Field(default=200.0, ge=0)
-    rate_limit_burst: int = Field(default=400, ge=1)
+    rate_limit_burst: int = Field(default=400, ge=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
 
     @field_validator("cors_origins", mode="before")
@@ -93,6 +93,15 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def shown_database_url(self) -> str:
+        """The database as configured (the SQLite default filled in), its password hidden:
+        what messages and logs may show."""
+        from sqlalchemy.engine import make_url
+
+        url = self.database_url or f"sqlite:///{self.data_dir / 'tracker.db'}"
+        return make_url(url).render_as_string(hide_password=True)
+
+    @property
     def resolved_artifact_root(self) -> Path:
         """The directory that holds every artifact."""
         return Path(self.artifact_root) if self.artifact_root else self.data_dir / "artifacts"
@@ -102,10 +111,12 @@ class SettingsError(SystemExit):
     """A setting has a value that cannot be used; the message names its variable."""
 
 
-def load_settings() -> Settings:
-    """Read the settings, turning a validation failure into a message per variable."""
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into a message per variable.
+    `overrides` (field names) win over the environment and `.env`, as command-line options
+    do."""
     try:
-        return Settings()
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = [
             f"{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"

@@ -6,6 +6,9 @@ import asyncio
 import logging
 import sys
 
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
 from mltrail_server.services.audit import AuditLog
@@ -14,6 +17,31 @@ from mltrail_server.services.cache import Cache, create_cache
 from mltrail_server.services.rate_limit import RateLimiter
 
 logger = logging.getLogger(__name__)
+
+UPGRADE_COMMAND = "mltrail db upgrade"
+
+
+class SchemaMissing(RuntimeError):
+    """MIGRATE_ON_START=false and the database has no schema: the server refuses to start,
+    as it does for a bad setting, with one line that says which command fixes it."""
+
+
+class _DropTracebackOf(logging.Filter):
+    """uvicorn logs a failed start-up as the traceback Starlette formatted for it. For an
+    error that one command fixes, the line already logged says everything; the traceback
+    would only bury it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.msg if isinstance(record.msg, str) else ""
+        return not (text.startswith("Traceback") and self.message in text)
+
+
+def _schema_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 class Runtime:
@@ -37,6 +65,8 @@ class Runtime:
         create the first admin key on an empty database, and start the audit writer."""
         await self._open(pooled=True)
         assert self._database is not None
+        if not self.settings.migrate_on_start:
+            await self._require_schema(self._database)
         async with self._database.session() as session:
             first_key = await AuthService(session).bootstrap_admin()
         if first_key is not None:
@@ -56,6 +86,20 @@ class Runtime:
                 "(AUTH_ENABLED=true turns it on, false turns it off, everywhere)"
             )
         self.audit.start(self._database)
+
+    async def _require_schema(self, database: Database) -> None:
+        async with database.engine.connect() as connection:
+            revision = await connection.run_sync(_schema_revision)
+        if revision is not None:
+            return
+        message = (
+            f"the database at {self.settings.shown_database_url} has no schema: run "
+            f"`{UPGRADE_COMMAND}` (or start with MIGRATE_ON_START=true)"
+        )
+        logger.critical(message)
+        logging.getLogger("uvicorn.error").addFilter(_DropTracebackOf(message))
+        await self.stop()
+        raise SchemaMissing(message)
 
     async def stop(self) -> None:
         await self.audit.stop()

@@ -50,3 +50,41 @@ def test_a_bad_value_stops_with_a_message_naming_the_variable(
     with pytest.raises(SettingsError) as raised:
         load_settings()
     assert f"{name}:" in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["RATE_LIMIT_PER_SECOND", "RATE_LIMIT_BURST"])
+def test_zero_rate_or_burst_is_accepted_and_turns_limiting_off(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from mltrail_server.services.rate_limit import RateLimiter
+
+    monkeypatch.setenv(name, "0")
+    settings = load_settings()
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    assert limiter.enabled is False
+
+
+def test_a_negative_burst_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RATE_LIMIT_BURST", "-1")
+    with pytest.raises(SettingsError, match="RATE_LIMIT_BURST:"):
+        load_settings()
+
+
+def test_critical_is_a_log_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "critical")
+    assert load_settings().log_level == "CRITICAL"
+
+
+def test_options_win_over_the_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
+    with open(".env", "w") as dotenv:
+        dotenv.write("CACHE_ENABLED=false\nPORT=9000\n")
+    monkeypatch.setenv("PORT", "9100")
+    settings = load_settings(port=9200)
+    assert (settings.port, settings.cache_enabled) == (9200, False)
+
+
+def test_the_database_url_is_shown_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://tracker:s3cret@db:5432/tracker")
+    assert load_settings().shown_database_url == "postgresql://tracker:***@db:5432/tracker"
+    monkeypatch.setenv("DATABASE_URL", "")
+    assert load_settings().shown_database_url == "sqlite:///data/tracker.db"

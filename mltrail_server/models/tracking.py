@@ -19,6 +19,8 @@ from pydantic import (
     StrictInt,
 )
 
+from mltrail_server.errors import PayloadTooLarge
+
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
@@ -113,12 +115,34 @@ class TagWrite(BaseModel):
     value: TagValue
 
 
+def _at_most(limit: int, field: str, what: str) -> BeforeValidator:
+    """A batch field's bound, checked on the raw JSON before any item is validated: a 413
+    naming the field, the limit and the count, instead of a validation error that would
+    echo every item back."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, list | dict) and len(value) > limit:
+            raise PayloadTooLarge(
+                f"{field}: a batch holds at most {limit} {what}, got {len(value)}; "
+                "split them across requests"
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 class BatchLog(BaseModel):
     """Metrics, params and tags of one run, stored all together or not at all."""
 
-    metrics: list[MetricPoint] = Field(default_factory=list, max_length=MAX_BATCH_POINTS)
-    params: dict[Key, ParamValue] = Field(default_factory=dict, max_length=MAX_BATCH_PARAMS)
-    tags: dict[Key, TagValue] = Field(default_factory=dict, max_length=MAX_BATCH_TAGS)
+    metrics: Annotated[
+        list[MetricPoint], _at_most(MAX_BATCH_POINTS, "metrics", "metric points")
+    ] = Field(default_factory=list, max_length=MAX_BATCH_POINTS)
+    params: Annotated[dict[Key, ParamValue], _at_most(MAX_BATCH_PARAMS, "params", "params")] = (
+        Field(default_factory=dict, max_length=MAX_BATCH_PARAMS)
+    )
+    tags: Annotated[dict[Key, TagValue], _at_most(MAX_BATCH_TAGS, "tags", "tags")] = Field(
+        default_factory=dict, max_length=MAX_BATCH_TAGS
+    )
 
 
 class BatchResult(BaseModel):

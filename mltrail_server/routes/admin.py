@@ -104,7 +104,11 @@ async def list_keys(
 @router.delete("/keys/{key_id}", response_model=ApiKey, responses=NOT_FOUND)
 async def revoke_key(key_id: UUID, service: AuthServiceDep, _admin: AdminDep) -> ApiKey:
     """Revoke a key (admins only): it stops working at once on this worker, and on the
-    others at once when Redis is configured, else within 5 seconds."""
+    others at once when Redis is configured, else within 5 seconds.
+
+    Answers 200 with the revoked key as listed (its `revoked_at` set, never the secret), so a
+    client can show what it revoked; revoking it again answers the same, with the first
+    `revoked_at`."""
     return ApiKey.model_validate(await service.revoke_key(key_id))
 
 

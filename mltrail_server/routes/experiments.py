@@ -27,13 +27,19 @@ PerPage = Annotated[int, Query(ge=1, le=100, description="Items per page (1-100)
 @router.get("", response_model=ExperimentPage)
 async def list_experiments(
     service: ExperimentServiceDep,
-    name: Annotated[str | None, Query(description="Only the experiment of this name")] = None,
+    name: Annotated[
+        str | None,
+        Query(description="Only experiments of this name, compared case-insensitively"),
+    ] = None,
     owner: Annotated[str | None, Query(description="Only this owner's experiments")] = None,
     status: Annotated[ExperimentStatus | None, Query(description="Only this status")] = None,
     page: Page = 1,
     per_page: PerPage = 20,
 ) -> ExperimentPage:
-    """List live experiments, newest first (ties broken by id, so pages never overlap)."""
+    """List live experiments, newest first (ties broken by id, so pages never overlap).
+
+    `name` matches whatever the case: `Quick Start`, created through MLflow (whose names keep
+    their case), is found by `?name=quick start` as well as by `?name=Quick Start`."""
     return await service.list_experiments(
         name=name, owner=owner, status=status, page=page, per_page=per_page
     )

@@ -26,7 +26,8 @@ TagKey = Annotated[Key, Path(description="The tag's key (may contain '/')")]
 async def log_batch(run_id: UUID, batch: BatchLog, service: TrackingServiceDep) -> BatchResult:
     """Log metric points, params and tags together, all or nothing.
 
-    Up to 10,000 points, 1,000 params and 1,000 tags a request. A point is
+    Up to 10,000 points, 1,000 params and 1,000 tags a request; more is a 413 naming the
+    field, the limit and the count. A point is
     identified by (key, step, timestamp): sending the same batch again stores nothing twice.
     A param that already has a different value is a 409 and nothing is stored."""
     return await service.log_batch(run_id, batch)

@@ -60,7 +60,7 @@ class ExperimentService:
         async def load() -> ExperimentPage:
             rows, total = await repo.list_page(
                 self.session,
-                name=name.lower() if name else None,
+                name=name,
                 owner=owner,
                 status=status.value if status else None,
                 offset=(page - 1) * per_page,

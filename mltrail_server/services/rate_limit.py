@@ -1,8 +1,9 @@
 """Per-key rate limits: a token bucket in Redis (shared by every worker) or in-process.
 
 A bucket holds up to `burst` tokens and refills at `rate` per second; each request takes one.
-An empty bucket answers how long until the next token. Redis trouble never fails a request:
-the in-process bucket takes over until Redis answers again.
+An empty bucket answers how long until the next token. A rate or a burst of 0 turns limiting
+off (a bucket that never refills, or never holds a token, would refuse every request). Redis
+trouble never fails a request: the in-process bucket takes over until Redis answers again.
 """
 
 import logging
@@ -58,7 +59,7 @@ class RateLimiter:
     def __init__(
         self, rate: float, burst: int, redis_url: str = "", prefix: str = "mltrail:"
     ) -> None:
-        self.enabled = rate > 0
+        self.enabled = rate > 0 and burst > 0
         self._memory = MemoryBuckets(rate, burst) if self.enabled else None
         self._redis = (
             aioredis.Redis.from_url(redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)

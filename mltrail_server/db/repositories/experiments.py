@@ -65,7 +65,9 @@ def _filtered(
 ) -> Select[Any]:
     query = query.where(Experiment.lifecycle == ACTIVE)
     if name is not None:
-        query = query.where(Experiment.name == name)
+        # Case-insensitive, folded by the database on both sides so that the two agree: ASCII
+        # letters on SQLite, every letter on PostgreSQL. MLflow's names keep their case.
+        query = query.where(func.lower(Experiment.name) == func.lower(name))
     if owner is not None:
         query = query.where(Experiment.owner == owner)
     if status is not None:
