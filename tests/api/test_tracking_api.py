@@ -111,7 +111,7 @@ class TestBatch:
         run = await new_run(client)
         points = [{"key": "m", "value": 1.0, "step": i} for i in range(10_001)]
         response = await batch(client, run["id"], metrics=points)
-        assert response.status_code == 422
+        assert response.status_code == 413
         assert "10000" in response.text
         assert (await batch(client, run["id"], metrics=points[:10_000])).status_code == 200
 
