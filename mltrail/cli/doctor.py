@@ -7,7 +7,6 @@ import asyncio
 import importlib.util
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -23,7 +22,7 @@ def doctor(as_json: JsonOption = False) -> None:
     auth. Exit code 1 if anything is wrong (warnings alone: 0), 2 without the server."""
     if importlib.util.find_spec("mltrail_server") is None:
         # 2 tells "could not check" apart from "checked: something is wrong".
-        raise fail(escape("the server is not installed here: pip install 'mltrail[server]'"), 2)
+        raise fail("the server is not installed here: pip install 'mltrail[server]'", 2)
     from mltrail_server.diagnostics import Status, diagnose
 
     findings = asyncio.run(diagnose())
