@@ -1,5 +1,5 @@
 """`python -m mltrail`: the CLI."""
 
-from mltrail.cli import main
+from mltrail._entry import main
 
 main()
