@@ -8,6 +8,7 @@ interrupts the statement. Migrations run without one.
 """
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from filelock import AsyncFileLock
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
@@ -217,7 +219,11 @@ class Database:
     async def _migrate_on(
         self, engine: AsyncEngine, revision: str, upgrade: Callable[[Connection, str], None]
     ) -> None:
-        async with _process_lock(), engine.connect() as connection:
+        async with (
+            _process_lock(),
+            self._sqlite_file_lock(),
+            engine.connect() as connection,
+        ):
             if self.dialect == "postgresql":
                 await connection.execute(
                     text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID}
@@ -232,6 +238,15 @@ class Database:
                         text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
                     )
                     await connection.commit()
+
+    def _sqlite_file_lock(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """On SQLite, a lock file beside the database: processes starting together wait for
+        the one migrating as long as it takes (SQLite's busy timeout would give up), then
+        find the schema in place. Elsewhere nothing (PostgreSQL has its advisory lock)."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return contextlib.nullcontext()
+        return AsyncFileLock(f"{database}.migrate-lock")
 
     async def dispose(self) -> None:
         await self.engine.dispose()
