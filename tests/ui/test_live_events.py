@@ -180,7 +180,9 @@ class TestLiveHub:
         topic = Topic(TopicKind.EXPERIMENT, uuid.UUID(experiment["id"]))
         events = [event async for event in hub.follow(topic, keepalive=0.1, lifetime=0.35)]
         assert events[0] is not None and events[0].event == "state"
-        assert events[1:] == [None, None, None]  # keepalives, then the end
+        # Keepalives, then the end: how many fit in the lifetime depends on how busy the
+        # machine is, but the stream ends by itself and sends nothing else.
+        assert events[1:] and all(event is None for event in events[1:])
         assert hub.watched == 0
 
     async def test_a_client_gone_during_a_read_leaves_the_database_free(
