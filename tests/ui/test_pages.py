@@ -64,6 +64,8 @@ def demo(api: httpx.Client) -> dict[str, Any]:
 class TestExperimentsPage:
     def test_lists_experiments(self, page: Page, demo: dict[str, Any]) -> None:
         page.goto("/")
+        expect(page).to_have_title("Experiments · mltrail")
+        expect(page.locator("a.brand")).to_have_text("mltrail")
         row = page.locator("#experiments tbody tr", has_text=demo["experiment"]["name"])
         expect(row).to_be_visible()
         expect(row.locator("td.num")).to_have_text("6")
