@@ -53,13 +53,6 @@ async def get_by_name(session: AsyncSession, name: str) -> Experiment | None:
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def count_runs(session: AsyncSession, experiment_id: uuid.UUID) -> int:
-    query = select(func.count(Run.id)).where(
-        Run.experiment_id == experiment_id, Run.lifecycle == ACTIVE
-    )
-    return int((await session.execute(query)).scalar_one())
-
-
 def _filtered(
     query: Select[Any], name: str | None, owner: str | None, status: str | None
 ) -> Select[Any]:
