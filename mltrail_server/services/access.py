@@ -24,7 +24,15 @@ from mltrail_server.mlflow.translate import experiment_id_in, run_id_in
 from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
 from mltrail_server.services.auth import AuthService, Principal
 
-__all__ = ["READ_ONLY", "WRITE_METHODS", "Access", "Targets", "request_writes", "route_writes"]
+__all__ = [
+    "ACCESS_KEY",
+    "READ_ONLY",
+    "WRITE_METHODS",
+    "Access",
+    "Targets",
+    "request_writes",
+    "route_writes",
+]
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ACCESS_KEY = "x-access"
