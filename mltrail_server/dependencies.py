@@ -55,11 +55,13 @@ async def get_cache(runtime: RuntimeDep) -> Cache:
 CacheDep = Annotated[Cache, Depends(get_cache)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request. Services commit their own writes, before they invalidate
-    the cache and before the response is sent; anything uncommitted is rolled back here."""
+async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request, a read session where the route only reads. Services commit
+    their own writes, before they invalidate the cache and before the response is sent;
+    anything uncommitted is rolled back here."""
     database, _ = await runtime.resources()
-    async with database.session() as session:
+    writes = request_writes(request.scope)
+    async with database.session() if writes else database.read_session() as session:
         yield session
 
 
@@ -126,7 +128,7 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
             "Authorization: Bearer <key>, or as the password of Basic credentials"
         )
     database, cache = await runtime.resources()
-    async with database.session() as session:
+    async with database.read_session() as session:
         principal = await AuthService(session, cache).authenticate(raw)
     request.state.principal = principal.name
     wait = await runtime.rate_limiter.retry_after(f"key:{principal.name}")

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # Any fixed number: every worker that starts at once waits on the same lock.
 MIGRATION_LOCK_ID = 7_239_104_551
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# The execution option that picks how a SQLite transaction begins (IMMEDIATE or DEFERRED).
+SQLITE_BEGIN_OPTION = "sqlite_begin"
 # SQLite calls the progress handler every this many virtual-machine steps (well under a
 # millisecond of work): often enough to stop on time, rarely enough to cost nothing.
 SQLITE_PROGRESS_STEPS = 10_000
@@ -100,7 +102,10 @@ def _setup_sqlite(engine: AsyncEngine, statement_timeout: float) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front and queue on it; readers (read sessions) take
+        # none, so a search or a chart never makes a writer wait.
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
     if statement_timeout <= 0:
         return
@@ -194,9 +199,17 @@ class Database:
         elif pgbouncer and timeout_ms > 0:
             _setup_postgres_timeout_per_transaction(self.engine, timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        reader = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        self.read_sessionmaker = async_sessionmaker(reader, expire_on_commit=False)
 
     def session(self) -> AsyncSession:
+        """A session for a request that writes (on SQLite: `BEGIN IMMEDIATE`)."""
         return self.sessionmaker()
+
+    def read_session(self) -> AsyncSession:
+        """A session for a request that only reads (on SQLite: `BEGIN DEFERRED`, which
+        holds no write lock; a write in it still works, but may have to be retried)."""
+        return self.read_sessionmaker()
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -21,9 +21,9 @@ async def sign_in(
 ) -> Me:
     """Check an API key and keep it in an HTTP-only, SameSite=Strict cookie (Secure over
     HTTPS). 401 for a bad key."""
-    database, _ = await runtime.resources()
-    async with database.session() as session:
-        principal = await AuthService(session).authenticate(data.key.strip())
+    database, cache = await runtime.resources()
+    async with database.read_session() as session:
+        principal = await AuthService(session, cache).authenticate(data.key.strip())
     response.set_cookie(
         SESSION_COOKIE,
         data.key.strip(),

@@ -242,7 +242,7 @@ class LiveHub:
 
     async def _load(self, topic: Topic) -> Snapshot | None:
         database, _ = await self.runtime.resources()
-        async with database.session() as session:
+        async with database.read_session() as session:
             if topic.kind is TopicKind.RUN:
                 run = await repo.run_state(session, topic.id)
                 runs = None if run is None else [run]
