@@ -67,7 +67,8 @@ def _async_url(url: str) -> str:
 
 def _create_postgres_database(name: str) -> str:
     async def create() -> None:
-        admin = Database(_async_url(f"{POSTGRES_URL}/postgres"), pooled=False)
+        # No statement timeout: DROP DATABASE waits for a checkpoint, slow on a busy disk.
+        admin = Database(_async_url(f"{POSTGRES_URL}/postgres"), pooled=False, statement_timeout=0)
         async with admin.engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -80,7 +81,8 @@ def _create_postgres_database(name: str) -> str:
 
 def _drop_postgres_database(name: str) -> None:
     async def drop() -> None:
-        admin = Database(_async_url(f"{POSTGRES_URL}/postgres"), pooled=False)
+        # No statement timeout: DROP DATABASE waits for a checkpoint, slow on a busy disk.
+        admin = Database(_async_url(f"{POSTGRES_URL}/postgres"), pooled=False, statement_timeout=0)
         async with admin.engine.connect() as connection:
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
