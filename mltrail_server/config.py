@@ -2,7 +2,8 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -96,15 +97,28 @@ class Settings(BaseSettings):
     def shown_database_url(self) -> str:
         """The database as configured (the SQLite default filled in), its password hidden:
         what messages and logs may show."""
-        from sqlalchemy.engine import make_url
-
-        url = self.database_url or f"sqlite:///{self.data_dir / 'tracker.db'}"
-        return make_url(url).render_as_string(hide_password=True)
+        return hide_password(self.database_url or f"sqlite:///{self.data_dir / 'tracker.db'}")
 
     @property
     def resolved_artifact_root(self) -> Path:
         """The directory that holds every artifact."""
         return Path(self.artifact_root) if self.artifact_root else self.data_dir / "artifacts"
+
+
+def hide_password(url: str) -> str:
+    """A URL (database, Redis) with its password, if any, as `***`: what may be shown."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}"))
+
+
+def describe_setting_error(error: Any) -> str:
+    """One line naming the variable of a settings validation error, what is wrong, and the
+    value given (pydantic's `ErrorDetails`)."""
+    variable = "_".join(str(part) for part in error["loc"]).upper()
+    return f"{variable}: {error['msg']} (got {error.get('input')!r})"
 
 
 class SettingsError(SystemExit):
@@ -118,11 +132,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = [
-            f"{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            f" (got {error.get('input')!r})"
-            for error in exc.errors()
-        ]
+        lines = [describe_setting_error(error) for error in exc.errors()]
         raise SettingsError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from alembic.runtime.migration import MigrationContext
@@ -26,7 +25,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
-from mltrail_server.config import Settings
+from mltrail_server.config import Settings, describe_setting_error, hide_password
 from mltrail_server.db.engine import Database
 from mltrail_server.db.migrate import alembic_config
 from mltrail_server.db.repositories import auth as auth_repo
@@ -105,15 +104,6 @@ def _reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
-def _masked(url: str) -> str:
-    """A URL with its password, if any, as ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}"))
-
-
 def _size(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if count < 1024:
@@ -145,9 +135,8 @@ def check_configuration() -> tuple[Settings | None, set[str], list[Finding]]:
     defaults: dict[str, Any] = {}
     for error in errors:
         field = str(error["loc"][0]) if error["loc"] else ""
-        variable = "_".join(str(part) for part in error["loc"]).upper()
         # The same words as the server's own start-up message (config.load_settings).
-        detail = f"{variable}: {error['msg']} (got {error.get('input')!r})"
+        detail = describe_setting_error(error)
         fix = f"correct {field.upper()} in {source}, or unset it for the default"
         if info := Settings.model_fields.get(field):
             defaults[field] = info.get_default(call_default_factory=True)
@@ -348,7 +337,7 @@ async def check_redis(settings: Settings) -> Finding:
         if not settings.cache_enabled:
             detail = "not configured, and the cache is off (CACHE_ENABLED=false)"
         return Finding("redis", Status.OK, detail)
-    shown = _masked(settings.redis_url)
+    shown = hide_password(settings.redis_url)
     try:
         client = aioredis.from_url(
             settings.redis_url,

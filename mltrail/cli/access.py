@@ -16,7 +16,7 @@ import typer
 
 from mltrail.cli.context import client
 from mltrail.cli.output import JsonOption, fail, format_time, make_table, print_json, stdout
-from mltrail.cli.server import DatabaseUrlOption, masked, require_server
+from mltrail.cli.server import DatabaseUrlOption, require_server
 from mltrail.models import ApiKey, User
 
 __all__ = ["grants_app", "keys_app", "users_app"]
@@ -230,6 +230,7 @@ async def _admin_key_in_database(url: str, name: str) -> dict[str, str]:
 def _create_admin_key(database_url: str | None, name: str, as_json: bool) -> None:
     require_server()
     from mltrail_server.config import (
+        hide_password,
         load_settings,  # uncached, unlike get_settings: reads the env now
     )
 
@@ -241,7 +242,7 @@ def _create_admin_key(database_url: str | None, name: str, as_json: bool) -> Non
         new = asyncio.run(_admin_key_in_database(url, name))
     except Exception as exc:  # the server's own errors, the driver's: one line, not a trace
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise fail(f"cannot create a key in the database {masked(url)}: {reason}") from None
+        raise fail(f"cannot create a key in the database {hide_password(url)}: {reason}") from None
     _print_new_key(new["key"], new["user"], "admin", new["name"], as_json, id=new["id"])
 
 

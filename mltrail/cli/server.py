@@ -8,7 +8,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import re
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DatabaseUrlOption",
     "db_app",
-    "masked",
     "require_server",
     "server",
     "server_settings",
@@ -47,10 +45,6 @@ def require_server() -> None:
         or importlib.util.find_spec("uvicorn") is None
     ):
         raise fail("the server is not installed here: pip install 'mltrail[server]'")
-
-
-def masked(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
 def server_settings(**options: object) -> "Settings":
@@ -198,4 +192,4 @@ def upgrade(
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         print_json({"database": settings.shown_database_url, "revision": head})
     else:
-        stdout().print(f"The database {masked(url)} is at the latest schema.")
+        stdout().print(f"The database {settings.shown_database_url} is at the latest schema.")
