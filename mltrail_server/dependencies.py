@@ -56,8 +56,8 @@ CacheDep = Annotated[Cache, Depends(get_cache)]
 
 
 async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request, a read session where the route only reads. Services commit
-    their own writes, before they invalidate the cache and before the response is sent;
+    """One session per request, a read session where the route only reads. Services only
+    flush; the route class commits a write once its handler returned (routes/access.py), and
     anything uncommitted is rolled back here."""
     database, _ = await runtime.resources()
     writes = request_writes(request.scope)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
+from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.audit import AuditLog
 from mltrail_server.services.auth import AuthService, auth_required
 from mltrail_server.services.cache import Cache, create_cache
@@ -67,7 +68,7 @@ class Runtime:
         assert self._database is not None
         if not self.settings.migrate_on_start:
             await self._require_schema(self._database)
-        async with self._database.session() as session:
+        async with transaction(self._database.session()) as session:
             first_key = await AuthService(session).bootstrap_admin()
         if first_key is not None:
             # Shown once, never stored: print it where the operator sees it.

@@ -206,12 +206,13 @@ async def _admin_key_in_database(url: str, name: str) -> dict[str, str]:
     id and label, and its user's name."""
     from mltrail_server.db.engine import Database
     from mltrail_server.db.repositories import auth as repo
+    from mltrail_server.db.unit_of_work import transaction
     from mltrail_server.services.auth import AuthService, hash_key
 
     database = Database(url, pooled=False)
     try:
         await database.migrate()
-        async with database.session() as session:
+        async with transaction(database.session()) as session:
             service = AuthService(session)
             raw = await service.bootstrap_admin()
             if raw is not None:

@@ -2,19 +2,22 @@
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from mltrail_server.dependencies import CacheDep, SessionDep, SettingsDep
+from mltrail_server.dependencies import CacheDep, RuntimeDep, SessionDep, SettingsDep
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
 from mltrail_server.mlflow.services.runs import MlflowRunService
+from mltrail_server.services.access import request_writes
 
 
 async def get_mlflow_experiment_service(
-    session: SessionDep, cache: CacheDep, settings: SettingsDep
+    request: Request, runtime: RuntimeDep, session: SessionDep, cache: CacheDep
 ) -> MlflowExperimentService:
-    return MlflowExperimentService(session, cache, settings.cache_ttl_seconds)
+    database, _ = await runtime.resources()
+    writer = None if request_writes(request.scope) else database.session
+    return MlflowExperimentService(session, cache, runtime.settings.cache_ttl_seconds, writer)
 
 
 async def get_mlflow_run_service(

@@ -1,6 +1,7 @@
-"""The route class of both APIs: every handler checked by the permission rule
-(mltrail_server/services/access.py) on the arguments FastAPI resolved for it, just before
-it runs."""
+"""The route class of both APIs, the boundary of every API request: each handler is checked
+by the permission rule (mltrail_server/services/access.py) on the arguments FastAPI resolved
+for it, just before it runs, and a request that writes is committed once, when its handler
+returned (mltrail_server/db/unit_of_work.py). A handler that raises commits nothing."""
 
 import functools
 import inspect
@@ -8,40 +9,46 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from mltrail_server.dependencies import AccessDep
+from mltrail_server.db.unit_of_work import commit
+from mltrail_server.dependencies import AccessDep, SessionDep
 from mltrail_server.services.access import Access
 
 __all__ = ["AccessRoute"]
 
 _ACCESS_PARAMETER = "_route_access"
+_SESSION_PARAMETER = "_route_session"
 
 
 def guarded(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    """`endpoint` with one more parameter, the caller's `Access` (a dependency), checked
-    against the endpoint's own resolved arguments before the endpoint is called."""
+    """`endpoint` with two more parameters: the caller's `Access`, checked against the
+    endpoint's own resolved arguments before the endpoint is called, and the request's
+    session (the one its services use), committed after it if the request writes."""
     signature = inspect.signature(endpoint)
     if _ACCESS_PARAMETER in signature.parameters:
         return endpoint
     if not inspect.iscoroutinefunction(endpoint):
         raise TypeError(f"{endpoint.__qualname__}: API routes are async functions")
-    parameter = inspect.Parameter(
-        _ACCESS_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=AccessDep
-    )
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    access_parameter = inspect.Parameter(_ACCESS_PARAMETER, keyword, annotation=AccessDep)
+    session_parameter = inspect.Parameter(_SESSION_PARAMETER, keyword, annotation=SessionDep)
 
     @functools.wraps(endpoint)
     async def checked(**arguments: Any) -> Any:
         access: Access = arguments.pop(_ACCESS_PARAMETER)
+        session: AsyncSession = arguments.pop(_SESSION_PARAMETER)
         await access.check(arguments)
-        return await endpoint(**arguments)
+        result = await endpoint(**arguments)
+        if access.writes:
+            await commit(session)
+        return result
 
     # The access parameter comes first, so the caller is known (and a missing key is a 401)
     # before any of the route's own parameters is resolved; FastAPI passes them all by name.
-    parameters = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()
-    ]
+    parameters = [p.replace(kind=keyword) for p in signature.parameters.values()]
     checked.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[parameter, *parameters]
+        parameters=[access_parameter, session_parameter, *parameters]
     )
     return checked
 

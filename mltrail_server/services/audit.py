@@ -13,6 +13,7 @@ from typing import Any
 from mltrail_server.db.engine import Database
 from mltrail_server.db.repositories import auth as repo
 from mltrail_server.db.types import utcnow
+from mltrail_server.db.unit_of_work import transaction
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,8 @@ class AuditLog:
             return
         events, self._buffer = self._buffer, []
         try:
-            async with self._database.session() as session:
+            async with transaction(self._database.session()) as session:
                 await repo.add_audit_events(session, events)
-                await session.commit()
         except Exception as exc:  # the database is down: keep the events for the next try
             logger.warning("could not write %d audit events: %s", len(events), exc)
             self._buffer[:0] = events[: self.MAX_BUFFER - len(self._buffer)]

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.db.repositories import auth as repo
 from mltrail_server.db.tables import ApiKey, ExperimentGrant, User
 from mltrail_server.db.types import utcnow
+from mltrail_server.db.unit_of_work import after_commit
 from mltrail_server.errors import Conflict, Forbidden, NotFound, Unauthorized
 from mltrail_server.services.cache import Cache
 
@@ -190,10 +191,13 @@ class AuthService:
             self._epoch = (_local.value, None if shared is None else tuple(shared))
         return self._epoch
 
-    async def _changed(self) -> None:
-        """After a commit that changes who may do what: this worker's cached identities and
-        grants are stale at once, and every other worker's at its next request when the
-        counter is shared through Redis."""
+    def _changed(self) -> None:
+        """A change of who may do what: once it is committed, this worker's cached
+        identities and grants are stale at once, and every other worker's at its next
+        request when the counter is shared through Redis."""
+        after_commit(self.session, self._publish_change)
+
+    async def _publish_change(self) -> None:
         _local.value += 1
         self._epoch = None
         if self.cache is not None:
@@ -223,7 +227,7 @@ class AuthService:
         try:
             user = await repo.add_user(self.session, User(name="admin", role=Role.ADMIN.value))
             raw = await self._add_key(user.id, "first admin key")
-            await self.session.commit()
+            await self.session.flush()
         except IntegrityError:
             await self.session.rollback()
             return None
@@ -240,14 +244,14 @@ class AuthService:
         if user is None:
             return await self.create_user(name, Role.ADMIN)
         await repo.update_user(self.session, user, role=Role.ADMIN.value, disabled_at=None)
-        await self.session.commit()
-        await self._changed()
+        await self.session.flush()
+        self._changed()
         return user
 
     async def create_user(self, name: str, role: Role) -> User:
         try:
             user = await repo.add_user(self.session, User(name=name, role=role.value))
-            await self.session.commit()
+            await self.session.flush()
         except IntegrityError:
             await self.session.rollback()
             raise Conflict(f"A user named {name!r} already exists") from None
@@ -279,8 +283,8 @@ class AuthService:
         if (new_role, disabled_at) == (user.role, user.disabled_at):
             return user
         await repo.update_user(self.session, user, role=new_role, disabled_at=disabled_at)
-        await self.session.commit()
-        await self._changed()
+        await self.session.flush()
+        self._changed()
         return user
 
     async def delete_user(self, actor: Principal, user_id: uuid.UUID) -> UserRemoval:
@@ -299,28 +303,29 @@ class AuthService:
             )
         moved = await repo.transfer_experiments(self.session, user.name, actor.name)
         keys = await repo.delete_user(self.session, user.id)
-        await self.session.commit()
-        await self._changed()
+        await self.session.flush()
+        self._changed()
         if moved and self.cache is not None:
             # Imported here: the experiments service imports this module.
             from mltrail_server.services.experiments import LIST, experiment_key
 
-            await self.cache.bump(LIST, *(experiment_key(e) for e in moved))
+            cache, names = self.cache, [LIST, *(experiment_key(e) for e in moved)]
+            after_commit(self.session, lambda: cache.bump(*names))
         return UserRemoval(user.id, user.name, keys, len(moved), actor.name)
 
     async def create_key(self, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
         await self._user(user_id)
         raw = await self._add_key(user_id, name)
         key = (await repo.list_keys(self.session, user_id))[-1]
-        await self.session.commit()
+        await self.session.flush()
         return key, raw
 
     async def revoke_key(self, key_id: uuid.UUID) -> ApiKey:
         key = await repo.revoke_key(self.session, key_id, utcnow())
         if key is None:
             raise NotFound(f"API key {key_id} not found")
-        await self.session.commit()
-        await self._changed()
+        await self.session.flush()
+        self._changed()
         return key
 
     async def grant(
@@ -336,8 +341,8 @@ class AuthService:
                 "make it a member first"
             )
         await repo.add_grant(self.session, experiment_id, user_id)
-        await self.session.commit()
-        await self._changed()
+        await self.session.flush()
+        self._changed()
 
     async def list_grants(
         self, principal: Principal, experiment_id: uuid.UUID
@@ -354,8 +359,8 @@ class AuthService:
         self._no_viewers(principal)
         if not await repo.delete_grant(self.session, experiment_id, user_id):
             raise NotFound(f"User {user_id} has no grant on experiment {experiment_id}")
-        await self.session.commit()
-        await self._changed()
+        await self.session.flush()
+        self._changed()
 
     async def check_write_experiment(self, principal: Principal, experiment_id: uuid.UUID) -> None:
         """Owner, admin or grantee may write; a missing experiment is left to the route."""

@@ -12,6 +12,7 @@ from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.types import utcnow
+from mltrail_server.db.unit_of_work import after_commit
 from mltrail_server.errors import Conflict, NotFound
 from mltrail_server.models.experiment import (
     Experiment,
@@ -102,11 +103,10 @@ class ExperimentService:
         )
         try:
             await repo.add(self.session, row)
-            await self.session.commit()
         except IntegrityError:
             await self.session.rollback()
             raise duplicate(data.name) from None
-        await self.cache.bump(LIST)
+        self._invalidate()
         return Experiment.model_validate({**_columns(row), "run_count": 0, "runs": []})
 
     async def update_experiment(
@@ -120,13 +120,11 @@ class ExperimentService:
         row.updated_at = utcnow()
         try:
             await self.session.flush()
-            experiment = await self._render(row)
-            await self.session.commit()
         except IntegrityError:
             await self.session.rollback()
             raise duplicate(data.name or "") from None
-        await self.cache.bump(LIST, experiment_key(experiment_id))
-        return experiment
+        self._invalidate(experiment_id)
+        return await self._render(row)
 
     async def delete_experiment(self, experiment_id: uuid.UUID, *, purge: bool) -> None:
         """Soft delete (restorable), or with `purge` remove it and everything under it."""
@@ -139,8 +137,8 @@ class ExperimentService:
                 raise not_found(experiment_id)
             row.lifecycle = DELETED
             row.deleted_at = row.updated_at = utcnow()
-        await self.session.commit()
-        await self.cache.bump(LIST, experiment_key(experiment_id))
+            await self.session.flush()
+        self._invalidate(experiment_id)
 
     async def restore_experiment(self, experiment_id: uuid.UUID) -> Experiment:
         row = await repo.get_for_update(self.session, experiment_id, include_deleted=True)
@@ -159,10 +157,13 @@ class ExperimentService:
                     f"Cannot restore: another live experiment is now named '{name}'; "
                     "rename it first"
                 ) from None
-        experiment = await self._render(row)
-        await self.session.commit()
-        await self.cache.bump(LIST, experiment_key(experiment_id))
-        return experiment
+        self._invalidate(experiment_id)
+        return await self._render(row)
+
+    def _invalidate(self, experiment_id: uuid.UUID | None = None) -> None:
+        """After the commit: the list of experiments, and the experiment's own page."""
+        names = (LIST,) if experiment_id is None else (LIST, experiment_key(experiment_id))
+        after_commit(self.session, lambda: self.cache.bump(*names))
 
     async def _render(self, row: ExperimentRow) -> Experiment:
         runs, total = await runs_repo.list_page(self.session, row.id, offset=0, limit=RECENT_RUNS)

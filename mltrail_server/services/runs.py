@@ -14,6 +14,7 @@ from mltrail_server.db.repositories import tracking as tracking_repo
 from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Run as RunRow
 from mltrail_server.db.types import utcnow
+from mltrail_server.db.unit_of_work import after_commit
 from mltrail_server.errors import InvalidInput, NotFound
 from mltrail_server.models.run import (
     TERMINAL_STATUSES,
@@ -79,8 +80,7 @@ class RunService:
         await repo.add(self.session, row)
         await tracking_repo.add_params(self.session, row.id, data.params)
         await tracking_repo.set_tags(self.session, row.id, data.tags)
-        await self.session.commit()
-        await self._invalidate(experiment_id)
+        self._invalidate(experiment_id)
         return await self._render(row)
 
     async def get_run(self, run_id: uuid.UUID) -> Run:
@@ -98,6 +98,10 @@ class RunService:
         return RunPage.build(await render_runs(self.session, rows), total, page, per_page)
 
     async def update_run(self, run_id: uuid.UUID, data: RunUpdate) -> Run:
+        return await self._render(await self.change_run(run_id, data))
+
+    async def change_run(self, run_id: uuid.UUID, data: RunUpdate) -> RunRow:
+        """`update_run` for a caller that renders the run its own way, or not at all."""
         row = await repo.get(self.session, run_id, for_update=True)
         if row is None:
             raise run_not_found(run_id)
@@ -117,9 +121,9 @@ class RunService:
         if row.ended_at is not None and row.ended_at < row.started_at:
             raise InvalidInput("ended_at: must not be before the run's started_at")
         row.updated_at = utcnow()
-        await self.session.commit()
-        await self._invalidate(row.experiment_id)
-        return await self._render(row)
+        await self.session.flush()
+        self._invalidate(row.experiment_id)
+        return row
 
     async def delete_run(self, run_id: uuid.UUID, *, purge: bool) -> None:
         """Soft delete (restorable), or with `purge` remove the run and all it logged."""
@@ -131,8 +135,8 @@ class RunService:
         else:
             row.lifecycle = DELETED
             row.deleted_at = row.updated_at = utcnow()
-        await self.session.commit()
-        await self._invalidate(row.experiment_id)
+        await self.session.flush()
+        self._invalidate(row.experiment_id)
 
     async def restore_run(self, run_id: uuid.UUID) -> Run:
         row = await repo.get(self.session, run_id, include_deleted=True, for_update=True)
@@ -141,13 +145,13 @@ class RunService:
         row.lifecycle = ACTIVE
         row.deleted_at = None
         row.updated_at = utcnow()
-        await self.session.commit()
-        await self._invalidate(row.experiment_id)
+        await self.session.flush()
+        self._invalidate(row.experiment_id)
         return await self._render(row)
 
     async def _render(self, row: RunRow) -> Run:
         return (await render_runs(self.session, [row]))[0]
 
-    async def _invalidate(self, experiment_id: uuid.UUID) -> None:
+    def _invalidate(self, experiment_id: uuid.UUID) -> None:
         # A run changes its experiment's page (its runs) and the list (run_count).
-        await self.cache.bump(LIST, experiment_key(experiment_id))
+        after_commit(self.session, lambda: self.cache.bump(LIST, experiment_key(experiment_id)))

@@ -1,5 +1,5 @@
 """Logging to a run: metric points, write-once params, tags. A batch is validated whole and
-stored in one transaction, or not at all."""
+stored in the request's one transaction, or not at all."""
 
 import math
 import time
@@ -53,7 +53,6 @@ class TrackingService:
             await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             if not await repo.add_points(self.session, run_id, self._points(batch.metrics)):
                 raise NotFound(f"Run {run_id} not found")
-        await self.session.commit()
         return BatchResult(
             metrics=len(batch.metrics), params=len(batch.params), tags=len(batch.tags)
         )
@@ -62,7 +61,6 @@ class TrackingService:
         await self._live_run(run_id)
         if not await repo.delete_tag(self.session, run_id, key):
             raise NotFound(f"Run {run_id} has no tag {key!r}")
-        await self.session.commit()
 
     @staticmethod
     def _points(metrics: list[MetricPoint]) -> list[repo.Point]:

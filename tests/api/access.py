@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from mltrail_server.db.engine import Database
+from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService
 from tests.conftest import Backend, Server, _empty
 
@@ -20,7 +21,7 @@ async def first_admin_key(backend: Backend) -> str:
     """Empty the database and create its first admin, as a first start would."""
     database = Database(backend.settings().resolved_database_url, pooled=False)
     await _empty(database)
-    async with database.session() as session:
+    async with transaction(database.session()) as session:
         admin = await AuthService(session).bootstrap_admin()
     await database.dispose()
     assert admin is not None

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from mltrail_server.db.engine import Database
+from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, auth_required
 from tests.api.access import Keys, as_key, first_admin_key
 from tests.conftest import Backend, Server, _empty, start_server, stop_server
@@ -323,7 +324,7 @@ async def test_first_admin_key_is_created_once(sqlite_backend: Backend) -> None:
     await _empty(database)
 
     async def bootstrap() -> str | None:
-        async with database.session() as session:
+        async with transaction(database.session()) as session:
             return await AuthService(session).bootstrap_admin()
 
     keys = await asyncio.gather(*(bootstrap() for _ in range(3)))

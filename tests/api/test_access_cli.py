@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from mltrail.cli import app
 from mltrail_server.db.engine import Database
+from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, Role
 from tests.sdk.live_server import LiveServer
 
@@ -36,7 +37,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
     async def prepare() -> tuple[str, str, str]:
         database = Database(f"sqlite+aiosqlite:///{server.database}", pooled=False)
         await database.migrate()
-        async with database.session() as session:
+        async with transaction(database.session()) as session:
             service = AuthService(session)
             admin = await service.create_user("root", Role.ADMIN)
             _, admin_key = await service.create_key(admin.id, "t")

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from mltrail_server.db.engine import Database
+from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, Role
 from tests.conftest import _async_url, _create_postgres_database, _drop_postgres_database
 from tests.sdk.live_server import free_port, spawn_uvicorn, wait_until_healthy
@@ -72,7 +73,7 @@ def team(database_url: str) -> Team:
     async def create() -> Team:
         database = Database(_async_url(database_url), pooled=False)
         keys: dict[str, tuple[str, str]] = {}
-        async with database.session() as session:
+        async with transaction(database.session()) as session:
             service = AuthService(session)
             for label, role in (("admin", Role.ADMIN), ("owner", Role.MEMBER), ("m", Role.MEMBER)):
                 user = await service.create_user(f"{label}-{uuid.uuid4().hex[:8]}", role)

@@ -19,6 +19,7 @@ import pytest
 
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
+from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, Role
 from tests.conftest import Backend
 from tests.sdk.live_server import free_port
@@ -264,7 +265,7 @@ class TestAuth:
             url = f"sqlite+aiosqlite:///{folder / 'data' / 'tracker.db'}"
             database = Database(url, pooled=False, statement_timeout=0)
             try:
-                async with database.session() as session:
+                async with transaction(database.session()) as session:
                     await AuthService(session).create_user("bob", Role.MEMBER)
             finally:
                 await database.dispose()

@@ -10,6 +10,7 @@
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,7 @@ from mltrail_server.db.repositories import experiments as repo
 from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.types import utcnow
+from mltrail_server.db.unit_of_work import after_commit, transaction
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
 from mltrail_server.mlflow.search import (
@@ -80,31 +82,38 @@ class MlflowExperimentService:
     session: AsyncSession
     cache: Cache
     cache_ttl: int
+    # Opens a write session, for a request that only reads (see `ensure_default`).
+    default_writer: Callable[[], AsyncSession] | None = None
 
     async def ensure_default(self) -> None:
-        """Create the default experiment "0" unless it exists (live or deleted)."""
+        """Create the default experiment "0" unless it exists (live or deleted). A request
+        that only reads creates it in a transaction of its own (`default_writer`), committed
+        at once; its own read then starts afresh to see it."""
         if await repo.get(self.session, DEFAULT_EXPERIMENT_UUID, include_deleted=True):
             return
         now = utcnow()
-        await repo.add_if_missing(
-            self.session,
-            {
-                "id": DEFAULT_EXPERIMENT_UUID,
-                "name": DEFAULT_EXPERIMENT_NAME,
-                "owner": MLFLOW_OWNER,
-                "status": ExperimentStatus.CREATED.value,
-                "lifecycle": ACTIVE,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        await self.session.commit()
+        values = {
+            "id": DEFAULT_EXPERIMENT_UUID,
+            "name": DEFAULT_EXPERIMENT_NAME,
+            "owner": MLFLOW_OWNER,
+            "status": ExperimentStatus.CREATED.value,
+            "lifecycle": ACTIVE,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if self.default_writer is None:
+            await repo.add_if_missing(self.session, values)
+            after_commit(self.session, lambda: self.cache.bump(LIST))
+        else:
+            async with transaction(self.default_writer()) as session:
+                await repo.add_if_missing(session, values)
+            await self.session.rollback()
+            await self.cache.bump(LIST)
         if await repo.get(self.session, DEFAULT_EXPERIMENT_UUID, include_deleted=True) is None:
             raise InvalidInput(
                 "The default experiment '0' cannot be created: an experiment named "
                 f"{DEFAULT_EXPERIMENT_NAME!r} already exists; rename it"
             )
-        await self.cache.bump(LIST)
 
     async def row(self, experiment_id: str, field: str = "experiment_id") -> ExperimentRow:
         """The experiment, live or deleted; 404 when there is none."""
@@ -147,11 +156,10 @@ class MlflowExperimentService:
         try:
             await repo.add(self.session, row)
             await repo.set_tags(self.session, row.id, tags)
-            await self.session.commit()
         except IntegrityError:
             await self.session.rollback()
             raise already_exists(name) from None
-        await self.cache.bump(LIST)
+        after_commit(self.session, lambda: self.cache.bump(LIST))
         return experiment_id_out(row.id)
 
     async def get(self, experiment_id: str) -> wire.Experiment:
@@ -233,15 +241,13 @@ class MlflowExperimentService:
         row = await self.active_row(experiment_id)
         check_experiment_tag(key, value)
         await repo.set_tags(self.session, row.id, {key: value})
-        await self.session.commit()
-        await self.cache.bump(experiment_key(row.id))
+        after_commit(self.session, lambda: self.cache.bump(experiment_key(row.id)))
 
     async def delete_tag(self, experiment_id: str, key: str) -> None:
         row = await self.active_row(experiment_id)
         if not await repo.delete_tag(self.session, row.id, key):
             raise NotFound(f"No tag with name: {key} in experiment with id {experiment_id}")
-        await self.session.commit()
-        await self.cache.bump(experiment_key(row.id))
+        after_commit(self.session, lambda: self.cache.bump(experiment_key(row.id)))
 
     async def _render(self, row: ExperimentRow) -> wire.Experiment:
         tags = await repo.load_tags(self.session, [row.id])

@@ -93,7 +93,7 @@ class LoggedModelService:
             updated_at=now,
         )
         await repo.add_logged_model(self.session, row)
-        await self.session.commit()
+        await self.session.flush()
         return render.logged_model(row)
 
     async def get(self, model_id: str) -> wire.LoggedModel:
@@ -103,20 +103,20 @@ class LoggedModelService:
         row = await self._row(model_id)
         row.status = render.MODEL_STATUS_IN[status]
         row.updated_at = utcnow()
-        await self.session.commit()
+        await self.session.flush()
         return render.logged_model(row)
 
     async def delete(self, model_id: str) -> None:
         row = await self._row(model_id)
         row.lifecycle = DELETED
         row.updated_at = utcnow()
-        await self.session.commit()
+        await self.session.flush()
 
     async def set_tags(self, model_id: str, tags: list[wire.KeyValue]) -> None:
         row = await self._row(model_id)
         row.tags = _dump({**json.loads(row.tags), **_pairs(tags, "tag")})
         row.updated_at = utcnow()
-        await self.session.commit()
+        await self.session.flush()
 
     async def delete_tag(self, model_id: str, key: str) -> None:
         row = await self._row(model_id)
@@ -125,13 +125,13 @@ class LoggedModelService:
             raise NotFound(f"No tag with key {key!r} on logged model {model_id}")
         row.tags = _dump(tags)
         row.updated_at = utcnow()
-        await self.session.commit()
+        await self.session.flush()
 
     async def log_params(self, model_id: str, params: list[wire.KeyValue]) -> None:
         row = await self._row(model_id)
         row.params = _dump({**json.loads(row.params), **_pairs(params, "param")})
         row.updated_at = utcnow()
-        await self.session.commit()
+        await self.session.flush()
 
     async def search(self, request: wire.SearchLoggedModels) -> wire.SearchLoggedModelsResponse:
         limit = request.max_results or DEFAULT_MAX_RESULTS

@@ -295,14 +295,13 @@ class MlflowLoggingService:
             raise
         name = tags.get(RUN_NAME_TAG)
         if name and len(name) <= MAX_RUN_NAME_LENGTH:
-            await RunService(self.session, self.cache).update_run(
+            await RunService(self.session, self.cache).change_run(
                 run_id, RunUpdate.model_construct(name=name)
             )
 
     async def _link(self, run_id: uuid.UUID, text: str, links: list[RunLink]) -> None:
         await active_row(self.session, run_id, text)
         await repo.add_links(self.session, run_id, links)
-        await self.session.commit()
 
     async def _why_not_live(self, run_id: uuid.UUID, text: str) -> None:
         """After a write found no live run: 404 for a missing run, 400 for a deleted run

@@ -136,7 +136,6 @@ class MlflowRunService:
         if experiment.artifact_location:
             stored_uri = f"{experiment.artifact_location.rstrip('/')}/{run.id.hex}/artifacts"
             await repo.set_artifact_uri(self.session, run.id, stored_uri)
-            await self.session.commit()
         return render.run(run, ACTIVE, stored_uri)
 
     async def get(self, ref: wire.RunRef) -> wire.Run:
@@ -165,7 +164,6 @@ class MlflowRunService:
         run = await self._v1().update_run(row.id, RunUpdate.model_construct(**changes))
         if request.run_name:
             await tracking_repo.set_tags(self.session, row.id, {RUN_NAME_TAG: request.run_name})
-            await self.session.commit()
         return render.run_info(run, row.lifecycle, row.artifact_uri)
 
     async def delete(self, ref: wire.RunRef) -> None:
