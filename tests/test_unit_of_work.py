@@ -17,18 +17,32 @@ API = "/api/2.0/mlflow"
 
 
 @contextmanager
-def commits(database: Any) -> Iterator[list[str]]:
-    """The commits on the server's engine while the block runs."""
-    seen: list[str] = []
+def commits(database: Any) -> Iterator[list[list[str]]]:
+    """The statements of each transaction committed on the server's engine while the block
+    runs, leaving out the audit log's writer (it commits on its own, in the background)."""
+    seen: list[list[str]] = []
+    open_transactions: dict[int, list[str]] = {}
+    engine = database.engine.sync_engine
+
+    def before(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        open_transactions.setdefault(id(connection), []).append(statement)
 
     def on_commit(connection: Any) -> None:
-        seen.append("commit")
+        done = open_transactions.pop(id(connection), [])
+        if not any("audit_event" in statement for statement in done):
+            seen.append(done)
 
-    event.listen(database.engine.sync_engine, "commit", on_commit)
+    def on_rollback(connection: Any) -> None:
+        open_transactions.pop(id(connection), None)
+
+    hooks = {"before_cursor_execute": before, "commit": on_commit, "rollback": on_rollback}
+    for name, hook in hooks.items():
+        event.listen(engine, name, hook)
     try:
         yield seen
     finally:
-        event.remove(database.engine.sync_engine, "commit", on_commit)
+        for name, hook in hooks.items():
+            event.remove(engine, name, hook)
 
 
 async def mlflow_run(server: Server, **experiment: Any) -> tuple[str, str]:

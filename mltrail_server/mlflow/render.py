@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.tables import LoggedModel as LoggedModelRow
+from mltrail_server.db.tables import Run as RunRow
 from mltrail_server.db.tables import RunLink
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow.translate import (
@@ -16,7 +17,8 @@ from mltrail_server.mlflow.translate import (
     run_id_out,
     to_ms,
 )
-from mltrail_server.models.run import Run as RunModel
+from mltrail_server.models.run import RunStatus
+from mltrail_server.services.run_records import RunRecord
 
 INPUT = "input"
 OUTPUT = "output"
@@ -49,43 +51,38 @@ def experiment(row: ExperimentRow, tags: Mapping[str, str]) -> wire.Experiment:
     )
 
 
-def run_info(run: RunModel, lifecycle: str, stored_artifact_uri: str | None) -> wire.RunInfo:
-    run_id = run_id_out(run.id)
+def run_info(row: RunRow) -> wire.RunInfo:
+    run_id = run_id_out(row.id)
     return wire.RunInfo(
         run_uuid=run_id,
         run_id=run_id,
-        experiment_id=experiment_id_out(run.experiment_id),
-        run_name=run.name,
-        user_id=run.user or "",
-        status=wire.MlflowRunStatus(TO_MLFLOW_STATUS[run.status]),
-        start_time=to_ms(run.started_at),
-        end_time=None if run.ended_at is None else to_ms(run.ended_at),
-        artifact_uri=run_artifact_uri(run.experiment_id, run.id, stored_artifact_uri),
-        lifecycle_stage=lifecycle,
+        experiment_id=experiment_id_out(row.experiment_id),
+        run_name=row.name,
+        user_id=row.user or "",
+        status=wire.MlflowRunStatus(TO_MLFLOW_STATUS[RunStatus(row.status)]),
+        start_time=to_ms(row.started_at),
+        end_time=None if row.ended_at is None else to_ms(row.ended_at),
+        artifact_uri=run_artifact_uri(row.experiment_id, row.id, row.artifact_uri),
+        lifecycle_stage=row.lifecycle,
     )
 
 
-def run(
-    model: RunModel,
-    lifecycle: str,
-    stored_artifact_uri: str | None,
-    links: Iterable[RunLink] = (),
-) -> wire.Run:
+def run(record: RunRecord) -> wire.Run:
     # The name is the run's; a v1 rename leaves an older mlflow.runName tag behind.
-    tags = {**model.tags, RUN_NAME_TAG: model.name}
+    tags = {**record.tags, RUN_NAME_TAG: record.row.name}
     return wire.Run(
-        info=run_info(model, lifecycle, stored_artifact_uri),
+        info=run_info(record.row),
         data=wire.RunData(
             metrics=[
                 wire.Metric(
                     key=key, value=latest.value, timestamp=latest.timestamp, step=latest.step
                 )
-                for key, latest in model.metrics.items()
+                for key, latest in record.metrics.items()
             ],
-            params=key_values(model.params),
+            params=key_values(record.params),
             tags=key_values(tags),
         ),
-        **_inputs_and_outputs(links),
+        **_inputs_and_outputs(record.links),
     )
 
 

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from mltrail_server.mlflow.translate import experiment_id_in, run_id_in
 from mltrail_server.models.tracking import MetricValue
+from mltrail_server.services.access import Targets
 
 INT64 = Field(ge=-(2**63), lt=2**63)
 Int64 = Annotated[int, INT64]
@@ -95,6 +97,23 @@ class Message(BaseModel):
     """A protobuf message: unknown fields are ignored."""
 
     model_config = ConfigDict(extra="ignore")
+
+    def access_targets(self) -> Targets:
+        """The resources a request body names, read as the MLflow services read them (the
+        permission rule checks these: mltrail_server/services/access.py)."""
+        targets = Targets()
+        fields = type(self).model_fields
+        for name in ("run_id", "run_uuid"):
+            text = getattr(self, name, None) if name in fields else None
+            # An id that names no run is the handler's 404; it cannot reach anyone's run.
+            if isinstance(text, str) and (run_id := run_id_in(text)) is not None:
+                targets.runs.add(run_id)
+        if "experiment_id" in fields:
+            # runs/create without an experiment creates in the default experiment "0".
+            targets.experiments.add(experiment_id_in(getattr(self, "experiment_id", None) or "0"))
+        if "model_id" in fields and isinstance(model_id := getattr(self, "model_id", None), str):
+            targets.models.add(model_id)
+        return targets
 
 
 class KeyValue(Message):

@@ -2,9 +2,9 @@
 
 `Access.check` gets the arguments FastAPI parsed and validated for the handler (see
 mltrail_server/routes/access.py): path parameters as parsed (`run_id: UUID`, `experiment_id: UUID`,
-`model_id`), the validated body model (its `run_id`, `run_uuid`, `experiment_id` and
-`model_id` fields, read as the MLflow services read them) and the canonical artifact
-location. Nothing is read a second time from raw bytes or from the text of the path, so no
+`model_id`), and arguments that name their resources themselves (`NamesTargets`): an MLflow
+body model, whose ids the MLflow layer reads as its services read them, and the canonical
+artifact location. Nothing is read a second time from raw bytes or from the text of the path, so no
 spelling of a request can name one resource to the check and another to the handler.
 
 Whether a request writes follows from its route: POST, PUT, PATCH and DELETE write, except
@@ -15,13 +15,10 @@ the UI cookie's CSRF check and which requests the audit log records.
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel
 from starlette.types import Scope
 
-from mltrail_server.mlflow.translate import experiment_id_in, run_id_in
-from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
 from mltrail_server.services.auth import AuthService, Principal
 
 __all__ = [
@@ -29,6 +26,7 @@ __all__ = [
     "READ_ONLY",
     "WRITE_METHODS",
     "Access",
+    "NamesTargets",
     "Targets",
     "request_writes",
     "route_writes",
@@ -53,6 +51,14 @@ def request_writes(scope: Scope) -> bool:
     return route_writes(scope.get("route"), scope["method"])
 
 
+@runtime_checkable
+class NamesTargets(Protocol):
+    """An argument that says which resources it names: an MLflow request body, whose ids
+    only the MLflow layer knows how to read, or an artifact location."""
+
+    def access_targets(self) -> "Targets": ...
+
+
 @dataclass
 class Targets:
     """The resources a request names, gathered from its handler's arguments."""
@@ -65,10 +71,8 @@ class Targets:
     def of(cls, arguments: Mapping[str, object]) -> "Targets":
         targets = cls()
         for name, value in arguments.items():
-            if isinstance(value, ArtifactLocation):
-                targets.add_location(value)
-            elif isinstance(value, BaseModel):
-                targets.add_body(value)
+            if isinstance(value, NamesTargets):
+                targets.update(value.access_targets())
             else:
                 targets.add(name, value)
         return targets
@@ -77,6 +81,7 @@ class Targets:
         return bool(self.runs or self.experiments or self.models)
 
     def add(self, name: str, value: object) -> None:
+        """A path parameter, as parsed: `run_id` and `experiment_id` UUIDs, `model_id`."""
         if name == "run_id" and isinstance(value, uuid.UUID):
             self.runs.add(value)
         elif name == "experiment_id" and isinstance(value, uuid.UUID):
@@ -84,28 +89,10 @@ class Targets:
         elif name == "model_id" and isinstance(value, str):
             self.models.add(value)
 
-    def add_location(self, location: ArtifactLocation) -> None:
-        if location.owner == Owner.RUN:
-            assert location.run_id is not None
-            self.runs.add(location.run_id)
-        else:
-            self.models.add(location.owner_id)
-        self.experiments.add(location.experiment_id)
-
-    def add_body(self, body: BaseModel) -> None:
-        """The ids an MLflow request body names, read as its services read them."""
-        fields = type(body).model_fields
-        for name in ("run_id", "run_uuid"):
-            text = getattr(body, name, None) if name in fields else None
-            # An id that names no run is the handler's 404; it cannot reach anyone's run.
-            if isinstance(text, str) and (run_id := run_id_in(text)) is not None:
-                self.runs.add(run_id)
-        if "experiment_id" in fields:
-            text = getattr(body, "experiment_id", None)
-            # runs/create without an experiment creates in the default experiment "0".
-            self.experiments.add(experiment_id_in(text or "0"))
-        if "model_id" in fields and isinstance(model_id := getattr(body, "model_id", None), str):
-            self.models.add(model_id)
+    def update(self, other: "Targets") -> None:
+        self.runs |= other.runs
+        self.experiments |= other.experiments
+        self.models |= other.models
 
 
 @dataclass

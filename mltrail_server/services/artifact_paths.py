@@ -23,6 +23,7 @@ from mltrail_server.mlflow.translate import (
     model_artifact_prefix,
     run_artifact_prefix,
 )
+from mltrail_server.services.access import Targets
 
 __all__ = ["UPLOAD_MARKER", "ArtifactLocation", "Owner", "canonical_path", "locate"]
 
@@ -81,6 +82,15 @@ class ArtifactLocation:
     @property
     def store_path(self) -> str:
         return f"{self.prefix}/{self.relative}" if self.relative else self.prefix
+
+    def access_targets(self) -> Targets:
+        """The run or logged model written to, and its experiment."""
+        targets = Targets(experiments={self.experiment_id})
+        if self.owner == Owner.RUN:
+            targets.runs.add(uuid.UUID(self.owner_id))
+        else:
+            targets.models.add(self.owner_id)
+        return targets
 
 
 def _experiment(segment: str) -> uuid.UUID | None:

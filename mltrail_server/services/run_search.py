@@ -16,7 +16,7 @@ from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.run import RunStatus
 from mltrail_server.models.run_search import RunSearch, RunSearchResult, RunView
-from mltrail_server.services.runs import render_runs
+from mltrail_server.services.run_records import RunRecord, load_records
 from mltrail_server.services.search_filter import (
     And,
     Comparison,
@@ -29,7 +29,7 @@ from mltrail_server.services.search_filter import (
     parse_order_by,
 )
 
-__all__ = ["RunSearchService", "decode_page_token", "encode_page_token"]
+__all__ = ["RecordPage", "RunSearchService", "decode_page_token", "encode_page_token"]
 
 _LIFECYCLES: dict[RunView, str | None] = {
     RunView.ACTIVE: ACTIVE,
@@ -48,11 +48,28 @@ _STATUS_BY_NAME = {name: status for status, names in _STATUS_NAMES.items() for n
 _MAX_OFFSET = 10**9
 
 
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of matching runs, as records (both APIs render them)."""
+
+    records: list[RunRecord]
+    next_page_token: str | None
+
+
 @dataclass
 class RunSearchService:
     session: AsyncSession
 
     async def search_runs(self, search: RunSearch) -> RunSearchResult:
+        """The v1 search: a page of `Run`."""
+        page = await self.search(search)
+        return RunSearchResult(
+            runs=[record.to_v1() for record in page.records],
+            next_page_token=page.next_page_token,
+        )
+
+    async def search(self, search: RunSearch, *, links: bool = False) -> RecordPage:
+        """One page of matching runs; `links` also loads their inputs and outputs."""
         where = _parse_filter(search.filter)
         order_by = _parse_order_by(search.order_by)
         experiment_ids = sorted(set(search.experiment_ids))
@@ -78,9 +95,8 @@ class RunSearchService:
             if len(rows) > search.max_results
             else None
         )
-        return RunSearchResult(
-            runs=await render_runs(self.session, page), next_page_token=next_token
-        )
+        records = await load_records(self.session, page, links=links)
+        return RecordPage(records, next_token)
 
 
 def _parse_filter(text: str | None) -> Expr | None:

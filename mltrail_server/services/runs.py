@@ -26,21 +26,12 @@ from mltrail_server.models.run import (
 )
 from mltrail_server.services.cache import Cache
 from mltrail_server.services.experiments import LIST, experiment_key, not_found
-from mltrail_server.services.tracking import latest_metric
+from mltrail_server.services.run_records import load_records
 
 
 async def render_runs(session: AsyncSession, rows: Sequence[RunRow]) -> list[Run]:
-    """Runs with their params, tags and latest metrics, loaded in three queries."""
-    data = await tracking_repo.load_run_data(session, [row.id for row in rows])
-    runs = []
-    for row in rows:
-        logged = data[row.id]
-        run = Run.model_validate(row)
-        run.params = logged.params
-        run.tags = logged.tags
-        run.metrics = {key: latest_metric(m) for key, m in logged.metrics.items()}
-        runs.append(run)
-    return runs
+    """Runs as v1 renders them, with their params, tags and latest metrics."""
+    return [record.to_v1() for record in await load_records(session, rows)]
 
 
 def run_not_found(run_id: uuid.UUID) -> NotFound:
@@ -57,6 +48,10 @@ class RunService:
     cache: Cache
 
     async def create_run(self, experiment_id: uuid.UUID, data: RunCreate) -> Run:
+        return await self._render(await self.add_run(experiment_id, data))
+
+    async def add_run(self, experiment_id: uuid.UUID, data: RunCreate) -> RunRow:
+        """`create_run` for a caller that renders the run its own way."""
         if await experiments_repo.get(self.session, experiment_id) is None:
             raise not_found(experiment_id)
         if data.parent_run_id is not None:
@@ -81,7 +76,7 @@ class RunService:
         await tracking_repo.add_params(self.session, row.id, data.params)
         await tracking_repo.set_tags(self.session, row.id, data.tags)
         self._invalidate(experiment_id)
-        return await self._render(row)
+        return row
 
     async def get_run(self, run_id: uuid.UUID) -> Run:
         row = await repo.get(self.session, run_id)

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.tables import ACTIVE, Experiment, Run
@@ -68,13 +68,6 @@ async def get_any(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
     return await session.get(Run, run_id)
 
 
-async def get_many(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Run]:
-    """The runs among `run_ids` that exist, whatever their lifecycle."""
-    if not run_ids:
-        return {}
-    query = select(Run).where(Run.id.in_(list(run_ids)))
-    return {run.id: run for run in (await session.execute(query)).scalars()}
-
-
-async def set_artifact_uri(session: AsyncSession, run_id: uuid.UUID, uri: str) -> None:
-    await session.execute(update(Run).where(Run.id == run_id).values(artifact_uri=uri))
+async def set_artifact_uri(session: AsyncSession, run: Run, uri: str) -> None:
+    run.artifact_uri = uri
+    await session.flush()

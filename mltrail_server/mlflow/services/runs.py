@@ -35,13 +35,13 @@ from mltrail_server.mlflow.translate import (
     from_ms,
     run_id_in,
 )
-from mltrail_server.models.run import Run as RunModel
 from mltrail_server.models.run import RunCreate, RunStatus, RunUpdate
 from mltrail_server.models.run_search import RunSearch, RunView
 from mltrail_server.models.tracking import MAX_TAG_VALUE_LENGTH
 from mltrail_server.services.cache import Cache
+from mltrail_server.services.run_records import load_records
 from mltrail_server.services.run_search import RunSearchService
-from mltrail_server.services.runs import RunService, render_runs
+from mltrail_server.services.runs import RunService
 
 MAX_RUN_NAME_LENGTH = 250
 MAX_USER_LENGTH = 255
@@ -131,12 +131,11 @@ class MlflowRunService:
             params={},
             tags=tags,
         )
-        run = await self._v1().create_run(experiment.id, data)
-        stored_uri = None
+        row = await self._v1().add_run(experiment.id, data)
         if experiment.artifact_location:
-            stored_uri = f"{experiment.artifact_location.rstrip('/')}/{run.id.hex}/artifacts"
-            await repo.set_artifact_uri(self.session, run.id, stored_uri)
-        return render.run(run, ACTIVE, stored_uri)
+            uri = f"{experiment.artifact_location.rstrip('/')}/{row.id.hex}/artifacts"
+            await repo.set_artifact_uri(self.session, row, uri)
+        return (await self.render([row]))[0]
 
     async def get(self, ref: wire.RunRef) -> wire.Run:
         run_id, text = run_ref(ref)
@@ -161,10 +160,10 @@ class MlflowRunService:
             RunStatus.KILLED,
         ):
             changes.pop("ended_at", None)  # resuming: the end time goes
-        run = await self._v1().update_run(row.id, RunUpdate.model_construct(**changes))
+        updated = await self._v1().change_run(row.id, RunUpdate.model_construct(**changes))
         if request.run_name:
             await tracking_repo.set_tags(self.session, row.id, {RUN_NAME_TAG: request.run_name})
-        return render.run_info(run, row.lifecycle, row.artifact_uri)
+        return render.run_info(updated)
 
     async def delete(self, ref: wire.RunRef) -> None:
         run_id, text = run_ref(ref)
@@ -202,25 +201,14 @@ class MlflowRunService:
             page_token=request.page_token or None,
             view=VIEWS[request.run_view_type],
         )
-        result = await RunSearchService(self.session).search_runs(search)
-        rows = await repo.get_many(self.session, [run.id for run in result.runs])
-        links = await tracking_repo.load_links(self.session, list(rows))
+        page = await RunSearchService(self.session).search(search, links=True)
         return wire.SearchRunsResponse(
-            runs=[
-                render.run(run, rows[run.id].lifecycle, rows[run.id].artifact_uri, links[run.id])
-                for run in result.runs
-                if run.id in rows
-            ],
-            next_page_token=result.next_page_token,
+            runs=[render.run(record) for record in page.records],
+            next_page_token=page.next_page_token,
         )
 
     async def render(self, rows: Sequence[RunRow]) -> list[wire.Run]:
-        models: list[RunModel] = await render_runs(self.session, rows)
-        links = await tracking_repo.load_links(self.session, [row.id for row in rows])
-        return [
-            render.run(model, row.lifecycle, row.artifact_uri, links[row.id])
-            for model, row in zip(models, rows, strict=True)
-        ]
+        return [render.run(record) for record in await load_records(self.session, rows, links=True)]
 
     async def active(self, ref: wire.RunRef) -> RunRow:
         """The run a request names, which must be active (MLflow: 400 for a deleted run)."""
