@@ -29,7 +29,8 @@ def commits(database: Any) -> Iterator[list[list[str]]]:
 
     def on_commit(connection: Any) -> None:
         done = open_transactions.pop(id(connection), [])
-        if not any("audit_event" in statement for statement in done):
+        # A commit that ran no statement changes nothing.
+        if done and not any("audit_event" in statement for statement in done):
             seen.append(done)
 
     def on_rollback(connection: Any) -> None:

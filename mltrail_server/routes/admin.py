@@ -162,7 +162,7 @@ async def list_audit_events(
     path_prefix: Annotated[str | None, Query(max_length=500)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, lt=2**63)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """Every write, newest first (admins only): who, what, when, from where, and the status."""

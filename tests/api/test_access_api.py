@@ -309,6 +309,17 @@ class TestAudit:
         )
         assert [e["method"] for e in patches.json()["items"]] == ["PATCH"]
 
+    async def test_a_cursor_beyond_64_bits_is_a_422_naming_it(
+        self, secured: tuple[Server, Keys]
+    ) -> None:
+        """Found by the API fuzzer: SQLite cannot bind an integer of 2**64 (it was a 500)."""
+        server, keys = secured
+        page = await server.client.get(
+            "/api/v1/audit", params={"before_id": str(2**64)}, headers=as_key(keys.admin)
+        )
+        assert page.status_code == 422
+        assert "before_id" in page.text
+
 
 def test_auth_is_on_beyond_loopback() -> None:
     assert not auth_required(None, ("127.0.0.1", "127.0.0.1", "::1", "localhost"))
