@@ -144,9 +144,12 @@ class Database:
         pooled: bool = True,
         pgbouncer: bool = False,
         statement_timeout: float | None = None,
+        pre_ping: bool = False,
     ) -> None:
         """`statement_timeout` in seconds (0 for none); by default the process's setting
-        DATABASE_STATEMENT_TIMEOUT_SECONDS."""
+        DATABASE_STATEMENT_TIMEOUT_SECONDS. `pre_ping` checks each pooled connection as it
+        is taken (a round trip), so a server that restarted is found before a query fails:
+        what lets a read fall back from a read replica instead of failing."""
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -161,9 +164,10 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            # No pre-ping round trip per checkout: a connection that died is invalidated on
-            # first use, its request gets a 503 and the pool reconnects.
+            # No pre-ping round trip per checkout (but on a read replica): a connection that
+            # died is invalidated on first use, its request gets a 503 and the pool reconnects.
             options["pool_recycle"] = 1800
+            options["pool_pre_ping"] = pre_ping
             if pooled:
                 options.update(pool_size=10, max_overflow=20, pool_timeout=10)
             options["connect_args"] = {"timeout": 5}
