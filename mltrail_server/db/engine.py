@@ -133,6 +133,18 @@ def _setup_postgres_timeout_per_transaction(engine: AsyncEngine, milliseconds: i
         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
 
 
+def _setup_pgbouncer(engine: AsyncEngine) -> None:
+    """Every statement in a transaction: PgBouncer in transaction mode gives a connection
+    that is outside one a server connection per round trip, so a statement prepared on one
+    would be executed on another ("prepared statement ... does not exist"), and `SET LOCAL`
+    would set nothing. A request for AUTOCOMMIT (the ingest fast path's) is dropped here."""
+
+    @event.listens_for(engine.sync_engine, "set_connection_execution_options")
+    def _no_autocommit(connection: Connection, options: dict[str, Any]) -> None:
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            del options["isolation_level"]
+
+
 class Database:
     """One engine and its session factory. `pooled=False` opens a connection per session,
     which is what a caller without a long-lived event loop needs."""
@@ -200,8 +212,10 @@ class Database:
         }
         if self.dialect == "sqlite":
             _setup_sqlite(self.engine, statement_timeout)
-        elif pgbouncer and timeout_ms > 0:
-            _setup_postgres_timeout_per_transaction(self.engine, timeout_ms)
+        elif pgbouncer:
+            _setup_pgbouncer(self.engine)
+            if timeout_ms > 0:
+                _setup_postgres_timeout_per_transaction(self.engine, timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         reader = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
         self.read_sessionmaker = async_sessionmaker(reader, expire_on_commit=False)
