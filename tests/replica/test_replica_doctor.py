@@ -60,3 +60,14 @@ def test_doctor_without_a_replica_says_so(tmp_path: Path) -> None:
         "detail": "not configured: every request uses DATABASE_URL",
         "fix": "",
     }
+
+
+def test_doctor_names_a_bad_replica_url_and_checks_the_rest(tmp_path: Path) -> None:
+    code, found = findings(tmp_path, DATABASE_READ_URL="mysql://standby/x")
+    assert code != 0
+    configuration = finding(found, "configuration")
+    assert configuration["status"] == "error"
+    assert configuration["detail"].startswith("DATABASE_READ_URL: ")
+    assert finding(found, "replica")["detail"] == "not checked: DATABASE_READ_URL invalid"
+    # The other checks still run.
+    assert not finding(found, "database")["detail"].startswith("not checked")
