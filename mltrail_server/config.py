@@ -161,9 +161,12 @@ def hide_password(url: str) -> str:
 
 def describe_setting_error(error: Any) -> str:
     """One line naming the variable of a settings validation error, what is wrong, and the
-    value given (pydantic's `ErrorDetails`)."""
+    value given, a URL's password hidden (pydantic's `ErrorDetails`)."""
     variable = "_".join(str(part) for part in error["loc"]).upper()
-    return f"{variable}: {error['msg']} (got {error.get('input')!r})"
+    given = error.get("input")
+    if isinstance(given, str) and "://" in given:
+        given = hide_password(given)  # a database or Redis URL: its password stays unsaid
+    return f"{variable}: {error['msg']} (got {given!r})"
 
 
 class SettingsError(SystemExit):

@@ -71,3 +71,12 @@ def test_the_server_refuses_to_start_on_a_bad_replica_url(tmp_path: Path) -> Non
         process.kill()
         raise
     assert "DATABASE_READ_URL: Value error, must start with postgresql://" in log.read_text()
+
+
+def test_the_message_does_not_show_the_replica_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", PRIMARY)
+    monkeypatch.setenv("DATABASE_READ_URL", "postgresql://u:hunter2@standby:port/x")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "hunter2" not in str(raised.value)
+    assert "postgresql://u:***@standby:port/x" in str(raised.value)
