@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -21,8 +21,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     # Empty means: a SQLite file `tracker.db` under `data_dir`.
     database_url: str = ""
-    # Set when DATABASE_URL points at PgBouncer in transaction mode.
+    # Set when DATABASE_URL (and DATABASE_READ_URL, if set) point at PgBouncer in
+    # transaction mode.
     database_pgbouncer: bool = False
+    # Empty means: no replica, every request uses DATABASE_URL. A PostgreSQL hot standby of
+    # DATABASE_URL that serves the requests that only read (services/read_routing.py).
+    database_read_url: str = ""
+    # How long after a write the same principal's reads still go to DATABASE_URL, so that
+    # it reads what it just wrote however far the replica lags; 0 turns this off.
+    database_read_your_writes_seconds: float = Field(default=5.0, ge=0)
     # The longest one SQL statement of a request may run before the database stops it (a
     # 503 that says the query took too long); 0 means no limit. Migrations have none.
     database_statement_timeout_seconds: float = Field(default=30.0, ge=0)
@@ -76,6 +83,23 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:// or postgresql:// (or be empty for SQLite)")
         return value
 
+    @field_validator("database_read_url")
+    @classmethod
+    def _check_database_read_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return value
+        if not value.startswith("postgresql://"):
+            raise ValueError("must start with postgresql:// (or be empty for no replica)")
+        _check_parses(value)
+        # When DATABASE_URL itself is invalid, its own error says so.
+        primary = info.data.get("database_url", "postgresql://")
+        if not str(primary).startswith("postgresql"):
+            raise ValueError(
+                "a read replica needs DATABASE_URL to be PostgreSQL too (its primary); "
+                "unset DATABASE_READ_URL"
+            )
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
@@ -86,12 +110,12 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         """The async SQLAlchemy URL to connect with."""
-        url = self.database_url or f"sqlite:///{self.data_dir / 'tracker.db'}"
-        if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
-            url = "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
-        elif url.startswith("postgresql://"):
-            url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
-        return url
+        return _async_url(self.database_url or f"sqlite:///{self.data_dir / 'tracker.db'}")
+
+    @property
+    def resolved_database_read_url(self) -> str | None:
+        """The async SQLAlchemy URL of the read replica, None when there is none."""
+        return _async_url(self.database_read_url) if self.database_read_url else None
 
     @property
     def shown_database_url(self) -> str:
@@ -105,6 +129,27 @@ class Settings(BaseSettings):
         return Path(self.artifact_root) if self.artifact_root else self.data_dir / "artifacts"
 
 
+def _async_url(url: str) -> str:
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        url = "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+    elif url.startswith("postgresql://"):
+        url = "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _check_parses(url: str) -> None:
+    """A ValueError that says what is wrong with a database URL SQLAlchemy cannot read."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url)  # a port that is not a number fails here
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "not a database URL: write postgresql://user:password@host:port/database"
+        ) from None
+
+
 def hide_password(url: str) -> str:
     """A URL (database, Redis) with its password, if any, as `***`: what may be shown."""
     parts = urlsplit(url)
@@ -116,9 +161,12 @@ def hide_password(url: str) -> str:
 
 def describe_setting_error(error: Any) -> str:
     """One line naming the variable of a settings validation error, what is wrong, and the
-    value given (pydantic's `ErrorDetails`)."""
+    value given, a URL's password hidden (pydantic's `ErrorDetails`)."""
     variable = "_".join(str(part) for part in error["loc"]).upper()
-    return f"{variable}: {error['msg']} (got {error.get('input')!r})"
+    given = error.get("input")
+    if isinstance(given, str) and "://" in given:
+        given = hide_password(given)  # a database or Redis URL: its password stays unsaid
+    return f"{variable}: {error['msg']} (got {given!r})"
 
 
 class SettingsError(SystemExit):

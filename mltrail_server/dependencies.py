@@ -61,7 +61,8 @@ async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[As
     anything uncommitted is rolled back here."""
     database, _ = await runtime.resources()
     writes = request_writes(request.scope)
-    async with database.session() if writes else database.read_session() as session:
+    principal = getattr(request.state, "principal", None)
+    async with database.session() if writes else await runtime.read_session(principal) as session:
         yield session
 
 

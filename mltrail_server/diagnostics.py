@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from pydantic import ValidationError
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -43,6 +43,12 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _DATABASE_FIELDS = {
     "data_dir",
     "database_url",
+    "database_pgbouncer",
+    "database_statement_timeout_seconds",
+}
+_REPLICA_FIELDS = {
+    "database_url",
+    "database_read_url",
     "database_pgbouncer",
     "database_statement_timeout_seconds",
 }
@@ -72,9 +78,13 @@ async def diagnose() -> list[Finding]:
     not be opened, is reported as not checked."""
     settings, invalid, findings = check_configuration()
     if settings is None:
-        names = ("database", "migrations", "admins", "redis", "artifacts", "auth")
+        names = ("database", "migrations", "admins", "replica", "redis", "artifacts", "auth")
         return findings + [_not_checked(name, invalid) for name in names]
     findings += await _database_checks(settings, invalid)
+    if invalid & _REPLICA_FIELDS:
+        findings.append(_not_checked("replica", invalid & _REPLICA_FIELDS))
+    else:
+        findings.append(await check_replica(settings))
     if invalid & _REDIS_FIELDS:
         findings.append(_not_checked("redis", invalid & _REDIS_FIELDS))
     else:
@@ -324,6 +334,48 @@ async def check_admins(database: Database, settings: Settings) -> Finding:
         f"no active admin among {users} user(s): nobody can manage users, keys and grants"
         + ("" if on else " once auth is on"),
         "`mltrail keys create --admin` makes an admin key directly in the database",
+    )
+
+
+async def check_replica(settings: Settings) -> Finding:
+    """The read replica, when DATABASE_READ_URL is set: answering, and a hot standby."""
+    if not settings.database_read_url:
+        return Finding("replica", Status.OK, "not configured: every request uses DATABASE_URL")
+    shown = hide_password(settings.database_read_url)
+    database = Database(
+        settings.resolved_database_read_url or "",
+        pooled=False,
+        pgbouncer=settings.database_pgbouncer,
+        statement_timeout=settings.database_statement_timeout_seconds,
+    )
+    try:
+        async with database.engine.connect() as connection:
+            standby = await asyncio.wait_for(
+                connection.scalar(text("SELECT pg_is_in_recovery()")), CONNECT_TIMEOUT_SECONDS
+            )
+    except Exception as exc:  # every driver's own errors: this is what the check reports
+        return Finding(
+            "replica",
+            Status.ERROR,
+            f"cannot reach the read replica {shown}: {_reason(exc)}; reads go to "
+            "DATABASE_URL while it is down",
+            "start the standby or correct DATABASE_READ_URL (or unset it: no replica)",
+        )
+    finally:
+        await database.dispose()
+    if not standby:
+        return Finding(
+            "replica",
+            Status.WARNING,
+            f"{shown} answers, but is not a standby (pg_is_in_recovery() is false): "
+            "it only shows what DATABASE_URL wrote if something copies it there",
+            "point DATABASE_READ_URL at a hot standby of DATABASE_URL",
+        )
+    return Finding(
+        "replica",
+        Status.OK,
+        f"{shown} answers, a hot standby; reads go there, a principal's own for "
+        f"{settings.database_read_your_writes_seconds:g} s after it writes to DATABASE_URL",
     )
 
 

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from mltrail_server import __version__
 from mltrail_server.config import Settings, get_settings
 from mltrail_server.logs import configure_logging
+from mltrail_server.middleware.read_your_writes import ReadYourWritesMiddleware
 from mltrail_server.middleware.request_context import RequestContextMiddleware
 from mltrail_server.middleware.security import SecurityMiddleware
 from mltrail_server.mlflow.router import router as mlflow_router
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         expose_headers=["X-Request-ID", "X-Process-Time"],
     )
+    if settings.database_read_url:
+        app.add_middleware(ReadYourWritesMiddleware, routing=runtime.read_routing)
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)

@@ -8,6 +8,7 @@ import sys
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
@@ -16,6 +17,7 @@ from mltrail_server.services.audit import AuditLog
 from mltrail_server.services.auth import AuthService, auth_required
 from mltrail_server.services.cache import Cache, create_cache
 from mltrail_server.services.rate_limit import RateLimiter
+from mltrail_server.services.read_routing import ReadRouting, RecentWriters, ReplicaState
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._database: Database | None = None
+        # The read replica (DATABASE_READ_URL), if any: see services/read_routing.py.
+        self._replica: Database | None = None
         self._cache: Cache | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = asyncio.Event()
@@ -59,6 +63,13 @@ class Runtime:
             settings.rate_limit_burst,
             settings.redis_url,
             settings.redis_prefix,
+        )
+        self.read_routing = ReadRouting(
+            RecentWriters(
+                settings.database_read_your_writes_seconds,
+                settings.redis_url if settings.database_read_url else "",
+                settings.redis_prefix,
+            )
         )
 
     async def start(self) -> None:
@@ -105,11 +116,13 @@ class Runtime:
     async def stop(self) -> None:
         await self.audit.stop()
         await self.rate_limiter.close()
-        if self._database is not None:
-            await self._database.dispose()
+        await self.read_routing.close()
+        for database in (self._database, self._replica):
+            if database is not None:
+                await database.dispose()
         if self._cache is not None:
             await self._cache.close()
-        self._database = self._cache = self._loop = None
+        self._database = self._replica = self._cache = self._loop = None
 
     async def resources(self) -> tuple[Database, Cache]:
         if self._loop is not asyncio.get_running_loop():
@@ -120,6 +133,17 @@ class Runtime:
             await self._ready.wait()
         assert self._database is not None and self._cache is not None
         return self._database, self._cache
+
+    async def read_session(self, principal: str | None) -> AsyncSession:
+        """A session for a request of `principal` that only reads: on the read replica, or
+        on the primary when there is none, it cannot be reached, or `principal` has just
+        written (services/read_routing.py)."""
+        database, _ = await self.resources()
+        return await self.read_routing.read_session(database, self._replica, principal)
+
+    async def replica_state(self) -> ReplicaState:
+        await self.resources()
+        return await self.read_routing.replica_state(self._replica)
 
     async def _open(self, *, pooled: bool) -> None:
         # Everything up to the first await runs at once, so concurrent first requests on
@@ -132,6 +156,14 @@ class Runtime:
             pgbouncer=self.settings.database_pgbouncer,
             statement_timeout=self.settings.database_statement_timeout_seconds,
         )
+        if read_url := self.settings.resolved_database_read_url:
+            self._replica = Database(
+                read_url,
+                pooled=pooled,
+                pgbouncer=self.settings.database_pgbouncer,
+                statement_timeout=self.settings.database_statement_timeout_seconds,
+                pre_ping=True,
+            )
         if self._cache is None or self._cache.backend == "redis":
             self._cache = create_cache(
                 self.settings.redis_url, self.settings.cache_enabled, self.settings.redis_prefix

@@ -133,6 +133,18 @@ def _setup_postgres_timeout_per_transaction(engine: AsyncEngine, milliseconds: i
         connection.exec_driver_sql(f"SET LOCAL statement_timeout = {milliseconds}")
 
 
+def _setup_pgbouncer(engine: AsyncEngine) -> None:
+    """Every statement in a transaction: PgBouncer in transaction mode gives a connection
+    that is outside one a server connection per round trip, so a statement prepared on one
+    would be executed on another ("prepared statement ... does not exist"), and `SET LOCAL`
+    would set nothing. A request for AUTOCOMMIT (the ingest fast path's) is dropped here."""
+
+    @event.listens_for(engine.sync_engine, "set_connection_execution_options")
+    def _no_autocommit(connection: Connection, options: dict[str, Any]) -> None:
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            del options["isolation_level"]
+
+
 class Database:
     """One engine and its session factory. `pooled=False` opens a connection per session,
     which is what a caller without a long-lived event loop needs."""
@@ -144,9 +156,12 @@ class Database:
         pooled: bool = True,
         pgbouncer: bool = False,
         statement_timeout: float | None = None,
+        pre_ping: bool = False,
     ) -> None:
         """`statement_timeout` in seconds (0 for none); by default the process's setting
-        DATABASE_STATEMENT_TIMEOUT_SECONDS."""
+        DATABASE_STATEMENT_TIMEOUT_SECONDS. `pre_ping` checks each pooled connection as it
+        is taken (a round trip), so a server that restarted is found before a query fails:
+        what lets a read fall back from a read replica instead of failing."""
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -161,9 +176,10 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            # No pre-ping round trip per checkout: a connection that died is invalidated on
-            # first use, its request gets a 503 and the pool reconnects.
+            # No pre-ping round trip per checkout (but on a read replica): a connection that
+            # died is invalidated on first use, its request gets a 503 and the pool reconnects.
             options["pool_recycle"] = 1800
+            options["pool_pre_ping"] = pre_ping
             if pooled:
                 options.update(pool_size=10, max_overflow=20, pool_timeout=10)
             options["connect_args"] = {"timeout": 5}
@@ -196,8 +212,10 @@ class Database:
         }
         if self.dialect == "sqlite":
             _setup_sqlite(self.engine, statement_timeout)
-        elif pgbouncer and timeout_ms > 0:
-            _setup_postgres_timeout_per_transaction(self.engine, timeout_ms)
+        elif pgbouncer:
+            _setup_pgbouncer(self.engine)
+            if timeout_ms > 0:
+                _setup_postgres_timeout_per_transaction(self.engine, timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         reader = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
         self.read_sessionmaker = async_sessionmaker(reader, expire_on_commit=False)

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from mltrail_server import __version__
 from mltrail_server.dependencies import RuntimeDep
+from mltrail_server.services.read_routing import ReplicaState
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
@@ -23,6 +24,9 @@ class Readiness(BaseModel):
     database: str
     cache: str
     cache_backend: str
+    # The read replica (DATABASE_READ_URL): "ok", "unavailable" (reads go to the primary
+    # meanwhile) or "none" when there is no replica.
+    replica: str
 
 
 @router.get("/health", response_model=Health)
@@ -37,25 +41,27 @@ async def health_check() -> Health:
     responses={503: {"model": Readiness, "description": "The database is unreachable"}},
 )
 async def readiness(runtime: RuntimeDep) -> JSONResponse:
-    """Readiness: the database answers (else 503) and the cache answers (else `degraded`:
-    requests still succeed, uncached)."""
+    """Readiness: the database answers (else 503), the cache and the read replica answer
+    (else `degraded`: requests still succeed, uncached, or read from the primary)."""
     database_ok = cache_ok = False
     backend = "unknown"
+    replica = ReplicaState.UNAVAILABLE if runtime.settings.database_read_url else ReplicaState.NONE
     try:
         database, cache = await runtime.resources()
         backend = cache.backend
         await database.ping()
         database_ok = True
         cache_ok = await cache.ping()
+        replica = await runtime.replica_state()
     except Exception as exc:  # any failure to reach the database means "not ready"
         logger.warning("readiness check failed: %s", exc)
+    healthy = database_ok and cache_ok and replica != ReplicaState.UNAVAILABLE
     body = Readiness(
-        status=(
-            "ready" if database_ok and cache_ok else "degraded" if database_ok else "unavailable"
-        ),
+        status="ready" if healthy else "degraded" if database_ok else "unavailable",
         database="ok" if database_ok else "unavailable",
         cache="ok" if cache_ok else "unavailable",
         cache_backend=backend,
+        replica=replica,
     )
     headers = {} if database_ok else {"Retry-After": "2"}
     return JSONResponse(body.model_dump(), status_code=200 if database_ok else 503, headers=headers)

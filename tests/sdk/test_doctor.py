@@ -24,7 +24,16 @@ from mltrail_server.services.auth import AuthService, Role
 from tests.conftest import Backend
 from tests.sdk.live_server import free_port
 
-CHECKS = ["configuration", "database", "migrations", "admins", "redis", "artifacts", "auth"]
+CHECKS = [
+    "configuration",
+    "database",
+    "migrations",
+    "admins",
+    "replica",
+    "redis",
+    "artifacts",
+    "auth",
+]
 DEADLINE_SECONDS = 30.0
 
 
