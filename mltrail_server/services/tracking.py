@@ -47,12 +47,9 @@ class TrackingService:
             await self._store(run_id, batch.params, batch.tags)
             if batch.metrics:
                 await repo.add_points(self.session, run_id, self._points(batch.metrics))
-        else:
-            # The hot path, metrics only on PostgreSQL: one self-contained statement, so no
-            # BEGIN/COMMIT round trips around it.
-            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            if not await repo.add_points(self.session, run_id, self._points(batch.metrics)):
-                raise NotFound(f"Run {run_id} not found")
+        elif not await repo.add_points_alone(self.session, run_id, self._points(batch.metrics)):
+            # The hot path, metrics only on PostgreSQL: one statement, checking the run too.
+            raise NotFound(f"Run {run_id} not found")
         return BatchResult(
             metrics=len(batch.metrics), params=len(batch.params), tags=len(batch.tags)
         )

@@ -13,6 +13,7 @@ import pytest
 
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
+from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService
 from tests.api.access import Keys, make_users
 from tests.conftest import RUN_ID, Backend, Server, start_server, stop_server
@@ -67,7 +68,7 @@ def keys(replication: Replication) -> Keys:
     async def create() -> Keys:
         settings = replica_settings(replication)
         database = Database(settings.resolved_database_url, pooled=False)
-        async with database.session() as session:
+        async with transaction(database.session()) as session:
             admin = await AuthService(session).bootstrap_admin()
         await database.dispose()
         assert admin is not None

@@ -268,6 +268,18 @@ _SQLITE_REFRESH_BLOCK = text(
 )
 
 
+async def add_points_alone(
+    session: AsyncSession, run_id: uuid.UUID, points: Sequence[Point]
+) -> bool:
+    """`add_points` on PostgreSQL as the request's only statement: self-contained (it checks
+    the run is live), so when the session has not begun a transaction yet it runs in
+    autocommit, without the BEGIN and COMMIT round trips around it (behind PgBouncer the
+    engine keeps it in a transaction: db/engine.py)."""
+    if not session.in_transaction():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return await add_points(session, run_id, points)
+
+
 async def add_points(session: AsyncSession, run_id: uuid.UUID, points: Sequence[Point]) -> bool:
     """Store the points and update each key's series row; a point already stored (same run,
     key, step and timestamp) is skipped. Returns whether the run is live: on PostgreSQL the
