@@ -22,7 +22,12 @@ from mltrail_server.search.errors import (
     invalid_input,
 )
 from mltrail_server.search.like import like_regex
-from mltrail_server.search.order import parse_order_by, parse_order_field, read_order_by
+from mltrail_server.search.order import (
+    parse_order_by,
+    parse_order_fields,
+    read_order_by,
+    read_order_fields,
+)
 from mltrail_server.search.page_token import (
     decode_page_token,
     encode_page_token,
@@ -66,8 +71,9 @@ __all__ = [
     "like_regex",
     "parse_filter",
     "parse_order_by",
-    "parse_order_field",
+    "parse_order_fields",
     "read_filter",
     "read_order_by",
+    "read_order_fields",
     "search_fingerprint",
 ]

@@ -13,7 +13,7 @@ from mltrail_server.search.parser import Parser
 from mltrail_server.search.spec import SearchSpec
 from mltrail_server.search.tokens import is_keyword
 
-__all__ = ["parse_order_by", "parse_order_field", "read_order_by"]
+__all__ = ["parse_order_by", "parse_order_fields", "read_order_by", "read_order_fields"]
 
 
 def parse_order_by(clauses: Sequence[str] | str | None, spec: SearchSpec) -> list[OrderBy]:
@@ -26,15 +26,46 @@ def parse_order_by(clauses: Sequence[str] | str | None, spec: SearchSpec) -> lis
         return []
     if isinstance(clauses, str):
         clauses = [clauses]
-    if len(clauses) > MAX_ORDER_BY_CLAUSES:
+    return _parse_all([(clause, None) for clause in clauses], spec)
+
+
+def parse_order_fields(fields: Sequence[tuple[str, bool]], spec: SearchSpec) -> list[OrderBy]:
+    """Parse (field, ascending) pairs, the field without a direction: MLflow's logged-model
+    search sends `{"field_name": ..., "ascending": ...}`. The rules of `parse_order_by`."""
+    return _parse_all(list(fields), spec)
+
+
+def read_order_by(
+    clauses: Sequence[str] | str | None, spec: SearchSpec, field: str = "order_by"
+) -> list[OrderBy]:
+    """`parse_order_by`, with an error as the `InvalidInput` both APIs answer with."""
+    try:
+        return parse_order_by(clauses, spec)
+    except FilterSyntaxError as exc:
+        raise invalid_input(exc, field) from None
+
+
+def read_order_fields(
+    fields: Sequence[tuple[str, bool]], spec: SearchSpec, field: str = "order_by"
+) -> list[OrderBy]:
+    """`parse_order_fields`, with an error as the `InvalidInput` both APIs answer with."""
+    try:
+        return parse_order_fields(fields, spec)
+    except FilterSyntaxError as exc:
+        raise invalid_input(exc, field) from None
+
+
+def _parse_all(items: list[tuple[str, bool | None]], spec: SearchSpec) -> list[OrderBy]:
+    """Each (clause, ascending) pair; `ascending=None`: the clause may end in ASC or DESC."""
+    if len(items) > MAX_ORDER_BY_CLAUSES:
         raise FilterTooLarge(
-            f"{len(clauses)} order_by clauses; at most {MAX_ORDER_BY_CLAUSES} are allowed", 0, ""
+            f"{len(items)} order_by clauses; at most {MAX_ORDER_BY_CLAUSES} are allowed", 0, ""
         )
     result: list[OrderBy] = []
     seen: dict[tuple[str, str], int] = {}
-    for number, clause in enumerate(clauses, start=1):
+    for number, (clause, ascending) in enumerate(items, start=1):
         try:
-            order, position = _parse_clause(clause, spec, directions=True)
+            order, position = _parse_clause(clause, spec, directions=ascending is None)
         except FilterSyntaxError as exc:
             raise FilterSyntaxError(
                 f"order_by clause {number} ({clause!r}): {exc.reason}", exc.position, clause
@@ -48,25 +79,8 @@ def parse_order_by(clauses: Sequence[str] | str | None, spec: SearchSpec) -> lis
                 clause,
             )
         seen[field] = number
-        result.append(order)
+        result.append(order if ascending is None else OrderBy(order.entity, order.key, ascending))
     return result
-
-
-def parse_order_field(name: str, ascending: bool, spec: SearchSpec) -> OrderBy:
-    """One field to order by, given without a direction (MLflow's logged-model search sends
-    `{"field_name": ..., "ascending": ...}`)."""
-    order, _ = _parse_clause(name, spec, directions=False)
-    return OrderBy(order.entity, order.key, ascending)
-
-
-def read_order_by(
-    clauses: Sequence[str] | str | None, spec: SearchSpec, field: str = "order_by"
-) -> list[OrderBy]:
-    """`parse_order_by`, with an error as the `InvalidInput` both APIs answer with."""
-    try:
-        return parse_order_by(clauses, spec)
-    except FilterSyntaxError as exc:
-        raise invalid_input(exc, field) from None
 
 
 def _parse_clause(clause: str, spec: SearchSpec, *, directions: bool) -> tuple[OrderBy, int]:

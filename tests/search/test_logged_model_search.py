@@ -223,7 +223,8 @@ class TestOrder:
             },
         )
         assert invalid(response) == (
-            "order_by[2].field_name: tags cannot be used in order_by at position 0"
+            "order_by: order_by clause 2 ('tags.team'): tags cannot be used in order_by "
+            "at position 0"
         )
 
 

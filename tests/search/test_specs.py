@@ -18,7 +18,7 @@ from mltrail_server.search import (
     SearchSpec,
     parse_filter,
     parse_order_by,
-    parse_order_field,
+    parse_order_fields,
     read_filter,
     read_order_by,
 )
@@ -184,25 +184,33 @@ class TestLoggedModels:
         )
 
     def test_order_fields(self) -> None:
-        assert parse_order_field("creation_time", False, LOGGED_MODELS) == OrderBy(
-            "attribute", "creation_timestamp", False
-        )
-        assert parse_order_field("attributes.name", True, LOGGED_MODELS) == OrderBy(
-            "attribute", "name", True
-        )
+        assert parse_order_fields(
+            [("creation_time", False), ("attributes.name", True)], LOGGED_MODELS
+        ) == [
+            OrderBy("attribute", "creation_timestamp", False),
+            OrderBy("attribute", "name", True),
+        ]
 
     def test_an_order_field_outside_the_list_is_refused(self) -> None:
         with pytest.raises(FilterSyntaxError) as info:
-            parse_order_field("status", True, LOGGED_MODELS)
+            parse_order_fields([("status", True)], LOGGED_MODELS)
         assert info.value.reason == (
-            "attribute 'status' cannot be used in order_by; allowed: creation_timestamp, "
-            "last_updated_timestamp, name, model_id"
+            "order_by clause 1 ('status'): attribute 'status' cannot be used in order_by; "
+            "allowed: creation_timestamp, last_updated_timestamp, name, model_id"
+        )
+
+    def test_a_field_given_twice_is_refused(self) -> None:
+        with pytest.raises(FilterSyntaxError) as info:
+            parse_order_fields([("name", True), ("attribute.name", False)], LOGGED_MODELS)
+        assert info.value.reason == (
+            "order_by clause 2 ('attribute.name'): duplicate field attribute 'name' "
+            "(already used by clause 1)"
         )
 
     def test_a_direction_is_not_part_of_a_field_name(self) -> None:
         with pytest.raises(FilterSyntaxError) as info:
-            parse_order_field("name DESC", True, LOGGED_MODELS)
-        assert info.value.reason == "expected end of clause, found 'DESC'"
+            parse_order_fields([("name DESC", True)], LOGGED_MODELS)
+        assert info.value.reason.endswith("expected end of clause, found 'DESC'")
 
 
 class TestModelRegistry:

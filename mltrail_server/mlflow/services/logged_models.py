@@ -34,13 +34,10 @@ from mltrail_server.search import (
     And,
     Comparison,
     Expr,
-    FilterSyntaxError,
-    OrderBy,
     decode_page_token,
     encode_page_token,
-    invalid_input,
-    parse_order_field,
     read_filter,
+    read_order_fields,
     search_fingerprint,
 )
 from mltrail_server.services.cache import Cache
@@ -138,7 +135,9 @@ class LoggedModelService:
             raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS}. Got {limit}.")
         where = read_filter(request.filter, LOGGED_MODELS)
         where = None if where is None else _stored_values(where)
-        order_by = _order_by(request.order_by)
+        order_by = read_order_fields(
+            [(item.field_name, item.ascending) for item in request.order_by], LOGGED_MODELS
+        )
         experiment_ids = [
             experiment_id_in(text, "experiment_ids") for text in request.experiment_ids
         ]
@@ -175,21 +174,6 @@ def _pairs(items: list[wire.KeyValue], kind: str) -> dict[str, str]:
 
 def _dump(values: dict[str, str]) -> str:
     return json.dumps(values, separators=(",", ":"), sort_keys=True)
-
-
-def _order_by(items: list[wire.LoggedModelOrderBy]) -> list[OrderBy]:
-    order_by: list[OrderBy] = []
-    for number, item in enumerate(items, start=1):
-        try:
-            order = parse_order_field(item.field_name, item.ascending, LOGGED_MODELS)
-        except FilterSyntaxError as exc:
-            raise invalid_input(exc, f"order_by[{number}].field_name") from None
-        if any((o.entity, o.key) == (order.entity, order.key) for o in order_by):
-            raise InvalidInput(
-                f"order_by[{number}].field_name: {item.field_name!r} is already ordered by"
-            )
-        order_by.append(order)
-    return order_by
 
 
 def _stored_values(where: Expr) -> Expr:
