@@ -6,7 +6,8 @@ the model registry's searches to come.
   `EXPERIMENTS`, `LOGGED_MODELS`, `REGISTERED_MODELS`, `MODEL_VERSIONS`).
 - `parser`, `order`: the one parser of filters and `order_by` clauses, configured by a spec.
 - `like`: LIKE patterns, read one way (`\\` escapes).
-- `page_token`: the one page-token codec.
+- `page_token`: the one page-token codec (offset tokens of searches, keyset cursors of
+  metric histories).
 
 The SQL compiler lives with the rest of the SQL, in `mltrail_server.db.search_sql`: the
 repositories hand it their columns and keyed tables.
@@ -29,7 +30,9 @@ from mltrail_server.search.order import (
     read_order_fields,
 )
 from mltrail_server.search.page_token import (
+    decode_cursor,
     decode_page_token,
+    encode_cursor,
     encode_page_token,
     search_fingerprint,
 )
@@ -65,7 +68,9 @@ __all__ = [
     "SearchSpec",
     "Value",
     "ValueType",
+    "decode_cursor",
     "decode_page_token",
+    "encode_cursor",
     "encode_page_token",
     "invalid_input",
     "like_regex",

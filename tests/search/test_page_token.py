@@ -6,7 +6,13 @@ import json
 import pytest
 
 from mltrail_server.errors import InvalidInput
-from mltrail_server.search import decode_page_token, encode_page_token, search_fingerprint
+from mltrail_server.search import (
+    decode_cursor,
+    decode_page_token,
+    encode_cursor,
+    encode_page_token,
+    search_fingerprint,
+)
 
 SAME = "filter and order_by"
 
@@ -59,3 +65,24 @@ class TestPageToken:
     def test_fingerprints_differ_with_what_they_digest(self) -> None:
         assert search_fingerprint("a", 1) == search_fingerprint("a", 1)
         assert search_fingerprint("a", 1) != search_fingerprint("a", 2)
+
+
+class TestCursor:
+    def test_round_trip(self) -> None:
+        for after in ((0, 0), (-(2**63), 2**63 - 1), (5, 1700000000000)):
+            assert decode_cursor(encode_cursor(*after), 2) == after
+
+    @pytest.mark.parametrize(
+        "token",
+        [
+            "not a cursor!",
+            encode_cursor(1),
+            encode_cursor(1, 2, 3),
+            encode_page_token(3, "f"),
+            base64.urlsafe_b64encode(b'{"after": [1, 99999999999999999999]}').decode(),
+            base64.urlsafe_b64encode(b'{"after": [true, 2]}').decode(),
+            base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        ],
+    )
+    def test_anything_else_holds_no_position(self, token: str) -> None:
+        assert decode_cursor(token, 2) is None
