@@ -1,7 +1,8 @@
 """Reading metric series back: the rules of paging and downsampling.
 
-- A page cursor is opaque to clients: URL-safe base64 of the JSON `[step, timestamp]` of the
-  page's last point. Anything else is a 422 naming `cursor`.
+- A page cursor is opaque to clients: the one page-token codec's keyset cursor
+  (`search.page_token`) of the `[step, timestamp]` of the page's last point. Anything else is
+  a 422 naming `cursor`.
 - A missing or deleted run is a 404 for one run, and simply absent when comparing runs; a key
   the run never logged reads as an empty series (as in MLflow).
 - A downsample splits the steps that hold points (within the asked range) into at most
@@ -17,9 +18,6 @@
   the points (at most 128 x `points` of them).
 """
 
-import base64
-import binascii
-import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -42,32 +40,18 @@ from mltrail_server.models.metric_history import (
     SampledPoint,
     StepRange,
 )
-
-_INT64 = range(-(2**63), 2**63)
-
-
-def encode_cursor(step: int, timestamp: int) -> str:
-    raw = json.dumps([step, timestamp], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+from mltrail_server.search import decode_cursor, encode_cursor
 
 
-def decode_cursor(cursor: str) -> tuple[int, int]:
+def decode_history_cursor(cursor: str) -> tuple[int, int]:
     """The (step, timestamp) a cursor holds; InvalidInput naming `cursor` if it holds none."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = json.loads(raw)
-    except (binascii.Error, ValueError):
-        decoded = None
-    if (
-        isinstance(decoded, list)
-        and len(decoded) == 2
-        and all(type(part) is int and part in _INT64 for part in decoded)
-    ):
-        return decoded[0], decoded[1]
-    raise InvalidInput(
-        "cursor: not a cursor this server gave out; pass the `next_cursor` of the previous "
-        "page, or leave it out for the first page"
-    )
+    after = decode_cursor(cursor, 2)
+    if after is None:
+        raise InvalidInput(
+            "cursor: not a cursor this server gave out; pass the `next_cursor` of the previous "
+            "page, or leave it out for the first page"
+        )
+    return after[0], after[1]
 
 
 def check_range(steps: StepRange) -> None:
@@ -101,7 +85,7 @@ class MetricHistoryService:
 
     async def history(self, run_id: uuid.UUID, query: HistoryQuery) -> MetricHistory:
         check_range(query)
-        after = None if query.cursor is None else decode_cursor(query.cursor)
+        after = None if query.cursor is None else decode_history_cursor(query.cursor)
         series_id = await self._series_of(run_id, query.key)
         if series_id is None:
             return MetricHistory(key=query.key, points=[], next_cursor=None)

@@ -2,11 +2,6 @@
 status values are accepted in MLflow's spelling and ours, and pages are chained by an opaque
 token that is only good for the search that issued it."""
 
-import base64
-import binascii
-import hashlib
-import json
-import re
 from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,20 +11,22 @@ from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.run import RunStatus
 from mltrail_server.models.run_search import RunSearch, RunSearchResult, RunView
-from mltrail_server.services.run_records import RunRecord, load_records
-from mltrail_server.services.search_filter import (
+from mltrail_server.search import (
+    RUNS,
     And,
     Comparison,
     Expr,
-    FilterSyntaxError,
-    FilterTooLarge,
     Or,
-    OrderBy,
-    parse_filter,
-    parse_order_by,
+    decode_page_token,
+    encode_page_token,
+    like_regex,
+    read_filter,
+    read_order_by,
+    search_fingerprint,
 )
+from mltrail_server.services.run_records import RunRecord, load_records
 
-__all__ = ["RecordPage", "RunSearchService", "decode_page_token", "encode_page_token"]
+__all__ = ["RecordPage", "RunSearchService"]
 
 _LIFECYCLES: dict[RunView, str | None] = {
     RunView.ACTIVE: ACTIVE,
@@ -45,7 +42,7 @@ _STATUS_NAMES: dict[RunStatus, tuple[str, ...]] = {
     RunStatus.KILLED: ("KILLED", "killed"),
 }
 _STATUS_BY_NAME = {name: status for status, names in _STATUS_NAMES.items() for name in names}
-_MAX_OFFSET = 10**9
+_SAME_SEARCH = "experiment_ids, filter, order_by and view"
 
 
 @dataclass(frozen=True)
@@ -70,16 +67,18 @@ class RunSearchService:
 
     async def search(self, search: RunSearch, *, links: bool = False) -> RecordPage:
         """One page of matching runs; `links` also loads their inputs and outputs."""
-        where = _parse_filter(search.filter)
-        order_by = _parse_order_by(search.order_by)
+        parsed = read_filter(search.filter, RUNS)
+        where = None if parsed is None else _resolve(parsed)
+        order_by = read_order_by(search.order_by, RUNS)
         experiment_ids = sorted(set(search.experiment_ids))
-        fingerprint = _fingerprint(
+        # What a page token is tied to: the same runs in the same order (page size may change).
+        fingerprint = search_fingerprint(
             [str(experiment_id) for experiment_id in experiment_ids],
-            search.view,
+            search.view.value,
             where,
             order_by,
         )
-        offset = decode_page_token(search.page_token, fingerprint)
+        offset = decode_page_token(search.page_token, fingerprint, same=_SAME_SEARCH)
         rows = await repo.search_runs(
             self.session,
             experiment_ids=experiment_ids,
@@ -97,25 +96,6 @@ class RunSearchService:
         )
         records = await load_records(self.session, page, links=links)
         return RecordPage(records, next_token)
-
-
-def _parse_filter(text: str | None) -> Expr | None:
-    try:
-        expr = parse_filter(text)
-    except FilterTooLarge as exc:
-        raise InvalidInput(f"filter: {exc.reason}") from None
-    except FilterSyntaxError as exc:
-        raise InvalidInput(f"filter: {exc}") from None
-    return None if expr is None else _resolve(expr)
-
-
-def _parse_order_by(clauses: list[str]) -> list[OrderBy]:
-    try:
-        return parse_order_by(clauses)
-    except FilterTooLarge as exc:
-        raise InvalidInput(f"order_by: {exc.reason}") from None
-    except FilterSyntaxError as exc:
-        raise InvalidInput(f"order_by: {exc}") from None
 
 
 def _resolve(expr: Expr) -> Expr:
@@ -137,7 +117,7 @@ def _resolve_status(clause: Comparison) -> Comparison:
     LIKE and ILIKE match either name of a status."""
     assert isinstance(clause.value, str)
     if clause.op in ("LIKE", "ILIKE"):
-        pattern = _like_regex(clause.value, ignore_case=clause.op == "ILIKE")
+        pattern = like_regex(clause.value, ignore_case=clause.op == "ILIKE")
         statuses = [
             status
             for status, names in _STATUS_NAMES.items()
@@ -149,50 +129,3 @@ def _resolve_status(clause: Comparison) -> Comparison:
         allowed = ", ".join(name for names in _STATUS_NAMES.values() for name in names)
         raise InvalidInput(f"filter: unknown run status {clause.value!r}; allowed: {allowed}")
     return replace(clause, op="IN" if clause.op == "=" else "NOT IN", value=(status.value,))
-
-
-def _like_regex(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
-    """A LIKE pattern as a regular expression (`%`, `_`, and `\\` to escape)."""
-    parts: list[str] = []
-    chars = iter(pattern)
-    for char in chars:
-        if char == "\\":
-            parts.append(re.escape(next(chars, "\\")))
-        elif char == "%" and parts and parts[-1] == ".*":
-            continue  # '%%%…' is one '%': a run of '.*' backtracks exponentially
-        else:
-            parts.append({"%": ".*", "_": "."}.get(char) or re.escape(char))
-    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-    return re.compile("".join(parts), flags)
-
-
-def _fingerprint(
-    experiment_ids: list[str], view: RunView, where: Expr | None, order_by: list[OrderBy]
-) -> str:
-    """What a page token is tied to: the same runs in the same order (page size may change)."""
-    search = repr((experiment_ids, view.value, where, order_by))
-    return hashlib.sha256(search.encode()).hexdigest()[:16]
-
-
-def encode_page_token(offset: int, fingerprint: str) -> str:
-    payload = json.dumps({"offset": offset, "q": fingerprint}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str | None, fingerprint: str) -> int:
-    """The offset a token stands for; 0 without one."""
-    if not token:
-        return 0
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        payload = None
-    offset = payload.get("offset") if isinstance(payload, dict) else None
-    if type(offset) is not int or not 0 <= offset <= _MAX_OFFSET:
-        raise InvalidInput("page_token: not a token this server issued; start without one")
-    if payload.get("q") != fingerprint:
-        raise InvalidInput(
-            "page_token: issued for a different search; send the same experiment_ids, "
-            "filter, order_by and view as the first page, or start without a token"
-        )
-    return offset

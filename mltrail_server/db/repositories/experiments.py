@@ -2,15 +2,13 @@
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, delete, exists, false, func, or_, select, true
+from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.tables import ACTIVE, Experiment, ExperimentTag, Run
-from mltrail_server.services.search_filter import Comparison
 
 
 def _run_count() -> Any:
@@ -97,7 +95,7 @@ async def purge(session: AsyncSession, experiment_id: uuid.UUID) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-# -- for the MLflow API: any lifecycle, tags, search ----------------------------------------------
+# -- for the MLflow API: any lifecycle, tags ----------------------------------------------
 
 
 async def get_by_name_any(session: AsyncSession, name: str) -> Experiment | None:
@@ -161,94 +159,3 @@ async def delete_tag(session: AsyncSession, experiment_id: uuid.UUID, key: str) 
         )
     )
     return bool(getattr(result, "rowcount", 0))
-
-
-_EXPERIMENT_COLUMNS: dict[str, Any] = {
-    "name": Experiment.name,
-    "experiment_id": Experiment.id,
-    "creation_time": Experiment.created_at,
-    "last_update_time": Experiment.updated_at,
-}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-async def search(
-    session: AsyncSession,
-    *,
-    lifecycle: str | None,
-    clauses: Sequence[Comparison],
-    order_by: Sequence[tuple[str, bool]],
-    offset: int,
-    limit: int,
-) -> Sequence[Experiment]:
-    """A page of experiments matching every clause (attributes `name`, `experiment_id` with
-    canonical UUID strings, `creation_time` and `last_update_time` in ms; `tag` keys), in
-    `order_by` order, then by id. `lifecycle=None` means live and deleted ones."""
-    on_postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-    query = select(Experiment)
-    if lifecycle is not None:
-        query = query.where(Experiment.lifecycle == lifecycle)
-    for clause in clauses:
-        query = query.where(_experiment_condition(clause, on_postgres))
-    ordering = [
-        _EXPERIMENT_COLUMNS[field].asc() if ascending else _EXPERIMENT_COLUMNS[field].desc()
-        for field, ascending in order_by
-    ]
-    query = query.order_by(*ordering, Experiment.id.asc()).offset(offset).limit(limit)
-    return (await session.execute(query)).scalars().all()
-
-
-def _experiment_condition(clause: Comparison, on_postgres: bool) -> Any:
-    if clause.entity == "tag":
-        has_key = (ExperimentTag.experiment_id == Experiment.id, ExperimentTag.key == clause.key)
-        if clause.op == "IS NULL":
-            return ~exists().where(*has_key)
-        if clause.op == "IS NOT NULL":
-            return exists().where(*has_key)
-        match = _text_match(ExperimentTag.value, clause.op, clause.value, on_postgres)
-        return exists().where(*has_key, match)
-    column = _EXPERIMENT_COLUMNS[clause.key]
-    if clause.key == "experiment_id":
-        values = clause.value if isinstance(clause.value, tuple) else (str(clause.value),)
-        ids = [uuid.UUID(value) for value in values]
-        if clause.op in ("=", "IN"):
-            return column.in_(ids) if ids else false()
-        return column.not_in(ids) if ids else true()
-    if clause.key in ("creation_time", "last_update_time"):
-        assert isinstance(clause.value, int)
-        return _millis_match(column, clause.op, clause.value)
-    return _text_match(column, clause.op, clause.value, on_postgres)
-
-
-def _text_match(column: Any, op: str, value: Any, on_postgres: bool) -> Any:
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == "ILIKE":
-        return column.ilike(value)
-    if on_postgres:
-        return column.like(value)
-    # SQLite's LIKE ignores case; GLOB does not.
-    glob = "".join(
-        {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}.get(char, char) for char in value
-    )
-    return column.op("GLOB")(glob)
-
-
-def _millis_match(column: Any, op: str, millis: int) -> Any:
-    """Compare a datetime column as whole milliseconds since the epoch."""
-    try:
-        start = _EPOCH + timedelta(milliseconds=millis)
-        end = start + timedelta(milliseconds=1)
-    except OverflowError:
-        return true() if op == "!=" else false()
-    comparisons = {
-        "=": and_(column >= start, column < end),
-        "!=": or_(column < start, column >= end),
-        ">": column >= end,
-        ">=": column >= start,
-        "<": column < start,
-        "<=": column < end,
-    }
-    return comparisons[op]

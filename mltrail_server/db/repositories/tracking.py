@@ -476,18 +476,3 @@ async def add_logged_model(session: AsyncSession, model: LoggedModel) -> LoggedM
 
 async def get_logged_model(session: AsyncSession, model_id: str) -> LoggedModel | None:
     return await session.get(LoggedModel, model_id)
-
-
-async def list_logged_models(
-    session: AsyncSession, experiment_ids: Sequence[uuid.UUID], *, lifecycle: str
-) -> Sequence[LoggedModel]:
-    """Every logged model of the experiments, oldest first."""
-    query = (
-        select(LoggedModel)
-        .where(
-            LoggedModel.experiment_id.in_(list(experiment_ids)),
-            LoggedModel.lifecycle == lifecycle,
-        )
-        .order_by(LoggedModel.created_at, LoggedModel.id)
-    )
-    return (await session.execute(query)).scalars().all()

@@ -9,13 +9,13 @@
   are invalidated the same way.
 """
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail_server.db.repositories import experiment_search
 from mltrail_server.db.repositories import experiments as repo
 from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Experiment as ExperimentRow
@@ -23,11 +23,6 @@ from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit, transaction
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
-from mltrail_server.mlflow.search import (
-    EXPERIMENT_FILTER,
-    parse_clauses,
-    parse_order_clause,
-)
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_NAME,
     DEFAULT_EXPERIMENT_UUID,
@@ -36,16 +31,24 @@ from mltrail_server.mlflow.translate import (
     experiment_id_out,
 )
 from mltrail_server.models.experiment import ExperimentStatus, ExperimentUpdate
+from mltrail_server.search import (
+    EXPERIMENTS,
+    And,
+    Comparison,
+    Expr,
+    decode_page_token,
+    encode_page_token,
+    read_filter,
+    read_order_by,
+    search_fingerprint,
+)
 from mltrail_server.services.cache import Cache
 from mltrail_server.services.experiments import LIST, ExperimentService, experiment_key
-from mltrail_server.services.run_search import decode_page_token, encode_page_token
-from mltrail_server.services.search_filter import Comparison
 
 MAX_NAME_LENGTH = 500
 MAX_TAG_VALUE_LENGTH = 20_000
 MAX_SEARCH_RESULTS = 50_000
 MLFLOW_OWNER = "mlflow"
-ORDER_FIELDS = ("name", "experiment_id", "creation_time", "last_update_time")
 VIEW_LIFECYCLES = {
     wire.ViewType.ACTIVE_ONLY: ACTIVE,
     wire.ViewType.DELETED_ONLY: DELETED,
@@ -185,25 +188,20 @@ class MlflowExperimentService:
                 f"Invalid value {limit} for parameter 'max_results': it must be at most "
                 f"{MAX_SEARCH_RESULTS}."
             )
-        clauses = [
-            _canonical_ids(clause) for clause in parse_clauses(request.filter, EXPERIMENT_FILTER)
-        ]
-        order_by = [
-            parse_order_clause(clause, ORDER_FIELDS, "experiments") for clause in request.order_by
-        ]
-        if len({field for field, _ in order_by}) < len(order_by):
-            raise InvalidInput(f"Invalid order_by {request.order_by!r}: a field is given twice.")
-        if not order_by:
-            order_by = [("creation_time", False)]
+        where = read_filter(request.filter, EXPERIMENTS)
+        where = None if where is None else _canonical_ids(where)
+        order_by = read_order_by(request.order_by, EXPERIMENTS)
         lifecycle = VIEW_LIFECYCLES[request.view_type]
-        fingerprint = hashlib.sha256(repr((clauses, order_by, lifecycle)).encode()).hexdigest()[:16]
-        offset = decode_page_token(request.page_token, fingerprint)
+        fingerprint = search_fingerprint(where, order_by, lifecycle)
+        offset = decode_page_token(
+            request.page_token, fingerprint, same="filter, order_by and view_type"
+        )
         if lifecycle != DELETED:
             await self.ensure_default()
-        rows = await repo.search(
+        rows = await experiment_search.search_experiments(
             self.session,
             lifecycle=lifecycle,
-            clauses=clauses,
+            where=where,
             order_by=order_by,
             offset=offset,
             limit=limit + 1,
@@ -257,17 +255,23 @@ class MlflowExperimentService:
         return ExperimentService(self.session, self.cache, self.cache_ttl)
 
 
-def _canonical_ids(clause: Comparison) -> Comparison:
-    """`experiment_id` values as canonical UUID strings; a value that is no id of ours
-    matches nothing."""
-    if clause.entity != "attribute" or clause.key != "experiment_id":
-        return clause
-    values = clause.value if isinstance(clause.value, tuple) else (str(clause.value),)
-    ids = []
-    for value in values:
-        try:
-            ids.append(str(experiment_id_in(str(value))))
-        except InvalidInput:
-            continue
-    op = {"=": "IN", "!=": "NOT IN"}.get(clause.op, clause.op)
-    return Comparison(clause.entity, clause.key, op, tuple(ids))
+def _canonical_ids(where: Expr) -> Expr:
+    """`experiment_id` values as UUID strings (MLflow's "0" is the default experiment); a
+    value that is no id of ours stays as it is and matches nothing."""
+    if isinstance(where, And):
+        return And(tuple(_canonical_ids(item) for item in where.items))
+    if not isinstance(where, Comparison) or (where.entity, where.key) != (
+        "attribute",
+        "experiment_id",
+    ):
+        return where
+    values = where.value if isinstance(where.value, tuple) else (str(where.value),)
+    ids = tuple(_canonical_id(value) for value in values)
+    return replace(where, value=ids if isinstance(where.value, tuple) else ids[0])
+
+
+def _canonical_id(text: str) -> str:
+    try:
+        return str(experiment_id_in(text))
+    except InvalidInput:
+        return text

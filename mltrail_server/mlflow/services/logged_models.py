@@ -3,21 +3,16 @@ files as artifacts under `<experiment>/models/<id>/artifacts`, then finalize (RE
 
 Search filters on attributes (`name`, `model_id`, `model_type`, `status`, `source_run_id`,
 `creation_timestamp`, `last_updated_timestamp`), `tags.<key>` and `params.<key>` (not on
-metrics), evaluated over the experiments' models in memory: fine for the handful of models an
-experiment holds.
+metrics), in SQL (`db.repositories.logged_model_search`), paged with the one page token.
 """
 
-import base64
-import binascii
 import json
-import re
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail_server.db.repositories import logged_model_search
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import ACTIVE, DELETED
@@ -25,7 +20,6 @@ from mltrail_server.db.tables import LoggedModel as LoggedModelRow
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
-from mltrail_server.mlflow.search import LOGGED_MODEL_FILTER, parse_clauses
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.runs import generated_run_name
 from mltrail_server.mlflow.translate import (
@@ -34,21 +28,23 @@ from mltrail_server.mlflow.translate import (
     experiment_id_in,
     model_artifact_prefix,
     run_id_in,
-    to_ms,
+)
+from mltrail_server.search import (
+    LOGGED_MODELS,
+    And,
+    Comparison,
+    Expr,
+    decode_page_token,
+    encode_page_token,
+    read_filter,
+    read_order_fields,
+    search_fingerprint,
 )
 from mltrail_server.services.cache import Cache
-from mltrail_server.services.search_filter import Comparison
 
 DEFAULT_MAX_RESULTS = 50
 MAX_RESULTS = 1000
 MAX_NAME_LENGTH = 500
-ORDER_FIELDS = {
-    "creation_timestamp": "creation_timestamp",
-    "creation_time": "creation_timestamp",
-    "last_updated_timestamp": "last_updated_timestamp",
-    "name": "name",
-    "model_id": "model_id",
-}
 
 
 def model_not_found(model_id: str) -> NotFound:
@@ -137,30 +133,32 @@ class LoggedModelService:
         limit = request.max_results or DEFAULT_MAX_RESULTS
         if not 0 < limit <= MAX_RESULTS:
             raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS}. Got {limit}.")
-        clauses = parse_clauses(request.filter, LOGGED_MODEL_FILTER)
-        order = []
-        for item in request.order_by:
-            field = ORDER_FIELDS.get(item.field_name.removeprefix("attributes."))
-            if field is None:
-                raise InvalidInput(
-                    f"Invalid order_by field {item.field_name!r} for logged models; allowed: "
-                    f"{', '.join(ORDER_FIELDS)}"
-                )
-            order.append((field, item.ascending))
+        where = read_filter(request.filter, LOGGED_MODELS)
+        where = None if where is None else _stored_values(where)
+        order_by = read_order_fields(
+            [(item.field_name, item.ascending) for item in request.order_by], LOGGED_MODELS
+        )
         experiment_ids = [
             experiment_id_in(text, "experiment_ids") for text in request.experiment_ids
         ]
-        rows = await repo.list_logged_models(self.session, experiment_ids, lifecycle=ACTIVE)
-        matches = [row for row in rows if all(_matches(row, clause) for clause in clauses)]
-        matches.sort(key=lambda row: row.id)
-        for field, ascending in reversed(order or [("creation_timestamp", False)]):
-            matches.sort(key=_SORT_KEYS[field], reverse=not ascending)
-        offset = _decode_offset(request.page_token)
-        page = matches[offset : offset + limit]
-        more = offset + limit < len(matches)
+        fingerprint = search_fingerprint(sorted(map(str, experiment_ids)), where, order_by)
+        offset = decode_page_token(
+            request.page_token, fingerprint, same="experiment_ids, filter and order_by"
+        )
+        rows = await logged_model_search.search_logged_models(
+            self.session,
+            experiment_ids=experiment_ids,
+            lifecycle=ACTIVE,
+            where=where,
+            order_by=order_by,
+            offset=offset,
+            limit=limit + 1,  # one more tells whether there is a next page
+        )
         return wire.SearchLoggedModelsResponse(
-            models=[render.logged_model(row) for row in page],
-            next_page_token=_encode_offset(offset + limit) if more else None,
+            models=[render.logged_model(row) for row in rows[:limit]],
+            next_page_token=encode_page_token(offset + limit, fingerprint)
+            if len(rows) > limit
+            else None,
         )
 
     async def _row(self, model_id: str) -> LoggedModelRow:
@@ -178,100 +176,22 @@ def _dump(values: dict[str, str]) -> str:
     return json.dumps(values, separators=(",", ":"), sort_keys=True)
 
 
-_SORT_KEYS: dict[str, Callable[[LoggedModelRow], Any]] = {
-    "creation_timestamp": lambda row: row.created_at,
-    "last_updated_timestamp": lambda row: row.updated_at,
-    "name": lambda row: row.name,
-    "model_id": lambda row: row.id,
-}
-
-
-def _attribute(row: LoggedModelRow, key: str) -> str | int | None:
-    values: dict[str, str | int | None] = {
-        "name": row.name,
-        "model_id": row.id,
-        "model_type": row.model_type,
-        "status": row.status,
-        "source_run_id": None if row.source_run_id is None else row.source_run_id.hex,
-        "creation_timestamp": to_ms(row.created_at),
-        "last_updated_timestamp": to_ms(row.updated_at),
-    }
-    return values[key]
-
-
-def _matches(row: LoggedModelRow, clause: Comparison) -> bool:
-    if clause.entity == "attribute":
-        actual = _attribute(row, clause.key)
-        expected = clause.value
-        if clause.key == "status" and isinstance(expected, str):
-            expected = _short_status(expected)
-        if clause.key == "source_run_id":
-            expected = _normalize_ids(expected)
-    else:
-        stored = json.loads(row.tags if clause.entity == "tag" else row.params)
-        actual, expected = stored.get(clause.key), clause.value
-        if clause.op == "IS NULL":
-            return actual is None
-        if clause.op == "IS NOT NULL":
-            return actual is not None
-    if actual is None:
-        return False
-    return _compare(actual, clause.op, expected)
+def _stored_values(where: Expr) -> Expr:
+    """`status` as stored (`READY`, also when given as the proto's `LOGGED_MODEL_READY`)."""
+    if isinstance(where, And):
+        return And(tuple(_stored_values(item) for item in where.items))
+    if (
+        isinstance(where, Comparison)
+        and (where.entity, where.key) == ("attribute", "status")
+        and where.op in ("=", "!=")
+        and isinstance(where.value, str)
+    ):
+        return replace(where, value=_short_status(where.value))
+    return where
 
 
 def _short_status(name: str) -> str:
-    """`READY` as stored, also when given as the proto's `LOGGED_MODEL_READY`."""
     for status, short in render.MODEL_STATUS_IN.items():
         if name == status.value:
             return short
     return name
-
-
-def _normalize_ids(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return tuple(_normalize_ids(item) for item in value)
-    parsed = run_id_in(value) if isinstance(value, str) else None
-    return parsed.hex if parsed is not None else value
-
-
-def _compare(actual: str | int, op: str, expected: Any) -> bool:
-    match op:
-        case "=":
-            return bool(actual == expected)
-        case "!=":
-            return bool(actual != expected)
-        case "IN":
-            return actual in expected
-        case "NOT IN":
-            return actual not in expected
-        case "LIKE" | "ILIKE":
-            return _like(str(expected), op == "ILIKE").fullmatch(str(actual)) is not None
-    if not isinstance(actual, int) or not isinstance(expected, int):
-        return False
-    return {
-        ">": actual > expected,
-        ">=": actual >= expected,
-        "<": actual < expected,
-        "<=": actual <= expected,
-    }[op]
-
-
-def _like(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    regex = "".join({"%": ".*", "_": "."}.get(char) or re.escape(char) for char in pattern)
-    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        offset = None
-    if type(offset) is not int or offset < 0:
-        raise InvalidInput("Invalid page_token: not a token this server issued.")
-    return offset

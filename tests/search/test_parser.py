@@ -1,4 +1,5 @@
-"""The run-search filter language and order_by clauses: exact ASTs, readable errors, properties."""
+"""The search language as run search speaks it (`RUNS`): exact ASTs, readable errors,
+properties. The other specs are in test_specs.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mltrail_server.services.search_filter import (
+from mltrail_server import search
+from mltrail_server.search import (
+    RUNS,
     And,
     Comparison,
     Entity,
@@ -17,11 +20,17 @@ from mltrail_server.services.search_filter import (
     FilterSyntaxError,
     Or,
     OrderBy,
-    parse_filter,
-    parse_order_by,
 )
 
 T = TypeVar("T")
+
+
+def parse_filter(text: str | None) -> Expr | None:
+    return search.parse_filter(text, RUNS)
+
+
+def parse_order_by(clauses: list[str] | str | None) -> list[OrderBy]:
+    return search.parse_order_by(clauses, RUNS)
 
 
 class Draw(Protocol):
