@@ -237,6 +237,11 @@ class TestHistory:
             v1.get(f"{API}/metrics/get-history", params={"run_uuid": run_id, "metric_key": "loss"})
         )
         assert len(everything["metrics"]) == 30
+        forged = v1.get(
+            f"{API}/metrics/get-history",
+            params={"run_id": run_id, "metric_key": "loss", "page_token": "not-a-token"},
+        )
+        assert "'page_token'" in mlflow_error(forged, 400, "INVALID_PARAMETER_VALUE")
 
         bulk = ok(
             v1.get(

@@ -39,7 +39,7 @@ from mltrail_server.models.tracking import (
     MetricPoint,
 )
 from mltrail_server.services.cache import Cache
-from mltrail_server.services.metric_history import MetricHistoryService
+from mltrail_server.services.metric_history import MetricHistoryService, decode_history_cursor
 from mltrail_server.services.runs import RunService
 from mltrail_server.services.tracking import TrackingService
 
@@ -192,6 +192,14 @@ class MlflowLoggingService:
         limit = min(request.max_results or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         service = MetricHistoryService(self.session)
         cursor = request.page_token or None
+        if cursor is not None:
+            try:
+                decode_history_cursor(cursor)
+            except InvalidInput:
+                raise InvalidInput(
+                    "Invalid value for parameter 'page_token': not a token this server gave "
+                    "out; send the next_page_token of the previous page, or none"
+                ) from None
         metrics: list[wire.Metric] = []
         while True:
             query = HistoryQuery.model_construct(
