@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail_server.db.repositories import logged_models as logged_models_repo
 from mltrail_server.db.repositories import runs as runs_repo
-from mltrail_server.db.repositories import tracking as tracking_repo
 from mltrail_server.errors import InvalidInput, NotFound, PayloadTooLarge
 from mltrail_server.mlflow.translate import run_artifact_prefix
 from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
@@ -58,7 +58,7 @@ class ArtifactService:
             run = await runs_repo.get_any(self.session, location.run_id)
             found = run is not None and run.experiment_id == location.experiment_id
         else:
-            model = await tracking_repo.get_logged_model(self.session, location.owner_id)
+            model = await logged_models_repo.get(self.session, location.owner_id)
             found = model is not None and model.experiment_id == location.experiment_id
         if not found:
             raise NotFound(

@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.db.tables import (
     BLOCK_SHIFT,
     LatestMetric,
-    LoggedModel,
     Metric,
     Param,
     RunLink,
@@ -427,7 +426,7 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-# -- what MLflow's log-inputs and outputs record, and logged models --------------------------------
+# -- a run's inputs and outputs (datasets, logged models) ------------------------------------------
 
 
 async def add_links(session: AsyncSession, run_id: uuid.UUID, links: Sequence[RunLink]) -> None:
@@ -466,13 +465,3 @@ async def load_links(
     for link in (await session.execute(query)).scalars():
         links[link.run_id].append(link)
     return links
-
-
-async def add_logged_model(session: AsyncSession, model: LoggedModel) -> LoggedModel:
-    session.add(model)
-    await session.flush()
-    return model
-
-
-async def get_logged_model(session: AsyncSession, model_id: str) -> LoggedModel | None:
-    return await session.get(LoggedModel, model_id)

@@ -3,7 +3,7 @@ files as artifacts under `<experiment>/models/<id>/artifacts`, then finalize (RE
 
 Search filters on attributes (`name`, `model_id`, `model_type`, `status`, `source_run_id`,
 `creation_timestamp`, `last_updated_timestamp`), `tags.<key>` and `params.<key>` (not on
-metrics), in SQL (`db.repositories.logged_model_search`), paged with the one page token.
+metrics), in SQL (`db.repositories.logged_models`), paged with the one page token.
 """
 
 import json
@@ -12,9 +12,8 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mltrail_server.db.repositories import logged_model_search
+from mltrail_server.db.repositories import logged_models as models_repo
 from mltrail_server.db.repositories import runs as runs_repo
-from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import LoggedModel as LoggedModelRow
 from mltrail_server.db.types import utcnow
@@ -88,7 +87,7 @@ class LoggedModelService:
             created_at=now,
             updated_at=now,
         )
-        await repo.add_logged_model(self.session, row)
+        await models_repo.add(self.session, row)
         await self.session.flush()
         return render.logged_model(row)
 
@@ -145,7 +144,7 @@ class LoggedModelService:
         offset = decode_page_token(
             request.page_token, fingerprint, same="experiment_ids, filter and order_by"
         )
-        rows = await logged_model_search.search_logged_models(
+        rows = await models_repo.search_logged_models(
             self.session,
             experiment_ids=experiment_ids,
             lifecycle=ACTIVE,
@@ -162,7 +161,7 @@ class LoggedModelService:
         )
 
     async def _row(self, model_id: str) -> LoggedModelRow:
-        row = await repo.get_logged_model(self.session, model_id)
+        row = await models_repo.get(self.session, model_id)
         if row is None or row.lifecycle != ACTIVE:
             raise model_not_found(model_id)
         return row

@@ -1,7 +1,8 @@
-"""SQL for logged-model search (MLflow's `logged-models/search`): a parsed filter and
-`order_by` compiled by `db.search_sql`. Tags and params are JSON objects in the model's row;
-a clause on one is an `EXISTS` over the object's pairs (`json_each` on SQLite,
-`jsonb_each_text` on PostgreSQL), so any key works, quotes and dots included."""
+"""SQL for logged models: adding and getting one, and search (MLflow's
+`logged-models/search`), a parsed filter and `order_by` compiled by `db.search_sql`. Tags and
+params are JSON objects in the model's row; a clause on one is an `EXISTS` over the object's
+pairs (`json_each` on SQLite, `jsonb_each_text` on PostgreSQL), so any key works, quotes and
+dots included."""
 
 import uuid
 from collections.abc import Sequence
@@ -13,7 +14,18 @@ from mltrail_server.db.search_sql import Attribute, JsonKeys, SearchSql
 from mltrail_server.db.tables import LoggedModel
 from mltrail_server.search import Expr, OrderBy
 
-__all__ = ["search_logged_models"]
+__all__ = ["add", "get", "search_logged_models"]
+
+
+async def add(session: AsyncSession, model: LoggedModel) -> LoggedModel:
+    session.add(model)
+    await session.flush()
+    return model
+
+
+async def get(session: AsyncSession, model_id: str) -> LoggedModel | None:
+    return await session.get(LoggedModel, model_id)
+
 
 _ATTRIBUTES = {
     "name": Attribute(LoggedModel.name),
