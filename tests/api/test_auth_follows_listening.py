@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sdk.live_server import ROOT, free_port, wait_until_healthy
+from tests.sdk.live_server import ROOT, free_port, stop_process, wait_until_healthy
 
 BIN = Path(sys.executable).parent
 
@@ -86,12 +86,7 @@ def start(tmp_path: Path) -> Iterator[object]:
 
     yield launch
     for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 @pytest.mark.parametrize("launcher", list(LAUNCHERS))

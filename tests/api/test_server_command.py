@@ -22,7 +22,7 @@ from mltrail_server.db.migrate import alembic_config
 from mltrail_server.runtime import SchemaMissing
 from tests.conftest import Backend, _create_postgres_database, _drop_postgres_database
 from tests.conftest import start_server as start_in_process
-from tests.sdk.live_server import ROOT, free_port, spawn_uvicorn, wait_until_healthy
+from tests.sdk.live_server import ROOT, free_port, spawn_uvicorn, stop_process, wait_until_healthy
 from tests.services_available import POSTGRES_URL, require_postgres
 
 BIN = Path(sys.executable).parent
@@ -72,12 +72,7 @@ def processes() -> Iterator[list["subprocess.Popen[bytes]"]]:
     yield started
     for process in started:
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process)
 
 
 class TestSharedCacheCheck:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RUN_ID, _create_postgres_database, _drop_postgres_database
-from tests.sdk.live_server import free_port, spawn_uvicorn, wait_until_healthy
+from tests.sdk.live_server import free_port, spawn_uvicorn, stop_process, wait_until_healthy
 from tests.services_available import IN_CI, require_postgres
 
 
@@ -50,12 +50,7 @@ def _end(process: subprocess.Popen[bytes] | None) -> None:
     if process is None or process.poll() is not None:
         return
     process.send_signal(signal.SIGCONT)  # a frozen process cannot act on SIGTERM
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    stop_process(process)
 
 
 class PrivateRedis:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import RUN_ID, _create_postgres_database, _drop_postgres_database
-from tests.sdk.live_server import free_port
+from tests.sdk.live_server import free_port, stop_process
 from tests.services_available import REDIS_URL, require_module, require_postgres, require_redis
 
 # Under CI=true a missing mlflow fails the run instead of skipping these tests silently.
@@ -105,13 +105,7 @@ def _start(
 
 
 def _stop(server: LiveServer) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.replica.postgres_cluster import as_postgres, owned_folder
-from tests.sdk.live_server import free_port
+from tests.sdk.live_server import free_port, stop_process
 from tests.services_available import IN_CI
 
 __all__ = ["PgBouncer", "find_pgbouncer", "start_pgbouncer"]
@@ -69,12 +69,7 @@ class PgBouncer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+            stop_process(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

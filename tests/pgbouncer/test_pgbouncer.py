@@ -9,7 +9,6 @@ that hands each transaction to any server connection.
 
 import asyncio
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from mltrail_server.db.engine import Database
 from tests.conftest import RUN_ID, _create_postgres_database, _drop_postgres_database
 from tests.mlflow.conftest import CLEARED, CLIENT_ENVIRONMENT
 from tests.pgbouncer.pgbouncer_process import PgBouncer, start_pgbouncer
-from tests.sdk.live_server import free_port, spawn_uvicorn, wait_until_healthy
+from tests.sdk.live_server import free_port, spawn_uvicorn, stop_process, wait_until_healthy
 from tests.services_available import POSTGRES_URL, REDIS_URL, require_postgres, require_redis
 
 POOL_SIZE = 2
@@ -85,12 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_until_healthy(process, f"http://127.0.0.1:{port}", log)
         yield Stack(bouncer, f"http://127.0.0.1:{port}")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
         server_log = log.read_text()
         bouncer.stop()
         _drop_postgres_database(name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["LiveServer", "free_port", "spawn_uvicorn", "wait_until_healthy"]
+__all__ = ["LiveServer", "free_port", "spawn_uvicorn", "stop_process", "wait_until_healthy"]
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
@@ -22,6 +22,18 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within `grace` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def spawn_uvicorn(
@@ -87,10 +99,6 @@ class LiveServer:
         self.process = None
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process is not None:
+            stop_process(self.process, grace=10)
         self.process = None
