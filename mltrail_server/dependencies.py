@@ -29,7 +29,7 @@ from mltrail_server.services.metric_history import MetricHistoryService
 from mltrail_server.services.run_search import RunSearchService
 from mltrail_server.services.runs import RunService
 from mltrail_server.services.tracking import TrackingService
-from mltrail_server.storage import ArtifactStore, LocalArtifactStore
+from mltrail_server.storage import ArtifactStore
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -178,8 +178,8 @@ LiveHubDep = Annotated[LiveHub, Depends(get_live_hub)]
 # -- artifacts ------------------------------------------------------------------------------------
 
 
-async def get_artifact_store(settings: SettingsDep) -> ArtifactStore:
-    return LocalArtifactStore(settings.resolved_artifact_root)
+async def get_artifact_store(runtime: RuntimeDep) -> ArtifactStore:
+    return runtime.artifact_store
 
 
 ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
