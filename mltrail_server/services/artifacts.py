@@ -75,7 +75,7 @@ class ArtifactService:
         await self.check_owner(location)
         # The owner exists: release the connection before a long upload.
         await self.session.close()
-        return await self._write(location.store_path, chunks, declared)
+        return await self.write_file(location.store_path, chunks, declared)
 
     async def download(self, path: str) -> ArtifactDownload:
         found = await self.store.download(path) if path else None
@@ -93,7 +93,7 @@ class ArtifactService:
         await self.check_owner(location)
         await self.store.delete(location.store_path)  # nothing there is fine too (MLflow)
 
-    async def _write(
+    async def write_file(
         self, path: str, chunks: AsyncIterable[bytes], declared_length: int | None
     ) -> FileInfo:
         if declared_length is not None and declared_length > self.max_bytes:
@@ -128,7 +128,7 @@ class ArtifactService:
         prefix = await self.run_prefix(run_id)
         # The run exists: release the connection before a long upload.
         await self.session.close()
-        stored = await self._write(_join(prefix, relative), chunks, declared_length)
+        stored = await self.write_file(_join(prefix, relative), chunks, declared_length)
         return ArtifactFile(path=relative, is_dir=False, size=stored.size)
 
     async def list_run(self, run_id: uuid.UUID, relative: str) -> ArtifactListing:

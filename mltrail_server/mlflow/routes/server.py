@@ -2,13 +2,17 @@
 
 from fastapi import APIRouter
 
+from mltrail_server.dependencies import ArtifactStoreDep
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow.errors import MlflowRoute
+from mltrail_server.storage import ObjectArtifactStore
 
 router = APIRouter(route_class=MlflowRoute)
 
 
 @router.get("/server-info", response_model=wire.ServerInfo)
-async def server_info() -> wire.ServerInfo:
-    """A SQL store with proxied artifacts; no multipart uploads, no workspaces."""
-    return wire.ServerInfo()
+async def server_info(store: ArtifactStoreDep) -> wire.ServerInfo:
+    """A SQL store with proxied artifacts, no workspaces; multipart uploads (through
+    `mlflow-artifacts/mpu`) where artifacts live in object storage, as MLflow's server
+    offers them for its cloud stores."""
+    return wire.ServerInfo(multipart_uploads_enabled=isinstance(store, ObjectArtifactStore))
