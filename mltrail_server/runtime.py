@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
+from mltrail_server.services.artifact_purge import ArtifactPurger
 from mltrail_server.services.audit import AuditLog
 from mltrail_server.services.auth import AuthService, auth_required
 from mltrail_server.services.cache import Cache, create_cache
@@ -68,6 +69,7 @@ class Runtime:
         self.artifact_store: LocalArtifactStore | ObjectArtifactStore = open_artifact_store(
             settings
         )
+        self.artifact_purger = ArtifactPurger(self.artifact_store, self._purge_database)
         self.rate_limiter = RateLimiter(
             settings.rate_limit_per_second,
             settings.rate_limit_burst,
@@ -134,7 +136,12 @@ class Runtime:
         await self.stop()
         raise SchemaMissing(message)
 
+    async def _purge_database(self) -> Database:
+        database, _ = await self.resources()
+        return database
+
     async def stop(self) -> None:
+        await self.artifact_purger.stop()
         await self.audit.stop()
         await self.rate_limiter.close()
         if self._database is not None:

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.repositories import tracking as tracking_repo
 from mltrail_server.errors import InvalidInput, NotFound, PayloadTooLarge
-from mltrail_server.mlflow.translate import run_artifact_prefix
+from mltrail_server.mlflow.translate import experiment_id_out, run_artifact_prefix
 from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
+from mltrail_server.services.artifact_purge import Purged, PurgeJob
 from mltrail_server.storage import ArtifactDownload, ArtifactStore, FileInfo, TooLarge
 
 __all__ = ["ArtifactFile", "ArtifactListing", "ArtifactService"]
@@ -115,6 +116,19 @@ class ArtifactService:
         if run is None:
             raise NotFound(f"Run {run_id} not found")
         return run_artifact_prefix(run.experiment_id, run.id)
+
+    async def purge_job_of_run(self, run_id: uuid.UUID) -> PurgeJob | None:
+        """What deleting the run's artifacts takes, whatever its lifecycle; None if no run."""
+        run = await runs_repo.get_any(self.session, run_id)
+        if run is None:
+            return None
+        prefix = run_artifact_prefix(run.experiment_id, run.id)
+        return PurgeJob(Purged.RUN, run.id, prefix)
+
+    @staticmethod
+    def purge_job_of_experiment(experiment_id: uuid.UUID) -> PurgeJob:
+        """What deleting all of an experiment's artifacts (runs' and models') takes."""
+        return PurgeJob(Purged.EXPERIMENT, experiment_id, experiment_id_out(experiment_id))
 
     async def upload_to_run(
         self,
