@@ -40,3 +40,29 @@ def s3_server(_s3_server: LiveServer) -> LiveServer:
     if not _s3_server.running:
         _s3_server.start()
     return _s3_server
+
+
+@pytest.fixture(scope="session")
+def _s3_second_host(
+    tmp_path_factory: pytest.TempPathFactory, _s3_server: LiveServer, bucket: S3Bucket
+) -> Iterator[LiveServer]:
+    live = LiveServer(
+        tmp_path_factory.mktemp("s3-second-host"),
+        {
+            **_s3_server.env,
+            "DATABASE_URL": f"sqlite:///{_s3_server.database}",
+            "MIGRATE_ON_START": "false",
+        },
+    )
+    live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def s3_hosts(s3_server: LiveServer, _s3_second_host: LiveServer) -> tuple[LiveServer, LiveServer]:
+    """Two server processes with data directories of their own, over one database and one
+    bucket: two hosts behind a load balancer."""
+    if not _s3_second_host.running:
+        _s3_second_host.start()
+    return s3_server, _s3_second_host

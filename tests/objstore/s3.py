@@ -2,6 +2,7 @@
 and a TCP relay in front of it that a test can cut (the store "goes down" for the server,
 with moto and its objects still there) and restore."""
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -128,6 +129,20 @@ class S3Bucket:
         """Every object's key in the bucket, sorted."""
         return sorted(meta["path"] for batch in obstore.list(self.store) for meta in batch)
 
+    def put_many(self, objects: dict[str, bytes]) -> None:
+        """Write the objects straight into the bucket, several at a time."""
+
+        async def put_all() -> None:
+            limit = asyncio.Semaphore(16)
+
+            async def put(key: str, data: bytes) -> None:
+                async with limit:
+                    await obstore.put_async(self.store, key, data)
+
+            await asyncio.gather(*(put(key, data) for key, data in objects.items()))
+
+        asyncio.run(put_all())
+
     def read(self, key: str) -> bytes:
         return bytes(obstore.get(self.store, key).bytes())
 
@@ -189,14 +204,24 @@ class Relay:
 
     def cut(self) -> None:
         if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(), which frees the port.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+    @property
+    def is_cut(self) -> bool:
+        return self._listener is None
 
     def restore(self) -> None:
         self.start()

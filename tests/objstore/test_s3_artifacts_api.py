@@ -7,7 +7,6 @@ import os
 import uuid
 
 import httpx
-import obstore
 import pytest
 
 from tests.objstore.s3 import S3Bucket
@@ -111,8 +110,7 @@ class TestV1Api:
         prefix = _prefix(bucket, experiment_id, run_id)
         names = [f"f{i:05d}.txt" for i in range(1200)]
         # Written straight into the bucket (1,200 uploads through the API would take long).
-        for name in names:
-            obstore.put(bucket.store, f"{prefix}/many/{name}", b"x")
+        bucket.put_many({f"{prefix}/many/{name}": b"x" for name in names})
         listed = http.get(f"/api/v1/runs/{run_id}/artifacts", params={"path": "many"}).json()
         assert [f["path"] for f in listed["files"]] == [f"many/{name}" for name in names]
         run_path = f"{uuid.UUID(experiment_id).hex}/{uuid.UUID(run_id).hex}/artifacts"

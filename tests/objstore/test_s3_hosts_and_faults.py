@@ -8,7 +8,6 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -40,31 +39,11 @@ def _run_keys(bucket: S3Bucket, run_id: str) -> list[str]:
     return [key for key in bucket.object_keys() if f"/{uuid.UUID(run_id).hex}/" in key]
 
 
-@pytest.fixture
-def two_hosts(tmp_path: Path, moto: Moto) -> Iterator[tuple[LiveServer, LiveServer, S3Bucket]]:
-    bucket = moto.bucket()
-    env = {**bucket.server_env(), "AUTH_ENABLED": "false"}
-    database = f"sqlite:///{tmp_path / 'shared.db'}"
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    first = LiveServer(tmp_path / "a", {**env, "DATABASE_URL": database})
-    first.start()
-    second = LiveServer(
-        tmp_path / "b", {**env, "DATABASE_URL": database, "MIGRATE_ON_START": "false"}
-    )
-    try:
-        second.start()
-        yield first, second, bucket
-    finally:
-        second.stop()
-        first.stop()
-
-
 class TestTwoHosts:
     def test_each_host_serves_and_deletes_what_the_other_stored(
-        self, two_hosts: tuple[LiveServer, LiveServer, S3Bucket]
+        self, s3_hosts: tuple[LiveServer, LiveServer], bucket: S3Bucket
     ) -> None:
-        first, second, bucket = two_hosts
+        first, second = s3_hosts
         with (
             httpx.Client(base_url=first.url, timeout=30) as a,
             httpx.Client(base_url=second.url, timeout=30) as b,
@@ -102,21 +81,32 @@ class TestTwoHosts:
             _wait_for(lambda: _run_keys(bucket, run_id) == [], "the purged run's objects gone")
 
 
-@pytest.fixture
-def relayed(tmp_path: Path, moto: Moto) -> Iterator[tuple[LiveServer, Relay, S3Bucket]]:
-    """A server that reaches moto through a relay the test can cut."""
+@pytest.fixture(scope="module")
+def _relayed(
+    tmp_path_factory: pytest.TempPathFactory, moto: Moto
+) -> Iterator[tuple[LiveServer, Relay, S3Bucket]]:
     relay = Relay(moto.port)
     relay.start()
     bucket = moto.bucket(endpoint=relay.url)
-    server = LiveServer(
-        tmp_path, {**bucket.server_env(), "AUTH_ENABLED": "false", "ARTIFACT_MAX_BYTES": "50000000"}
-    )
+    env = {**bucket.server_env(), "AUTH_ENABLED": "false", "ARTIFACT_MAX_BYTES": "50000000"}
+    server = LiveServer(tmp_path_factory.mktemp("relayed"), env)
     try:
         server.start()
         yield server, relay, bucket
     finally:
         server.stop()
         relay.stop()
+
+
+@pytest.fixture
+def relayed(
+    _relayed: tuple[LiveServer, Relay, S3Bucket],
+) -> Iterator[tuple[LiveServer, Relay, S3Bucket]]:
+    """A server that reaches moto through a relay the test can cut (and is restored after)."""
+    yield _relayed
+    relay = _relayed[1]
+    if relay.is_cut:
+        relay.restore()
 
 
 class TestStoreDown:

@@ -4,12 +4,13 @@ serve, or a bucket that does not answer, stops it with a line naming ARTIFACT_RO
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
 
-from tests.objstore.s3 import CREDENTIALS, Moto
-from tests.sdk.live_server import LiveServer, free_port, spawn_uvicorn
+from tests.objstore.s3 import CREDENTIALS, S3Bucket
+from tests.sdk.live_server import ROOT, LiveServer, free_port, spawn_uvicorn
 
 EXIT_TIMEOUT_SECONDS = 60
 
@@ -53,21 +54,18 @@ class TestStart:
         assert "Traceback" not in log
 
     def test_an_s3_root_writes_into_the_bucket_not_a_local_folder(
-        self, tmp_path: Path, moto: Moto
+        self, s3_server: LiveServer, bucket: S3Bucket
     ) -> None:
-        bucket = moto.bucket()
-        server = LiveServer(tmp_path, {**bucket.server_env(), "AUTH_ENABLED": "false"})
-        server.start()
-        try:
-            with httpx.Client(base_url=server.url, timeout=30) as http:
-                experiment = http.post(
-                    "/api/v1/experiments", json={"name": "not-a-folder", "owner": "tests"}
-                ).json()
-                run = http.post(f"/api/v1/experiments/{experiment['id']}/runs", json={}).json()
-                put = http.put(f"/api/v1/runs/{run['id']}/artifacts/a.txt", content=b"in s3")
-                assert put.status_code == 201
-        finally:
-            server.stop()
-        assert [key.rsplit("/", 1)[-1] for key in bucket.object_keys()] == ["a.txt"]
-        local = [p for p in (tmp_path, Path.cwd(), tmp_path / "artifacts") if (p / "s3:").exists()]
-        assert local == []
+        with httpx.Client(base_url=s3_server.url, timeout=30) as http:
+            name = f"not-a-folder-{os.urandom(4).hex()}"
+            experiment = http.post(
+                "/api/v1/experiments", json={"name": name, "owner": "tests"}
+            ).json()
+            run = http.post(f"/api/v1/experiments/{experiment['id']}/runs", json={}).json()
+            put = http.put(f"/api/v1/runs/{run['id']}/artifacts/a.txt", content=b"in s3")
+            assert put.status_code == 201
+        key = f"{uuid.UUID(run['id']).hex}/artifacts/a.txt"
+        assert [k for k in bucket.object_keys() if k.endswith(key)] != []
+        # Before object storage, this was where `s3://...` went: relative to the server's cwd.
+        for folder in (ROOT, s3_server.directory, s3_server.directory / "artifacts"):
+            assert not (folder / "s3:").exists()
