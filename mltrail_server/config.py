@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     artifact_root: str = ""
     # An S3-compatible server (MinIO, Ceph, ...) for `s3://` roots; empty means AWS S3.
     artifact_s3_endpoint_url: str = ""
+    # With a bucket as ARTIFACT_ROOT: tell the mlflow client to download straight from the
+    # store through presigned URLs (in parallel ranges). Off by default: the clients must
+    # then reach the store themselves, which a bucket behind the server often is not.
+    artifact_presigned_downloads: bool = False
     # Largest artifact file accepted by an upload, in bytes (larger: 413).
     artifact_max_bytes: int = Field(default=5 * 1024**3, ge=1)
     # None: on whenever the server can be reached beyond loopback (HOST is not a loopback

@@ -12,6 +12,7 @@ __all__ = [
     "CreateMultipartUploadResponse",
     "MultipartUploadCredential",
     "MultipartUploadPart",
+    "PresignedDownload",
 ]
 
 MAX_PARTS = 10_000  # S3's limit, which the client's chunking assumes
@@ -48,3 +49,9 @@ class CompleteMultipartUpload(Message):
 class AbortMultipartUpload(Message):
     path: str
     upload_id: str
+
+
+class PresignedDownload(Message):
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    file_size: int | None = None

@@ -10,6 +10,7 @@ names; reads may look anywhere below the root.
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,9 +21,17 @@ from mltrail_server.errors import InvalidInput, NotFound, PayloadTooLarge
 from mltrail_server.mlflow.translate import experiment_id_out, run_artifact_prefix
 from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
 from mltrail_server.services.artifact_purge import Purged, PurgeJob
-from mltrail_server.storage import ArtifactDownload, ArtifactStore, FileInfo, TooLarge
+from mltrail_server.storage import (
+    ArtifactDownload,
+    ArtifactStore,
+    FileInfo,
+    ObjectArtifactStore,
+    TooLarge,
+)
 
 __all__ = ["ArtifactFile", "ArtifactListing", "ArtifactService"]
+
+PRESIGNED_LIFETIME = timedelta(minutes=15)
 
 
 class ArtifactFile(BaseModel):
@@ -83,6 +92,20 @@ class ArtifactService:
         if found is None:
             raise NotFound(f"No artifact file at {path!r}")
         return found
+
+    async def presigned_download(self, path: str, *, enabled: bool) -> tuple[str, int]:
+        """A URL reading the file at `path` straight from the object store, and its size."""
+        store = self.store
+        if not enabled or not isinstance(store, ObjectArtifactStore):
+            raise NotFound(
+                "Presigned downloads are off on this server (ARTIFACT_PRESIGNED_DOWNLOADS, "
+                "with a bucket as ARTIFACT_ROOT); download through the server instead"
+            )
+        found = await store.stat(path) if path else None
+        if found is None or found.is_dir:
+            raise NotFound(f"No artifact file at {path!r}")
+        url = await store.sign_download(path, PRESIGNED_LIFETIME)
+        return url, found.size or 0
 
     async def list(self, path: str) -> list[FileInfo]:
         """The directory's entries; empty for a missing path or a file (as MLflow does)."""

@@ -50,9 +50,12 @@ def _run_dir(http: httpx.Client) -> str:
 
 
 class TestMlflowClient:
-    def test_server_info_advertises_multipart_uploads(self, s3_server: LiveServer) -> None:
+    def test_server_info_advertises_multipart_uploads_and_downloads(
+        self, s3_server: LiveServer
+    ) -> None:
         info = httpx.get(f"{s3_server.url}/api/3.0/mlflow/server-info").json()
         assert info["multipart_uploads_enabled"] is True
+        assert info["multipart_downloads_enabled"] is True  # ARTIFACT_PRESIGNED_DOWNLOADS
 
     def test_a_large_file_goes_up_in_parts(
         self,
@@ -71,6 +74,14 @@ class TestMlflowClient:
             return real_create(self, local_file, num_parts, artifact_path)
 
         monkeypatch.setattr(HttpArtifactRepository, "create_multipart_upload", counting_create)
+        ranged: list[int] = []
+        real_download = HttpArtifactRepository._multipart_download
+
+        def counting_download(self: Any, presigned_response: Any, *args: Any, **kw: Any) -> Any:
+            ranged.append(presigned_response.file_size)
+            return real_download(self, presigned_response, *args, **kw)
+
+        monkeypatch.setattr(HttpArtifactRepository, "_multipart_download", counting_download)
         large = tmp_path / "weights.bin"
         large.write_bytes(os.urandom(5 * PART + 123))
         with mlflow.start_run() as run:
@@ -84,6 +95,21 @@ class TestMlflowClient:
             run_id=run.info.run_id, artifact_path="model/weights.bin", dst_path=str(tmp_path / "d")
         )
         assert Path(back).read_bytes() == large.read_bytes()
+        assert ranged == [large.stat().st_size]  # read from the bucket through a presigned URL
+
+
+class TestPresignedDownload:
+    def test_the_url_reads_the_file_from_the_bucket(self, s3_server: LiveServer) -> None:
+        with httpx.Client(base_url=s3_server.url, timeout=30) as http:
+            run_dir = _run_dir(http)
+            url = f"/api/2.0/mlflow-artifacts/artifacts/{run_dir}/p.txt"
+            assert http.put(url, content=b"presigned").status_code == 200
+            signed = http.get(f"/api/2.0/mlflow-artifacts/presigned/{run_dir}/p.txt").json()
+            assert signed["file_size"] == 9
+            assert "X-Amz-Signature=" in signed["url"]
+            assert httpx.get(signed["url"], timeout=30).content == b"presigned"
+            missing = http.get(f"/api/2.0/mlflow-artifacts/presigned/{run_dir}/nope.txt")
+            assert missing.status_code == 404
 
 
 class TestProtocol:
