@@ -1,5 +1,6 @@
 """Settings, read from the environment and an optional `.env` file."""
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -45,8 +46,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     migrate_on_start: bool = True
-    # Empty means: `<data_dir>/artifacts`. Where run artifacts (and logged models) are kept.
+    # Empty means: `<data_dir>/artifacts`. Where run artifacts (and logged models) are kept:
+    # a local folder, or a bucket: `s3://bucket/prefix`, `gs://bucket/prefix`,
+    # `az://container/prefix` (credentials from each provider's environment variables).
     artifact_root: str = ""
+    # An S3-compatible server (MinIO, Ceph, ...) for `s3://` roots; empty means AWS S3.
+    artifact_s3_endpoint_url: str = ""
+    # With a bucket as ARTIFACT_ROOT: tell the mlflow client to download straight from the
+    # store through presigned URLs (in parallel ranges). Off by default: the clients must
+    # then reach the store themselves, which a bucket behind the server often is not.
+    artifact_presigned_downloads: bool = False
     # Largest artifact file accepted by an upload, in bytes (larger: 413).
     artifact_max_bytes: int = Field(default=5 * 1024**3, ge=1)
     # None: on whenever the server can be reached beyond loopback (HOST is not a loopback
@@ -107,6 +116,31 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix:// (or be empty)")
         return value
 
+    @field_validator("artifact_root")
+    @classmethod
+    def _check_artifact_root(cls, value: str) -> str:
+        scheme = artifact_root_scheme(value)
+        if scheme is not None and scheme not in OBJECT_STORE_SCHEMES:
+            raise ValueError(
+                f"{scheme}:// is not served; give a local folder, s3://bucket/prefix, "
+                "gs://bucket/prefix or az://container/prefix"
+            )
+        if scheme is not None and not value.partition("://")[2].split("/")[0]:
+            raise ValueError(f"{scheme}:// needs a bucket: {scheme}://bucket/prefix")
+        return value
+
+    @field_validator("artifact_s3_endpoint_url")
+    @classmethod
+    def _check_s3_endpoint(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (or be empty for AWS S3)")
+        return value
+
+    @property
+    def artifact_store_url(self) -> str | None:
+        """The bucket URL when artifacts live in object storage, else None (a local folder)."""
+        return self.artifact_root if artifact_root_scheme(self.artifact_root) else None
+
     @property
     def resolved_database_url(self) -> str:
         """The async SQLAlchemy URL to connect with."""
@@ -148,6 +182,16 @@ def _check_parses(url: str) -> None:
         raise ValueError(
             "not a database URL: write postgresql://user:password@host:port/database"
         ) from None
+
+
+OBJECT_STORE_SCHEMES = ("s3", "gs", "az")
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def artifact_root_scheme(root: str) -> str | None:
+    """The URL scheme of an ARTIFACT_ROOT (`s3`, ...), None for a local path."""
+    match = _URL_SCHEME.match(root)
+    return match[1].lower() if match else None
 
 
 def hide_password(url: str) -> str:

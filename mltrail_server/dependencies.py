@@ -11,6 +11,7 @@ from mltrail_server.errors import Forbidden, InvalidPath, TooManyRequests, Unaut
 from mltrail_server.runtime import Runtime
 from mltrail_server.services.access import Access, request_writes
 from mltrail_server.services.artifact_paths import ArtifactLocation, canonical_path, locate
+from mltrail_server.services.artifact_purge import ArtifactPurger
 from mltrail_server.services.artifacts import ArtifactService
 from mltrail_server.services.auth import (
     CSRF_HEADER,
@@ -29,7 +30,7 @@ from mltrail_server.services.metric_history import MetricHistoryService
 from mltrail_server.services.run_search import RunSearchService
 from mltrail_server.services.runs import RunService
 from mltrail_server.services.tracking import TrackingService
-from mltrail_server.storage import ArtifactStore, LocalArtifactStore
+from mltrail_server.storage import ArtifactStore
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -179,11 +180,18 @@ LiveHubDep = Annotated[LiveHub, Depends(get_live_hub)]
 # -- artifacts ------------------------------------------------------------------------------------
 
 
-async def get_artifact_store(settings: SettingsDep) -> ArtifactStore:
-    return LocalArtifactStore(settings.resolved_artifact_root)
+async def get_artifact_store(runtime: RuntimeDep) -> ArtifactStore:
+    return runtime.artifact_store
 
 
 ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
+
+
+async def get_artifact_purger(runtime: RuntimeDep) -> ArtifactPurger:
+    return runtime.artifact_purger
+
+
+ArtifactPurgerDep = Annotated[ArtifactPurger, Depends(get_artifact_purger)]
 
 
 async def get_artifact_service(

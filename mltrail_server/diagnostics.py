@@ -8,7 +8,6 @@ probe file in the artifact folder (or the nearest folder above it), removed at o
 
 import asyncio
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from mltrail_server.db.engine import Database
 from mltrail_server.db.migrate import alembic_config
 from mltrail_server.db.repositories import auth as auth_repo
 from mltrail_server.services.auth import Role, auth_required, is_loopback
+from mltrail_server.storage import ObjectArtifactStore, ObjectStoreUnreachable, open_artifact_store
 
 __all__ = ["LOW_SPACE_BYTES", "Finding", "Status", "diagnose"]
 
@@ -38,7 +38,6 @@ CONNECT_TIMEOUT_SECONDS = 8.0
 REDIS_TIMEOUT_SECONDS = 3.0
 LOW_SPACE_BYTES = 1024**3
 UPGRADE = "run `mltrail db upgrade`"
-_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # The settings each check reads: with one of them invalid, the check is not run.
 _DATABASE_FIELDS = {
     "data_dir",
@@ -53,7 +52,7 @@ _REPLICA_FIELDS = {
     "database_statement_timeout_seconds",
 }
 _REDIS_FIELDS = {"redis_url", "cache_enabled"}
-_ARTIFACT_FIELDS = {"data_dir", "artifact_root"}
+_ARTIFACT_FIELDS = {"data_dir", "artifact_root", "artifact_s3_endpoint_url"}
 _AUTH_FIELDS = {"auth_enabled", "host"}
 
 
@@ -92,7 +91,7 @@ async def diagnose() -> list[Finding]:
     if invalid & _ARTIFACT_FIELDS:
         findings.append(_not_checked("artifacts", invalid & _ARTIFACT_FIELDS))
     else:
-        findings.append(check_artifacts(settings))
+        findings.append(await check_artifacts(settings))
     if invalid & _AUTH_FIELDS:
         findings.append(_not_checked("auth", invalid & _AUTH_FIELDS))
     else:
@@ -411,17 +410,10 @@ async def check_redis(settings: Settings) -> Finding:
     return Finding("redis", Status.OK, f"{shown} answers PING")
 
 
-def check_artifacts(settings: Settings) -> Finding:
-    """The artifact folder: a local path, writable, with room."""
-    if scheme := _URL_SCHEME.match(settings.artifact_root):
-        return Finding(
-            "artifacts",
-            Status.ERROR,
-            f"ARTIFACT_ROOT={settings.artifact_root}: object storage ({scheme[1]}://) is not "
-            f"supported yet: this would be a local folder named '{scheme[1]}:'",
-            "set ARTIFACT_ROOT to a local folder (a mounted volume works), or unset it for "
-            "DATA_DIR/artifacts",
-        )
+async def check_artifacts(settings: Settings) -> Finding:
+    """The artifact store: a bucket that answers, or a local folder, writable, with room."""
+    if settings.artifact_store_url is not None:
+        return await _check_object_store(settings)
     root = settings.resolved_artifact_root.resolve()
     folder = _existing_ancestor(root)
     if not folder.is_dir():
@@ -454,6 +446,24 @@ def check_artifacts(settings: Settings) -> Finding:
             "when it is full",
         )
     return Finding("artifacts", Status.OK, f"{where}: writable, {_size(free)} free")
+
+
+async def _check_object_store(settings: Settings) -> Finding:
+    store = open_artifact_store(settings)
+    assert isinstance(store, ObjectArtifactStore)
+    try:
+        await asyncio.wait_for(store.probe(), CONNECT_TIMEOUT_SECONDS * 3)
+    except (ObjectStoreUnreachable, TimeoutError) as exc:
+        endpoint = settings.artifact_s3_endpoint_url
+        return Finding(
+            "artifacts",
+            Status.ERROR,
+            f"ARTIFACT_ROOT={settings.artifact_root}: the store cannot be reached: "
+            f"{exc or 'no answer in time'}",
+            "check the bucket's name and the credentials in the environment"
+            + (f", and ARTIFACT_S3_ENDPOINT_URL={endpoint}" if endpoint else ""),
+        )
+    return Finding("artifacts", Status.OK, f"{settings.artifact_root}: the store answers")
 
 
 def check_auth(settings: Settings) -> Finding:

@@ -13,11 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
 from mltrail_server.db.unit_of_work import transaction
+from mltrail_server.services.artifact_purge import ArtifactPurger
 from mltrail_server.services.audit import AuditLog
 from mltrail_server.services.auth import AuthService, auth_required
 from mltrail_server.services.cache import Cache, create_cache
 from mltrail_server.services.rate_limit import RateLimiter
 from mltrail_server.services.read_routing import ReadRouting, RecentWriters, ReplicaState
+from mltrail_server.storage import (
+    LocalArtifactStore,
+    ObjectArtifactStore,
+    ObjectStoreUnreachable,
+    open_artifact_store,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,11 @@ UPGRADE_COMMAND = "mltrail db upgrade"
 class SchemaMissing(RuntimeError):
     """MIGRATE_ON_START=false and the database has no schema: the server refuses to start,
     as it does for a bad setting, with one line that says which command fixes it."""
+
+
+class ArtifactStoreUnreachable(RuntimeError):
+    """ARTIFACT_ROOT names a bucket that answered no request at start: the server refuses to
+    start, with one line that names the variable and the store's reason."""
 
 
 class _DropTracebackOf(logging.Filter):
@@ -58,6 +70,11 @@ class Runtime:
         self._ready = asyncio.Event()
         self._migrated = False
         self.audit = AuditLog()
+        # One store (and so one connection pool to a bucket) for the life of the process.
+        self.artifact_store: LocalArtifactStore | ObjectArtifactStore = open_artifact_store(
+            settings
+        )
+        self.artifact_purger = ArtifactPurger(self.artifact_store, self._purge_database)
         self.rate_limiter = RateLimiter(
             settings.rate_limit_per_second,
             settings.rate_limit_burst,
@@ -75,6 +92,7 @@ class Runtime:
     async def start(self) -> None:
         """Open pooled connections for the life of the server (called by the lifespan),
         create the first admin key on an empty database, and start the audit writer."""
+        await self._probe_artifact_store()
         await self._open(pooled=True)
         assert self._database is not None
         if not self.settings.migrate_on_start:
@@ -99,6 +117,23 @@ class Runtime:
             )
         self.audit.start(self._database)
 
+    async def _probe_artifact_store(self) -> None:
+        store = self.artifact_store
+        if not isinstance(store, ObjectArtifactStore):
+            return
+        try:
+            await store.probe()
+        except ObjectStoreUnreachable as exc:
+            endpoint = self.settings.artifact_s3_endpoint_url
+            message = (
+                f"ARTIFACT_ROOT={self.settings.artifact_root}: the store cannot be reached "
+                f"({exc}); check the bucket's name, the credentials in the environment"
+                + (f" and ARTIFACT_S3_ENDPOINT_URL={endpoint}" if endpoint else "")
+            )
+            logger.critical(message)
+            logging.getLogger("uvicorn.error").addFilter(_DropTracebackOf(message))
+            raise ArtifactStoreUnreachable(message) from None
+
     async def _require_schema(self, database: Database) -> None:
         async with database.engine.connect() as connection:
             revision = await connection.run_sync(_schema_revision)
@@ -113,7 +148,12 @@ class Runtime:
         await self.stop()
         raise SchemaMissing(message)
 
+    async def _purge_database(self) -> Database:
+        database, _ = await self.resources()
+        return database
+
     async def stop(self) -> None:
+        await self.artifact_purger.stop()
         await self.audit.stop()
         await self.rate_limiter.close()
         await self.read_routing.close()

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 
 from mltrail_server.mlflow.errors import MlflowRoute, mlflow_error
 from mltrail_server.mlflow.routes import (
+    artifact_presigned,
+    artifact_uploads,
     artifacts,
     experiments,
     logged_models,
@@ -26,6 +28,9 @@ router = APIRouter(route_class=MlflowRoute, include_in_schema=True, tags=["mlflo
 for module in (experiments, runs, metrics, logged_models):
     router.include_router(module.router, prefix=TRACKING_PREFIX)
 router.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
+router.include_router(artifact_uploads.router, prefix=ARTIFACTS_PREFIX)
+router.include_router(artifact_uploads.part_router, prefix=ARTIFACTS_PREFIX)
+router.include_router(artifact_presigned.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(server.router, prefix=V3_PREFIX)
 
 

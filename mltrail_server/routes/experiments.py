@@ -5,7 +5,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from mltrail_server.dependencies import ExperimentServiceDep, PrincipalDep, RunServiceDep
+from mltrail_server.dependencies import (
+    ArtifactPurgerDep,
+    ExperimentServiceDep,
+    PrincipalDep,
+    RunServiceDep,
+)
 from mltrail_server.models.experiment import (
     Experiment,
     ExperimentCreate,
@@ -17,6 +22,7 @@ from mltrail_server.models.run import Run as RunModel
 from mltrail_server.models.run import RunCreate, RunPage
 from mltrail_server.routes.access import AccessRoute
 from mltrail_server.routes.responses import CONFLICT, NOT_FOUND
+from mltrail_server.services.artifacts import ArtifactService
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], route_class=AccessRoute)
 
@@ -74,14 +80,18 @@ async def update_experiment(
 async def delete_experiment(
     experiment_id: UUID,
     service: ExperimentServiceDep,
+    purger: ArtifactPurgerDep,
     purge: Annotated[
         bool, Query(description="Remove it and all its runs for good, instead of a soft delete")
     ] = False,
 ) -> Response:
     """Delete an experiment and its runs. By default the delete is soft: everything
     disappears from the API and frees the name, and `POST .../restore` brings it back.
-    With `purge=true` (also for an already deleted experiment) it is irreversible."""
+    With `purge=true` (also for an already deleted experiment) it is irreversible, and its
+    artifact files are deleted in the background."""
     await service.delete_experiment(experiment_id, purge=purge)
+    if purge:
+        purger.schedule(ArtifactService.purge_job_of_experiment(experiment_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

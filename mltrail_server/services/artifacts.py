@@ -10,6 +10,7 @@ names; reads may look anywhere below the root.
 import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,11 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.db.repositories import logged_models as logged_models_repo
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.errors import InvalidInput, NotFound, PayloadTooLarge
-from mltrail_server.mlflow.translate import run_artifact_prefix
+from mltrail_server.mlflow.translate import experiment_id_out, run_artifact_prefix
 from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
-from mltrail_server.storage import ArtifactDownload, ArtifactStore, FileInfo, TooLarge
+from mltrail_server.services.artifact_purge import Purged, PurgeJob
+from mltrail_server.storage import (
+    ArtifactDownload,
+    ArtifactStore,
+    FileInfo,
+    ObjectArtifactStore,
+    TooLarge,
+)
 
 __all__ = ["ArtifactFile", "ArtifactListing", "ArtifactService"]
+
+PRESIGNED_LIFETIME = timedelta(minutes=15)
 
 
 class ArtifactFile(BaseModel):
@@ -75,13 +85,27 @@ class ArtifactService:
         await self.check_owner(location)
         # The owner exists: release the connection before a long upload.
         await self.session.close()
-        return await self._write(location.store_path, chunks, declared)
+        return await self.write_file(location.store_path, chunks, declared)
 
     async def download(self, path: str) -> ArtifactDownload:
         found = await self.store.download(path) if path else None
         if found is None:
             raise NotFound(f"No artifact file at {path!r}")
         return found
+
+    async def presigned_download(self, path: str, *, enabled: bool) -> tuple[str, int]:
+        """A URL reading the file at `path` straight from the object store, and its size."""
+        store = self.store
+        if not enabled or not isinstance(store, ObjectArtifactStore):
+            raise NotFound(
+                "Presigned downloads are off on this server (ARTIFACT_PRESIGNED_DOWNLOADS, "
+                "with a bucket as ARTIFACT_ROOT); download through the server instead"
+            )
+        found = await store.stat(path) if path else None
+        if found is None or found.is_dir:
+            raise NotFound(f"No artifact file at {path!r}")
+        url = await store.sign_download(path, PRESIGNED_LIFETIME)
+        return url, found.size or 0
 
     async def list(self, path: str) -> list[FileInfo]:
         """The directory's entries; empty for a missing path or a file (as MLflow does)."""
@@ -93,7 +117,7 @@ class ArtifactService:
         await self.check_owner(location)
         await self.store.delete(location.store_path)  # nothing there is fine too (MLflow)
 
-    async def _write(
+    async def write_file(
         self, path: str, chunks: AsyncIterable[bytes], declared_length: int | None
     ) -> FileInfo:
         if declared_length is not None and declared_length > self.max_bytes:
@@ -116,6 +140,19 @@ class ArtifactService:
             raise NotFound(f"Run {run_id} not found")
         return run_artifact_prefix(run.experiment_id, run.id)
 
+    async def purge_job_of_run(self, run_id: uuid.UUID) -> PurgeJob | None:
+        """What deleting the run's artifacts takes, whatever its lifecycle; None if no run."""
+        run = await runs_repo.get_any(self.session, run_id)
+        if run is None:
+            return None
+        prefix = run_artifact_prefix(run.experiment_id, run.id)
+        return PurgeJob(Purged.RUN, run.id, prefix)
+
+    @staticmethod
+    def purge_job_of_experiment(experiment_id: uuid.UUID) -> PurgeJob:
+        """What deleting all of an experiment's artifacts (runs' and models') takes."""
+        return PurgeJob(Purged.EXPERIMENT, experiment_id, experiment_id_out(experiment_id))
+
     async def upload_to_run(
         self,
         run_id: uuid.UUID,
@@ -128,7 +165,7 @@ class ArtifactService:
         prefix = await self.run_prefix(run_id)
         # The run exists: release the connection before a long upload.
         await self.session.close()
-        stored = await self._write(_join(prefix, relative), chunks, declared_length)
+        stored = await self.write_file(_join(prefix, relative), chunks, declared_length)
         return ArtifactFile(path=relative, is_dir=False, size=stored.size)
 
     async def list_run(self, run_id: uuid.UUID, relative: str) -> ArtifactListing:

@@ -11,6 +11,7 @@ from tests.api.access import Keys, as_key
 from tests.conftest import Server
 
 A = "/api/2.0/mlflow"
+MPU = "/api/2.0/mlflow-artifacts/mpu"
 ALLOWED = "allowed"  # past authentication and permission: neither 401 nor 403, nor a 5xx
 
 
@@ -93,6 +94,17 @@ CASES = [
     Case("PUT", "/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts/x.txt", b"x", "owner"),
     Case("GET", "/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts/f.txt", None, "read"),
     Case("DELETE", "/api/2.0/mlflow-artifacts/artifacts/{e}/{r}/artifacts/f.txt", None, "owner"),
+    Case("POST", MPU + "/create/{e}/{r}/artifacts", {"path": "big.bin", "num_parts": 1}, "owner"),
+    Case(
+        "POST",
+        MPU + "/complete/{e}/{r}/artifacts",
+        {"path": "big.bin", "upload_id": "0" * 32, "parts": [{"part_number": 1}]},
+        "owner",
+    ),
+    Case("POST", MPU + "/abort/{e}/{r}/artifacts", {"path": "b", "upload_id": "0" * 32}, "owner"),
+    # A part carries no key: the upload id is its capability (a made-up one is a 404).
+    Case("PUT", MPU + "/part/" + "0" * 32 + "/1/{e}/{r}/artifacts", b"x", "capability"),
+    Case("GET", "/api/2.0/mlflow-artifacts/presigned/{e}/{r}/artifacts/f.txt", None, "read"),
     Case("GET", "/api/3.0/mlflow/server-info", None, "read"),
 ]
 
@@ -100,6 +112,13 @@ EXPECTED = {
     "read": {"none": 401, "viewer": ALLOWED, "member": ALLOWED, "owner": ALLOWED, "admin": ALLOWED},
     "owner": {"none": 401, "viewer": 403, "member": 403, "owner": ALLOWED, "admin": ALLOWED},
     "writer": {"none": 401, "viewer": 403, "member": ALLOWED, "owner": ALLOWED, "admin": ALLOWED},
+    "capability": {
+        "none": ALLOWED,
+        "viewer": ALLOWED,
+        "member": ALLOWED,
+        "owner": ALLOWED,
+        "admin": ALLOWED,
+    },
 }
 
 
@@ -108,6 +127,8 @@ def openapi_template(path: str) -> str:
     path = path.replace("{e}/{r}/artifacts/x.txt", "{path}").replace(
         "{e}/{r}/artifacts/f.txt", "{path}"
     )
+    path = path.replace("/part/" + "0" * 32 + "/1/", "/part/{upload_id}/{part_number}/")
+    path = path.replace("{e}/{r}/artifacts", "{path}")
     return path.replace("{m}", "{model_id}").replace("/tags/a", "/tags/{key}")
 
 

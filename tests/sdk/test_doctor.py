@@ -221,12 +221,29 @@ class TestArtifacts:
         assert artifacts["status"] == "error"
         assert f"{folder / 'blocker'} is not a folder" in artifacts["detail"]
 
-    def test_an_object_store_url_is_not_supported_yet(self, folder: Path) -> None:
-        code, found = findings(folder, ARTIFACT_ROOT="s3://bucket/x")
+    def test_a_bucket_that_does_not_answer_is_an_error_naming_the_variable(
+        self, folder: Path
+    ) -> None:
+        endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        code, found = findings(
+            folder,
+            ARTIFACT_ROOT="s3://bucket/x",
+            ARTIFACT_S3_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_REGION="us-east-1",
+        )
         assert code == 1
         artifacts = finding(found, "artifacts")
-        assert "not supported yet" in artifacts["detail"]
-        assert "a local folder named 's3:'" in artifacts["detail"]
+        assert artifacts["status"] == "error"
+        assert artifacts["detail"].startswith("ARTIFACT_ROOT=s3://bucket/x: the store cannot be")
+        assert f"ARTIFACT_S3_ENDPOINT_URL={endpoint}" in artifacts["fix"]
+        assert not (folder / "s3:").exists()
+
+    def test_a_scheme_we_do_not_serve_is_a_configuration_error(self, folder: Path) -> None:
+        code, found = findings(folder, ARTIFACT_ROOT="ftp://host/x")
+        assert code == 1
+        assert "ARTIFACT_ROOT: Value error, ftp:// is not served" in json.dumps(found)
 
     def test_an_existing_root_shows_free_space_and_leaves_nothing_behind(
         self, folder: Path

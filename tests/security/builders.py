@@ -16,7 +16,18 @@ from functools import cache
 
 from mltrail_server.config import Settings
 from mltrail_server.main import create_app
-from tests.security.world import ARTIFACTS, ML, V1, Call, Ids, Victim, World, make_victim, snapshot
+from tests.security.world import (
+    ARTIFACTS,
+    ARTIFACTS_API,
+    ML,
+    V1,
+    Call,
+    Ids,
+    Victim,
+    World,
+    make_victim,
+    snapshot,
+)
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # POSTs that only read: searches and history queries, by route (not by the text of a path).
@@ -34,6 +45,10 @@ READ_ONLY_POSTS = frozenset(
 EXEMPT = {
     ("POST", "/ui/session"): "the UI's sign-in: it takes the key to check in its body",
     ("DELETE", "/ui/session"): "the UI's sign-out: it only tells the browser to drop a cookie",
+    ("PUT", f"{ARTIFACTS_API}/mpu/part/{{upload_id}}/{{part_number}}/{{path}}"): (
+        "a multipart upload's part: the random upload id that mpu/create handed out after its "
+        "permission check is the capability, as a presigned URL's signature is"
+    ),
 }
 
 
@@ -48,6 +63,29 @@ class Prepare(StrEnum):
     NOTHING = "nothing"
     DELETE_EXPERIMENT = "delete the experiment"
     DELETE_RUN = "delete the run"
+    START_UPLOAD = "start a multipart upload into the run"
+
+
+# The upload id the owner's mpu/create gave for each prepared victim's run (by run id).
+UPLOADS: dict[str, str] = {}
+MPU = f"{ARTIFACTS_API}/mpu"
+
+
+def _upload_of(ids: Ids) -> str:
+    """The upload started for this victim's run, in whatever spelling its id is sent."""
+    try:
+        run = uuid.UUID(ids.run).hex
+    except ValueError:
+        return ""  # a probe of the builder's shape, not a request
+    return UPLOADS.get(run, "")
+
+
+def _mpu(action: str, extra: Callable[[Ids], dict[str, object]]) -> Callable[[Ids], Call]:
+    return lambda i: Call(
+        "POST",
+        f"{MPU}/{action}/{i.experiment}/{i.run}/artifacts",
+        json={"path": "/home/u/big.bin", **extra(i)},
+    )
 
 
 @dataclass(frozen=True)
@@ -425,6 +463,32 @@ _ALL = [
         Rule.OWNED,
         lambda i: Call("DELETE", f"{ARTIFACTS}/{i.experiment}/{i.run}/artifacts/model.pkl"),
     ),
+    # Starting an upload shows nothing until it completes.
+    Builder(
+        "POST",
+        f"{MPU}/create/{{path}}",
+        Rule.OWNED,
+        _mpu("create", lambda i: {"num_parts": 1}),
+        visible=False,
+    ),
+    Builder(
+        "POST",
+        f"{MPU}/complete/{{path}}",
+        Rule.OWNED,
+        _mpu(
+            "complete",
+            lambda i: {"upload_id": _upload_of(i), "parts": [{"part_number": 1}]},
+        ),
+        prepare=Prepare.START_UPLOAD,
+    ),
+    Builder(
+        "POST",
+        f"{MPU}/abort/{{path}}",
+        Rule.OWNED,
+        _mpu("abort", lambda i: {"upload_id": _upload_of(i)}),
+        prepare=Prepare.START_UPLOAD,
+        visible=False,
+    ),
 ]
 BUILDERS = {builder.key: builder for builder in _ALL}
 
@@ -480,6 +544,18 @@ async def prepared_victim(world: World, builder: Builder, owner: str = "owner") 
         body = {"run_id": victim.run.hex}
         deleted = await world.client.post(f"{ML}/runs/delete", json=body, headers=admin)
         assert deleted.status_code == 200, deleted.text
+    if builder.prepare is Prepare.START_UPLOAD:
+        owner_headers = world.headers(owner)
+        started = await world.client.post(
+            f"{MPU}/create/{victim.experiment.hex}/{victim.run.hex}/artifacts",
+            json={"path": "big.bin", "num_parts": 1},
+            headers=owner_headers,
+        )
+        assert started.status_code == 200, started.text
+        credential = started.json()["credentials"][0]
+        part = await world.client.put(credential["url"], content=b"evil part")
+        assert part.status_code == 200, part.text
+        UPLOADS[victim.run.hex] = started.json()["upload_id"]
     return victim
 
 

@@ -18,7 +18,8 @@ import httpx
 from tests.conftest import Server
 
 ML = "/api/2.0/mlflow"
-ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts"
+ARTIFACTS = f"{ARTIFACTS_API}/artifacts"
 V1 = "/api/v1"
 JSON = "application/json"
 CALLERS = ("none", "viewer", "member", "grantee", "owner", "admin")

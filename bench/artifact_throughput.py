@@ -1,0 +1,242 @@
+"""Artifact throughput through a proxy to S3: our server and `mlflow server
+--serve-artifacts`, both in front of the same S3 endpoint (moto_server on loopback, a bucket
+each under its own prefix), in one run. One file of `--size-mb` goes up with a streamed PUT
+to `/api/2.0/mlflow-artifacts/artifacts/...` (the path the mlflow client uses, which both
+servers serve) and comes back with a streamed GET; the download is checked byte for byte.
+Prints MB/s for each side, the ratio ours / MLflow, and the peak memory (VmHWM) of each
+server's processes, which shows whether a file sat in memory.
+
+    .venv/bin/python bench/artifact_throughput.py               # 1 GB (1024 MiB)
+    .venv/bin/python bench/artifact_throughput.py --size-mb 128 # quicker
+
+Needs no PostgreSQL (both servers use a temporary SQLite file). The first run creates
+bench/.venv-mlflow (the pinned mlflow, plus boto3 for its S3 artifact repository). moto
+keeps objects in memory: a 1 GB run holds 2 GB in moto's process. Writes
+bench/results/artifacts-<time>.json (and artifacts-latest.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+
+BOTO3 = "boto3==1.44.5"
+BLOCK = 8 * 1024 * 1024
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+
+
+def make_file(path: Path, size: int) -> str:
+    """A file of `size` random-ish bytes (a random block repeated with a counter); its sha256."""
+    digest = hashlib.sha256()
+    seed = os.urandom(BLOCK)
+    with path.open("wb") as out:
+        written, counter = 0, 0
+        while written < size:
+            block = (counter.to_bytes(8, "big") + seed)[: min(BLOCK, size - written)]
+            out.write(block)
+            digest.update(block)
+            written += len(block)
+            counter += 1
+    return digest.hexdigest()
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := source.read(BLOCK):
+            yield chunk
+
+
+def peak_memory_mb(pids: list[int]) -> float:
+    """The sum of the processes' peak resident sizes (VmHWM), in MiB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def ensure_boto3(mlflow_bin: Path) -> None:
+    python = mlflow_bin.parent / "python"
+    found = subprocess.run([str(python), "-c", "import boto3"], capture_output=True)
+    if found.returncode != 0:
+        h.log(f"installing {BOTO3} into {h.MLFLOW_VENV.name} (MLflow's S3 repository needs it)")
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", BOTO3], check=True)
+
+
+def start_moto(workdir: Path) -> h.Server:
+    moto_bin = Path(sys.executable).parent / "moto_server"
+    if not moto_bin.exists():
+        found = shutil.which("moto_server")
+        if found is None:
+            raise SystemExit("moto_server not found: `make install-dev` installs moto[server]")
+        moto_bin = Path(found)
+    port = h.free_port()
+    server = h.Server(
+        "moto",
+        [str(moto_bin), "-H", "127.0.0.1", "-p", str(port)],
+        CREDENTIALS,
+        port,
+        workdir / "moto.log",
+        health_path="/",
+    )
+    server.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(server.base_url, timeout=2)
+            return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise TimeoutError(f"moto_server did not answer; see {server.log_path}")
+
+
+def start_ours(workdir: Path, s3_url: str, bucket: str) -> h.Server:
+    port = h.free_port()
+    env = {
+        **CREDENTIALS,
+        "DATABASE_URL": f"sqlite:///{workdir / 'ours.db'}",
+        "DATA_DIR": str(workdir / "ours"),
+        "REDIS_URL": "",
+        "AUTH_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+        "ARTIFACT_ROOT": f"s3://{bucket}/ours",
+        "ARTIFACT_S3_ENDPOINT_URL": s3_url,
+        "ARTIFACT_MAX_BYTES": str(64 * 1024**3),
+        "MAX_BODY_BYTES": str(64 * 1024**3),
+    }
+    command = [str(h.OUR_VENV / "bin" / "python"), "-m", "uvicorn", "mltrail_server.main:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    server = h.Server("ours", command, env, port, workdir / "ours.log")
+    server.start()
+    server.wait_ready()
+    return server
+
+
+def start_mlflow(workdir: Path, s3_url: str, bucket: str, mlflow_bin: Path) -> h.Server:
+    port = h.free_port()
+    env = {**CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": s3_url}
+    command = [str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}"]
+    command += ["--artifacts-destination", f"s3://{bucket}/mlflow", "--serve-artifacts"]
+    command += ["--workers", "1"]
+    server = h.Server("mlflow", command, env, port, workdir / "mlflow.log")
+    server.start()
+    server.wait_ready()
+    return server
+
+
+def artifact_path(client: httpx.Client) -> str:
+    """A new experiment and run through MLflow's REST API (both servers speak it); the run's
+    artifact folder as the proxied-artifact path."""
+    name = f"artifact-bench-{h.rand_suffix()}"
+    created = client.post("/api/2.0/mlflow/experiments/create", json={"name": name})
+    created.raise_for_status()
+    run = client.post(
+        "/api/2.0/mlflow/runs/create", json={"experiment_id": created.json()["experiment_id"]}
+    )
+    run.raise_for_status()
+    uri: str = run.json()["run"]["info"]["artifact_uri"]
+    return uri.removeprefix("mlflow-artifacts:").lstrip("/")
+
+
+def measure(server: h.Server, source: Path, size: int, expected: str) -> dict[str, float]:
+    with httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as client:
+        url = f"/api/2.0/mlflow-artifacts/artifacts/{artifact_path(client)}/big.bin"
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        started = time.perf_counter()
+        put = client.put(url, content=file_chunks(source), headers=headers)
+        upload = time.perf_counter() - started
+        put.raise_for_status()
+        digest = hashlib.sha256()
+        received = 0
+        started = time.perf_counter()
+        with client.stream("GET", url) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes(1024 * 1024):
+                digest.update(chunk)
+                received += len(chunk)
+        download = time.perf_counter() - started
+    if received != size or digest.hexdigest() != expected:
+        raise RuntimeError(f"{server.name}: the download differs from the upload")
+    mib = size / 1024**2
+    return {
+        "upload_s": upload,
+        "download_s": download,
+        "upload_mb_s": mib / upload,
+        "download_mb_s": mib / download,
+        "peak_rss_mb": peak_memory_mb(server.pids()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=int, default=1024, help="file size in MiB")
+    args = parser.parse_args()
+    size = args.size_mb * 1024**2
+    mlflow_bin = h.ensure_mlflow_venv()
+    ensure_boto3(mlflow_bin)
+    results: dict[str, object] = {"size_mb": args.size_mb}
+    with tempfile.TemporaryDirectory(prefix="artifact-bench-") as temporary:
+        workdir = Path(temporary)
+        source = workdir / "big.bin"
+        h.log(f"writing a {args.size_mb} MiB file")
+        expected = make_file(source, size)
+        servers: list[h.Server] = []
+        try:
+            moto = start_moto(workdir)
+            servers.append(moto)
+            bucket = f"bench-{h.rand_suffix()}"
+            httpx.put(f"{moto.base_url}/{bucket}", timeout=30).raise_for_status()
+            ours = start_ours(workdir, moto.base_url, bucket)
+            servers.append(ours)
+            mlflow = start_mlflow(workdir, moto.base_url, bucket, mlflow_bin)
+            servers.append(mlflow)
+            for server in (ours, mlflow):
+                h.log(f"{server.name}: upload and download of {args.size_mb} MiB")
+                results[server.name] = measure(server, source, size, expected)
+        finally:
+            for server in reversed(servers):
+                server.stop()
+    ours_r, mlflow_r = results["ours"], results["mlflow"]
+    assert isinstance(ours_r, dict) and isinstance(mlflow_r, dict)
+    print(f"\n{args.size_mb} MiB through the proxy to S3 (moto on loopback)")
+    print(f"{'':>10} {'ours':>10} {'MLflow':>10} {'ours/MLflow':>12}")
+    for key, label in (("upload_mb_s", "up MB/s"), ("download_mb_s", "down MB/s")):
+        ratio = ours_r[key] / mlflow_r[key]
+        results[f"{key}_ratio"] = ratio
+        print(f"{label:>10} {ours_r[key]:>10.1f} {mlflow_r[key]:>10.1f} {ratio:>12.2f}")
+    print(f"{'peak MiB':>10} {ours_r['peak_rss_mb']:>10.0f} {mlflow_r['peak_rss_mb']:>10.0f}")
+    h.RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(results, indent=2)
+    for name in (f"artifacts-{stamp}.json", "artifacts-latest.json"):
+        (h.RESULTS_DIR / name).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
