@@ -30,6 +30,8 @@ NAMING = {
 
 ACTIVE = "active"
 DELETED = "deleted"
+# The default experiment (MLflow's "0"), created on first use.
+DEFAULT_EXPERIMENT_UUID = uuid.UUID(int=0)
 
 
 class Base(DeclarativeBase):

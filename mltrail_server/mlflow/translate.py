@@ -19,11 +19,11 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from mltrail_server.db.tables import DEFAULT_EXPERIMENT_UUID
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.run import RunStatus
 from mltrail_server.models.tracking import MAX_KEY_LENGTH
 
-DEFAULT_EXPERIMENT_UUID = uuid.UUID(int=0)
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 ARTIFACT_SCHEME = "mlflow-artifacts:"
@@ -96,15 +96,6 @@ def experiment_artifact_location(experiment_id: uuid.UUID, stored: str | None) -
 
 def run_artifact_uri(experiment_id: uuid.UUID, run_id: uuid.UUID, stored: str | None) -> str:
     return stored or f"{ARTIFACT_SCHEME}/{experiment_id_out(experiment_id)}/{run_id.hex}/artifacts"
-
-
-def run_artifact_prefix(experiment_id: uuid.UUID, run_id: uuid.UUID) -> str:
-    """Where a run's artifacts are kept in the artifact store (MLflow's layout)."""
-    return f"{experiment_id_out(experiment_id)}/{run_id.hex}/artifacts"
-
-
-def model_artifact_prefix(experiment_id: uuid.UUID, model_id: str) -> str:
-    return f"{experiment_id_out(experiment_id)}/models/{model_id}/artifacts"
 
 
 @functools.lru_cache(maxsize=4096)

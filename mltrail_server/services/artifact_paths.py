@@ -16,16 +16,41 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mltrail_server.db.tables import DEFAULT_EXPERIMENT_UUID
 from mltrail_server.errors import InvalidPath
-from mltrail_server.mlflow.translate import (
-    DEFAULT_EXPERIMENT_ID,
-    DEFAULT_EXPERIMENT_UUID,
-    model_artifact_prefix,
-    run_artifact_prefix,
-)
 from mltrail_server.services.access import Targets
 
-__all__ = ["UPLOAD_MARKER", "ArtifactLocation", "Owner", "canonical_path", "locate"]
+__all__ = [
+    "UPLOAD_MARKER",
+    "ArtifactLocation",
+    "Owner",
+    "canonical_path",
+    "experiment_folder",
+    "locate",
+    "model_artifact_prefix",
+    "run_artifact_prefix",
+]
+
+# The store's layout is MLflow's, so a bucket can be shared with its server: an experiment's
+# folder is "0" for the default experiment, else the hex of its id.
+DEFAULT_EXPERIMENT_FOLDER = "0"
+
+
+def experiment_folder(experiment_id: uuid.UUID) -> str:
+    if experiment_id == DEFAULT_EXPERIMENT_UUID:
+        return DEFAULT_EXPERIMENT_FOLDER
+    return experiment_id.hex
+
+
+def run_artifact_prefix(experiment_id: uuid.UUID, run_id: uuid.UUID) -> str:
+    """Where a run's artifacts are kept in the artifact store."""
+    return f"{experiment_folder(experiment_id)}/{run_id.hex}/artifacts"
+
+
+def model_artifact_prefix(experiment_id: uuid.UUID, model_id: str) -> str:
+    """Where a logged model's artifacts are kept in the artifact store."""
+    return f"{experiment_folder(experiment_id)}/models/{model_id}/artifacts"
+
 
 # Part of the temporary name of a file being uploaded (mltrail_server/storage); never a user's name.
 UPLOAD_MARKER = ".upload-"
@@ -94,7 +119,7 @@ class ArtifactLocation:
 
 
 def _experiment(segment: str) -> uuid.UUID | None:
-    if segment == DEFAULT_EXPERIMENT_ID:
+    if segment == DEFAULT_EXPERIMENT_FOLDER:
         return DEFAULT_EXPERIMENT_UUID
     return _uuid(segment)
 

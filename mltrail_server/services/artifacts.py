@@ -18,8 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.db.repositories import logged_models as logged_models_repo
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.errors import InvalidInput, NotFound, PayloadTooLarge
-from mltrail_server.mlflow.translate import experiment_id_out, run_artifact_prefix
-from mltrail_server.services.artifact_paths import ArtifactLocation, Owner
+from mltrail_server.services.artifact_paths import (
+    ArtifactLocation,
+    Owner,
+    experiment_folder,
+    run_artifact_prefix,
+)
 from mltrail_server.services.artifact_purge import Purged, PurgeJob
 from mltrail_server.storage import (
     ArtifactDownload,
@@ -151,7 +155,7 @@ class ArtifactService:
     @staticmethod
     def purge_job_of_experiment(experiment_id: uuid.UUID) -> PurgeJob:
         """What deleting all of an experiment's artifacts (runs' and models') takes."""
-        return PurgeJob(Purged.EXPERIMENT, experiment_id, experiment_id_out(experiment_id))
+        return PurgeJob(Purged.EXPERIMENT, experiment_id, experiment_folder(experiment_id))
 
     async def upload_to_run(
         self,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import experiment_search
 from mltrail_server.db.repositories import experiments as repo
-from mltrail_server.db.tables import ACTIVE, DELETED
+from mltrail_server.db.tables import ACTIVE, DEFAULT_EXPERIMENT_UUID, DELETED
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit, transaction
@@ -25,7 +25,6 @@ from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_NAME,
-    DEFAULT_EXPERIMENT_UUID,
     check_key,
     experiment_id_in,
     experiment_id_out,

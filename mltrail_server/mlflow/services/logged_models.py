@@ -25,7 +25,6 @@ from mltrail_server.mlflow.translate import (
     ARTIFACT_SCHEME,
     check_key,
     experiment_id_in,
-    model_artifact_prefix,
     run_id_in,
 )
 from mltrail_server.search import (
@@ -39,6 +38,7 @@ from mltrail_server.search import (
     read_order_fields,
     search_fingerprint,
 )
+from mltrail_server.services.artifact_paths import model_artifact_prefix
 from mltrail_server.services.cache import Cache
 
 DEFAULT_MAX_RESULTS = 50
