@@ -128,6 +128,13 @@ class RedisCache:
         self._lost_invalidations = False
         self._recovering: asyncio.Task[None] | None = None
 
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """How long (seconds) a request waits for Redis to connect and to answer before the
+        cache is bypassed: what the client was really given."""
+        kwargs = self._client.get_connection_kwargs()
+        return kwargs["socket_connect_timeout"], kwargs["socket_timeout"]
+
     def _available(self) -> bool:
         return time.monotonic() >= self._down_until
 
