@@ -132,7 +132,7 @@ class RedisCache:
     def timeouts(self) -> tuple[float, float]:
         """How long (seconds) a request waits for Redis to connect and to answer before the
         cache is bypassed: what the client was really given."""
-        kwargs = self._client.get_connection_kwargs()
+        kwargs = self._client.connection_pool.connection_kwargs
         return kwargs["socket_connect_timeout"], kwargs["socket_timeout"]
 
     def _available(self) -> bool:
