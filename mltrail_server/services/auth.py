@@ -42,6 +42,9 @@ SESSION_COOKIE = "mltrail_key"
 # cannot set it, and a script on another origin cannot send it without our CORS consent.
 CSRF_HEADER = "x-requested-with"
 CACHE_SECONDS = 5.0
+# The user the first admin key belongs to, made on a database without users.
+ADMIN_USER = "admin"
+FIRST_KEY_NAME = "first admin key"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -162,6 +165,16 @@ def presented_key(headers: Mapping[str, str], api_key_header: str) -> str | None
 
 
 @dataclass(frozen=True)
+class NewAdminKey:
+    """An admin key made without the API: its user, its row, and the key itself (shown
+    once, never stored)."""
+
+    user: User
+    key: ApiKey
+    raw: str
+
+
+@dataclass(frozen=True)
 class UserRemoval:
     """What went with a deleted user."""
 
@@ -216,18 +229,36 @@ class AuthService:
         return principal
 
     async def bootstrap_admin(self) -> str | None:
-        """On a database without users: create user `admin` and return its first key (the
-        only time it is ever shown). Several workers starting at once create it once."""
+        """At the server's start: the first admin key on a database without users (see
+        `first_admin_key`), returned as the raw key, shown once; None if there are users."""
+        first = await self.first_admin_key()
+        return None if first is None else first.raw
+
+    async def first_admin_key(self) -> "NewAdminKey | None":
+        """On a database without users: create user `admin` and its first key (the only time
+        it is ever shown). Several workers starting at once create it once."""
         if await repo.count_users(self.session):
             return None
         try:
-            user = await repo.add_user(self.session, User(name="admin", role=Role.ADMIN.value))
-            raw = await self._add_key(user.id, "first admin key")
+            user = await repo.add_user(self.session, User(name=ADMIN_USER, role=Role.ADMIN.value))
+            key, raw = await self._add_key(user.id, FIRST_KEY_NAME)
             await self.session.commit()
         except IntegrityError:
             await self.session.rollback()
             return None
-        return raw
+        return NewAdminKey(user, key, raw)
+
+    async def admin_key(self, name: str) -> "NewAdminKey":
+        """An admin key made without the API, for when no admin key is at hand (`mltrail keys
+        create --admin`): on a database without users, the same first key the server's start
+        makes; otherwise a new key labelled `name` for the oldest active admin (a disabled
+        one's key would be refused), making user `admin` an enabled admin if none is left."""
+        first = await self.first_admin_key()
+        if first is not None:
+            return first
+        user = await self.recovery_admin(ADMIN_USER)
+        key, raw = await self.create_key(user.id, name)
+        return NewAdminKey(user, key, raw)
 
     async def recovery_admin(self, name: str) -> User:
         """An active admin to give a new key to when no admin key is at hand: the oldest
@@ -310,8 +341,7 @@ class AuthService:
 
     async def create_key(self, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
         await self._user(user_id)
-        raw = await self._add_key(user_id, name)
-        key = (await repo.list_keys(self.session, user_id))[-1]
+        key, raw = await self._add_key(user_id, name)
         await self.session.commit()
         return key, raw
 
@@ -429,10 +459,10 @@ class AuthService:
                 f"{owner}; ask its owner or an admin for a grant"
             )
 
-    async def _add_key(self, user_id: uuid.UUID, name: str) -> str:
+    async def _add_key(self, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
         raw = new_key()
-        await repo.add_key(
+        key = await repo.add_key(
             self.session,
             ApiKey(user_id=user_id, name=name, prefix=raw[:10], hash=hash_key(raw)),
         )
-        return raw
+        return key, raw
