@@ -13,15 +13,11 @@ artifact URIs and key checks.
   proxied artifact routes of this server.
 """
 
-import functools
-import posixpath
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.run import RunStatus
-from mltrail_server.models.tracking import MAX_KEY_LENGTH
 
 DEFAULT_EXPERIMENT_UUID = uuid.UUID(int=0)
 DEFAULT_EXPERIMENT_ID = "0"
@@ -34,7 +30,6 @@ USER_TAG = "mlflow.user"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
-_KEY_RE = re.compile(r"^[/\w.\- :]*$")
 
 TO_MLFLOW_STATUS: dict[RunStatus, str] = {
     RunStatus.RUNNING: "RUNNING",
@@ -105,27 +100,3 @@ def run_artifact_prefix(experiment_id: uuid.UUID, run_id: uuid.UUID) -> str:
 
 def model_artifact_prefix(experiment_id: uuid.UUID, model_id: str) -> str:
     return f"{experiment_id_out(experiment_id)}/models/{model_id}/artifacts"
-
-
-@functools.lru_cache(maxsize=4096)
-def _key_problem(key: str) -> str | None:
-    if not key:
-        return "must not be empty"
-    if len(key) > MAX_KEY_LENGTH:
-        return f"must be at most {MAX_KEY_LENGTH} characters (got {len(key)})"
-    if not _KEY_RE.match(key):
-        return (
-            "may only contain alphanumerics, underscores (_), dashes (-), periods (.), "
-            "spaces ( ), colons (:) and slashes (/)"
-        )
-    if key.startswith(("/", "..")) or key == "." or posixpath.normpath(key) != key:
-        return "must be a normalized relative path (no leading '/', no '..', no '//')"
-    return None
-
-
-def check_key(kind: str, key: str) -> str:
-    """MLflow's rule for metric, param and tag keys; 400 INVALID_PARAMETER_VALUE otherwise."""
-    problem = _key_problem(key)
-    if problem is not None:
-        raise InvalidInput(f"Invalid {kind} name: {key!r}. Names {problem}.")
-    return key
