@@ -6,6 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from mltrail_server.services.cache import MemoryCache, RedisCache, create_cache
+from mltrail_server.services.ttl_cache import TtlCache
 from tests.conftest import Backend, start_server, stop_server
 from tests.factories import create_experiment, create_run
 from tests.services_available import REDIS_URL, require_redis
@@ -104,6 +105,21 @@ class TestMemoryCache:
         cache = MemoryCache()
         await cache.set("k", b"v", ttl=-1)
         assert await cache.get("k") is None
+
+
+class TestTtlCache:
+    """The one in-process cache with expiry, behind MemoryCache and the auth lookups."""
+
+    def test_an_entry_lives_its_ttl_and_the_least_recently_used_goes_first(self) -> None:
+        cache: TtlCache[str, int] = TtlCache(ttl=3600, size=2)
+        cache.put("a", 1)
+        cache.put("b", 2)
+        assert cache.get("a") == 1  # now "b" is the least recently used
+        cache.put("c", 3)
+        assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
+        cache.put("d", 4, ttl=0)  # its own ttl: expired at once ("a" made room for it)
+        assert cache.get("d") is None and cache.get("a") is None
+        assert len(cache) == 1  # the expired entry was dropped when read
 
 
 async def test_cache_off_still_serves(sqlite_backend: Backend) -> None:

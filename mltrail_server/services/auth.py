@@ -18,13 +18,10 @@ import binascii
 import hashlib
 import ipaddress
 import secrets
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +31,7 @@ from mltrail_server.db.tables import ApiKey, ExperimentGrant, User
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import Conflict, Forbidden, NotFound, Unauthorized
 from mltrail_server.services.cache import Cache
+from mltrail_server.services.ttl_cache import TtlCache
 
 KEY_PREFIX = "et_"
 # The web UI keeps the key in this HTTP-only cookie (mltrail_server/routes/ui_session.py).
@@ -70,34 +68,6 @@ class Principal:
 
 OPEN = Principal(name="local", role=Role.ADMIN, authenticated=False)
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class TtlCache(Generic[K, V]):
-    """A small bounded in-process cache whose entries live `ttl` seconds."""
-
-    def __init__(self, ttl: float = CACHE_SECONDS, size: int = 10_000) -> None:
-        self._ttl = ttl
-        self._size = size
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = (time.monotonic() + self._ttl, value)
-        self._entries.move_to_end(key)
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
 # The read cache's generation that every change of who may do what bumps.
 AUTH_GENERATION = "auth"
 # (this process's counter, the shared generations or None when they cannot be read).
@@ -115,10 +85,10 @@ class _LocalEpoch:
 _local = _LocalEpoch()
 
 # Shared by every request of this process, keyed by the epoch they were read under.
-principals: TtlCache[tuple[Epoch, str], Principal] = TtlCache()
+principals: TtlCache[tuple[Epoch, str], Principal] = TtlCache(CACHE_SECONDS)
 # An experiment's owner changes only when its owner is deleted (and the epoch moves).
 run_owners: TtlCache[tuple[Epoch, uuid.UUID], tuple[uuid.UUID, str]] = TtlCache(ttl=60.0)
-grants: TtlCache[tuple[Epoch, uuid.UUID, uuid.UUID], bool] = TtlCache()
+grants: TtlCache[tuple[Epoch, uuid.UUID, uuid.UUID], bool] = TtlCache(CACHE_SECONDS)
 
 
 def hash_key(raw: str) -> str:
