@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 
+from mltrail_server.db.migrate import alembic_config
 from tests.sdk.live_server import ROOT, free_port, wait_until_healthy
 
 WORKERS = 4
@@ -24,6 +26,7 @@ POINTS_PER_BATCH = 50
 HEALTH_ROUNDS = 100
 HEALTH_BURST = 16
 
+REVISIONS = list(ScriptDirectory.from_config(alembic_config()).walk_revisions())
 COMMANDS = {
     "uvicorn": ["-m", "uvicorn", "app.main:app", "--workers", str(WORKERS)],
     "gunicorn": ["-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", str(WORKERS)],
@@ -165,6 +168,12 @@ class TestFourWorkersOnTheDefaultSqlite:
         assert await worker_pids(server.url) == pids
         log = server.log.read_text()
         assert "database is locked" not in log and "Traceback" not in log, log[-3000:]
+        applied = [
+            line.partition("migration applied:")[2]
+            for line in log.splitlines()
+            if "migration applied:" in line
+        ]
+        assert len(applied) == len(set(applied)) == len(REVISIONS), applied  # migrated once
 
     async def test_a_write_through_one_worker_is_read_through_every_other(
         self, server: Server
