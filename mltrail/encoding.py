@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import posixpath
@@ -13,11 +14,13 @@ from typing import Any
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "InvalidKey",
     "Point",
     "check_key",
     "decode_value",
     "dump_json",
     "encode_value",
+    "key_problem",
     "metrics_payload",
     "now_ms",
     "param_value",
@@ -35,20 +38,35 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def check_key(key: str, kind: str = "metric") -> str:
-    """The server's key rule (MLflow's), so a bad key fails where it is logged instead of
-    making the server refuse a whole batch later. Raises ValueError naming the rule."""
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise ValueError(f"{kind} key {key!r} must be a string of 1-{MAX_KEY_LENGTH} characters")
+class InvalidKey(ValueError):
+    """A metric, param or tag key that breaks the key rule; the message names the rule."""
+
+
+@functools.lru_cache(maxsize=4096)
+def key_problem(key: str) -> str | None:
+    """What is wrong with `key` under the key rule (MLflow's), or None if nothing is.
+    Cached: a batch repeats the same few keys thousands of times."""
+    if not key:
+        return "must not be empty"
+    if len(key) > MAX_KEY_LENGTH:
+        return f"must be at most {MAX_KEY_LENGTH} characters (got {len(key)})"
     if not _KEY_CHARS.fullmatch(key):
-        raise ValueError(
-            f"{kind} key {key!r} may contain only letters, digits, '_', '-', '.', ' ', '/' and ':'"
-        )
-    if key.startswith(("/", "..")) or posixpath.normpath(key) != key:
-        raise ValueError(
-            f"{kind} key {key!r} must be a normalized relative path (no leading '/', no '..', "
-            "'.' or empty segments)"
-        )
+        return "may contain only letters, digits, '_', '-', '.', ' ', '/' and ':'"
+    if key.startswith(("/", "..")) or key == "." or posixpath.normpath(key) != key:
+        return "must be a normalized relative path (no leading '/', no '..', '.' or empty segments)"
+    return None
+
+
+def check_key(key: str, kind: str = "key") -> str:
+    """The key rule of the SDK, the v1 API and the MLflow API alike (`kind`: "metric",
+    "param", "tag", for the message): `key` back, or InvalidKey naming the rule. The SDK
+    checks it where a key is logged, so a bad key fails there instead of making the server
+    refuse a whole batch later."""
+    if not isinstance(key, str):
+        raise InvalidKey(f"{kind} key {key!r} must be a string")
+    problem = key_problem(key)
+    if problem is not None:
+        raise InvalidKey(f"{kind} key {key!r} {problem}")
     return key
 
 

@@ -94,7 +94,7 @@ class ActiveRun:
         known = self._known_keys
         for key, value in metrics.items():
             if key not in known:
-                check_key(key)
+                check_key(key, "metric")
                 known.add(key)
             append((key, float(value), at, stamp))
         if len(self._points) >= self._sender.notify_at:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # The longest one SQL statement of a request may run before the database stops it (a
     # 503 that says the query took too long); 0 means no limit. Migrations have none.
     database_statement_timeout_seconds: float = Field(default=30.0, ge=0)
+    # On SQLite, how long a write waits for another's lock before its request is refused with
+    # a 503 and Retry-After (nothing of it stored). Every worker's writes queue on one lock.
+    database_busy_timeout_seconds: float = Field(default=10.0, gt=0)
     # Empty means: no Redis; an in-process cache is used instead.
     redis_url: str = ""
     # Prefix of every Redis key, so several deployments (or test runs) can share one Redis.

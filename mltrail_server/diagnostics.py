@@ -241,6 +241,7 @@ async def check_database(settings: Settings) -> tuple[Database | None, Finding]:
         pooled=False,
         pgbouncer=settings.database_pgbouncer,
         statement_timeout=settings.database_statement_timeout_seconds,
+        busy_timeout=settings.database_busy_timeout_seconds,
     )
     try:
         await asyncio.wait_for(database.ping(), CONNECT_TIMEOUT_SECONDS)

@@ -25,6 +25,7 @@ from mltrail_server.storage import (
     ObjectStoreUnreachable,
     open_artifact_store,
 )
+from mltrail_server.worker_processes import IN_PROCESS_CACHE_OFF_MESSAGE, one_of_several_workers
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,15 @@ class Runtime:
         await self.resources()
         return await self.read_routing.replica_state(self._replica)
 
+    def _cache_enabled(self) -> bool:
+        """The setting, except for an in-memory cache in one of several workers: off."""
+        if not self.settings.cache_enabled or self.settings.redis_url:
+            return self.settings.cache_enabled
+        if one_of_several_workers():
+            logger.warning(IN_PROCESS_CACHE_OFF_MESSAGE)
+            return False
+        return True
+
     async def _open(self, *, pooled: bool) -> None:
         # Everything up to the first await runs at once, so concurrent first requests on
         # the same loop see `_loop` set and wait for `_ready` instead of opening twice.
@@ -195,6 +205,7 @@ class Runtime:
             pooled=pooled,
             pgbouncer=self.settings.database_pgbouncer,
             statement_timeout=self.settings.database_statement_timeout_seconds,
+            busy_timeout=self.settings.database_busy_timeout_seconds,
         )
         if read_url := self.settings.resolved_database_read_url:
             self._replica = Database(
@@ -206,7 +217,7 @@ class Runtime:
             )
         if self._cache is None or self._cache.backend == "redis":
             self._cache = create_cache(
-                self.settings.redis_url, self.settings.cache_enabled, self.settings.redis_prefix
+                self.settings.redis_url, self._cache_enabled(), self.settings.redis_prefix
             )
         try:
             if self.settings.migrate_on_start and not self._migrated:

@@ -1,9 +1,12 @@
 """The read cache: shared through Redis between app instances, and never a reason to fail."""
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 
-from mltrail_server.services.cache import MemoryCache, RedisCache
+from mltrail_server.services.cache import MemoryCache, RedisCache, create_cache
+from mltrail_server.services.ttl_cache import TtlCache
 from tests.conftest import Backend, start_server, stop_server
 from tests.factories import create_experiment, create_run
 from tests.services_available import REDIS_URL, require_redis
@@ -104,6 +107,21 @@ class TestMemoryCache:
         assert await cache.get("k") is None
 
 
+class TestTtlCache:
+    """The one in-process cache with expiry, behind MemoryCache and the auth lookups."""
+
+    def test_an_entry_lives_its_ttl_and_the_least_recently_used_goes_first(self) -> None:
+        cache: TtlCache[str, int] = TtlCache(ttl=3600, size=2)
+        cache.put("a", 1)
+        cache.put("b", 2)
+        assert cache.get("a") == 1  # now "b" is the least recently used
+        cache.put("c", 3)
+        assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
+        cache.put("d", 4, ttl=0)  # its own ttl: expired at once ("a" made room for it)
+        assert cache.get("d") is None and cache.get("a") is None
+        assert len(cache) == 1  # the expired entry was dropped when read
+
+
 async def test_cache_off_still_serves(sqlite_backend: Backend) -> None:
     server = await start_server(sqlite_backend.settings(cache_enabled=False), sqlite_backend)
     try:
@@ -113,3 +131,83 @@ async def test_cache_off_still_serves(sqlite_backend: Backend) -> None:
         assert (await server.client.get("/ready")).json()["cache_backend"] == "off"
     finally:
         await stop_server(server)
+
+
+class HungRedis:
+    """A TCP server that accepts connections and reads commands but never answers, as a
+    hung Redis or a network partition looks to a client. Counts the commands it was sent."""
+
+    def __init__(self) -> None:
+        self.commands = 0
+        self._server: asyncio.Server | None = None
+        self._connections: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return f"redis://{host}:{port}/0"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.append(writer)
+        buffer = b""
+        while chunk := await reader.read(65536):
+            buffer += chunk
+            while (taken := command_length(buffer)) is not None:
+                self.commands += 1
+                buffer = buffer[taken:]
+
+    async def stop(self) -> None:
+        for writer in self._connections:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+def command_length(buffer: bytes) -> int | None:
+    """The length of the first complete RESP command in `buffer` (an array of bulk
+    strings), or None while it is incomplete."""
+    end = buffer.find(b"\r\n")
+    if end < 0:
+        return None
+    count, position = int(buffer[1:end]), end + 2
+    for _ in range(count):
+        end = buffer.find(b"\r\n", position)
+        if end < 0:
+            return None
+        position = end + 2 + int(buffer[position + 1 : end]) + 2
+        if position > len(buffer):
+            return None
+    return position
+
+
+class TestHungRedis:
+    """README: "Redis being down or slow never fails a request: the cache is bypassed (after
+    at most 250 ms)". The wait is the client's socket timeouts; the bypass means one request
+    pays it, and the requests after it do not touch Redis at all (counted by the hung server,
+    not timed)."""
+
+    async def test_the_promised_timeouts_are_what_the_client_uses(self) -> None:
+        cache = create_cache("redis://127.0.0.1:6379/0", enabled=True)
+        try:
+            assert isinstance(cache, RedisCache)
+            assert cache.timeouts == (0.25, 0.25)
+        finally:
+            await cache.close()
+
+    async def test_one_request_waits_on_a_hung_redis_and_the_next_ones_bypass_it(self) -> None:
+        hung = HungRedis()
+        cache = RedisCache(await hung.start(), prefix="hung:")
+        try:
+            # Bounded by the test, not asserted: a client without timeouts would hang here.
+            assert await asyncio.wait_for(cache.generations("experiments"), 60) is None
+            waited_on = hung.commands
+            assert waited_on >= 1, "the first request did not try Redis"
+            for _ in range(50):
+                assert await cache.generations("experiments") is None
+                assert await cache.get("experiment:1") is None
+                await cache.set("experiment:1", b"{}", ttl=60)
+            assert hung.commands == waited_on, "requests kept waiting on the hung Redis"
+        finally:
+            await cache.close()
+            await hung.stop()

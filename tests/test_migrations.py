@@ -1,21 +1,25 @@
 """Alembic migrations, up and down, on SQLite and PostgreSQL, and several workers at once."""
 
 import asyncio
+import sqlite3
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
+from filelock import FileLock
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mltrail_server.config import Settings
-from mltrail_server.db.engine import Database
-from mltrail_server.db.migrate import downgrade
+from mltrail_server.db.engine import MIGRATION_LOCK_ID, Database
+from mltrail_server.db.migrate import alembic_config, downgrade
 from mltrail_server.db.tables import Base
 from mltrail_server.main import create_app
 from tests.api.test_metric_history_api import block_buckets
@@ -71,18 +75,124 @@ class TestMigrations:
             version = await connection.execute(text("SELECT version_num FROM alembic_version"))
             assert len(version.all()) == 1
 
-    async def test_several_workers_starting_at_once(self, empty_database: Database) -> None:
-        script = (
-            "import asyncio, sys\n"
-            "from mltrail_server.db.engine import Database\n"
-            "asyncio.run(Database(sys.argv[1], pooled=False).migrate())\n"
-        )
-        workers = [
-            await asyncio.create_subprocess_exec(sys.executable, "-c", script, empty_database.url)
-            for _ in range(4)
+    async def test_several_workers_starting_at_once_migrate_once(
+        self, empty_database: Database
+    ) -> None:
+        """Four workers start while another process holds the migration lock (PostgreSQL's
+        advisory lock; SQLite's lock file, and SQLite's write lock too, with a busy timeout
+        of 1 ms): every one waits for it, none fails, and each migration is applied once."""
+        workers: list[asyncio.subprocess.Process] = []
+        try:
+            async with holding_the_migration_lock(empty_database) as waiting:
+                for _ in range(4):
+                    workers.append(await start_migrating_worker(empty_database.url))
+                for worker in workers:
+                    assert worker.stdout is not None
+                    assert (await worker.stdout.readline()).strip() == b"migrating"
+                await waiting(workers)
+            outputs = [await worker.communicate() for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.returncode is None:
+                    worker.kill()
+                    await worker.wait()
+        assert [worker.returncode for worker in workers] == [0, 0, 0, 0], outputs
+        applied = [
+            line
+            for stdout, _ in outputs
+            for line in stdout.decode().splitlines()
+            if line.startswith("migration applied:")
         ]
-        assert [await worker.wait() for worker in workers] == [0, 0, 0, 0]
+        assert len(applied) == len(set(applied)) == len(REVISIONS), applied
         assert await tables(empty_database) == EXPECTED
+
+
+REVISIONS = list(ScriptDirectory.from_config(alembic_config()).walk_revisions())
+WORKER = (
+    "import asyncio, logging, sys\n"
+    "import mltrail_server.db.migrate\n"
+    "from mltrail_server.db.engine import Database\n"
+    "logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stdout)\n"
+    "database = Database(sys.argv[1], pooled=False, busy_timeout=0.001)\n"
+    "print('migrating', flush=True)\n"
+    "asyncio.run(database.migrate())\n"
+)
+# How long every worker must keep waiting on the held lock (a worker that does not wait
+# exits within milliseconds: SQLite's busy timeout is 1 ms, PostgreSQL's DDL collides).
+SETTLE_POLLS = 20
+
+
+async def start_migrating_worker(url: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, url, stdout=asyncio.subprocess.PIPE
+    )
+
+
+Waiting = Callable[[list[asyncio.subprocess.Process]], Awaitable[None]]
+
+
+@asynccontextmanager
+async def holding_the_migration_lock(database: Database) -> AsyncIterator[Waiting]:
+    """Hold what `Database.migrate` waits on, and yield a check that the given workers are
+    all waiting for it; release it on leaving."""
+    if database.dialect == "postgresql":
+        async with database.engine.connect() as connection:
+            await connection.execute(
+                text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+            )
+            await connection.commit()
+
+            async def waiting_on_postgres(workers: list[asyncio.subprocess.Process]) -> None:
+                # Deterministic: the waiters show in pg_locks, or the lock is not taken.
+                for _ in range(600):
+                    assert all(w.returncode is None for w in workers), "a worker did not wait"
+                    count = await connection.execute(WAITERS, {"id": MIGRATION_LOCK_ID})
+                    await connection.commit()
+                    if count.scalar_one() == len(workers):
+                        assert await tables(database) == set(), "migrated under the lock"
+                        return
+                    await asyncio.sleep(0.1)
+                raise AssertionError("the workers never waited on the migration lock")
+
+            try:
+                yield waiting_on_postgres
+            finally:
+                await connection.execute(
+                    text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
+                )
+                await connection.commit()
+        return
+
+    path = make_url(database.url).database
+    assert path is not None
+    writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("BEGIN IMMEDIATE")
+
+    async def waiting_on_sqlite(workers: list[asyncio.subprocess.Process]) -> None:
+        # A worker that skips the lock file meets the write lock held here and fails at
+        # once (busy timeout 1 ms).
+        for _ in range(SETTLE_POLLS):
+            await asyncio.sleep(0.1)
+            assert all(w.returncode is None for w in workers), "a worker did not wait"
+        made = writer.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        assert made == [], "migrated under the lock"
+
+    try:
+        with FileLock(f"{path}.migrate-lock"):
+            try:
+                yield waiting_on_sqlite
+            finally:
+                writer.close()  # the write lock first: a waiting worker may then take it
+    finally:
+        writer.close()
+
+
+WAITERS = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND ((classid::bigint << 32) | objid::bigint) = :id"
+)
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 
 import httpx
 import pytest
@@ -36,7 +37,11 @@ class TestHealth:
     ) -> None:
         response = await client.get("/health")
         assert response.status_code == 200
-        assert response.json() == {"status": "healthy", "version": __version__}
+        assert response.json() == {
+            "status": "healthy",
+            "version": __version__,
+            "worker_pid": os.getpid(),  # the ASGI app runs in this process
+        }
 
     async def test_ready_checks_database_and_cache(self, server: Server) -> None:
         response = await server.client.get("/ready")

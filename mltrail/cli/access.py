@@ -33,8 +33,7 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 
-#: The user `keys create --admin` makes when the database has no admin at all.
-ADMIN_USER = "admin"
+#: The label of a key `keys create --admin` adds for an existing admin.
 ADMIN_KEY_NAME = "mltrail keys create --admin"
 
 
@@ -200,30 +199,18 @@ def _print_new_key(
 
 
 async def _admin_key_in_database(url: str, name: str) -> dict[str, str]:
-    """Migrate, then: on a database without users, create user `admin` and its first key
-    (as the server does at its first start); otherwise a new key labelled `name` for the
-    oldest admin (creating user `admin` if there is no admin at all). Returns the key, its
-    id and label, and its user's name."""
+    """Migrate, then the server's own rule for an admin key made without the API
+    (`AuthService.admin_key`). Returns the key, its id and label, and its user's name."""
     from mltrail_server.db.engine import Database
-    from mltrail_server.db.repositories import auth as repo
     from mltrail_server.db.unit_of_work import transaction
-    from mltrail_server.services.auth import AuthService, hash_key
+    from mltrail_server.services.auth import AuthService
 
     database = Database(url, pooled=False)
     try:
         await database.migrate()
         async with transaction(database.session()) as session:
-            service = AuthService(session)
-            raw = await service.bootstrap_admin()
-            if raw is not None:
-                found = await repo.principal_for_hash(session, hash_key(raw))
-                assert found is not None
-                user, key = found
-            else:
-                # The oldest active admin; a disabled one's key would be refused.
-                user = await service.recovery_admin(ADMIN_USER)
-                key, raw = await service.create_key(user.id, name)
-            return {"key": raw, "id": str(key.id), "name": key.name, "user": user.name}
+            new = await AuthService(session).admin_key(name)
+        return {"key": new.raw, "id": str(new.key.id), "name": new.key.name, "user": new.user.name}
     finally:
         await database.dispose()
 

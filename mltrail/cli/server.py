@@ -180,7 +180,10 @@ def upgrade(
 
     async def migrate() -> None:
         database = Database(
-            url, pooled=False, statement_timeout=settings.database_statement_timeout_seconds
+            url,
+            pooled=False,
+            statement_timeout=settings.database_statement_timeout_seconds,
+            busy_timeout=settings.database_busy_timeout_seconds,
         )
         try:
             await database.migrate()

@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 
 # Any fixed number: every worker that starts at once waits on the same lock.
 MIGRATION_LOCK_ID = 7_239_104_551
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 # The execution option that picks how a SQLite transaction begins (IMMEDIATE or DEFERRED).
 SQLITE_BEGIN_OPTION = "sqlite_begin"
 # SQLite calls the progress handler every this many virtual-machine steps (well under a
@@ -78,9 +77,11 @@ class _StatementClock:
         return int(time.monotonic() > self.deadline)
 
 
-def _setup_sqlite(engine: AsyncEngine, statement_timeout: float) -> None:
-    """WAL, foreign keys, a busy timeout, and `BEGIN IMMEDIATE` so writers queue, not fail;
-    with a `statement_timeout` (seconds, 0 for none), statements that run longer stop."""
+def _setup_sqlite(engine: AsyncEngine, statement_timeout: float, busy_timeout: float) -> None:
+    """WAL, foreign keys, a busy timeout (seconds: how long a writer queues for the write
+    lock before SQLite gives up with "database is locked"), and `BEGIN IMMEDIATE` so writers
+    queue, not fail; with a `statement_timeout` (seconds, 0 for none), statements that run
+    longer stop."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -89,7 +90,7 @@ def _setup_sqlite(engine: AsyncEngine, statement_timeout: float) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={math.ceil(busy_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
         if statement_timeout > 0:
@@ -157,24 +158,29 @@ class Database:
         pgbouncer: bool = False,
         statement_timeout: float | None = None,
         pre_ping: bool = False,
+        busy_timeout: float | None = None,
     ) -> None:
         """`statement_timeout` in seconds (0 for none); by default the process's setting
-        DATABASE_STATEMENT_TIMEOUT_SECONDS. `pre_ping` checks each pooled connection as it
-        is taken (a round trip), so a server that restarted is found before a query fails:
-        what lets a read fall back from a read replica instead of failing."""
+        DATABASE_STATEMENT_TIMEOUT_SECONDS. `busy_timeout` (SQLite only, seconds): by
+        default DATABASE_BUSY_TIMEOUT_SECONDS. `pre_ping` checks each pooled connection as
+        it is taken (a round trip), so a server that restarted is found before a query
+        fails: what lets a read fall back from a read replica instead of failing."""
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if statement_timeout is None:
             statement_timeout = get_settings().database_statement_timeout_seconds
         self.statement_timeout = statement_timeout
+        if busy_timeout is None:
+            busy_timeout = get_settings().database_busy_timeout_seconds
+        self.busy_timeout = busy_timeout
         timeout_ms = math.ceil(statement_timeout * 1000)
         options: dict[str, Any] = {}
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            options["connect_args"] = {"timeout": busy_timeout}
         else:
             # No pre-ping round trip per checkout (but on a read replica): a connection that
             # died is invalidated on first use, its request gets a 503 and the pool reconnects.
@@ -211,7 +217,7 @@ class Database:
             }
         }
         if self.dialect == "sqlite":
-            _setup_sqlite(self.engine, statement_timeout)
+            _setup_sqlite(self.engine, statement_timeout, busy_timeout)
         elif pgbouncer:
             _setup_pgbouncer(self.engine)
             if timeout_ms > 0:
@@ -241,7 +247,7 @@ class Database:
         # Migrations may backfill large tables: no per-statement client timeout for them.
         engine = create_async_engine(self.url, poolclass=NullPool, **self._migration_options)
         if self.dialect == "sqlite":
-            _setup_sqlite(engine, 0)
+            _setup_sqlite(engine, 0, self.busy_timeout)
         try:
             await self._migrate_on(engine, revision, upgrade)
         finally:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
+from mltrail.encoding import InvalidKey
 from mltrail_server.errors import (
     Conflict,
     DomainError,
@@ -120,6 +121,9 @@ def render_exception(exc: Exception) -> Response | None:
         return render_domain_error(exc)
     if isinstance(exc, RequestValidationError):
         return mlflow_error("INVALID_PARAMETER_VALUE", describe_validation_error(exc))
+    if isinstance(exc, InvalidKey):
+        # The key rule shared with the SDK and the v1 API (mltrail.encoding.check_key).
+        return mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid {exc}.")
     if isinstance(exc, UnicodeEncodeError):
         # JSON allows "\ud800", a plain str field keeps it, and no database can store it.
         return mlflow_error(

@@ -13,16 +13,12 @@ artifact URIs and key checks.
   proxied artifact routes of this server.
 """
 
-import functools
-import posixpath
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from mltrail_server.db.tables import DEFAULT_EXPERIMENT_UUID
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.run import RunStatus
-from mltrail_server.models.tracking import MAX_KEY_LENGTH
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -34,7 +30,6 @@ USER_TAG = "mlflow.user"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
-_KEY_RE = re.compile(r"^[/\w.\- :]*$")
 
 TO_MLFLOW_STATUS: dict[RunStatus, str] = {
     RunStatus.RUNNING: "RUNNING",
@@ -96,27 +91,3 @@ def experiment_artifact_location(experiment_id: uuid.UUID, stored: str | None) -
 
 def run_artifact_uri(experiment_id: uuid.UUID, run_id: uuid.UUID, stored: str | None) -> str:
     return stored or f"{ARTIFACT_SCHEME}/{experiment_id_out(experiment_id)}/{run_id.hex}/artifacts"
-
-
-@functools.lru_cache(maxsize=4096)
-def _key_problem(key: str) -> str | None:
-    if not key:
-        return "must not be empty"
-    if len(key) > MAX_KEY_LENGTH:
-        return f"must be at most {MAX_KEY_LENGTH} characters (got {len(key)})"
-    if not _KEY_RE.match(key):
-        return (
-            "may only contain alphanumerics, underscores (_), dashes (-), periods (.), "
-            "spaces ( ), colons (:) and slashes (/)"
-        )
-    if key.startswith(("/", "..")) or key == "." or posixpath.normpath(key) != key:
-        return "must be a normalized relative path (no leading '/', no '..', no '//')"
-    return None
-
-
-def check_key(kind: str, key: str) -> str:
-    """MLflow's rule for metric, param and tag keys; 400 INVALID_PARAMETER_VALUE otherwise."""
-    problem = _key_problem(key)
-    if problem is not None:
-        raise InvalidInput(f"Invalid {kind} name: {key!r}. Names {problem}.")
-    return key

@@ -4,9 +4,7 @@ Metric values travel as JSON numbers, or as the strings "NaN", "Infinity" and "-
 which JSON cannot otherwise express; they are stored and returned exactly.
 """
 
-import functools
 import math
-import posixpath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,9 +17,9 @@ from pydantic import (
     StrictInt,
 )
 
+from mltrail.encoding import MAX_KEY_LENGTH, check_key
 from mltrail_server.errors import PayloadTooLarge
 
-MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 MAX_BATCH_POINTS = 10_000
@@ -31,17 +29,6 @@ MAX_BATCH_TAGS = 1000
 KEY_PATTERN = r"^[/\w.\- :]+$"
 NonFinite = Literal["NaN", "Infinity", "-Infinity"]
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-@functools.lru_cache(maxsize=4096)
-def check_key(key: str) -> str:
-    """MLflow's key rule beyond its characters: a normalized relative path. Cached, because a
-    batch repeats the same few keys thousands of times."""
-    if key.startswith(("/", "..")) or key == "." or posixpath.normpath(key) != key:
-        raise ValueError(
-            f"key {key!r} must be a normalized relative path (no leading '/', no '..')"
-        )
-    return key
 
 
 def metric_float(value: float | int | str) -> float:

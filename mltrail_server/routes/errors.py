@@ -37,6 +37,8 @@ DISK_FULL_SQLSTATE = "53100"
 SQLITE_FULL_TEXT = "database or disk is full"
 # SQLite's progress handler (mltrail_server.db.engine) stopped a statement that ran too long.
 SQLITE_INTERRUPTED_TEXT = "interrupted"
+# SQLITE_BUSY: another connection held the write lock past the busy timeout.
+SQLITE_LOCKED_TEXT = "database is locked"
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 QUERY_TIMEOUT_MESSAGE = (
@@ -47,6 +49,10 @@ DATABASE_FULL_MESSAGE = (
     "The database's disk is full; nothing was stored. Free space on the server, then retry"
 )
 DISK_FULL_MESSAGE = "The server's disk is full; nothing was stored. Free space, then retry"
+DATABASE_LOCKED_MESSAGE = (
+    "The database is busy: other writes held it longer than this one may wait "
+    "(DATABASE_BUSY_TIMEOUT_SECONDS); nothing of this request was stored, retry shortly"
+)
 
 
 def _sqlstate(exc: Exception) -> str:
@@ -81,6 +87,8 @@ def database_unavailable(exc: Exception) -> Unavailable | None:
         return timed_out
     if isinstance(exc, PoolTimeoutError | ConnectionError | TimeoutError):
         return Unavailable("The database is busy; retry shortly", RETRY_AFTER_SECONDS)
+    if isinstance(exc, OperationalError) and SQLITE_LOCKED_TEXT in str(exc.orig):
+        return Unavailable(DATABASE_LOCKED_MESSAGE, RETRY_AFTER_SECONDS)
     sqlstate = _sqlstate(exc)
     if (
         isinstance(exc, OperationalError)

@@ -1,6 +1,7 @@
 """Liveness and readiness."""
 
 import logging
+import os
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -17,6 +18,8 @@ logger = logging.getLogger(__name__)
 class Health(BaseModel):
     status: str
     version: str
+    # Which process answered: with several workers, each has its own.
+    worker_pid: int
 
 
 class Readiness(BaseModel):
@@ -31,8 +34,9 @@ class Readiness(BaseModel):
 
 @router.get("/health", response_model=Health)
 async def health_check() -> Health:
-    """Liveness for load balancers: the process answers. Touches neither database nor cache."""
-    return Health(status="healthy", version=__version__)
+    """Liveness for load balancers: the process answers (`worker_pid` says which, when the
+    server runs several workers). Touches neither database nor cache."""
+    return Health(status="healthy", version=__version__, worker_pid=os.getpid())
 
 
 @router.get(

@@ -18,13 +18,10 @@ import binascii
 import hashlib
 import ipaddress
 import secrets
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +32,7 @@ from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit
 from mltrail_server.errors import Conflict, Forbidden, NotFound, Unauthorized
 from mltrail_server.services.cache import Cache
+from mltrail_server.services.ttl_cache import TtlCache
 
 KEY_PREFIX = "et_"
 # The web UI keeps the key in this HTTP-only cookie (mltrail_server/routes/ui_session.py).
@@ -43,6 +41,9 @@ SESSION_COOKIE = "mltrail_key"
 # cannot set it, and a script on another origin cannot send it without our CORS consent.
 CSRF_HEADER = "x-requested-with"
 CACHE_SECONDS = 5.0
+# The user the first admin key belongs to, made on a database without users.
+ADMIN_USER = "admin"
+FIRST_KEY_NAME = "first admin key"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -68,34 +69,6 @@ class Principal:
 
 OPEN = Principal(name="local", role=Role.ADMIN, authenticated=False)
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class TtlCache(Generic[K, V]):
-    """A small bounded in-process cache whose entries live `ttl` seconds."""
-
-    def __init__(self, ttl: float = CACHE_SECONDS, size: int = 10_000) -> None:
-        self._ttl = ttl
-        self._size = size
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, key: K, value: V) -> None:
-        self._entries[key] = (time.monotonic() + self._ttl, value)
-        self._entries.move_to_end(key)
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
 # The read cache's generation that every change of who may do what bumps.
 AUTH_GENERATION = "auth"
 # (this process's counter, the shared generations or None when they cannot be read).
@@ -113,10 +86,10 @@ class _LocalEpoch:
 _local = _LocalEpoch()
 
 # Shared by every request of this process, keyed by the epoch they were read under.
-principals: TtlCache[tuple[Epoch, str], Principal] = TtlCache()
+principals: TtlCache[tuple[Epoch, str], Principal] = TtlCache(CACHE_SECONDS)
 # An experiment's owner changes only when its owner is deleted (and the epoch moves).
 run_owners: TtlCache[tuple[Epoch, uuid.UUID], tuple[uuid.UUID, str]] = TtlCache(ttl=60.0)
-grants: TtlCache[tuple[Epoch, uuid.UUID, uuid.UUID], bool] = TtlCache()
+grants: TtlCache[tuple[Epoch, uuid.UUID, uuid.UUID], bool] = TtlCache(CACHE_SECONDS)
 
 
 def hash_key(raw: str) -> str:
@@ -160,6 +133,16 @@ def presented_key(headers: Mapping[str, str], api_key_header: str) -> str | None
         _user, _, password = decoded.partition(":")
         return password or None
     return None
+
+
+@dataclass(frozen=True)
+class NewAdminKey:
+    """An admin key made without the API: its user, its row, and the key itself (shown
+    once, never stored)."""
+
+    user: User
+    key: ApiKey
+    raw: str
 
 
 @dataclass(frozen=True)
@@ -220,18 +203,36 @@ class AuthService:
         return principal
 
     async def bootstrap_admin(self) -> str | None:
-        """On a database without users: create user `admin` and return its first key (the
-        only time it is ever shown). Several workers starting at once create it once."""
+        """At the server's start: the first admin key on a database without users (see
+        `first_admin_key`), returned as the raw key, shown once; None if there are users."""
+        first = await self.first_admin_key()
+        return None if first is None else first.raw
+
+    async def first_admin_key(self) -> "NewAdminKey | None":
+        """On a database without users: create user `admin` and its first key (the only time
+        it is ever shown). Several workers starting at once create it once."""
         if await repo.count_users(self.session):
             return None
         try:
-            user = await repo.add_user(self.session, User(name="admin", role=Role.ADMIN.value))
-            raw = await self._add_key(user.id, "first admin key")
+            user = await repo.add_user(self.session, User(name=ADMIN_USER, role=Role.ADMIN.value))
+            key, raw = await self._add_key(user.id, FIRST_KEY_NAME)
             await self.session.flush()
         except IntegrityError:
             await self.session.rollback()
             return None
-        return raw
+        return NewAdminKey(user, key, raw)
+
+    async def admin_key(self, name: str) -> "NewAdminKey":
+        """An admin key made without the API, for when no admin key is at hand (`mltrail keys
+        create --admin`): on a database without users, the same first key the server's start
+        makes; otherwise a new key labelled `name` for the oldest active admin (a disabled
+        one's key would be refused), making user `admin` an enabled admin if none is left."""
+        first = await self.first_admin_key()
+        if first is not None:
+            return first
+        user = await self.recovery_admin(ADMIN_USER)
+        key, raw = await self.create_key(user.id, name)
+        return NewAdminKey(user, key, raw)
 
     async def recovery_admin(self, name: str) -> User:
         """An active admin to give a new key to when no admin key is at hand: the oldest
@@ -315,8 +316,7 @@ class AuthService:
 
     async def create_key(self, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
         await self._user(user_id)
-        raw = await self._add_key(user_id, name)
-        key = (await repo.list_keys(self.session, user_id))[-1]
+        key, raw = await self._add_key(user_id, name)
         await self.session.flush()
         return key, raw
 
@@ -434,10 +434,10 @@ class AuthService:
                 f"{owner}; ask its owner or an admin for a grant"
             )
 
-    async def _add_key(self, user_id: uuid.UUID, name: str) -> str:
+    async def _add_key(self, user_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
         raw = new_key()
-        await repo.add_key(
+        key = await repo.add_key(
             self.session,
             ApiKey(user_id=user_id, name=name, prefix=raw[:10], hash=hash_key(raw)),
         )
-        return raw
+        return key, raw

@@ -12,13 +12,14 @@ and Redis is left alone for a short while before it is tried again.
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError
+
+from mltrail_server.services.ttl_cache import TtlCache
 
 logger = logging.getLogger(__name__)
 
@@ -74,29 +75,18 @@ class MemoryCache:
     backend = "memory"
 
     def __init__(self, max_entries: int = 10_000) -> None:
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        # Every entry is put with its own TTL; the default is never used.
+        self._entries: TtlCache[str, bytes] = TtlCache(ttl=0, size=max_entries)
         self._generations: dict[str, int] = {}
-        self._max_entries = max_entries
 
     async def generations(self, *names: str) -> list[int] | None:
         return [self._generations.get(name, 0) for name in (GLOBAL, *names)]
 
     async def get(self, key: str) -> bytes | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, value = entry
-        if expires < time.monotonic():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return value
+        return self._entries.get(key)
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
-        self._entries[key] = (time.monotonic() + ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(key, value, ttl)
 
     async def bump(self, *names: str) -> None:
         for name in names:
@@ -127,6 +117,13 @@ class RedisCache:
         self._down_until = 0.0
         self._lost_invalidations = False
         self._recovering: asyncio.Task[None] | None = None
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """How long (seconds) a request waits for Redis to connect and to answer before the
+        cache is bypassed: what the client was really given."""
+        kwargs = self._client.connection_pool.connection_kwargs
+        return kwargs["socket_connect_timeout"], kwargs["socket_timeout"]
 
     def _available(self) -> bool:
         return time.monotonic() >= self._down_until

@@ -15,7 +15,7 @@ import httpx
 import redis
 
 from tests.faults.conftest import LiveServer, PrivateRedis
-from tests.faults.traffic import SLOW_SECONDS, Traffic, World, seed, summary
+from tests.faults.traffic import Traffic, World, seed, summary
 
 CLIENTS = 8
 # The cache is bypassed for 5 s after a Redis error (mltrail_server/services/cache.py); the
@@ -159,9 +159,8 @@ class TestRedisHungUnderLoad:
         assert not traffic.failures(), summary(traffic.failures())
         frozen = traffic.in_phase("redis frozen")
         assert len(frozen) > 20, "too little load while Redis was frozen"
-        # Redis calls time out after 250 ms; the bound is loose for a busy CI machine.
-        slowest = max(answer.seconds for answer in frozen)
-        assert slowest < SLOW_SECONDS, f"a request waited {slowest:.2f}s on a hung Redis"
+        # That one request waits on a hung Redis (its 250 ms timeout) and the next ones skip
+        # it is checked without a clock in tests/test_cache.py::TestHungRedis.
 
     async def test_a_change_made_while_redis_hung_is_seen_through_every_server(
         self,

@@ -20,6 +20,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mltrail.encoding import InvalidKey, check_key
 from mltrail_server.models.common import normalize_name
 from mltrail_server.models.experiment import ExperimentCreate
 from mltrail_server.models.tracking import Key
@@ -105,6 +106,24 @@ class TestKeyRule:
         else:
             with pytest.raises(pydantic.ValidationError):
                 adapter.validate_python(key)
+
+    @rules
+    @given(key=keys)
+    def test_the_sdk_refuses_exactly_what_the_server_refuses(self, key: str) -> None:
+        """One rule (mltrail.encoding.check_key) for the SDK, the v1 API and the MLflow API:
+        a key the SDK lets through is never refused by the server later, and the reverse."""
+        if key_is_valid(key):
+            assert check_key(key, "metric") == key
+        else:
+            with pytest.raises(InvalidKey, match="metric key"):
+                check_key(key, "metric")
+
+    @pytest.mark.parametrize("key", [".", "a\n", "loss\n"])
+    def test_keys_the_old_copies_of_the_rule_let_through_are_refused(self, key: str) -> None:
+        with pytest.raises(InvalidKey):
+            check_key(key)
+        with pytest.raises(pydantic.ValidationError):
+            pydantic.TypeAdapter(Key).validate_python(key)
 
 
 class TestNamesThroughTheApi:

@@ -109,6 +109,21 @@ class TestRequests:
             "RESOURCE_DOES_NOT_EXIST",
         )
 
+    def test_a_key_breaking_the_one_key_rule_is_refused_naming_it(self, v1: httpx.Client) -> None:
+        """The rule of the SDK and the v1 API (mltrail.encoding.check_key): "." and a
+        trailing newline are refused too, and nothing of the batch is stored."""
+        _, run_id = new_run(v1)
+        for key in (".", "loss\n", "a//b", "x" * 251):
+            point = {"key": key, "value": 1.0, "timestamp": 1, "step": 0}
+            response = v1.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": [point]})
+            message = mlflow_error(response, 400, "INVALID_PARAMETER_VALUE")
+            assert message.startswith("Invalid metric key"), message
+            tag = v1.post(f"{API}/runs/set-tag", json={"run_id": run_id, "key": key, "value": "v"})
+            assert mlflow_error(tag, 400, "INVALID_PARAMETER_VALUE").startswith("Invalid tag key")
+        run = ok(v1.get(f"{API}/runs/get", params={"run_id": run_id}))["run"]
+        assert run["data"]["metrics"] == []
+        assert [tag["key"] for tag in run["data"]["tags"]] == ["mlflow.runName"]
+
     def test_batch_limits(self, v1: httpx.Client) -> None:
         _, run_id = new_run(v1)
         point = {"key": "m", "value": 1.0, "timestamp": 1, "step": 0}

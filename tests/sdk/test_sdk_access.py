@@ -2,7 +2,9 @@
 `keys create --admin` writes a working admin key straight into the database, and the
 `users`/`keys` commands manage the rest through the API (revocation, roles, refusals)."""
 
+import asyncio
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +15,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from mltrail.cli import app
+from mltrail_server.db.engine import Database
+from mltrail_server.services.auth import AuthService
 from tests.sdk.live_server import LiveServer
 
 runner = CliRunner()
@@ -50,6 +54,17 @@ def refused(secured: Secured, key: str | None, *arguments: str, status: int) -> 
 
 def me(secured: Secured, key: str) -> httpx.Response:
     return httpx.get(f"{secured.server.url}/api/v1/me", headers={"X-API-Key": key}, timeout=5)
+
+
+async def principal_of(database_url: str, key: str) -> tuple[str, str]:
+    """Who the server takes `key` for: its user's name and role."""
+    database = Database(database_url.replace("sqlite://", "sqlite+aiosqlite://"), pooled=False)
+    try:
+        async with database.read_session() as session:
+            principal = await AuthService(session).authenticate(key)
+        return principal.name, principal.role.value
+    finally:
+        await database.dispose()
 
 
 def unique(prefix: str) -> str:
@@ -103,6 +118,23 @@ class TestAdminKeyFromTheDatabase:
         keys = json.loads(ok(secured, key, "keys", "ls", "--user", "admin", "--json"))
         assert "rescue" in [k["name"] for k in keys]
         assert all("key" not in k or k["key"] is None for k in keys)
+
+    def test_a_database_whose_admins_are_all_disabled_gets_an_enabled_admin(
+        self, tmp_path: Path
+    ) -> None:
+        """The server's one rule (AuthService.admin_key): first the fresh database's first
+        key, as a first start makes it; later, with no active admin left, user `admin` is
+        enabled again and gets the new key."""
+        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}"}
+        first = runner.invoke(app, ["keys", "create", "--admin", "--json"], env=env)
+        assert json.loads(first.stdout)["name"] == "first admin key", first.output
+        with sqlite3.connect(tmp_path / "t.db") as connection:
+            connection.execute("UPDATE app_user SET disabled_at = CURRENT_TIMESTAMP")
+        again = runner.invoke(app, ["keys", "create", "--admin", "--json"], env=env)
+        assert again.exit_code == 0, again.output
+        created = json.loads(again.stdout)
+        assert (created["user"], created["name"]) == ("admin", "mltrail keys create --admin")
+        assert asyncio.run(principal_of(env["DATABASE_URL"], created["key"])) == ("admin", "admin")
 
     def test_an_unreachable_database_is_one_line(self) -> None:
         url = "postgresql://nobody:secret@127.0.0.1:1/tracker"

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import mltrail
@@ -225,3 +226,20 @@ class TestImports:
         assert done.returncode == 0, done.stderr
         with mltrail.Client(server.url) as client:
             assert len(client.metric_history(done.stdout.strip(), "x")) == 20_000
+
+
+class TestHttpxLogLines:
+    def test_a_run_hides_only_its_own_batch_requests_from_httpx_logs(
+        self, sdk: Settings, server: LiveServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A training script logging at INFO sees its own httpx requests, not one line per
+        batch the sender thread posts; httpx's logger keeps the level the script gave it."""
+        caplog.set_level(logging.INFO, logger="httpx")
+        with mltrail.start_run(experiment="sdk-httpx-logs") as run:
+            for step in range(20):
+                run.log({"loss": 1.0 / (step + 1)}, step=step)
+        assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+        lines = [record.getMessage() for record in caplog.records if record.name == "httpx"]
+        assert any("/health" in line for line in lines), lines
+        assert not any("/batch" in line for line in lines), lines
+        assert logging.getLogger("httpx").level == logging.INFO

@@ -101,9 +101,9 @@ class TestLocate:
             "model.pkl",
             "0",
             "0/models",
-            f"{uuid.uuid4().hex}/not-a-run/artifacts/x",
-            f"{uuid.uuid4().hex}/{uuid.uuid4().hex}/other/x",
-            f"not-an-experiment/{uuid.uuid4().hex}/artifacts/x",
+            "e226581a602247c2bf3746307d185ccd/not-a-run/artifacts/x",
+            "211fd68f8d08420e96cdc8bf590c117c/888f681c16b348cf85e289dca682aac5/other/x",
+            "not-an-experiment/8dc88f2b997c46899a390bc14274813e/artifacts/x",
         ],
     )
     def test_paths_inside_no_run_or_model_belong_to_nobody(self, path: str) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail.encoding import check_key
 from mltrail_server.db.repositories import experiment_search
 from mltrail_server.db.repositories import experiments as repo
 from mltrail_server.db.tables import ACTIVE, DEFAULT_EXPERIMENT_UUID, DELETED
@@ -25,7 +26,6 @@ from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_NAME,
-    check_key,
     experiment_id_in,
     experiment_id_out,
 )
@@ -67,7 +67,7 @@ def check_name(name: str, field: str = "name") -> str:
 
 
 def check_experiment_tag(key: str, value: str) -> None:
-    check_key("tag", key)
+    check_key(key, "tag")
     if len(value) > MAX_TAG_VALUE_LENGTH:
         raise InvalidInput(
             f"Tag value for key {key!r} exceeds the maximum length of {MAX_TAG_VALUE_LENGTH} "

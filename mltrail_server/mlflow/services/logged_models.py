@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail.encoding import check_key
 from mltrail_server.db.repositories import logged_models as models_repo
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.tables import ACTIVE, DELETED
@@ -23,7 +24,6 @@ from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.runs import generated_run_name
 from mltrail_server.mlflow.translate import (
     ARTIFACT_SCHEME,
-    check_key,
     experiment_id_in,
     run_id_in,
 )
@@ -168,7 +168,7 @@ class LoggedModelService:
 
 
 def _pairs(items: list[wire.KeyValue], kind: str) -> dict[str, str]:
-    return {check_key(kind, item.key): item.value for item in items}
+    return {check_key(item.key, kind): item.value for item in items}
 
 
 def _dump(values: dict[str, str]) -> str:

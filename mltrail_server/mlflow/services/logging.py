@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail.encoding import check_key
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import RunLink
@@ -29,7 +30,7 @@ from mltrail_server.mlflow.services.runs import (
     run_not_found,
     run_ref,
 )
-from mltrail_server.mlflow.translate import RUN_NAME_TAG, check_key, run_id_in
+from mltrail_server.mlflow.translate import RUN_NAME_TAG, run_id_in
 from mltrail_server.models.metric_history import MAX_PAGE_SIZE, HistoryQuery, RunsHistoryRequest
 from mltrail_server.models.run import RunUpdate
 from mltrail_server.models.tracking import (
@@ -63,7 +64,7 @@ MAX_MODEL_ID = 500
 
 
 def check_metric(metric: wire.MetricIn) -> None:
-    check_key("metric", metric.key)
+    check_key(metric.key, "metric")
     if metric.timestamp < 0:
         raise InvalidInput(
             f"Invalid value {metric.timestamp} for parameter 'timestamp' of metric "
@@ -83,12 +84,12 @@ class MlflowLoggingService:
 
     async def log_param(self, request: wire.LogParam) -> None:
         run_id, text = run_ref(request)
-        check_key("param", request.key)
+        check_key(request.key, "param")
         await self._log(run_id, text, [], {request.key: request.value}, {})
 
     async def set_tag(self, request: wire.SetTag) -> None:
         run_id, text = run_ref(request)
-        check_key("tag", request.key)
+        check_key(request.key, "tag")
         await self._log(run_id, text, [], {}, {request.key: request.value})
 
     async def log_batch(self, request: wire.LogBatch) -> None:
@@ -112,7 +113,7 @@ class MlflowLoggingService:
             )
         for metric in metrics:
             check_metric(metric)
-        keys = [check_key("param", param.key) for param in params]
+        keys = [check_key(param.key, "param") for param in params]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
             raise InvalidInput(
@@ -120,7 +121,7 @@ class MlflowLoggingService:
                 "the request contains only one param value per param key."
             )
         for tag in tags:
-            check_key("tag", tag.key)
+            check_key(tag.key, "tag")
         await self._log(
             run_id,
             text,

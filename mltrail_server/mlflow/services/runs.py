@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail.encoding import check_key
 from mltrail_server.db.repositories import runs as repo
 from mltrail_server.db.repositories import tracking as tracking_repo
 from mltrail_server.db.tables import ACTIVE, DELETED
@@ -30,7 +31,6 @@ from mltrail_server.mlflow.translate import (
     NOTE_TAG,
     PARENT_RUN_TAG,
     RUN_NAME_TAG,
-    check_key,
     experiment_id_in,
     from_ms,
     run_id_in,
@@ -110,7 +110,7 @@ class MlflowRunService:
         experiment = await experiments.active_row(request.experiment_id or DEFAULT_EXPERIMENT_ID)
         tags: dict[str, str] = {}
         for tag in request.tags:
-            tags[check_key("tag", tag.key)] = tag.value[:MAX_TAG_VALUE_LENGTH]
+            tags[check_key(tag.key, "tag")] = tag.value[:MAX_TAG_VALUE_LENGTH]
         tagged_name = tags.get(RUN_NAME_TAG)
         if request.run_name and tagged_name and request.run_name != tagged_name:
             raise InvalidInput(
