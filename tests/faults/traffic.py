@@ -13,9 +13,6 @@ from typing import Any
 
 import httpx
 
-# Every answer slower than this is a failure a user would notice, whatever its status.
-SLOW_SECONDS = 5.0
-
 
 @dataclass
 class Answer:
@@ -215,11 +212,13 @@ class Traffic:
         return "\n".join(lines)
 
     def failures(self, allowed: frozenset[int] = frozenset()) -> list[Answer]:
+        """Answers that are neither 2xx nor allowed. A hang is one too: the client's timeout
+        makes it status 0 (how slow an answer may be is the benchmarks' business, not a
+        test's, on a machine that may be busy)."""
         return [
             answer
             for answer in self.answers
             if not (200 <= answer.status < 300 or answer.status in allowed)
-            or answer.seconds > SLOW_SECONDS
         ]
 
 

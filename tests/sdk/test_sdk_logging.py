@@ -4,10 +4,8 @@ right status, params and tags are stored, and `run.log` costs microseconds."""
 import json
 import logging
 import math
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -41,16 +39,6 @@ class TestTrainingLoop:
             assert len(history) == steps
             assert [p.step for p in history.points] == list(range(steps))
             assert all(p.value == value(p.step) for p in history.points)
-
-    def test_log_returns_in_microseconds(self, sdk: Settings) -> None:
-        # The bench's target is 20 us; a loaded test machine gets some slack.
-        timings = []
-        with mltrail.start_run(experiment="sdk-speed") as run:
-            for step in range(10_000):
-                start = time.perf_counter_ns()
-                run.log({"loss": 0.5, "acc": 0.25}, step=step)
-                timings.append(time.perf_counter_ns() - start)
-        assert statistics.median(timings) < 50_000
 
 
 class TestRunEnd:
