@@ -39,7 +39,7 @@ DECIDED_BY_DOTENV = {
     "REDIS_URL",
 }
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
 
 
 def head_revision() -> str | None:

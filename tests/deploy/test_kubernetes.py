@@ -198,4 +198,5 @@ class TestProbesOnALiveServer:
             "database": "ok",
             "cache": "ok",
             "cache_backend": "redis",
+            "replica": "none",
         }

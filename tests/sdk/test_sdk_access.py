@@ -19,7 +19,7 @@ from mltrail_server.db.engine import Database
 from mltrail_server.services.auth import AuthService
 from tests.sdk.live_server import LiveServer
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
 
 
 @dataclass(frozen=True)

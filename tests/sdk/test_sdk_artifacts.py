@@ -17,7 +17,7 @@ from mltrail.config import Settings
 from mltrail.transport import Transport
 from tests.sdk.live_server import LiveServer
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
 
 
 @pytest.fixture

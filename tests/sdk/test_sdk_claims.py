@@ -20,7 +20,7 @@ from mltrail.cli import app
 from mltrail.config import Settings
 from tests.sdk.live_server import LiveServer
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
 
 
 def unique(prefix: str) -> str:

@@ -17,7 +17,7 @@ import mltrail
 from mltrail.cli import app
 from tests.sdk.live_server import LiveServer, free_port
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
 
 
 def invoke(server: LiveServer, *arguments: str) -> Result:

@@ -16,7 +16,7 @@ from mltrail.cli import app
 from mltrail.sync import pending
 from tests.sdk.live_server import LiveServer
 
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
 
 
 def wait_for(condition: object, timeout: float = 15.0) -> None:
