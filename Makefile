@@ -32,9 +32,11 @@ run: $(RUN_STAMP) migrate
 migrate: $(RUN_STAMP)
 	$(BIN)/mltrail db upgrade
 
-## The whole suite (PostgreSQL and Redis tests skip unless reachable; under CI=true they must be)
+## The whole suite (PostgreSQL and Redis tests skip unless reachable; under CI=true they must be),
+## on every core: a file's tests stay on one worker, so its servers start once.
+PYTEST_WORKERS ?= auto
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check $(SOURCES)
