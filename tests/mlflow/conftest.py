@@ -8,8 +8,6 @@ once instead of after minutes of backoff.
 
 import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import RUN_ID, _create_postgres_database, _drop_postgres_database
-from tests.sdk.live_server import free_port, stop_process
+from tests.sdk.live_server import free_port, spawn_uvicorn, stop_process, wait_until_healthy
 from tests.services_available import REDIS_URL, require_module, require_postgres, require_redis
 
 # Under CI=true a missing mlflow fails the run instead of skipping these tests silently.
@@ -27,8 +25,6 @@ mlflow = require_module("mlflow", "the MLflow tests drive the real mlflow client
 
 from mlflow.tracking import MlflowClient  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_SECONDS = 60.0
 ARTIFACT_MAX_BYTES = 1024 * 1024
 CLIENT_ENVIRONMENT = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
@@ -84,24 +80,13 @@ def _start(
         "AUTH_ENABLED": "false",
         **(extra or {}),
     }
-    command = [sys.executable, "-m", "uvicorn", "mltrail_server.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited at start:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return LiveServer(backend, url, directory / "artifacts", process, log)
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"the server did not answer in {START_TIMEOUT_SECONDS}s")
+    process = spawn_uvicorn(port, environment, log)
+    try:
+        wait_until_healthy(process, f"http://127.0.0.1:{port}", log)
+    except RuntimeError:
+        stop_process(process)
+        raise
+    return LiveServer(backend, f"http://127.0.0.1:{port}", directory / "artifacts", process, log)
 
 
 def _stop(server: LiveServer) -> None:
