@@ -151,3 +151,14 @@ class TestFailureLeavesNothing:
         data = run["run"]["data"]
         assert not data.get("metrics") and not data.get("params")
         assert run["run"]["info"]["run_name"] != "renamed"
+
+
+class TestTheDefaultExperiment:
+    async def test_a_read_that_needs_it_creates_it_for_good(self, server: Server) -> None:
+        """A read session is never committed: MLflow's "0", created on first use by a GET,
+        is created in a transaction of its own, and stays."""
+        got = await server.client.get(f"{API}/experiments/get", params={"experiment_id": "0"})
+        assert got.status_code == 200, got.text
+        assert got.json()["experiment"]["name"] == "Default"
+        listed = await server.client.get("/api/v1/experiments")
+        assert [item["name"] for item in listed.json()["items"]] == ["Default"]

@@ -87,12 +87,13 @@ class MlflowExperimentService:
     # Opens a write session, for a request that only reads (see `ensure_default`).
     default_writer: Callable[[], AsyncSession] | None = None
 
-    async def ensure_default(self) -> None:
-        """Create the default experiment "0" unless it exists (live or deleted). A request
+    async def ensure_default(self) -> ExperimentRow:
+        """The default experiment "0" (live or deleted), created unless it exists. A request
         that only reads creates it in a transaction of its own (`default_writer`), committed
-        at once; its own read then starts afresh to see it."""
-        if await repo.get(self.session, DEFAULT_EXPERIMENT_UUID, include_deleted=True):
-            return
+        at once, and gets the row from there (its own session may be on a replica)."""
+        row = await repo.get(self.session, DEFAULT_EXPERIMENT_UUID, include_deleted=True)
+        if row is not None:
+            return row
         now = utcnow()
         values = {
             "id": DEFAULT_EXPERIMENT_UUID,
@@ -105,23 +106,25 @@ class MlflowExperimentService:
         }
         if self.default_writer is None:
             await repo.add_if_missing(self.session, values)
+            row = await repo.get(self.session, DEFAULT_EXPERIMENT_UUID, include_deleted=True)
             after_commit(self.session, lambda: self.cache.bump(LIST))
         else:
             async with transaction(self.default_writer()) as session:
                 await repo.add_if_missing(session, values)
-            await self.session.rollback()
+                row = await repo.get(session, DEFAULT_EXPERIMENT_UUID, include_deleted=True)
             await self.cache.bump(LIST)
-        if await repo.get(self.session, DEFAULT_EXPERIMENT_UUID, include_deleted=True) is None:
+        if row is None:
             raise InvalidInput(
                 "The default experiment '0' cannot be created: an experiment named "
                 f"{DEFAULT_EXPERIMENT_NAME!r} already exists; rename it"
             )
+        return row
 
     async def row(self, experiment_id: str, field: str = "experiment_id") -> ExperimentRow:
         """The experiment, live or deleted; 404 when there is none."""
         key = experiment_id_in(experiment_id, field)
         if key == DEFAULT_EXPERIMENT_UUID:
-            await self.ensure_default()
+            return await self.ensure_default()
         row = await repo.get(self.session, key, include_deleted=True)
         if row is None:
             raise NotFound(f"No Experiment with id={experiment_id} exists")
