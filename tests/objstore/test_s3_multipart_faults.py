@@ -34,10 +34,10 @@ DROPPED = 3
 
 @pytest.fixture
 def proxy(s3_server: LiveServer) -> Iterator[PartDroppingProxy]:
-    relay = PartDroppingProxy(s3_server.port, drop_part=DROPPED)
-    relay.start()
-    yield relay
-    relay.stop()
+    dropping = PartDroppingProxy(s3_server.port, drop_part=DROPPED)
+    dropping.start()
+    yield dropping
+    dropping.stop()
 
 
 @pytest.fixture
