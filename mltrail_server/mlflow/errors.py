@@ -166,15 +166,21 @@ class MlflowRoute(AccessRoute):
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+        return with_mlflow_errors(super().get_route_handler())
 
-        async def mlflow_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Exception as exc:
-                response = render_exception(exc)
-                if response is None:
-                    raise
-                return response
 
-        return mlflow_handler
+def with_mlflow_errors(
+    handler: Callable[[Request], Coroutine[Any, Any, Response]],
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """A route handler whose exceptions are answered the MLflow way (a bug stays a 500)."""
+
+    async def mlflow_handler(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            response = render_exception(exc)
+            if response is None:
+                raise
+            return response
+
+    return mlflow_handler

@@ -20,7 +20,7 @@ from mltrail_server.dependencies import (
     get_artifact_location,
 )
 from mltrail_server.mlflow import wire, wire_uploads
-from mltrail_server.mlflow.errors import MlflowRoute, render_exception
+from mltrail_server.mlflow.errors import MlflowRoute, with_mlflow_errors
 from mltrail_server.routes.artifact_response import declared_length
 from mltrail_server.services.artifact_paths import ArtifactLocation
 from mltrail_server.services.artifact_uploads import ArtifactUploads
@@ -35,18 +35,7 @@ class PartRoute(APIRoute):
     """A part's PUT: no API key (the upload id is the capability), MLflow-shaped errors."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def part_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Exception as exc:
-                response = render_exception(exc)
-                if response is None:
-                    raise
-                return response
-
-        return part_handler
+        return with_mlflow_errors(super().get_route_handler())
 
 
 part_router = APIRouter(route_class=PartRoute)
