@@ -136,7 +136,7 @@ class Runtime:
             raise ArtifactStoreUnreachable(message) from None
 
     async def _require_schema(self, database: Database) -> None:
-        async with database.engine.connect() as connection:
+        async with database.reader.connect() as connection:
             revision = await connection.run_sync(_schema_revision)
         if revision is not None:
             return

@@ -33,6 +33,7 @@ from tests.services_available import (  # noqa: E402
 )
 
 RUN_ID = uuid.uuid4().hex[:10]
+TEST_BUSY_TIMEOUT_SECONDS = 60.0
 TABLES = ["experiment", "metric", "api_key", "app_user", "audit_event"]  # the rest cascades
 
 
@@ -56,6 +57,9 @@ class Backend:
             "migrate_on_start": False,
             "auth_enabled": False,
             "log_level": "WARNING",
+            # A generous wait for SQLite's write lock: on a busy machine a writer may hold it
+            # for longer than the default 10 s (tests of the timeout set their own).
+            "database_busy_timeout_seconds": TEST_BUSY_TIMEOUT_SECONDS,
         }
         values.update(overrides)
         return Settings(**values)  # type: ignore[arg-type]
@@ -93,7 +97,9 @@ def _drop_postgres_database(name: str) -> None:
 
 def _migrate(settings: Settings) -> None:
     async def migrate() -> None:
-        database = Database(settings.resolved_database_url, pooled=False)
+        database = Database(
+            settings.resolved_database_url, pooled=False, busy_timeout=TEST_BUSY_TIMEOUT_SECONDS
+        )
         await database.migrate()
         await database.dispose()
 
@@ -161,7 +167,9 @@ async def stop_server(server: Server) -> None:
 async def server(backend: Backend) -> AsyncIterator[Server]:
     """A fresh app on an emptied database."""
     settings = backend.settings()
-    database = Database(settings.resolved_database_url, pooled=False)
+    database = Database(
+        settings.resolved_database_url, pooled=False, busy_timeout=TEST_BUSY_TIMEOUT_SECONDS
+    )
     await _empty(database)
     await database.dispose()
     started = await start_server(settings, backend)

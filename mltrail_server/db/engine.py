@@ -223,8 +223,9 @@ class Database:
             if timeout_ms > 0:
                 _setup_postgres_timeout_per_transaction(self.engine, timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        reader = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-        self.read_sessionmaker = async_sessionmaker(reader, expire_on_commit=False)
+        # Reads take no write lock on SQLite (`BEGIN DEFERRED`).
+        self.reader = self.engine.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+        self.read_sessionmaker = async_sessionmaker(self.reader, expire_on_commit=False)
 
     def session(self) -> AsyncSession:
         """A session for a request that writes (on SQLite: `BEGIN IMMEDIATE`)."""
