@@ -121,20 +121,26 @@ def server(request: pytest.FixtureRequest) -> LiveServer:
     return live
 
 
-@pytest.fixture
-def tracking_uri(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The mlflow client (fluent and MlflowClient) pointed at the server, with fresh state."""
+def point_mlflow_at(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The mlflow client (fluent and MlflowClient) pointed at `url`, with fresh state; the
+    body of a fixture (`yield from`), which ends any run left open afterwards."""
     for name in CLEARED:
         monkeypatch.delenv(name, raising=False)
     for name, value in CLIENT_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
-    mlflow.set_tracking_uri(server.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    mlflow.set_tracking_uri(url)
     _reset_fluent_state()
-    yield server.url
+    yield url
     while mlflow.active_run() is not None:
         mlflow.end_run()
     _reset_fluent_state()
+
+
+@pytest.fixture
+def tracking_uri(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The mlflow client (fluent and MlflowClient) pointed at the server, with fresh state."""
+    yield from point_mlflow_at(server.url, monkeypatch)
 
 
 def _reset_fluent_state() -> None:

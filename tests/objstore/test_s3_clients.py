@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import mltrail
-from tests.mlflow.conftest import CLEARED, CLIENT_ENVIRONMENT
+from tests.mlflow.conftest import point_mlflow_at
 from tests.objstore.s3 import S3Bucket
 from tests.sdk.live_server import LiveServer
 from tests.services_available import require_module
@@ -21,15 +21,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 @pytest.fixture
 def tracking(s3_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in CLIENT_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", s3_server.url)
-    mlflow.set_tracking_uri(s3_server.url)
-    yield MlflowClient(s3_server.url)
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    for url in point_mlflow_at(s3_server.url, monkeypatch):
+        yield MlflowClient(url)
 
 
 def _tree(root: Path) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.mlflow.conftest import CLEARED, CLIENT_ENVIRONMENT
+from tests.mlflow.conftest import point_mlflow_at
 from tests.objstore.s3 import S3Bucket
 from tests.sdk.live_server import LiveServer
 from tests.services_available import require_module
@@ -25,15 +25,7 @@ class Doubler(PythonModel):  # type: ignore[misc]
 
 @pytest.fixture
 def tracking(s3_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name in CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in CLIENT_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", s3_server.url)
-    mlflow.set_tracking_uri(s3_server.url)
-    yield s3_server.url
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    yield from point_mlflow_at(s3_server.url, monkeypatch)
 
 
 class TestLogModel:
