@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.mlflow.conftest import CLEARED, CLIENT_ENVIRONMENT
+from tests.mlflow.conftest import point_mlflow_at
 from tests.objstore.s3 import S3Bucket
 from tests.sdk.live_server import LiveServer
 from tests.services_available import require_module
@@ -28,17 +28,11 @@ MPU = "/api/2.0/mlflow-artifacts/mpu"
 
 @pytest.fixture
 def multipart_client(s3_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name in (*CLEARED, "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in CLIENT_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", raising=False)
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(PART))
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(PART))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", s3_server.url)
-    mlflow.set_tracking_uri(s3_server.url)
-    yield s3_server.url
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    for _ in point_mlflow_at(s3_server.url, monkeypatch):
+        yield s3_server.url
 
 
 def _run_dir(http: httpx.Client) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.mlflow.conftest import CLEARED, CLIENT_ENVIRONMENT
+from tests.mlflow.conftest import point_mlflow_at
 from tests.objstore.part_proxy import PartDroppingProxy
 from tests.objstore.s3 import S3Bucket
 from tests.sdk.live_server import LiveServer
@@ -44,17 +44,11 @@ def proxy(s3_server: LiveServer) -> Iterator[PartDroppingProxy]:
 def client_through_proxy(
     proxy: PartDroppingProxy, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[PartDroppingProxy]:
-    for name in (*CLEARED, "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in CLIENT_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", raising=False)
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(PART))
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(PART))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", proxy.url)
-    mlflow.set_tracking_uri(proxy.url)
-    yield proxy
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    for _ in point_mlflow_at(proxy.url, monkeypatch):
+        yield proxy
 
 
 def _large(tmp_path: Path) -> Path:
