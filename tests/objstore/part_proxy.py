@@ -11,6 +11,7 @@ import re
 import socket
 import threading
 
+from tests.objstore.s3 import pipe
 from tests.sdk.live_server import free_port
 
 __all__ = ["PartDroppingProxy"]
@@ -91,7 +92,7 @@ class PartDroppingProxy:
             self._close(client, upstream)
             return
         for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
 
     @staticmethod
     def _read_request_line(client: socket.socket) -> bytes:
@@ -125,15 +126,3 @@ class PartDroppingProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)

@@ -151,6 +151,19 @@ class S3Bucket:
         return httpx.get(f"{self.moto_url}/{self.name}?uploads", timeout=10).text
 
 
+def pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copy bytes one way until either side closes, then shut both down."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class Relay:
     """A TCP relay 127.0.0.1:`port` → `target_port`. `cut()` drops every connection and
     refuses new ones (the store is down); `restore()` accepts again."""
@@ -188,19 +201,7 @@ class Relay:
             with self._lock:
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
 
     def cut(self) -> None:
         if self._listener is not None:
