@@ -17,7 +17,8 @@ APIs): a client retries, and the next request reaches the store again once it is
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -54,9 +55,11 @@ class ObjectStoreUnreachable(Exception):
 
 def open_object_store(url: str, *, s3_endpoint_url: str = "") -> "ObjectArtifactStore":
     """The store for `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`.
-    Credentials come from the environment, as each provider's tools read them (for S3:
-    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, or the
-    instance's role)."""
+    Credentials come from the environment, as each provider's tools read them. For S3:
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION; without
+    those, the shared files the AWS tools write (`~/.aws/credentials`, `~/.aws/config`, or
+    AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE, with AWS_PROFILE), read by botocore;
+    without either, the instance's role."""
     scheme, _, rest = url.partition("://")
     bucket, _, path = rest.partition("/")
     prefix = path.strip("/") or None
@@ -81,6 +84,7 @@ def open_object_store(url: str, *, s3_endpoint_url: str = "") -> "ObjectArtifact
             config=config,  # type: ignore[arg-type]
             client_options=client,  # type: ignore[arg-type]
             retry_config=retry,  # type: ignore[arg-type]
+            credential_provider=_aws_profile_credentials(os.environ),
         )
     elif scheme == "gs":
         store = GCSStore(bucket, prefix=prefix, client_options=client, retry_config=retry)  # type: ignore[arg-type]
@@ -89,6 +93,40 @@ def open_object_store(url: str, *, s3_endpoint_url: str = "") -> "ObjectArtifact
     else:
         raise ValueError(f"scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
     return ObjectArtifactStore(store, url)
+
+
+def _aws_profile_credentials(env: Mapping[str, str]) -> Any:
+    """botocore's reading of the AWS shared files, when the keys are not in the environment
+    but a profile or one of those files is there (obstore reads only the variables). A
+    profile that is missing or holds no keys fails the start's probe with botocore's reason."""
+    if env.get("AWS_ACCESS_KEY_ID"):
+        return None
+    home = os.path.expanduser("~/.aws")
+    files = [
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, "credentials"),
+        env.get("AWS_CONFIG_FILE") or os.path.join(home, "config"),
+    ]
+    profile = env.get("AWS_PROFILE") or None
+    if profile is None and not any(os.path.isfile(name) for name in files):
+        return None
+    import boto3
+    from botocore.exceptions import BotoCoreError
+    from obstore.auth.boto3 import Boto3CredentialProvider
+
+    try:
+        return Boto3CredentialProvider(boto3.Session(profile_name=profile))
+    except (BotoCoreError, ValueError) as exc:
+        return _NoCredentials(f"AWS_PROFILE={profile or 'default'}: {exc}")
+
+
+class _NoCredentials:
+    """A credential provider that refuses with the reason the shared files gave none."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __call__(self) -> Any:
+        raise PermissionError(self.reason)
 
 
 def _check(path: str) -> str:
