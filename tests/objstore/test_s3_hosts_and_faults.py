@@ -26,7 +26,7 @@ from tests.services_available import require_module
 DEADLINE_SECONDS = 60.0
 MPU = "/api/2.0/mlflow-artifacts/mpu"
 MIB = 1024 * 1024
-LARGE = 64 * MIB  # the file sent through the mlflow client's multipart upload
+LARGE = 200 * MIB  # the file sent through the mlflow client's multipart upload
 LIMIT = 4 * LARGE  # the relayed server's ARTIFACT_MAX_BYTES
 # More than every buffer between the store and the client holds (the kernel's socket
 # buffers of the relay, the server and the client, the store client's own), so the file is
@@ -212,15 +212,14 @@ class TestStoreDown:
 
 
 class TestLargeFile:
-    def test_64_mib_through_the_mlflow_clients_multipart_upload(
+    def test_200_mib_through_the_mlflow_clients_multipart_upload(
         self,
         relayed: tuple[LiveServer, Relay, S3Bucket],
         tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """With the client's default part size (10 MiB): 7 parts; its threshold (500 MB by
-        default) is lowered to the file's size. (The issue's 200 MB file takes 15 s here,
-        most of it in moto: LARGE is the one number to raise.)"""
+        """With the client's default part size (10 MiB): 20 parts; its threshold (500 MB by
+        default) is lowered to the file's size."""
         mlflow = require_module("mlflow", "the large-file test drives the real mlflow client")
         server, _, bucket = relayed
         size = LARGE
@@ -251,7 +250,7 @@ class TestLargeFile:
         mlflow.set_experiment("s3-large-file")
         with mlflow.start_run() as run:
             mlflow.log_artifact(str(large))
-        assert created == [7]  # 64 MiB in parts of 10 MiB
+        assert created == [20]  # 200 MiB in parts of 10 MiB
         run_id = run.info.run_id
         try:
             keys = _run_keys(bucket, run_id)
