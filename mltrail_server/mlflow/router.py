@@ -15,6 +15,7 @@ from mltrail_server.mlflow.routes import (
     experiments,
     logged_models,
     metrics,
+    run_artifacts,
     runs,
     server,
 )
@@ -25,13 +26,14 @@ V3_PREFIX = "/api/3.0/mlflow"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 router = APIRouter(route_class=MlflowRoute, include_in_schema=True, tags=["mlflow"])
-for module in (experiments, runs, metrics, logged_models):
+for module in (experiments, runs, metrics, logged_models, run_artifacts):
     router.include_router(module.router, prefix=TRACKING_PREFIX)
 router.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_uploads.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_uploads.part_router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_presigned.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(server.router, prefix=V3_PREFIX)
+router.include_router(server.version_router)
 
 
 async def unknown_endpoint(request: Request) -> Response:

@@ -511,6 +511,16 @@ class ListArtifactsResponse(Message):
     files: list[FileInfo] | None = None
 
 
+class ListRunArtifacts(RunRef):
+    path: str | None = None
+    page_token: str | None = None
+
+
+class ListRunArtifactsResponse(Message):
+    root_uri: str
+    files: list[FileInfo] | None = None
+
+
 class ServerInfo(Message):
     store_type: str = "SqlStore"
     workspaces_enabled: bool = False
