@@ -20,6 +20,9 @@ from mltrail_server.db.tables import DEFAULT_EXPERIMENT_UUID
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.run import RunStatus
 
+# The MLflow release whose wire this server speaks: `GET /version` answers it, and the
+# client gates features on it. The tests check it against the pinned client (pyproject.toml).
+MLFLOW_VERSION = "3.17.2"
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 ARTIFACT_SCHEME = "mlflow-artifacts:"
