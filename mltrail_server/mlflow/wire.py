@@ -222,6 +222,10 @@ class MetricIn(Message):
     value: MetricValueIn
     timestamp: Int64
     step: Int64 = 0
+    # A metric of a logged model (MLflow 3), maybe measured on a dataset.
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogMetric(RunRef, MetricIn):
@@ -246,6 +250,12 @@ class LogBatch(RunRef):
     metrics: list[MetricIn] = Field(default_factory=list)
     params: list[KeyValue] = Field(default_factory=list)
     tags: list[KeyValue] = Field(default_factory=list)
+
+    def access_targets(self) -> Targets:
+        """The run, and the logged models its metrics are logged to."""
+        targets = super().access_targets()
+        targets.models |= {m.model_id for m in self.metrics if m.model_id}
+        return targets
 
 
 # Items per log-inputs and outputs request. MLflow sets no count, but each item is a row
@@ -340,6 +350,11 @@ class Metric(Message):
     value: MetricValue
     timestamp: int
     step: int
+    # Set on a logged model's metrics.
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    model_id: str | None = None
+    run_id: str | None = None
 
 
 class RunData(Message):
@@ -453,9 +468,15 @@ class LoggedModelOrderBy(Message):
     ascending: bool = True
 
 
+class LoggedModelDatasetFilter(Message):
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
 class SearchLoggedModels(Message):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
+    datasets: list[LoggedModelDatasetFilter] = Field(default_factory=list)
     max_results: Int64 | None = None
     order_by: list[LoggedModelOrderBy] = Field(default_factory=list)
     page_token: str | None = None

@@ -12,6 +12,7 @@ of long values, write-once params (MLflow's 400), and the reads of metric histor
 """
 
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail.encoding import check_key
+from mltrail_server.db.repositories import logged_models as models_repo
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import RunLink
@@ -302,11 +304,37 @@ class MlflowLoggingService:
         except NotFound:
             await self._why_not_live(run_id, text)
             raise
+        await self._log_model_metrics(run_id, metrics)
         name = tags.get(RUN_NAME_TAG)
         if name and len(name) <= MAX_RUN_NAME_LENGTH:
             await RunService(self.session, self.cache).change_run(
                 run_id, RunUpdate.model_construct(name=name)
             )
+
+    async def _log_model_metrics(self, run_id: uuid.UUID, metrics: Sequence[wire.MetricIn]) -> None:
+        """Points logged with a `model_id` are the logged model's metrics too (with the
+        dataset they were measured on); an id that names no logged model links nothing."""
+        linked = [m for m in metrics if m.model_id]
+        if not linked:
+            return
+        known = await models_repo.existing_ids(self.session, [m.model_id or "" for m in linked])
+        rows: dict[tuple[str, str, int, int], dict[str, object]] = {}
+        for m in linked:
+            if m.model_id not in known:
+                continue
+            value, is_nan = (0.0, True) if math.isnan(m.value) else (m.value, False)
+            rows[(m.model_id, m.key, m.timestamp, m.step)] = {
+                "model_id": m.model_id,
+                "key": m.key,
+                "timestamp": m.timestamp,
+                "step": m.step,
+                "run_id": run_id,
+                "value": value,
+                "is_nan": is_nan,
+                "dataset_name": m.dataset_name or None,
+                "dataset_digest": m.dataset_digest or None,
+            }
+        await models_repo.add_metrics(self.session, list(rows.values()))
 
     async def _link(self, run_id: uuid.UUID, text: str, links: list[RunLink]) -> None:
         await active_row(self.session, run_id, text)
