@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from mltrail_server.db.tables import DEFAULT_EXPERIMENT_UUID
 from mltrail_server.errors import InvalidInput
+from mltrail_server.mlflow.errors import missing_value
 from mltrail_server.models.run import RunStatus
 
 # The MLflow release whose wire this server speaks: `GET /version` answers it, and the
@@ -51,7 +52,7 @@ def experiment_id_out(experiment_id: uuid.UUID) -> str:
 def experiment_id_in(text: str | None, field: str = "experiment_id") -> uuid.UUID:
     """An MLflow experiment id as our UUID; 400 naming the field when it cannot be one."""
     if text is None or text == "":
-        raise InvalidInput(f"Missing value for required parameter '{field}'.")
+        raise InvalidInput(missing_value(field))
     if text == DEFAULT_EXPERIMENT_ID:
         return DEFAULT_EXPERIMENT_UUID
     try:

@@ -24,6 +24,7 @@ from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit, transaction
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.errors import max_results_above, max_results_not_positive
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_NAME,
     experiment_id_in,
@@ -181,15 +182,9 @@ class MlflowExperimentService:
     async def search(self, request: wire.SearchExperiments) -> wire.SearchExperimentsResponse:
         limit = request.max_results
         if limit is None or limit <= 0:
-            raise InvalidInput(
-                "Invalid value for parameter 'max_results': it must be a positive integer "
-                f"(got {limit})."
-            )
+            raise InvalidInput(max_results_not_positive(limit or 0))
         if limit > MAX_SEARCH_RESULTS:
-            raise InvalidInput(
-                f"Invalid value {limit} for parameter 'max_results': it must be at most "
-                f"{MAX_SEARCH_RESULTS}."
-            )
+            raise InvalidInput(max_results_above(limit, MAX_SEARCH_RESULTS))
         where = read_filter(request.filter, EXPERIMENTS)
         where = None if where is None else _canonical_ids(where)
         order_by = read_order_by(request.order_by, EXPERIMENTS)

@@ -26,6 +26,11 @@ from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import RunLink
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.errors import (
+    max_results_not_positive,
+    missing_value,
+    schema_message,
+)
 from mltrail_server.mlflow.services.runs import (
     MAX_RUN_NAME_LENGTH,
     active_row,
@@ -186,12 +191,9 @@ class MlflowLoggingService:
     async def metric_history(self, request: wire.GetMetricHistory) -> wire.MetricHistoryResponse:
         """One page of a series in (step, timestamp) order, or all of it when `max_results`
         is not given (older clients do not page)."""
-        run_id, text = run_ref(request)
         if request.max_results is not None and request.max_results <= 0:
-            raise InvalidInput(
-                f"Invalid value {request.max_results} for parameter 'max_results': it must be "
-                "a positive integer."
-            )
+            raise InvalidInput(max_results_not_positive(request.max_results, period="."))
+        run_id, text = run_ref(request)
         limit = min(request.max_results or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         service = MetricHistoryService(self.session)
         cursor = request.page_token or None
@@ -233,24 +235,31 @@ class MlflowLoggingService:
         """One metric of up to 100 runs, each downsampled to at most `max_results` points
         over the same buckets of steps."""
         if not request.run_ids:
-            raise InvalidInput("Missing value for required parameter 'run_ids'.")
+            raise InvalidInput(missing_value("run_ids"))
         if len(request.run_ids) > MAX_BULK_RUNS:
             raise InvalidInput(
-                f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
-                f"run_ids. Received {len(request.run_ids)} run_ids."
+                schema_message(
+                    f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
+                    f"run_ids. Received {len(request.run_ids)} run_ids."
+                )
+            )
+        points = MAX_BULK_RESULTS if request.max_results is None else request.max_results
+        if not 0 < points <= MAX_BULK_RESULTS:
+            raise InvalidInput(
+                schema_message(f"max_results must be between 1 and {MAX_BULK_RESULTS}.")
             )
         if (request.start_step is None) != (request.end_step is None):
-            raise InvalidInput("If either start step or end step are specified, both must be.")
+            raise InvalidInput(
+                "If either start step or end step are specified, both must be specified."
+            )
         if (
             request.start_step is not None
             and request.end_step is not None
             and request.start_step > request.end_step
         ):
-            raise InvalidInput("end_step must be greater than start_step.")
-        points = request.max_results or MAX_BULK_RESULTS
-        if not 0 < points <= MAX_BULK_RESULTS:
             raise InvalidInput(
-                f"max_results must be between 1 and {MAX_BULK_RESULTS}. Got {points}."
+                "end_step must be greater than start_step. "
+                f"Found start_step={request.start_step} and end_step={request.end_step}."
             )
         run_ids = [run_id for text in request.run_ids if (run_id := run_id_in(text))]
         history = await MetricHistoryService(self.session).compare(
