@@ -16,6 +16,7 @@ from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
 from mltrail_server.mlflow.services.run_artifacts import MlflowRunArtifactService
 from mltrail_server.mlflow.services.runs import MlflowRunService
+from mltrail_server.mlflow.services.ui_reads import MlflowUiReadService
 from mltrail_server.services.access import request_writes
 
 
@@ -58,3 +59,10 @@ LoggedModelServiceDep = Annotated[LoggedModelService, Depends(get_logged_model_s
 MlflowRunArtifactServiceDep = Annotated[
     MlflowRunArtifactService, Depends(get_mlflow_run_artifact_service)
 ]
+
+
+async def get_mlflow_ui_read_service(session: SessionDep, cache: CacheDep) -> MlflowUiReadService:
+    return MlflowUiReadService(session, cache)
+
+
+MlflowUiReadServiceDep = Annotated[MlflowUiReadService, Depends(get_mlflow_ui_read_service)]

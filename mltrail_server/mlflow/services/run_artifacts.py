@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import runs as runs_repo
-from mltrail_server.errors import InvalidPath
+from mltrail_server.db.tables import Run as RunRow
+from mltrail_server.errors import InvalidInput, InvalidPath
 from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.errors import missing_value
 from mltrail_server.mlflow.services.runs import run_not_found, run_ref
 from mltrail_server.mlflow.translate import run_artifact_uri
 from mltrail_server.services.artifact_paths import canonical_path, run_artifact_prefix
 from mltrail_server.services.artifacts import ArtifactService
+from mltrail_server.storage import ArtifactDownload
 
 
 def safe_relative_path(text: str) -> str:
@@ -38,10 +41,7 @@ class MlflowRunArtifactService:
 
     async def list(self, query: wire.ListRunArtifacts) -> wire.ListRunArtifactsResponse:
         relative = safe_relative_path(query.path) if query.path else ""
-        run_id, text = run_ref(query)
-        row = await runs_repo.get_any(self.session, run_id)
-        if row is None:
-            raise run_not_found(text)
+        row = await self._run(query)
         prefix = run_artifact_prefix(row.experiment_id, row.id)
         entries = await self.artifacts.list(f"{prefix}/{relative}" if relative else prefix)
         files = [
@@ -56,3 +56,19 @@ class MlflowRunArtifactService:
             root_uri=run_artifact_uri(row.experiment_id, row.id, row.artifact_uri),
             files=files or None,
         )
+
+    async def download(self, query: wire.GetArtifactQuery) -> tuple[ArtifactDownload, str]:
+        """The file at `path` of the run's artifacts (MLflow's `get-artifact`), and its path."""
+        if not query.path:
+            raise InvalidInput(missing_value("path"))
+        relative = safe_relative_path(query.path)
+        row = await self._run(query)
+        prefix = run_artifact_prefix(row.experiment_id, row.id)
+        return await self.artifacts.download(f"{prefix}/{relative}"), relative
+
+    async def _run(self, ref: wire.RunRef) -> RunRow:
+        run_id, text = run_ref(ref)
+        row = await runs_repo.get_any(self.session, run_id)
+        if row is None:
+            raise run_not_found(text)
+        return row
