@@ -147,12 +147,24 @@ def schema_message(message: str) -> str:
 _OWN_CHECKS = frozenset({"value_error", "assertion_error"})
 
 
+def _field_of(location: tuple[str | int, ...]) -> str:
+    """`metrics[0].timestamp`, as MLflow names a field inside a list."""
+    field = ""
+    for part in location:
+        if part in ("body", "query"):
+            continue
+        if isinstance(part, int):
+            field += f"[{part}]"
+        else:
+            field += f".{part}" if field else str(part)
+    return field or "request body"
+
+
 def describe_validation_error(exc: RequestValidationError) -> str:
     """MLflow's wording: 'Missing value for required parameter ...' or 'Invalid value ...'."""
     messages = []
     for error in exc.errors()[:5]:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
-        field = ".".join(location) or "request body"
+        field = _field_of(error.get("loc", ()))
         kind = error.get("type")
         if kind == "missing":
             messages.append(missing_value(field))

@@ -7,12 +7,24 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from mltrail_server.mlflow.translate import experiment_id_in, run_id_in
 from mltrail_server.models.tracking import MetricValue
 from mltrail_server.services.access import Targets
 
 INT64 = Field(ge=-(2**63), lt=2**63)
+
+
+def _empty(value: Any) -> bool:
+    return not value
+
+
+def repeated() -> Any:
+    """A repeated field of a response: left out when empty, as protobuf's JSON writes it."""
+    return Field(exclude_if=_empty)
+
+
 Int64 = Annotated[int, INT64]
 
 _NON_FINITE = {
@@ -36,7 +48,8 @@ def _metric_value(value: Any) -> Any:
         try:
             return float(value)
         except ValueError:
-            raise ValueError("must be a number, or 'NaN', 'Infinity', '-Infinity'") from None
+            # A type error, worded as MLflow's type errors are (mlflow/errors.py).
+            raise PydanticCustomError("float_parsing", "must be a number") from None
     return value
 
 
@@ -178,6 +191,8 @@ class Experiment(Message):
     last_update_time: int
     creation_time: int
     tags: list[KeyValue] | None = None
+    # MLflow 3.17 names the workspace of each experiment; without workspaces it is this one.
+    workspace: str = "default"
 
 
 class CreateExperimentResponse(Message):
@@ -189,7 +204,7 @@ class ExperimentResponse(Message):
 
 
 class SearchExperimentsResponse(Message):
-    experiments: list[Experiment]
+    experiments: list[Experiment] = repeated()
     next_page_token: str | None = None
 
 
@@ -358,9 +373,9 @@ class Metric(Message):
 
 
 class RunData(Message):
-    metrics: list[Metric]
-    params: list[KeyValue]
-    tags: list[KeyValue]
+    metrics: list[Metric] = repeated()
+    params: list[KeyValue] = repeated()
+    tags: list[KeyValue] = repeated()
 
 
 class DatasetOut(Message):
@@ -392,7 +407,7 @@ class Run(Message):
     info: RunInfo
     data: RunData
     inputs: RunInputs = Field(default_factory=RunInputs)
-    outputs: RunOutputs = Field(default_factory=RunOutputs)
+    outputs: RunOutputs | None = Field(default_factory=RunOutputs)
 
 
 class RunResponse(Message):
@@ -404,7 +419,7 @@ class UpdateRunResponse(Message):
 
 
 class SearchRunsResponse(Message):
-    runs: list[Run]
+    runs: list[Run] = repeated()
     next_page_token: str | None = None
 
 
@@ -418,7 +433,7 @@ class GetMetricHistory(RunRef):
 
 
 class MetricHistoryResponse(Message):
-    metrics: list[Metric]
+    metrics: list[Metric] = repeated()
     next_page_token: str | None = None
 
 
@@ -430,12 +445,39 @@ class GetMetricHistoryBulkInterval(Message):
     max_results: Int64 | None = None
 
 
+class GetMetricHistoryBulk(Message):
+    """The UI's older bulk read: `run_id` repeated in the query string."""
+
+    run_id: list[str] = Field(default_factory=list)
+    metric_key: str | None = None
+    max_results: Int64 | None = None
+
+
 class MetricWithRunId(Metric):
     run_id: str
 
 
 class MetricHistoryBulkResponse(Message):
-    metrics: list[MetricWithRunId]
+    metrics: list[MetricWithRunId] = repeated()
+
+
+class SearchDatasets(Message):
+    experiment_ids: list[str] = Field(default_factory=list)
+
+
+class DatasetSummary(Message):
+    experiment_id: str
+    name: str
+    digest: str
+    context: str | None = None
+
+
+class SearchDatasetsResponse(Message):
+    dataset_summaries: list[DatasetSummary] | None = None
+
+
+class GetArtifactQuery(RunRef):
+    path: str | None = None
 
 
 # -- logged models -----------------------------------------------------------------------------
@@ -511,7 +553,7 @@ class LoggedModelResponse(Message):
 
 
 class SearchLoggedModelsResponse(Message):
-    models: list[LoggedModel]
+    models: list[LoggedModel] = repeated()
     next_page_token: str | None = None
 
 

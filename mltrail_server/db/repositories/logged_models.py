@@ -118,10 +118,13 @@ async def search_logged_models(
     if where is not None:
         query = query.where(compiler.condition(where))
     if datasets:
+        # A name without a digest matches the metrics logged without one (MLflow's server).
         on_dataset = [
             and_(
                 LoggedModelMetric.dataset_name == name,
-                *([] if digest is None else [LoggedModelMetric.dataset_digest == digest]),
+                LoggedModelMetric.dataset_digest.is_(None)
+                if digest is None
+                else LoggedModelMetric.dataset_digest == digest,
             )
             for name, digest in datasets
         ]

@@ -49,7 +49,7 @@ from mltrail_server.models.tracking import (
 from mltrail_server.services.cache import Cache
 from mltrail_server.services.metric_history import MetricHistoryService, decode_history_cursor
 from mltrail_server.services.runs import RunService
-from mltrail_server.services.tracking import TrackingService
+from mltrail_server.services.tracking import ParamChanged, TrackingService
 
 MAX_METRICS = 1000
 MAX_PARAMS_TAGS = 100
@@ -308,6 +308,8 @@ class MlflowLoggingService:
         )
         try:
             await TrackingService(self.session).log_batch(run_id, batch)
+        except ParamChanged as exc:
+            raise InvalidInput(param_changed_message(exc, text, single=len(params) == 1)) from None
         except Conflict as exc:
             raise InvalidInput(f"Changing param values is not allowed. {exc.message}") from None
         except NotFound:
@@ -358,6 +360,21 @@ class MlflowLoggingService:
             raise InvalidInput(
                 f"The run {text} belongs to a deleted experiment; restore the experiment first."
             )
+
+
+def param_changed_message(exc: ParamChanged, run_id: str, *, single: bool) -> str:
+    """MLflow's words: one param (log-parameter), or the list of them (log-batch)."""
+    if single:
+        key, old, new = exc.changes[0]
+        return (
+            f"Changing param values is not allowed. Param with key='{key}' was already logged "
+            f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{new}'."
+        )
+    changes = [{"key": k, "old_value": old, "new_value": new} for k, old, new in exc.changes]
+    return (
+        f"Changing param values is not allowed. Params were already logged='{changes}' "
+        f"for run ID='{run_id}'."
+    )
 
 
 def _model_id(model_id: str) -> str:

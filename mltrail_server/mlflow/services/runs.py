@@ -136,7 +136,9 @@ class MlflowRunService:
         if experiment.artifact_location:
             uri = f"{experiment.artifact_location.rstrip('/')}/{row.id.hex}/artifacts"
             await repo.set_artifact_uri(self.session, row, uri)
-        return (await self.render([row]))[0]
+        created = (await self.render([row]))[0]
+        created.outputs = None  # MLflow's runs/create answers no `outputs`
+        return created
 
     async def get(self, ref: wire.RunRef) -> wire.Run:
         run_id, text = run_ref(ref)
