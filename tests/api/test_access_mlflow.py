@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from mltrail_server.mlflow.translate import MLFLOW_VERSION
 from tests.api.access import Keys, as_key
 from tests.conftest import Server
 
@@ -257,3 +258,11 @@ class TestMlflowRoleMatrix:
                 assert response.json()["error_code"] == "PERMISSION_DENIED"
             got[caller] = ALLOWED if status not in (401, 403) else status
         assert got == EXPECTED[case.rule]
+
+
+async def test_version_answers_without_a_key(secured: tuple[Server, Keys]) -> None:
+    """`/version` is public, as MLflow's is: its client asks before it signs anything in."""
+    server, _ = secured
+    response = await server.client.get("/version")
+    assert response.status_code == 200
+    assert response.text == MLFLOW_VERSION

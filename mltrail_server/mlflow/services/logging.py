@@ -92,7 +92,7 @@ class MlflowLoggingService:
     async def log_param(self, request: wire.LogParam) -> None:
         run_id, text = run_ref(request)
         check_key(request.key, "param")
-        await self._log(run_id, text, [], {request.key: request.value}, {})
+        await self._log(run_id, text, [], {request.key: request.value}, {}, one_param=True)
 
     async def set_tag(self, request: wire.SetTag) -> None:
         run_id, text = run_ref(request)
@@ -294,6 +294,8 @@ class MlflowLoggingService:
         metrics: Sequence[wire.MetricIn],
         params: dict[str, str],
         tags: dict[str, str],
+        *,
+        one_param: bool = False,
     ) -> None:
         # Validated above against MLflow's rules; v1's models would check them again.
         batch = BatchLog.model_construct(
@@ -309,7 +311,7 @@ class MlflowLoggingService:
         try:
             await TrackingService(self.session).log_batch(run_id, batch)
         except ParamChanged as exc:
-            raise InvalidInput(param_changed_message(exc, text, single=len(params) == 1)) from None
+            raise InvalidInput(param_changed_message(exc, text, single=one_param)) from None
         except Conflict as exc:
             raise InvalidInput(f"Changing param values is not allowed. {exc.message}") from None
         except NotFound:
