@@ -64,6 +64,14 @@ def experiment_id_in(text: str | None, field: str = "experiment_id") -> uuid.UUI
         ) from None
 
 
+def experiment_id_or_none(text: str) -> uuid.UUID | None:
+    """Our UUID for an MLflow experiment id; None when the text cannot name any experiment."""
+    try:
+        return experiment_id_in(text)
+    except InvalidInput:
+        return None
+
+
 def run_id_out(run_id: uuid.UUID) -> str:
     return run_id.hex
 

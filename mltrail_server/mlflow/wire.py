@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from mltrail_server.mlflow.translate import experiment_id_in, run_id_in
+from mltrail_server.mlflow.translate import experiment_id_or_none, run_id_in
 from mltrail_server.models.tracking import MetricValue
 from mltrail_server.services.access import Targets
 
@@ -122,8 +122,11 @@ class Message(BaseModel):
             if isinstance(text, str) and (run_id := run_id_in(text)) is not None:
                 targets.runs.add(run_id)
         if "experiment_id" in fields:
-            # runs/create without an experiment creates in the default experiment "0".
-            targets.experiments.add(experiment_id_in(getattr(self, "experiment_id", None) or "0"))
+            # runs/create without an experiment creates in the default experiment "0"; an id
+            # that names no experiment is the handler's 404.
+            text = getattr(self, "experiment_id", None) or "0"
+            if (experiment_id := experiment_id_or_none(text)) is not None:
+                targets.experiments.add(experiment_id)
         if "model_id" in fields and isinstance(model_id := getattr(self, "model_id", None), str):
             targets.models.add(model_id)
         return targets

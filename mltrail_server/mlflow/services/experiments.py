@@ -28,6 +28,7 @@ from mltrail_server.mlflow.errors import max_results_above, max_results_not_posi
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_NAME,
     experiment_id_in,
+    experiment_id_or_none,
     experiment_id_out,
 )
 from mltrail_server.models.experiment import ExperimentStatus, ExperimentUpdate
@@ -122,7 +123,10 @@ class MlflowExperimentService:
         return row
 
     async def row(self, experiment_id: str, field: str = "experiment_id") -> ExperimentRow:
-        """The experiment, live or deleted; 404 when there is none."""
+        """The experiment, live or deleted; 404 when there is none (also for a number this
+        server never gives out, as MLflow answers an unknown integer id; other text is a 400)."""
+        if experiment_id.isdigit() and experiment_id_or_none(experiment_id) is None:
+            raise NotFound(f"No Experiment with id={experiment_id} exists")
         key = experiment_id_in(experiment_id, field)
         if key == DEFAULT_EXPERIMENT_UUID:
             return await self.ensure_default()
