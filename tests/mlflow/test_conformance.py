@@ -15,6 +15,7 @@ fixed). Add a case by adding a line to CASES.
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ import httpx
 import pytest
 
 from mltrail_server.mlflow.translate import MLFLOW_VERSION
-from tests.sdk.live_server import LiveServer, free_port, stop_process
+from tests.sdk.live_server import LiveServer, free_port
 from tests.services_available import require_module
 
 mlflow = require_module("mlflow", "the conformance tests compare with the pinned mlflow server")
@@ -58,10 +59,30 @@ def start_mlflow(directory: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     with log.open("ab") as handle:
+        # Its own process group: `mlflow server` runs uvicorn as a child, stopped with it.
         process = subprocess.Popen(
-            command, cwd=directory, env=env, stdout=handle, stderr=subprocess.STDOUT
+            command,
+            cwd=directory,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return process, f"http://127.0.0.1:{port}", log
+
+
+def stop_mlflow(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (the CLI and its uvicorn), SIGKILL if need be."""
+    for signal_number in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, signal_number)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=15)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def wait_for_mlflow(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -102,7 +123,7 @@ def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sides]:
             yield Sides(theirs, mine)
     finally:
         ours.stop()
-        stop_process(process)
+        stop_mlflow(process)
 
 
 # -- setup steps: the same REST calls on either server ------------------------------------------
