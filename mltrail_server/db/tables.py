@@ -270,6 +270,27 @@ class LoggedModel(Base):
     __table_args__ = (Index("ix_logged_model_experiment", "experiment_id", "created_at"),)
 
 
+class LoggedModelMetric(Base):
+    """A metric point logged with a `model_id` (and maybe the dataset it was measured on):
+    it is the run's point too, and this row shows it among the logged model's metrics."""
+
+    __tablename__ = "logged_model_metric"
+
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("logged_model.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    timestamp: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("run.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: Mapped[float] = mapped_column(Float(53))
+    is_nan: Mapped[bool] = mapped_column(Boolean, default=False)
+    dataset_name: Mapped[str | None] = mapped_column(String(500))
+    dataset_digest: Mapped[str | None] = mapped_column(String(36))
+
+
 class RunLink(Base):
     """What a run consumed (datasets, models) or produced (models), as MLflow's log-inputs and
     outputs record them. `key` identifies the link within the run, so a re-sent request

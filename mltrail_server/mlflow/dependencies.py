@@ -4,11 +4,19 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mltrail_server.dependencies import CacheDep, RuntimeDep, SessionDep, SettingsDep
+from mltrail_server.dependencies import (
+    ArtifactServiceDep,
+    CacheDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+)
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
+from mltrail_server.mlflow.services.run_artifacts import MlflowRunArtifactService
 from mltrail_server.mlflow.services.runs import MlflowRunService
+from mltrail_server.mlflow.services.ui_reads import MlflowUiReadService
 from mltrail_server.services.access import request_writes
 
 
@@ -36,9 +44,25 @@ async def get_logged_model_service(
     return LoggedModelService(session, cache, settings.cache_ttl_seconds)
 
 
+async def get_mlflow_run_artifact_service(
+    session: SessionDep, artifacts: ArtifactServiceDep
+) -> MlflowRunArtifactService:
+    return MlflowRunArtifactService(session, artifacts)
+
+
 MlflowExperimentServiceDep = Annotated[
     MlflowExperimentService, Depends(get_mlflow_experiment_service)
 ]
 MlflowRunServiceDep = Annotated[MlflowRunService, Depends(get_mlflow_run_service)]
 MlflowLoggingServiceDep = Annotated[MlflowLoggingService, Depends(get_mlflow_logging_service)]
 LoggedModelServiceDep = Annotated[LoggedModelService, Depends(get_logged_model_service)]
+MlflowRunArtifactServiceDep = Annotated[
+    MlflowRunArtifactService, Depends(get_mlflow_run_artifact_service)
+]
+
+
+async def get_mlflow_ui_read_service(session: SessionDep, cache: CacheDep) -> MlflowUiReadService:
+    return MlflowUiReadService(session, cache)
+
+
+MlflowUiReadServiceDep = Annotated[MlflowUiReadService, Depends(get_mlflow_ui_read_service)]

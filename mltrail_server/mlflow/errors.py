@@ -96,22 +96,85 @@ def render_domain_error(exc: DomainError) -> Response:
     return mlflow_error(error_code(exc), exc.message, status, headers)
 
 
+# -- MLflow's validation messages, word for word (its server's handlers and validation.py) --
+
+API_DOCS_HINT = " See the API docs for more information about request parameters."
+
+
+def shown_value(value: object) -> str:
+    """A value as MLflow's messages show it: JSON, keys sorted, no spaces (`"5"`, `5`)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return text if len(text) <= 200 else f"{text[:200]}..."
+
+
+def missing_value(field: str) -> str:
+    """A required parameter that is absent (or empty)."""
+    return f"Missing value for required parameter '{field}'.{API_DOCS_HINT}"
+
+
+def invalid_value(field: str, value: object, why: str | None = None) -> str:
+    """`Invalid value <JSON> for parameter '<field>' supplied[: <why>]`."""
+    if why:
+        return f"Invalid value {shown_value(value)} for parameter '{field}' supplied: {why}"
+    return f"Invalid value {shown_value(value)} for parameter '{field}' supplied."
+
+
+def invalid_type(field: str, value: object) -> str:
+    """A value of the wrong type (a string for a list, text for a number)."""
+    hint = f" Hint: Value was of type '{type(value).__name__}'."
+    return invalid_value(field, value, hint) + API_DOCS_HINT
+
+
+def max_results_not_positive(value: int, *, period: str = "") -> str:
+    """`max_results` below 1 (the searches write no final period, get-history does)."""
+    return (
+        f"Invalid value {value} for parameter 'max_results' supplied. "
+        f"It must be a positive integer{period}"
+    )
+
+
+def max_results_above(value: int, limit: int) -> str:
+    """`max_results` above a search's limit."""
+    return f"Invalid value {value} for parameter 'max_results' supplied. It must be at most {limit}"
+
+
+def schema_message(message: str) -> str:
+    """A handler's own check of one parameter, which MLflow's server ends with the docs hint."""
+    return f"{message}{API_DOCS_HINT}"
+
+
+# Pydantic's checks of our own (list bounds, metric values): their reason is worth keeping.
+_OWN_CHECKS = frozenset({"value_error", "assertion_error"})
+
+
+def _field_of(location: tuple[str | int, ...]) -> str:
+    """`metrics[0].timestamp`, as MLflow names a field inside a list."""
+    field = ""
+    for part in location:
+        if part in ("body", "query"):
+            continue
+        if isinstance(part, int):
+            field += f"[{part}]"
+        else:
+            field += f".{part}" if field else str(part)
+    return field or "request body"
+
+
 def describe_validation_error(exc: RequestValidationError) -> str:
     """MLflow's wording: 'Missing value for required parameter ...' or 'Invalid value ...'."""
     messages = []
     for error in exc.errors()[:5]:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
-        field = ".".join(location) or "request body"
-        if error.get("type") == "missing":
-            messages.append(f"Missing value for required parameter '{field}'.")
-        elif error.get("type") == "json_invalid":
+        field = _field_of(error.get("loc", ()))
+        kind = error.get("type")
+        if kind == "missing":
+            messages.append(missing_value(field))
+        elif kind == "json_invalid":
             messages.append("The request body is not valid JSON.")
+        elif kind in _OWN_CHECKS:
+            reason = str(error.get("msg", "")).removeprefix("Value error, ")
+            messages.append(invalid_value(field, error.get("input"), f"{reason}."))
         else:
-            given = error.get("input")
-            shown = repr(given)[:100] if given is not None else "null"
-            messages.append(
-                f"Invalid value {shown} for parameter '{field}' supplied: {error.get('msg')}."
-            )
+            messages.append(invalid_type(field, error.get("input")))
     return " ".join(messages) or "Invalid request."
 
 

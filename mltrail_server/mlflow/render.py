@@ -1,12 +1,13 @@
 """Our rows and v1 models rendered as MLflow's entities."""
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.tables import LoggedModel as LoggedModelRow
+from mltrail_server.db.tables import LoggedModelMetric, RunLink
 from mltrail_server.db.tables import Run as RunRow
-from mltrail_server.db.tables import RunLink
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow.translate import (
     RUN_NAME_TAG,
@@ -111,7 +112,22 @@ def _inputs_and_outputs(links: Iterable[RunLink]) -> dict[str, object]:
     }
 
 
-def logged_model(row: LoggedModelRow) -> wire.LoggedModel:
+def logged_model_metric(point: LoggedModelMetric) -> wire.Metric:
+    return wire.Metric(
+        key=point.key,
+        value=math.nan if point.is_nan else point.value,
+        timestamp=point.timestamp,
+        step=point.step,
+        dataset_name=point.dataset_name,
+        dataset_digest=point.dataset_digest,
+        model_id=point.model_id,
+        run_id=run_id_out(point.run_id),
+    )
+
+
+def logged_model(
+    row: LoggedModelRow, metrics: Iterable[LoggedModelMetric] = ()
+) -> wire.LoggedModel:
     tags: dict[str, str] = json.loads(row.tags)
     params: dict[str, str] = json.loads(row.params)
     return wire.LoggedModel(
@@ -123,10 +139,13 @@ def logged_model(row: LoggedModelRow) -> wire.LoggedModel:
             last_updated_timestamp_ms=to_ms(row.updated_at),
             artifact_uri=row.artifact_location,
             status=MODEL_STATUS_OUT.get(row.status, wire.LoggedModelStatus.LOGGED_MODEL_PENDING),
-            model_type=row.model_type,
+            model_type=row.model_type or "",
             source_run_id=None if row.source_run_id is None else row.source_run_id.hex,
             status_message=row.status_message,
             tags=key_values(tags) or None,
         ),
-        data=wire.LoggedModelData(params=key_values(params) or None),
+        data=wire.LoggedModelData(
+            params=key_values(params) or None,
+            metrics=[logged_model_metric(point) for point in metrics] or None,
+        ),
     )

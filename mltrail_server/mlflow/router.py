@@ -9,14 +9,17 @@ from fastapi import APIRouter, Request, Response
 
 from mltrail_server.mlflow.errors import MlflowRoute, mlflow_error
 from mltrail_server.mlflow.routes import (
+    ajax,
     artifact_presigned,
     artifact_uploads,
     artifacts,
     experiments,
     logged_models,
     metrics,
+    run_artifacts,
     runs,
     server,
+    traces,
 )
 
 TRACKING_PREFIX = "/api/2.0/mlflow"
@@ -25,13 +28,15 @@ V3_PREFIX = "/api/3.0/mlflow"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 router = APIRouter(route_class=MlflowRoute, include_in_schema=True, tags=["mlflow"])
-for module in (experiments, runs, metrics, logged_models):
+for module in (experiments, runs, metrics, logged_models, run_artifacts):
     router.include_router(module.router, prefix=TRACKING_PREFIX)
 router.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_uploads.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_uploads.part_router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_presigned.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(server.router, prefix=V3_PREFIX)
+router.include_router(server.version_router)
+router.include_router(traces.router)  # not supported yet: before the unknown endpoints
 
 
 async def unknown_endpoint(request: Request) -> Response:
@@ -43,5 +48,7 @@ for prefix in (TRACKING_PREFIX, ARTIFACTS_PREFIX, V3_PREFIX):
     router.add_api_route(
         f"{prefix}/{{rest:path}}", unknown_endpoint, methods=_METHODS, include_in_schema=False
     )
+# MLflow's UI paths (`/ajax-api/...`): aliases of some routes above, in their own module.
+router.include_router(ajax.router)
 
 __all__ = ["router"]

@@ -18,8 +18,12 @@ from datetime import UTC, datetime, timedelta
 
 from mltrail_server.db.tables import DEFAULT_EXPERIMENT_UUID
 from mltrail_server.errors import InvalidInput
+from mltrail_server.mlflow.errors import missing_value
 from mltrail_server.models.run import RunStatus
 
+# The MLflow release whose wire this server speaks: `GET /version` answers it, and the
+# client gates features on it. The tests check it against the pinned client (pyproject.toml).
+MLFLOW_VERSION = "3.17.2"
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 ARTIFACT_SCHEME = "mlflow-artifacts:"
@@ -48,7 +52,7 @@ def experiment_id_out(experiment_id: uuid.UUID) -> str:
 def experiment_id_in(text: str | None, field: str = "experiment_id") -> uuid.UUID:
     """An MLflow experiment id as our UUID; 400 naming the field when it cannot be one."""
     if text is None or text == "":
-        raise InvalidInput(f"Missing value for required parameter '{field}'.")
+        raise InvalidInput(missing_value(field))
     if text == DEFAULT_EXPERIMENT_ID:
         return DEFAULT_EXPERIMENT_UUID
     try:
@@ -58,6 +62,14 @@ def experiment_id_in(text: str | None, field: str = "experiment_id") -> uuid.UUI
             f"Invalid experiment ID {text!r} for parameter '{field}': expected '0' or an id "
             "returned by this server (32 hex digits)"
         ) from None
+
+
+def experiment_id_or_none(text: str) -> uuid.UUID | None:
+    """Our UUID for an MLflow experiment id; None when the text cannot name any experiment."""
+    try:
+        return experiment_id_in(text)
+    except InvalidInput:
+        return None
 
 
 def run_id_out(run_id: uuid.UUID) -> str:

@@ -7,12 +7,24 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-from mltrail_server.mlflow.translate import experiment_id_in, run_id_in
+from mltrail_server.mlflow.translate import experiment_id_or_none, run_id_in
 from mltrail_server.models.tracking import MetricValue
 from mltrail_server.services.access import Targets
 
 INT64 = Field(ge=-(2**63), lt=2**63)
+
+
+def _empty(value: Any) -> bool:
+    return not value
+
+
+def repeated() -> Any:
+    """A repeated field of a response: left out when empty, as protobuf's JSON writes it."""
+    return Field(exclude_if=_empty)
+
+
 Int64 = Annotated[int, INT64]
 
 _NON_FINITE = {
@@ -36,7 +48,8 @@ def _metric_value(value: Any) -> Any:
         try:
             return float(value)
         except ValueError:
-            raise ValueError("must be a number, or 'NaN', 'Infinity', '-Infinity'") from None
+            # A type error, worded as MLflow's type errors are (mlflow/errors.py).
+            raise PydanticCustomError("float_parsing", "must be a number") from None
     return value
 
 
@@ -109,8 +122,11 @@ class Message(BaseModel):
             if isinstance(text, str) and (run_id := run_id_in(text)) is not None:
                 targets.runs.add(run_id)
         if "experiment_id" in fields:
-            # runs/create without an experiment creates in the default experiment "0".
-            targets.experiments.add(experiment_id_in(getattr(self, "experiment_id", None) or "0"))
+            # runs/create without an experiment creates in the default experiment "0"; an id
+            # that names no experiment is the handler's 404.
+            text = getattr(self, "experiment_id", None) or "0"
+            if (experiment_id := experiment_id_or_none(text)) is not None:
+                targets.experiments.add(experiment_id)
         if "model_id" in fields and isinstance(model_id := getattr(self, "model_id", None), str):
             targets.models.add(model_id)
         return targets
@@ -178,6 +194,8 @@ class Experiment(Message):
     last_update_time: int
     creation_time: int
     tags: list[KeyValue] | None = None
+    # MLflow 3.17 names the workspace of each experiment; without workspaces it is this one.
+    workspace: str = "default"
 
 
 class CreateExperimentResponse(Message):
@@ -189,7 +207,7 @@ class ExperimentResponse(Message):
 
 
 class SearchExperimentsResponse(Message):
-    experiments: list[Experiment]
+    experiments: list[Experiment] = repeated()
     next_page_token: str | None = None
 
 
@@ -222,6 +240,10 @@ class MetricIn(Message):
     value: MetricValueIn
     timestamp: Int64
     step: Int64 = 0
+    # A metric of a logged model (MLflow 3), maybe measured on a dataset.
+    model_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 class LogMetric(RunRef, MetricIn):
@@ -246,6 +268,12 @@ class LogBatch(RunRef):
     metrics: list[MetricIn] = Field(default_factory=list)
     params: list[KeyValue] = Field(default_factory=list)
     tags: list[KeyValue] = Field(default_factory=list)
+
+    def access_targets(self) -> Targets:
+        """The run, and the logged models its metrics are logged to."""
+        targets = super().access_targets()
+        targets.models |= {m.model_id for m in self.metrics if m.model_id}
+        return targets
 
 
 # Items per log-inputs and outputs request. MLflow sets no count, but each item is a row
@@ -340,12 +368,17 @@ class Metric(Message):
     value: MetricValue
     timestamp: int
     step: int
+    # Set on a logged model's metrics.
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+    model_id: str | None = None
+    run_id: str | None = None
 
 
 class RunData(Message):
-    metrics: list[Metric]
-    params: list[KeyValue]
-    tags: list[KeyValue]
+    metrics: list[Metric] = repeated()
+    params: list[KeyValue] = repeated()
+    tags: list[KeyValue] = repeated()
 
 
 class DatasetOut(Message):
@@ -377,7 +410,7 @@ class Run(Message):
     info: RunInfo
     data: RunData
     inputs: RunInputs = Field(default_factory=RunInputs)
-    outputs: RunOutputs = Field(default_factory=RunOutputs)
+    outputs: RunOutputs | None = Field(default_factory=RunOutputs)
 
 
 class RunResponse(Message):
@@ -389,7 +422,7 @@ class UpdateRunResponse(Message):
 
 
 class SearchRunsResponse(Message):
-    runs: list[Run]
+    runs: list[Run] = repeated()
     next_page_token: str | None = None
 
 
@@ -403,7 +436,7 @@ class GetMetricHistory(RunRef):
 
 
 class MetricHistoryResponse(Message):
-    metrics: list[Metric]
+    metrics: list[Metric] = repeated()
     next_page_token: str | None = None
 
 
@@ -415,12 +448,39 @@ class GetMetricHistoryBulkInterval(Message):
     max_results: Int64 | None = None
 
 
+class GetMetricHistoryBulk(Message):
+    """The UI's older bulk read: `run_id` repeated in the query string."""
+
+    run_id: list[str] = Field(default_factory=list)
+    metric_key: str | None = None
+    max_results: Int64 | None = None
+
+
 class MetricWithRunId(Metric):
     run_id: str
 
 
 class MetricHistoryBulkResponse(Message):
-    metrics: list[MetricWithRunId]
+    metrics: list[MetricWithRunId] = repeated()
+
+
+class SearchDatasets(Message):
+    experiment_ids: list[str] = Field(default_factory=list)
+
+
+class DatasetSummary(Message):
+    experiment_id: str
+    name: str
+    digest: str
+    context: str | None = None
+
+
+class SearchDatasetsResponse(Message):
+    dataset_summaries: list[DatasetSummary] | None = None
+
+
+class GetArtifactQuery(RunRef):
+    path: str | None = None
 
 
 # -- logged models -----------------------------------------------------------------------------
@@ -453,9 +513,15 @@ class LoggedModelOrderBy(Message):
     ascending: bool = True
 
 
+class LoggedModelDatasetFilter(Message):
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
 class SearchLoggedModels(Message):
     experiment_ids: list[str] = Field(default_factory=list)
     filter: str | None = None
+    datasets: list[LoggedModelDatasetFilter] = Field(default_factory=list)
     max_results: Int64 | None = None
     order_by: list[LoggedModelOrderBy] = Field(default_factory=list)
     page_token: str | None = None
@@ -490,7 +556,7 @@ class LoggedModelResponse(Message):
 
 
 class SearchLoggedModelsResponse(Message):
-    models: list[LoggedModel]
+    models: list[LoggedModel] = repeated()
     next_page_token: str | None = None
 
 
@@ -508,6 +574,16 @@ class FileInfo(Message):
 
 
 class ListArtifactsResponse(Message):
+    files: list[FileInfo] | None = None
+
+
+class ListRunArtifacts(RunRef):
+    path: str | None = None
+    page_token: str | None = None
+
+
+class ListRunArtifactsResponse(Message):
+    root_uri: str
     files: list[FileInfo] | None = None
 
 

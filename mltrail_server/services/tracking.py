@@ -37,6 +37,14 @@ def latest_metric(row: Any) -> LatestMetric:
     )
 
 
+class ParamChanged(Conflict):
+    """A param logged again with another value: (key, stored value, new value) of each."""
+
+    def __init__(self, message: str, changes: list[tuple[str, str, str]]) -> None:
+        super().__init__(message)
+        self.changes = changes
+
+
 @dataclass
 class TrackingService:
     session: AsyncSession
@@ -80,9 +88,10 @@ class TrackingService:
         if changed:
             await self.session.rollback()
             key = changed[0]
-            raise Conflict(
+            raise ParamChanged(
                 f"Param {key!r} of run {run_id} is already {stored[key]!r}; params are "
-                f"write-once, so {params[key]!r} was not stored (nothing in this request was)"
+                f"write-once, so {params[key]!r} was not stored (nothing in this request was)",
+                [(k, stored[k], params[k]) for k in changed],
             )
         await repo.set_tags(self.session, run_id, tags)
 

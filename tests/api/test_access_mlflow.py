@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from mltrail_server.mlflow.translate import MLFLOW_VERSION
 from tests.api.access import Keys, as_key
 from tests.conftest import Server
 
 A = "/api/2.0/mlflow"
+J = "/ajax-api/2.0/mlflow"
 MPU = "/api/2.0/mlflow-artifacts/mpu"
 ALLOWED = "allowed"  # past authentication and permission: neither 401 nor 403, nor a 5xx
 
@@ -106,6 +108,35 @@ CASES = [
     Case("PUT", MPU + "/part/" + "0" * 32 + "/1/{e}/{r}/artifacts", b"x", "capability"),
     Case("GET", "/api/2.0/mlflow-artifacts/presigned/{e}/{r}/artifacts/f.txt", None, "read"),
     Case("GET", "/api/3.0/mlflow/server-info", None, "read"),
+    Case("GET", A + "/artifacts/list?run_id={r}&path=d", None, "read"),
+    # A metric of someone else's logged model is a write to that model.
+    Case(
+        "POST",
+        A + "/runs/log-batch",
+        {"run_id": "{r}", "metrics": [{"key": "m", "value": 1, "timestamp": 1, "model_id": "{m}"}]},
+        "owner",
+    ),
+    # MLflow's UI paths: aliases of reads, and the reads only its UI makes.
+    Case("POST", J + "/runs/search", {"experiment_ids": ["{e}"]}, "read"),
+    Case("GET", J + "/runs/get?run_id={r}", None, "read"),
+    Case("POST", J + "/experiments/search", {"max_results": 5}, "read"),
+    Case("GET", J + "/experiments/search?max_results=5", None, "read"),
+    Case("GET", J + "/experiments/get?experiment_id={e}", None, "read"),
+    Case("GET", J + "/experiments/get-by-name?experiment_name=x", None, "read"),
+    Case("GET", J + "/metrics/get-history?run_id={r}&metric_key=m", None, "read"),
+    Case("GET", J + "/metrics/get-history-bulk?run_id={r}&metric_key=m", None, "read"),
+    Case(
+        "GET",
+        J + "/metrics/get-history-bulk-interval?run_ids={r}&metric_key=m&max_results=5",
+        None,
+        "read",
+    ),
+    Case("POST", J + "/experiments/search-datasets", {"experiment_ids": ["{e}"]}, "read"),
+    Case("GET", J + "/artifacts/list?run_uuid={r}", None, "read"),
+    Case("POST", J + "/logged-models/search", {"experiment_ids": ["{e}"]}, "read"),
+    Case("GET", J + "/logged-models/{m}", None, "read"),
+    Case("GET", "/ajax-api/3.0/mlflow/server-info", None, "read"),
+    Case("GET", "/get-artifact?run_uuid={r}&path=f.txt", None, "read"),
 ]
 
 EXPECTED = {
@@ -184,7 +215,7 @@ class TestMlflowRoleMatrix:
         routes = {
             (method.upper(), path)
             for path, operations in paths.items()
-            if path.startswith(("/api/2.0", "/api/3.0"))
+            if path.startswith(("/api/2.0", "/api/3.0", "/ajax-api/", "/get-artifact"))
             for method in operations
         }
         covered = {(case.method, openapi_template(case.path)) for case in CASES}
@@ -227,3 +258,11 @@ class TestMlflowRoleMatrix:
                 assert response.json()["error_code"] == "PERMISSION_DENIED"
             got[caller] = ALLOWED if status not in (401, 403) else status
         assert got == EXPECTED[case.rule]
+
+
+async def test_version_answers_without_a_key(secured: tuple[Server, Keys]) -> None:
+    """`/version` is public, as MLflow's is: its client asks before it signs anything in."""
+    server, _ = secured
+    response = await server.client.get("/version")
+    assert response.status_code == 200
+    assert response.text == MLFLOW_VERSION

@@ -30,6 +30,7 @@ from tests.security.world import (
 )
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+AJAX = "/ajax-api/2.0/mlflow"  # MLflow's UI paths: aliases of reads, the same rules
 # POSTs that only read: searches and history queries, by route (not by the text of a path).
 READ_ONLY_POSTS = frozenset(
     {
@@ -37,6 +38,10 @@ READ_ONLY_POSTS = frozenset(
         ("POST", f"{ML}/experiments/search"),
         ("POST", f"{ML}/logged-models/search"),
         ("POST", f"{ML}/metrics/get-history-bulk-interval"),
+        ("POST", f"{AJAX}/runs/search"),
+        ("POST", f"{AJAX}/experiments/search"),
+        ("POST", f"{AJAX}/logged-models/search"),
+        ("POST", f"{AJAX}/experiments/search-datasets"),
         ("POST", f"{V1}/runs/search"),
         ("POST", f"{V1}/metrics/history"),
     }

@@ -13,7 +13,8 @@ from mltrail_server.services.access import ACCESS_KEY
 from tests.security.builders import EXEMPT, READ_ONLY_POSTS, route_table
 from tests.security.world import World, raw_url
 
-API_PREFIXES = ("/api/v1/", "/api/2.0/", "/api/3.0/")
+# MLflow's UI paths too: `/ajax-api/...` aliases and `/get-artifact` take the same key check.
+API_PREFIXES = ("/api/v1/", "/api/2.0/", "/api/3.0/", "/ajax-api/", "/get-artifact")
 
 
 def api_routes() -> list[tuple[str, str]]:

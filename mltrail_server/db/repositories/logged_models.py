@@ -5,16 +5,29 @@ pairs (`json_each` on SQLite, `jsonb_each_text` on PostgreSQL), so any key works
 dots included."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail_server.db.repositories.tracking import is_postgres
 from mltrail_server.db.search_sql import Attribute, JsonKeys, SearchSql
-from mltrail_server.db.tables import LoggedModel
+from mltrail_server.db.tables import LoggedModel, LoggedModelMetric
 from mltrail_server.search import Expr, OrderBy
 
-__all__ = ["add", "get", "search_logged_models"]
+__all__ = [
+    "DatasetFilter",
+    "add",
+    "add_metrics",
+    "existing_ids",
+    "get",
+    "metrics_of",
+    "search_logged_models",
+]
+
+# One `datasets` item of logged-models/search: the name, and the digest when given.
+DatasetFilter = tuple[str, str | None]
 
 
 async def add(session: AsyncSession, model: LoggedModel) -> LoggedModel:
@@ -25,6 +38,45 @@ async def add(session: AsyncSession, model: LoggedModel) -> LoggedModel:
 
 async def get(session: AsyncSession, model_id: str) -> LoggedModel | None:
     return await session.get(LoggedModel, model_id)
+
+
+async def existing_ids(session: AsyncSession, model_ids: Sequence[str]) -> set[str]:
+    """Which of these logged models exist (whatever their lifecycle)."""
+    if not model_ids:
+        return set()
+    query = select(LoggedModel.id).where(LoggedModel.id.in_(sorted(set(model_ids))))
+    return set((await session.execute(query)).scalars())
+
+
+async def add_metrics(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert metric points of logged models; a point already there stays as it was."""
+    if not rows:
+        return
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    await session.execute(insert(LoggedModelMetric).values(list(rows)).on_conflict_do_nothing())
+
+
+async def metrics_of(
+    session: AsyncSession, model_ids: Sequence[str]
+) -> dict[str, list[LoggedModelMetric]]:
+    """Each model's metric points, by key, then step, then timestamp."""
+    found: dict[str, list[LoggedModelMetric]] = {model_id: [] for model_id in model_ids}
+    if not model_ids:
+        return found
+    query = (
+        select(LoggedModelMetric)
+        .where(LoggedModelMetric.model_id.in_(list(model_ids)))
+        .order_by(
+            LoggedModelMetric.model_id,
+            LoggedModelMetric.key,
+            LoggedModelMetric.step,
+            LoggedModelMetric.timestamp,
+            LoggedModelMetric.run_id,
+        )
+    )
+    for row in (await session.execute(query)).scalars():
+        found[row.model_id].append(row)
+    return found
 
 
 _ATTRIBUTES = {
@@ -53,9 +105,11 @@ async def search_logged_models(
     order_by: Sequence[OrderBy],
     offset: int,
     limit: int,
+    datasets: Sequence[DatasetFilter] = (),
 ) -> Sequence[LoggedModel]:
-    """A page of the experiments' logged models that match `where`, in `order_by` order, then
-    newest first, then by id."""
+    """A page of the experiments' logged models that match `where` (and, with `datasets`,
+    have a metric measured on one of them), in `order_by` order, then newest first, then by
+    id."""
     dialect = session.bind.dialect.name if session.bind is not None else ""
     compiler = SearchSql(dialect, attributes=_ATTRIBUTES, keyed=_KEYED)
     query = select(LoggedModel).where(
@@ -63,5 +117,19 @@ async def search_logged_models(
     )
     if where is not None:
         query = query.where(compiler.condition(where))
+    if datasets:
+        # A name without a digest matches the metrics logged without one (MLflow's server).
+        on_dataset = [
+            and_(
+                LoggedModelMetric.dataset_name == name,
+                LoggedModelMetric.dataset_digest.is_(None)
+                if digest is None
+                else LoggedModelMetric.dataset_digest == digest,
+            )
+            for name, digest in datasets
+        ]
+        query = query.where(
+            exists().where(LoggedModelMetric.model_id == LoggedModel.id, or_(*on_dataset))
+        )
     query = compiler.ordered(query, order_by, _THEN).offset(offset).limit(limit)
     return (await session.execute(query)).scalars().all()

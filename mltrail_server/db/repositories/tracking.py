@@ -31,6 +31,7 @@ from mltrail_server.db.tables import (
     LatestMetric,
     Metric,
     Param,
+    Run,
     RunLink,
     RunTag,
 )
@@ -465,3 +466,24 @@ async def load_links(
     for link in (await session.execute(query)).scalars():
         links[link.run_id].append(link)
     return links
+
+
+async def dataset_inputs_of_experiments(
+    session: AsyncSession, experiment_ids: Sequence[uuid.UUID], *, limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    """(experiment id, link payload) of the datasets the experiments' runs used, at most
+    `limit` links, in the order they were logged."""
+    if not experiment_ids:
+        return []
+    query = (
+        select(Run.experiment_id, RunLink.payload)
+        .join(Run, Run.id == RunLink.run_id)
+        .where(
+            Run.experiment_id.in_(list(experiment_ids)),
+            RunLink.direction == "input",
+            RunLink.kind == "dataset",
+        )
+        .order_by(RunLink.id)
+        .limit(limit)
+    )
+    return [(row.experiment_id, row.payload or "{}") for row in await session.execute(query)]

@@ -1,13 +1,25 @@
-"""/api/3.0/mlflow/server-info: what this server supports, as the 3.x client probes it."""
+"""/api/3.0/mlflow/server-info: what this server supports, as the 3.x client probes it; and
+`/version`: the MLflow version whose wire this server speaks, as plain text."""
 
 from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
 
 from mltrail_server.dependencies import ArtifactStoreDep, SettingsDep
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow.translate import MLFLOW_VERSION
 from mltrail_server.storage import ObjectArtifactStore
 
 router = APIRouter(route_class=MlflowRoute)
+# No sign-in, as `/health`: MLflow's server answers both to anyone, and the client asks for
+# the version (without retrying) before it uses a version-gated feature.
+version_router = APIRouter()
+
+
+@version_router.get("/version", response_class=PlainTextResponse)
+async def mlflow_version() -> PlainTextResponse:
+    """The MLflow version this server answers as (the pinned client's), e.g. `3.17.2`."""
+    return PlainTextResponse(MLFLOW_VERSION)
 
 
 @router.get("/server-info", response_model=wire.ServerInfo)

@@ -24,9 +24,11 @@ from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit, transaction
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.errors import max_results_above, max_results_not_positive
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_NAME,
     experiment_id_in,
+    experiment_id_or_none,
     experiment_id_out,
 )
 from mltrail_server.models.experiment import ExperimentStatus, ExperimentUpdate
@@ -121,7 +123,10 @@ class MlflowExperimentService:
         return row
 
     async def row(self, experiment_id: str, field: str = "experiment_id") -> ExperimentRow:
-        """The experiment, live or deleted; 404 when there is none."""
+        """The experiment, live or deleted; 404 when there is none (also for a number this
+        server never gives out, as MLflow answers an unknown integer id; other text is a 400)."""
+        if experiment_id.isdigit() and experiment_id_or_none(experiment_id) is None:
+            raise NotFound(f"No Experiment with id={experiment_id} exists")
         key = experiment_id_in(experiment_id, field)
         if key == DEFAULT_EXPERIMENT_UUID:
             return await self.ensure_default()
@@ -181,15 +186,9 @@ class MlflowExperimentService:
     async def search(self, request: wire.SearchExperiments) -> wire.SearchExperimentsResponse:
         limit = request.max_results
         if limit is None or limit <= 0:
-            raise InvalidInput(
-                "Invalid value for parameter 'max_results': it must be a positive integer "
-                f"(got {limit})."
-            )
+            raise InvalidInput(max_results_not_positive(limit or 0))
         if limit > MAX_SEARCH_RESULTS:
-            raise InvalidInput(
-                f"Invalid value {limit} for parameter 'max_results': it must be at most "
-                f"{MAX_SEARCH_RESULTS}."
-            )
+            raise InvalidInput(max_results_above(limit, MAX_SEARCH_RESULTS))
         where = read_filter(request.filter, EXPERIMENTS)
         where = None if where is None else _canonical_ids(where)
         order_by = read_order_by(request.order_by, EXPERIMENTS)

@@ -8,6 +8,7 @@ metrics), in SQL (`db.repositories.logged_models`), paged with the one page toke
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -92,14 +93,14 @@ class LoggedModelService:
         return render.logged_model(row)
 
     async def get(self, model_id: str) -> wire.LoggedModel:
-        return render.logged_model(await self._row(model_id))
+        return (await self._render([await self._row(model_id)]))[0]
 
     async def finalize(self, model_id: str, status: wire.LoggedModelStatus) -> wire.LoggedModel:
         row = await self._row(model_id)
         row.status = render.MODEL_STATUS_IN[status]
         row.updated_at = utcnow()
         await self.session.flush()
-        return render.logged_model(row)
+        return (await self._render([row]))[0]
 
     async def delete(self, model_id: str) -> None:
         row = await self._row(model_id)
@@ -132,6 +133,11 @@ class LoggedModelService:
         limit = request.max_results or DEFAULT_MAX_RESULTS
         if not 0 < limit <= MAX_RESULTS:
             raise InvalidInput(f"max_results must be between 1 and {MAX_RESULTS}. Got {limit}.")
+        if any(not item.dataset_name for item in request.datasets):
+            raise InvalidInput("`dataset_name` in the `datasets` clause must be specified.")
+        datasets = [
+            (item.dataset_name or "", item.dataset_digest or None) for item in request.datasets
+        ]
         where = read_filter(request.filter, LOGGED_MODELS)
         where = None if where is None else _stored_values(where)
         order_by = read_order_fields(
@@ -140,9 +146,11 @@ class LoggedModelService:
         experiment_ids = [
             experiment_id_in(text, "experiment_ids") for text in request.experiment_ids
         ]
-        fingerprint = search_fingerprint(sorted(map(str, experiment_ids)), where, order_by)
+        fingerprint = search_fingerprint(
+            sorted(map(str, experiment_ids)), where, order_by, sorted(map(repr, datasets))
+        )
         offset = decode_page_token(
-            request.page_token, fingerprint, same="experiment_ids, filter and order_by"
+            request.page_token, fingerprint, same="experiment_ids, filter, order_by and datasets"
         )
         rows = await models_repo.search_logged_models(
             self.session,
@@ -152,13 +160,18 @@ class LoggedModelService:
             order_by=order_by,
             offset=offset,
             limit=limit + 1,  # one more tells whether there is a next page
+            datasets=datasets,
         )
         return wire.SearchLoggedModelsResponse(
-            models=[render.logged_model(row) for row in rows[:limit]],
+            models=await self._render(rows[:limit]),
             next_page_token=encode_page_token(offset + limit, fingerprint)
             if len(rows) > limit
             else None,
         )
+
+    async def _render(self, rows: Sequence[LoggedModelRow]) -> list[wire.LoggedModel]:
+        metrics = await models_repo.metrics_of(self.session, [row.id for row in rows])
+        return [render.logged_model(row, metrics[row.id]) for row in rows]
 
     async def _row(self, model_id: str) -> LoggedModelRow:
         row = await models_repo.get(self.session, model_id)

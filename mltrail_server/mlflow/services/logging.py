@@ -12,6 +12,7 @@ of long values, write-once params (MLflow's 400), and the reads of metric histor
 """
 
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,11 +20,17 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail.encoding import check_key
+from mltrail_server.db.repositories import logged_models as models_repo
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import RunLink
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.errors import (
+    max_results_not_positive,
+    missing_value,
+    schema_message,
+)
 from mltrail_server.mlflow.services.runs import (
     MAX_RUN_NAME_LENGTH,
     active_row,
@@ -42,7 +49,7 @@ from mltrail_server.models.tracking import (
 from mltrail_server.services.cache import Cache
 from mltrail_server.services.metric_history import MetricHistoryService, decode_history_cursor
 from mltrail_server.services.runs import RunService
-from mltrail_server.services.tracking import TrackingService
+from mltrail_server.services.tracking import ParamChanged, TrackingService
 
 MAX_METRICS = 1000
 MAX_PARAMS_TAGS = 100
@@ -85,7 +92,7 @@ class MlflowLoggingService:
     async def log_param(self, request: wire.LogParam) -> None:
         run_id, text = run_ref(request)
         check_key(request.key, "param")
-        await self._log(run_id, text, [], {request.key: request.value}, {})
+        await self._log(run_id, text, [], {request.key: request.value}, {}, one_param=True)
 
     async def set_tag(self, request: wire.SetTag) -> None:
         run_id, text = run_ref(request)
@@ -184,12 +191,9 @@ class MlflowLoggingService:
     async def metric_history(self, request: wire.GetMetricHistory) -> wire.MetricHistoryResponse:
         """One page of a series in (step, timestamp) order, or all of it when `max_results`
         is not given (older clients do not page)."""
-        run_id, text = run_ref(request)
         if request.max_results is not None and request.max_results <= 0:
-            raise InvalidInput(
-                f"Invalid value {request.max_results} for parameter 'max_results': it must be "
-                "a positive integer."
-            )
+            raise InvalidInput(max_results_not_positive(request.max_results, period="."))
+        run_id, text = run_ref(request)
         limit = min(request.max_results or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
         service = MetricHistoryService(self.session)
         cursor = request.page_token or None
@@ -231,24 +235,31 @@ class MlflowLoggingService:
         """One metric of up to 100 runs, each downsampled to at most `max_results` points
         over the same buckets of steps."""
         if not request.run_ids:
-            raise InvalidInput("Missing value for required parameter 'run_ids'.")
+            raise InvalidInput(missing_value("run_ids"))
         if len(request.run_ids) > MAX_BULK_RUNS:
             raise InvalidInput(
-                f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
-                f"run_ids. Received {len(request.run_ids)} run_ids."
+                schema_message(
+                    f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} "
+                    f"run_ids. Received {len(request.run_ids)} run_ids."
+                )
+            )
+        points = MAX_BULK_RESULTS if request.max_results is None else request.max_results
+        if not 0 < points <= MAX_BULK_RESULTS:
+            raise InvalidInput(
+                schema_message(f"max_results must be between 1 and {MAX_BULK_RESULTS}.")
             )
         if (request.start_step is None) != (request.end_step is None):
-            raise InvalidInput("If either start step or end step are specified, both must be.")
+            raise InvalidInput(
+                "If either start step or end step are specified, both must be specified."
+            )
         if (
             request.start_step is not None
             and request.end_step is not None
             and request.start_step > request.end_step
         ):
-            raise InvalidInput("end_step must be greater than start_step.")
-        points = request.max_results or MAX_BULK_RESULTS
-        if not 0 < points <= MAX_BULK_RESULTS:
             raise InvalidInput(
-                f"max_results must be between 1 and {MAX_BULK_RESULTS}. Got {points}."
+                "end_step must be greater than start_step. "
+                f"Found start_step={request.start_step} and end_step={request.end_step}."
             )
         run_ids = [run_id for text in request.run_ids if (run_id := run_id_in(text))]
         history = await MetricHistoryService(self.session).compare(
@@ -283,6 +294,8 @@ class MlflowLoggingService:
         metrics: Sequence[wire.MetricIn],
         params: dict[str, str],
         tags: dict[str, str],
+        *,
+        one_param: bool = False,
     ) -> None:
         # Validated above against MLflow's rules; v1's models would check them again.
         batch = BatchLog.model_construct(
@@ -297,16 +310,44 @@ class MlflowLoggingService:
         )
         try:
             await TrackingService(self.session).log_batch(run_id, batch)
+        except ParamChanged as exc:
+            raise InvalidInput(param_changed_message(exc, text, single=one_param)) from None
         except Conflict as exc:
             raise InvalidInput(f"Changing param values is not allowed. {exc.message}") from None
         except NotFound:
             await self._why_not_live(run_id, text)
             raise
+        await self._log_model_metrics(run_id, metrics)
         name = tags.get(RUN_NAME_TAG)
         if name and len(name) <= MAX_RUN_NAME_LENGTH:
             await RunService(self.session, self.cache).change_run(
                 run_id, RunUpdate.model_construct(name=name)
             )
+
+    async def _log_model_metrics(self, run_id: uuid.UUID, metrics: Sequence[wire.MetricIn]) -> None:
+        """Points logged with a `model_id` are the logged model's metrics too (with the
+        dataset they were measured on); an id that names no logged model links nothing."""
+        linked = [m for m in metrics if m.model_id]
+        if not linked:
+            return
+        known = await models_repo.existing_ids(self.session, [m.model_id or "" for m in linked])
+        rows: dict[tuple[str, str, int, int], dict[str, object]] = {}
+        for m in linked:
+            if m.model_id not in known:
+                continue
+            value, is_nan = (0.0, True) if math.isnan(m.value) else (m.value, False)
+            rows[(m.model_id, m.key, m.timestamp, m.step)] = {
+                "model_id": m.model_id,
+                "key": m.key,
+                "timestamp": m.timestamp,
+                "step": m.step,
+                "run_id": run_id,
+                "value": value,
+                "is_nan": is_nan,
+                "dataset_name": m.dataset_name or None,
+                "dataset_digest": m.dataset_digest or None,
+            }
+        await models_repo.add_metrics(self.session, list(rows.values()))
 
     async def _link(self, run_id: uuid.UUID, text: str, links: list[RunLink]) -> None:
         await active_row(self.session, run_id, text)
@@ -321,6 +362,21 @@ class MlflowLoggingService:
             raise InvalidInput(
                 f"The run {text} belongs to a deleted experiment; restore the experiment first."
             )
+
+
+def param_changed_message(exc: ParamChanged, run_id: str, *, single: bool) -> str:
+    """MLflow's words: one param (log-parameter), or the list of them (log-batch)."""
+    if single:
+        key, old, new = exc.changes[0]
+        return (
+            f"Changing param values is not allowed. Param with key='{key}' was already logged "
+            f"with value='{old}' for run ID='{run_id}'. Attempted logging new value '{new}'."
+        )
+    changes = [{"key": k, "old_value": old, "new_value": new} for k, old, new in exc.changes]
+    return (
+        f"Changing param values is not allowed. Params were already logged='{changes}' "
+        f"for run ID='{run_id}'."
+    )
 
 
 def _model_id(model_id: str) -> str:

@@ -24,6 +24,7 @@ from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Run as RunRow
 from mltrail_server.errors import InvalidInput, NotFound
 from mltrail_server.mlflow import render, wire
+from mltrail_server.mlflow.errors import invalid_type, max_results_not_positive, missing_value
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_ID,
@@ -84,7 +85,7 @@ def run_ref(ref: wire.RunRef) -> tuple[uuid.UUID, str]:
     """The run a request names (`run_id`, or the older `run_uuid`), and the id as sent."""
     text = ref.run_id or ref.run_uuid
     if not text:
-        raise InvalidInput("Missing value for required parameter 'run_id'.")
+        raise InvalidInput(missing_value("run_id"))
     run_id = run_id_in(text)
     if run_id is None:
         raise run_not_found(text)
@@ -135,7 +136,9 @@ class MlflowRunService:
         if experiment.artifact_location:
             uri = f"{experiment.artifact_location.rstrip('/')}/{row.id.hex}/artifacts"
             await repo.set_artifact_uri(self.session, row, uri)
-        return (await self.render([row]))[0]
+        created = (await self.render([row]))[0]
+        created.outputs = None  # MLflow's runs/create answers no `outputs`
+        return created
 
     async def get(self, ref: wire.RunRef) -> wire.Run:
         run_id, text = run_ref(ref)
@@ -182,11 +185,11 @@ class MlflowRunService:
             await self._in_live_experiment(self._v1().restore_run(run_id), text)
 
     async def search(self, request: wire.SearchRuns) -> wire.SearchRunsResponse:
-        if not 0 < request.max_results <= MAX_SEARCH_RESULTS:
-            raise InvalidInput(
-                f"Invalid value {request.max_results} for parameter 'max_results': it must be "
-                f"between 1 and {MAX_SEARCH_RESULTS}."
-            )
+        if request.max_results > MAX_SEARCH_RESULTS:
+            # MLflow's handler checks the bound (a type-style message), its store the sign.
+            raise InvalidInput(invalid_type("max_results", request.max_results))
+        if request.max_results < 1:
+            raise InvalidInput(max_results_not_positive(request.max_results))
         experiment_ids = [
             experiment_id_in(text, "experiment_ids") for text in request.experiment_ids
         ]

@@ -1,0 +1,74 @@
+"""MLflow's `artifacts/list`: a run's artifacts by run id, as its UI and older clients list
+them (paths relative to the run's artifact root, unlike `mlflow-artifacts`' basenames).
+
+MLflow refuses any path with a `..` segment, a backslash, a `#` or a leading `/` ("Invalid
+path", 400), rather than resolving it; a missing directory or a file lists as empty."""
+
+import posixpath
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mltrail_server.db.repositories import runs as runs_repo
+from mltrail_server.db.tables import Run as RunRow
+from mltrail_server.errors import InvalidInput, InvalidPath
+from mltrail_server.mlflow import wire
+from mltrail_server.mlflow.errors import missing_value
+from mltrail_server.mlflow.services.runs import run_not_found, run_ref
+from mltrail_server.mlflow.translate import run_artifact_uri
+from mltrail_server.services.artifact_paths import canonical_path, run_artifact_prefix
+from mltrail_server.services.artifacts import ArtifactService
+from mltrail_server.storage import ArtifactDownload
+
+
+def safe_relative_path(text: str) -> str:
+    """The path as MLflow's server accepts it, canonical; "Invalid path" otherwise."""
+    if (
+        "#" in text
+        or "\\" in text
+        or text.startswith("/")
+        or ".." in text.split("/")
+        or (len(text) >= 2 and text[1] == ":")
+    ):
+        raise InvalidPath("Invalid path")
+    return canonical_path(text)
+
+
+@dataclass
+class MlflowRunArtifactService:
+    session: AsyncSession
+    artifacts: ArtifactService
+
+    async def list(self, query: wire.ListRunArtifacts) -> wire.ListRunArtifactsResponse:
+        relative = safe_relative_path(query.path) if query.path else ""
+        row = await self._run(query)
+        prefix = run_artifact_prefix(row.experiment_id, row.id)
+        entries = await self.artifacts.list(f"{prefix}/{relative}" if relative else prefix)
+        files = [
+            wire.FileInfo(
+                path=posixpath.join(relative, posixpath.basename(entry.path)),
+                is_dir=entry.is_dir,
+                file_size=None if entry.is_dir else entry.size,
+            )
+            for entry in entries
+        ]
+        return wire.ListRunArtifactsResponse(
+            root_uri=run_artifact_uri(row.experiment_id, row.id, row.artifact_uri),
+            files=files or None,
+        )
+
+    async def download(self, query: wire.GetArtifactQuery) -> tuple[ArtifactDownload, str]:
+        """The file at `path` of the run's artifacts (MLflow's `get-artifact`), and its path."""
+        if not query.path:
+            raise InvalidInput(missing_value("path"))
+        relative = safe_relative_path(query.path)
+        row = await self._run(query)
+        prefix = run_artifact_prefix(row.experiment_id, row.id)
+        return await self.artifacts.download(f"{prefix}/{relative}"), relative
+
+    async def _run(self, ref: wire.RunRef) -> RunRow:
+        run_id, text = run_ref(ref)
+        row = await runs_repo.get_any(self.session, run_id)
+        if row is None:
+            raise run_not_found(text)
+        return row
