@@ -8,8 +8,10 @@ from mltrail_server.dependencies import CacheDep, RuntimeDep, SessionDep, Settin
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
+from mltrail_server.mlflow.services.model_sources import MlflowModelSources
 from mltrail_server.mlflow.services.runs import MlflowRunService
 from mltrail_server.services.access import request_writes
+from mltrail_server.services.registry import RegistryService
 
 
 async def get_mlflow_experiment_service(
@@ -36,9 +38,14 @@ async def get_logged_model_service(
     return LoggedModelService(session, cache, settings.cache_ttl_seconds)
 
 
+async def get_registry_service(session: SessionDep) -> RegistryService:
+    return RegistryService(session, MlflowModelSources(session))
+
+
 MlflowExperimentServiceDep = Annotated[
     MlflowExperimentService, Depends(get_mlflow_experiment_service)
 ]
 MlflowRunServiceDep = Annotated[MlflowRunService, Depends(get_mlflow_run_service)]
 MlflowLoggingServiceDep = Annotated[MlflowLoggingService, Depends(get_mlflow_logging_service)]
 LoggedModelServiceDep = Annotated[LoggedModelService, Depends(get_logged_model_service)]
+RegistryServiceDep = Annotated[RegistryService, Depends(get_registry_service)]

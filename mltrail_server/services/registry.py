@@ -33,7 +33,10 @@ from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.search import (
     MODEL_VERSIONS,
     REGISTERED_MODELS,
+    And,
+    Comparison,
     Expr,
+    Or,
     OrderBy,
     decode_page_token,
     encode_page_token,
@@ -58,6 +61,7 @@ MAX_TAG_VALUE_LENGTH = 100_000
 ALL_STAGES = ("None", "Staging", "Production", "Archived")
 ACTIVE_STAGES = ("Staging", "Production")
 LATEST_ALIAS = "latest"
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 _ALIAS = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS = re.compile(r"^[vV]\d+$")
 # MLflow's default orders: models by name; versions newest change first.
@@ -521,7 +525,7 @@ class RegistryService:
         assert spec is REGISTERED_MODELS or spec is MODEL_VERSIONS
         where = read_filter(filter_text, spec)
         order = read_order_by(list(order_by), spec) if order_by else []
-        return where, order
+        return None if where is None else _not_prompt(where), order
 
     async def _records(self, rows: Sequence[RegisteredModel]) -> list[ModelRecord]:
         ids = [row.id for row in rows]
@@ -556,6 +560,18 @@ class RegistryService:
             )
             for row, name in rows
         ]
+
+
+def _not_prompt(where: Expr) -> Expr:
+    """MLflow's client adds ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every registry
+    search, meaning "not a prompt": a model without that tag matches too (a plain `!=` on a
+    tag matches only rows that have it)."""
+    if isinstance(where, And | Or):
+        return type(where)(tuple(_not_prompt(item) for item in where.items))
+    not_prompt = (where.op, str(where.value).lower()) in (("!=", "true"), ("=", "false"))
+    if where.entity == "tag" and where.key == PROMPT_TAG and not_prompt:
+        return Or((Comparison("tag", PROMPT_TAG, "IS NULL", None), where))
+    return where
 
 
 class UnknownAlias(InvalidInput):
