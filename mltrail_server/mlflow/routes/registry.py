@@ -15,6 +15,7 @@ from mltrail_server.mlflow.dependencies import RegistryServiceDep
 from mltrail_server.mlflow.errors import MlflowRoute
 from mltrail_server.mlflow.services.experiments import MLFLOW_OWNER
 from mltrail_server.mlflow.translate import run_id_in
+from mltrail_server.services.access import READ_ONLY
 
 router = APIRouter(route_class=MlflowRoute)
 RM = "/registered-models"
@@ -106,7 +107,9 @@ async def search_registered_models(
     )
 
 
-@router.post(f"{RM}/get-latest-versions", response_model=rw.ModelVersionsResponse)
+@router.post(
+    f"{RM}/get-latest-versions", response_model=rw.ModelVersionsResponse, openapi_extra=READ_ONLY
+)
 async def get_latest_versions(
     request: rw.GetLatestVersions, service: RegistryServiceDep
 ) -> rw.ModelVersionsResponse:
