@@ -1,8 +1,9 @@
 """/api/v1/models: the model registry (the same models and versions as MLflow's registry).
 
-A model's name is one path segment, percent-encoded as any text in a URL (`my%20model`):
-MLflow's rule forbids `/` (and `:`) in names, so no name spans two segments, and
-`/models/{name}/versions` can never be read as part of a name."""
+A model's name is one path segment, percent-encoded as any text in a URL (`churn%20v2`).
+MLflow's rule forbids `/` (and `:`) in names, so no name spans two segments: an encoded
+slash (`%2F`) is read as a separator like a plain one, and `/models/{name}/versions` is never
+part of a name."""
 
 from typing import Annotated
 from uuid import UUID
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from mltrail_server.dependencies import AuthServiceDep, PrincipalDep, SessionDep
 from mltrail_server.mlflow.services.model_sources import MlflowModelSources
-from mltrail_server.models.auth import GrantCreate
+from mltrail_server.models.auth import Grant, GrantCreate
 from mltrail_server.models.registry import (
     AliasTarget,
     ModelVersion,
@@ -270,6 +271,19 @@ async def grant_model_write(
     """Let a user write to this model and its versions: its owner or an admin may."""
     await service.grant_model(principal, model.name, data.user_id)
     return Response(status_code=NO_CONTENT)
+
+
+@router.get(f"{M}/grants", response_model=list[Grant], responses=NOT_FOUND)
+async def list_model_grants(
+    model: ModelRefDep, service: AuthServiceDep, principal: PrincipalDep
+) -> list[Grant]:
+    """The users granted write access to this model, oldest grant first (its owner or an
+    admin)."""
+    found = await service.list_model_grants(principal, model.name)
+    return [
+        Grant(user_id=user.id, name=user.name, role=user.role, granted_at=grant.created_at)
+        for grant, user in found
+    ]
 
 
 @router.delete(f"{M}/grants/{{user_id}}", status_code=NO_CONTENT, responses=NOT_FOUND)

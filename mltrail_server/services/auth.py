@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import auth as repo
 from mltrail_server.db.repositories import registry as registry_repo
-from mltrail_server.db.tables import ApiKey, ExperimentGrant, User
+from mltrail_server.db.tables import ApiKey, ExperimentGrant, RegisteredModelGrant, User
 from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit
 from mltrail_server.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -426,17 +426,27 @@ class AuthService:
         await registry_repo.add_grant(self.session, model_id, user_id)
         await self.session.flush()
 
+    async def list_model_grants(
+        self, principal: Principal, name: str
+    ) -> Sequence[tuple[RegisteredModelGrant, User]]:
+        """Who was granted write access to a registered model: for its owner and admins."""
+        model_id = await self._manage_model_grants(principal, name, reading=True)
+        return await registry_repo.list_grants(self.session, model_id)
+
     async def revoke_model_grant(self, principal: Principal, name: str, user_id: uuid.UUID) -> None:
         model_id = await self._manage_model_grants(principal, name)
         if not await registry_repo.delete_grant(self.session, model_id, user_id):
             raise NotFound(f"User {user_id} has no grant on registered model {name!r}")
         await self.session.flush()
 
-    async def _manage_model_grants(self, principal: Principal, name: str) -> uuid.UUID:
+    async def _manage_model_grants(
+        self, principal: Principal, name: str, *, reading: bool = False
+    ) -> uuid.UUID:
         found = await registry_repo.model_owner(self.session, name)
         if found is None:
             raise NotFound(f"Registered Model with name={name} not found")
-        self._no_viewers(principal)
+        if not reading:
+            self._no_viewers(principal)
         if not principal.is_admin and found[1] != principal.name:
             raise Forbidden(
                 f"{principal.name} may not manage the grants of registered model {name!r}: "

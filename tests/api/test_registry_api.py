@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import httpx
 
+from tests.api.access import Keys, as_key
+from tests.conftest import Server
 from tests.factories import create_experiment, create_run
 
 API = "/api/v1/models"
@@ -153,3 +155,58 @@ class TestVersions:
         paths = (await client.get("/openapi.json")).json()["paths"]
         assert "/api/v1/models/{name}/versions/{version}" in paths
         assert "/api/v1/runs/{run_id}/model-versions" in paths
+
+
+class TestPermissions:
+    """Auth on: a model belongs to its creator; a viewer and a non-owner are refused until
+    the owner grants a member access; anyone signed in reads."""
+
+    async def test_owner_grantee_and_the_refused(self, secured: tuple[Server, Keys]) -> None:
+        server, keys = secured
+        client = server.client
+        name = _name("owned")
+        made = await client.post(API, json={"name": name}, headers=as_key(keys.owner))
+        assert made.status_code == 201 and made.json()["owner"] == "owner"
+        viewer_create = await client.post(API, json={"name": _name()}, headers=as_key(keys.viewer))
+        assert viewer_create.status_code == 403
+        for key in (keys.viewer, keys.member):
+            assert (await client.get(_path(name), headers=as_key(key))).status_code == 200
+            patch = await client.patch(_path(name), json={"description": "x"}, headers=as_key(key))
+            assert patch.status_code == 403
+            assert (
+                await client.get(f"{_path(name)}/grants", headers=as_key(key))
+            ).status_code == 403
+        granted = await client.post(
+            f"{_path(name)}/grants", json={"user_id": keys.member_id}, headers=as_key(keys.owner)
+        )
+        assert granted.status_code == 204
+        listed = await client.get(f"{_path(name)}/grants", headers=as_key(keys.owner))
+        assert [g["name"] for g in listed.json()] == ["member"]
+        patch = await client.patch(
+            _path(name), json={"description": "by member"}, headers=as_key(keys.member)
+        )
+        assert patch.status_code == 200
+        revoked = await client.delete(
+            f"{_path(name)}/grants/{keys.member_id}", headers=as_key(keys.owner)
+        )
+        assert revoked.status_code == 204
+        again = await client.patch(
+            _path(name), json={"description": "x"}, headers=as_key(keys.member)
+        )
+        assert again.status_code == 403
+
+    async def test_a_deleted_owners_models_pass_to_the_admin(
+        self, secured: tuple[Server, Keys]
+    ) -> None:
+        server, keys = secured
+        name = _name("orphan")
+        made = await server.client.post(API, json={"name": name}, headers=as_key(keys.owner))
+        assert made.status_code == 201
+        users = (await server.client.get("/api/v1/users", headers=as_key(keys.admin))).json()
+        owner_id = next(u["id"] for u in users if u["name"] == "owner")
+        deleted = await server.client.delete(
+            f"/api/v1/users/{owner_id}", headers=as_key(keys.admin)
+        )
+        assert deleted.status_code == 200, deleted.text
+        model = await server.client.get(_path(name), headers=as_key(keys.admin))
+        assert model.json()["owner"] == "admin"

@@ -8,7 +8,7 @@ every SQLite connection enforces them)."""
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, and_, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,7 @@ from mltrail_server.db.tables import (
     RegisteredModel,
     RegisteredModelGrant,
     RegisteredModelTag,
+    User,
 )
 from mltrail_server.search import Expr, OrderBy
 
@@ -41,6 +42,7 @@ __all__ = [
     "get_version",
     "has_grant",
     "latest_versions",
+    "list_grants",
     "model_owner",
     "model_tags",
     "search_models",
@@ -298,6 +300,19 @@ async def add_grant(session: AsyncSession, model_id: uuid.UUID, user_id: uuid.UU
         await session.flush()
 
 
+async def list_grants(
+    session: AsyncSession, model_id: uuid.UUID
+) -> Sequence[tuple[RegisteredModelGrant, User]]:
+    """The model's grants with their users, oldest first."""
+    query = (
+        select(RegisteredModelGrant, User)
+        .join(User, User.id == RegisteredModelGrant.user_id)
+        .where(RegisteredModelGrant.model_id == model_id)
+        .order_by(RegisteredModelGrant.created_at, User.name)
+    )
+    return [(row[0], row[1]) for row in await session.execute(query)]
+
+
 async def delete_grant(session: AsyncSession, model_id: uuid.UUID, user_id: uuid.UUID) -> bool:
     result = await session.execute(
         delete(RegisteredModelGrant).where(
@@ -399,8 +414,9 @@ async def search_versions(
     joined = ModelVersion.__table__.join(
         RegisteredModel.__table__, RegisteredModel.id == ModelVersion.model_id
     )
-    query: Select[Any] = (
-        select(ModelVersion, RegisteredModel.name).select_from(joined).where(*conditions)
+    query = cast(
+        "Select[Any]",
+        select(ModelVersion, RegisteredModel.name).select_from(joined).where(*conditions),
     )
     total = None
     if count:
