@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.common import Page, reject_nulls
-from mltrail_server.services.registry import ALL_STAGES, check_name
+from mltrail_server.services.registry_rules import ALL_STAGES, check_name
 
 
 def _model_name(value: str) -> str:

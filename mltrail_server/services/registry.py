@@ -15,8 +15,6 @@ stages. Services flush; the request's boundary commits.
   model's owner, a grant or an admin; reading, any signed-in caller.
 """
 
-import posixpath
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,18 +23,15 @@ from typing import Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mltrail.encoding import InvalidKey, check_key
 from mltrail_server.db.repositories import registry as repo
+from mltrail_server.db.repositories import registry_search
 from mltrail_server.db.tables import ModelVersion, RegisteredModel
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.search import (
     MODEL_VERSIONS,
     REGISTERED_MODELS,
-    And,
-    Comparison,
     Expr,
-    Or,
     OrderBy,
     decode_page_token,
     encode_page_token,
@@ -44,26 +39,22 @@ from mltrail_server.search import (
     read_order_by,
     search_fingerprint,
 )
+from mltrail_server.services.registry_rules import (
+    ACTIVE_STAGES,
+    LATEST_ALIAS,
+    UnknownAlias,
+    canonical_stage,
+    check_alias,
+    check_name,
+    check_tag,
+    check_version,
+    model_not_found,
+    not_prompt,
+    version_not_found,
+)
 
-__all__ = [
-    "ALL_STAGES",
-    "ModelRecord",
-    "RegistryService",
-    "ResolvedSource",
-    "SourceResolver",
-    "VersionRecord",
-    "canonical_stage",
-]
+__all__ = ["ModelRecord", "RegistryService", "ResolvedSource", "SourceResolver", "VersionRecord"]
 
-MAX_NAME_LENGTH = 256
-MAX_ALIAS_LENGTH = 255
-MAX_TAG_VALUE_LENGTH = 100_000
-ALL_STAGES = ("None", "Staging", "Production", "Archived")
-ACTIVE_STAGES = ("Staging", "Production")
-LATEST_ALIAS = "latest"
-PROMPT_TAG = "mlflow.prompt.is_prompt"
-_ALIAS = re.compile(r"^[\w\-]*$")
-_VERSION_ALIAS = re.compile(r"^[vV]\d+$")
 # MLflow's default orders: models by name; versions newest change first.
 _VERSION_ORDER = (
     OrderBy("attribute", "last_updated_timestamp", False),
@@ -109,82 +100,6 @@ class ModelRecord:
     latest_version: int | None = None
 
 
-def model_not_found(name: str) -> NotFound:
-    return NotFound(f"Registered Model with name={name} not found")
-
-
-def version_not_found(name: str, version: object) -> NotFound:
-    return NotFound(f"Model Version (name={name}, version={version}) not found")
-
-
-def check_name(name: str | None, field: str = "name") -> str:
-    """MLflow's rule for a registered model's name."""
-    if name is None or name.strip() == "":
-        raise InvalidInput(f"Missing value for required parameter '{field}'.")
-    if "/" in name or ":" in name:
-        raise InvalidInput(f"Invalid model name '{name}'. Names cannot contain '/' or ':'.")
-    normal = posixpath.normpath(name)
-    if normal != name or normal == "." or normal.startswith(".."):
-        raise InvalidInput(
-            f"Invalid value {name!r} for parameter '{field}' supplied: names must not resolve "
-            "to other names (no '.', '..' or repeated separators)."
-        )
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"'{field}' exceeds the maximum length of {MAX_NAME_LENGTH} characters")
-    return name
-
-
-def check_version(version: object, field: str = "version") -> int:
-    try:
-        number = int(str(version))
-    except ValueError:
-        raise InvalidInput(f"Parameter '{field}' must be an integer, got '{version}'.") from None
-    if not 0 < number < 2**31:
-        raise InvalidInput(f"Parameter '{field}' must be a positive integer, got '{version}'.")
-    return number
-
-
-def check_alias(alias: str | None, *, setting: bool = False) -> str:
-    if not alias:
-        raise InvalidInput("Registered model alias name cannot be empty.")
-    if not _ALIAS.match(alias):
-        raise InvalidInput(
-            f"Invalid alias name: '{alias}'. Names may only contain alphanumerics, "
-            "underscores (_), and dashes (-)."
-        )
-    if len(alias) > MAX_ALIAS_LENGTH:
-        raise InvalidInput(
-            f"Registered model alias name exceeds the maximum length of {MAX_ALIAS_LENGTH} "
-            "characters"
-        )
-    if setting and alias.lower() == LATEST_ALIAS:
-        raise InvalidInput("'latest' alias name (case insensitive) is reserved.")
-    if setting and _VERSION_ALIAS.match(alias):
-        raise InvalidInput(f"Version alias name '{alias}' is reserved.")
-    return alias
-
-
-def canonical_stage(stage: str) -> str:
-    for known in ALL_STAGES:
-        if stage.lower() == known.lower():
-            return known
-    raise InvalidInput(
-        f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(ALL_STAGES)}."
-    )
-
-
-def _tag(key: str, value: str) -> tuple[str, str]:
-    try:
-        check_key(key, "tag")
-    except InvalidKey as exc:  # the key rule shared with the SDK and the other routes
-        raise InvalidInput(f"Invalid {exc}.") from None
-    if len(value) > MAX_TAG_VALUE_LENGTH:
-        raise InvalidInput(
-            f"'value' exceeds the maximum length of {MAX_TAG_VALUE_LENGTH} characters"
-        )
-    return key, value
-
-
 @dataclass
 class RegistryService:
     session: AsyncSession
@@ -201,7 +116,7 @@ class RegistryService:
         tags: Mapping[str, str] | None = None,
     ) -> ModelRecord:
         check_name(name)
-        checked = dict(_tag(k, v) for k, v in (tags or {}).items())
+        checked = dict(check_tag(k, v) for k, v in (tags or {}).items())
         if await repo.get_model(self.session, name) is not None:
             raise Conflict(f"Registered Model (name={name}) already exists.")
         now = utcnow()
@@ -251,7 +166,7 @@ class RegistryService:
 
     async def set_model_tag(self, name: str, key: str, value: str) -> None:
         row = await self.model_row(name)
-        await repo.set_model_tag(self.session, row.id, *_tag(key, value))
+        await repo.set_model_tag(self.session, row.id, *check_tag(key, value))
         row.updated_at = utcnow()
         await self.session.flush()
 
@@ -273,7 +188,7 @@ class RegistryService:
         where, order = self._search_terms(filter_text, order_by, REGISTERED_MODELS)
         fingerprint = search_fingerprint("registered models", where, order)
         offset = decode_page_token(page_token, fingerprint, same="filter and order_by")
-        rows, _ = await repo.search_models(
+        rows, _ = await registry_search.search_models(
             self.session, where=where, order_by=order, offset=offset, limit=max_results + 1
         )
         token = None
@@ -286,7 +201,7 @@ class RegistryService:
     ) -> tuple[list[ModelRecord], int]:
         """A numbered page (v1) and how many models match in all."""
         where, order = self._search_terms(filter_text, order_by, REGISTERED_MODELS)
-        rows, total = await repo.search_models(
+        rows, total = await registry_search.search_models(
             self.session,
             where=where,
             order_by=order,
@@ -326,7 +241,7 @@ class RegistryService:
             raise InvalidInput(
                 f"Invalid model version source: '{source}'. A source may not contain '..'."
             )
-        checked = dict(_tag(k, v) for k, v in (tags or {}).items())
+        checked = dict(check_tag(k, v) for k, v in (tags or {}).items())
         resolved = ResolvedSource(source, run_id, logged_model_id)
         if self.sources is not None:
             resolved = await self.sources.resolve(source, run_id, logged_model_id)
@@ -391,7 +306,7 @@ class RegistryService:
         model, row = await self.version_row(name, version)
         now = utcnow()
         if archive_existing:
-            others, _ = await repo.search_versions(
+            others, _ = await registry_search.search_versions(
                 self.session,
                 where=None,
                 order_by=(),
@@ -415,7 +330,7 @@ class RegistryService:
 
     async def set_version_tag(self, name: str, version: object, key: str, value: str) -> None:
         model, row = await self.version_row(name, version)
-        await repo.set_version_tag(self.session, model.id, row.version, *_tag(key, value))
+        await repo.set_version_tag(self.session, model.id, row.version, *check_tag(key, value))
         row.updated_at = utcnow()
         await self.session.flush()
 
@@ -445,7 +360,7 @@ class RegistryService:
         order = order or list(_VERSION_ORDER)
         fingerprint = search_fingerprint("model versions", where, order)
         offset = decode_page_token(page_token, fingerprint, same="filter and order_by")
-        rows, _ = await repo.search_versions(
+        rows, _ = await registry_search.search_versions(
             self.session, where=where, order_by=order, offset=offset, limit=max_results + 1
         )
         token = None
@@ -458,7 +373,7 @@ class RegistryService:
     ) -> tuple[list[VersionRecord], int]:
         """A model's versions, newest first, a numbered page (v1), and how many in all."""
         model = await self.model_row(name)
-        rows, total = await repo.search_versions(
+        rows, total = await registry_search.search_versions(
             self.session,
             where=None,
             order_by=[OrderBy("attribute", "version_number", False)],
@@ -528,7 +443,7 @@ class RegistryService:
         assert spec is REGISTERED_MODELS or spec is MODEL_VERSIONS
         where = read_filter(filter_text, spec)
         order = read_order_by(list(order_by), spec) if order_by else []
-        return None if where is None else _not_prompt(where), order
+        return None if where is None else not_prompt(where), order
 
     async def _records(self, rows: Sequence[RegisteredModel]) -> list[ModelRecord]:
         ids = [row.id for row in rows]
@@ -563,21 +478,3 @@ class RegistryService:
             )
             for row, name in rows
         ]
-
-
-def _not_prompt(where: Expr) -> Expr:
-    """MLflow's client adds ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every registry
-    search, meaning "not a prompt": a model without that tag matches too (a plain `!=` on a
-    tag matches only rows that have it)."""
-    if isinstance(where, And | Or):
-        return type(where)(tuple(_not_prompt(item) for item in where.items))
-    not_prompt = (where.op, str(where.value).lower()) in (("!=", "true"), ("=", "false"))
-    if where.entity == "tag" and where.key == PROMPT_TAG and not_prompt:
-        return Or((Comparison("tag", PROMPT_TAG, "IS NULL", None), where))
-    return where
-
-
-class UnknownAlias(InvalidInput):
-    """MLflow answers an unknown alias with INVALID_PARAMETER_VALUE; v1 with a 404."""
-
-    status_code = 404

@@ -19,7 +19,8 @@ from mltrail_server.db.repositories import registry as registry_repo
 from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.errors import InvalidInput, NotFound
 from mltrail_server.mlflow.translate import run_artifact_uri, run_id_in
-from mltrail_server.services.registry import ResolvedSource, check_version
+from mltrail_server.services.registry import ResolvedSource
+from mltrail_server.services.registry_rules import check_version
 
 RUNS_SCHEME = "runs"
 MODELS_SCHEME = "models"
