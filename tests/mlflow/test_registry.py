@@ -101,6 +101,19 @@ class TestRegisterAliasAndLoad:
         )
         assert (Path(local) / "weights.txt").read_text() == "w = 3"
 
+    def test_a_copied_version_loads_from_the_same_files(self, client: MlflowClient) -> None:
+        model_uri, _ = _log_model(5.0)
+        name, copy = _name(), _name("copy")
+        mlflow.register_model(model_uri, name)
+        client.set_registered_model_alias(name, "champion", 1)
+        copied = client.copy_model_version(f"models:/{name}@champion", copy)
+        assert (copied.name, copied.version, copied.source) == (copy, "1", f"models:/{name}/1")
+        assert client.get_model_version_download_uri(copy, 1) == (
+            client.get_model_version_download_uri(name, 1)
+        )
+        loaded = mlflow.pyfunc.load_model(f"models:/{copy}/1").predict(FRAME)
+        pd.testing.assert_frame_equal(loaded, AddN(5.0).predict(None, FRAME))
+
 
 class TestSearch:
     def test_by_name_tag_order_pages_and_or(self, client: MlflowClient) -> None:
