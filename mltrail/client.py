@@ -33,6 +33,7 @@ from mltrail.models import (
     RunList,
     User,
 )
+from mltrail.registry import Models
 from mltrail.transport import Transport
 
 __all__ = ["Client", "Experiments", "Grants", "Keys", "Runs", "Users"]
@@ -369,6 +370,7 @@ class Client:
         self.users = Users(self._transport)
         self.keys = Keys(self._transport, self.users)
         self.grants = Grants(self._transport, self.experiments, self.users)
+        self.models = Models(self._transport)
 
     @property
     def url(self) -> str:

@@ -23,6 +23,7 @@ from mltrail_server.routes import (
     live,
     metric_history,
     observability,
+    registry,
     run_search,
     runs,
     tracking,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live.router,
         admin.router,
         artifacts.router,
+        registry.router,
     ):
         app.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)
     # MLflow's wire API renders its own errors (mltrail_server.mlflow.errors.MlflowRoute).

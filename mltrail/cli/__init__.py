@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from mltrail.cli import experiments, runs
+from mltrail.cli import experiments, models, runs
 from mltrail.cli.access import grants_app, keys_app, users_app
 from mltrail.cli.context import CLI_RETRY_SECONDS, State
 from mltrail.cli.doctor import doctor
@@ -75,6 +75,7 @@ def _options(
 
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
 app.command("search")(search)
 app.command("export")(export)
 app.command("sync")(sync)

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -340,3 +341,112 @@ class MetricBlock(Base):
     last_timestamp: Mapped[int] = mapped_column(BigInteger)
     last_value: Mapped[float] = mapped_column(Float(53))
     last_is_nan: Mapped[bool] = mapped_column(Boolean)
+
+
+class RegisteredModel(Base):
+    """A model of the registry (MLflow's registered model). Its versions, tags, aliases and
+    grants refer to the surrogate `id`, so a rename keeps them. `last_version` is the number
+    the newest version got: the next create bumps it in the same transaction (an UPDATE that
+    locks the row on PostgreSQL, inside SQLite's write lock), so numbers have no gaps and no
+    duplicates, and a deleted version's number is never given again."""
+
+    __tablename__ = "registered_model"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(255))
+    last_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_registered_model_listing", "created_at", "id"),)
+
+
+class RegisteredModelTag(Base):
+    __tablename__ = "registered_model_tag"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registered_model.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ModelVersion(Base):
+    """One version of a registered model. `source` is what the client registered (`runs:/…`,
+    `models:/m-…`, an artifact URI); `storage_location` is where its files are, resolved once
+    at creation (what `get-download-uri` answers)."""
+
+    __tablename__ = "model_version"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registered_model.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    storage_location: Mapped[str] = mapped_column(Text)
+    # No foreign key: a version outlives the purge of its run, as in MLflow.
+    run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    logged_model_id: Mapped[str | None] = mapped_column(String(64))
+    run_link: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="READY")
+    stage: Mapped[str] = mapped_column(String(32), default="None")
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_model_version_run", "run_id"),
+        Index("ix_model_version_created", "created_at"),
+    )
+
+
+class ModelVersionTag(Base):
+    __tablename__ = "model_version_tag"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["model_id", "version"],
+            ["model_version.model_id", "model_version.version"],
+            ondelete="CASCADE",
+        ),
+    )
+
+
+class ModelAlias(Base):
+    """`models:/<name>@<alias>`: an alias points at one version; it goes with the version."""
+
+    __tablename__ = "model_alias"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["model_id", "version"],
+            ["model_version.model_id", "model_version.version"],
+            ondelete="CASCADE",
+        ),
+    )
+
+
+class RegisteredModelGrant(Base):
+    """Lets a user who does not own a registered model write to it and its versions."""
+
+    __tablename__ = "registered_model_grant"
+
+    model_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registered_model.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,6 +16,7 @@ from mltrail_server.mlflow.routes import (
     experiments,
     logged_models,
     metrics,
+    registry,
     run_artifacts,
     runs,
     server,
@@ -28,7 +29,7 @@ V3_PREFIX = "/api/3.0/mlflow"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 router = APIRouter(route_class=MlflowRoute, include_in_schema=True, tags=["mlflow"])
-for module in (experiments, runs, metrics, logged_models, run_artifacts):
+for module in (experiments, runs, metrics, logged_models, run_artifacts, registry):
     router.include_router(module.router, prefix=TRACKING_PREFIX)
 router.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_uploads.router, prefix=ARTIFACTS_PREFIX)

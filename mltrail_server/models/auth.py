@@ -83,7 +83,7 @@ class GrantCreate(BaseModel):
 
 
 class Grant(BaseModel):
-    """A user allowed to write to an experiment it does not own."""
+    """A user allowed to write to an experiment (or a registered model) it does not own."""
 
     user_id: UUID
     name: str

@@ -4,8 +4,9 @@
   parentheses; metrics compare as numbers, times in ms).
 - `EXPERIMENTS`: MLflow `experiments/search` (AND only, as MLflow).
 - `LOGGED_MODELS`: MLflow `logged-models/search` (AND only).
-- `REGISTERED_MODELS`, `MODEL_VERSIONS`: MLflow's model registry searches (AND only), ready for
-  the registry; nothing serves them yet.
+- `REGISTERED_MODELS`, `MODEL_VERSIONS`: the model registry's searches, MLflow
+  `registered-models/search` and `model-versions/search` and v1 `GET /models` (MLflow's
+  language plus `OR` and parentheses, as run search).
 """
 
 from mltrail_server.search.spec import (
@@ -119,8 +120,12 @@ REGISTERED_MODELS = SearchSpec(
         "last_updated_timestamp": _TIME,
     },
     keyed=(_tags(orderable=False),),
-    aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
-    allow_or=False,
+    aliases={
+        "creation_time": "creation_timestamp",
+        "timestamp": "creation_timestamp",
+        "last_updated_time": "last_updated_timestamp",
+    },
+    allow_or=True,
 )
 
 MODEL_VERSIONS = SearchSpec(
@@ -136,7 +141,7 @@ MODEL_VERSIONS = SearchSpec(
         "last_updated_timestamp": _TIME,
     },
     keyed=(_tags(orderable=False),),
-    aliases={"source": "source_path"},
-    allow_or=False,
+    aliases={"source": "source_path", "timestamp": "creation_timestamp"},
+    allow_or=True,
     orderable=("name", "version_number", "creation_timestamp", "last_updated_timestamp"),
 )

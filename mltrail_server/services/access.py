@@ -3,8 +3,9 @@
 `Access.check` gets the arguments FastAPI parsed and validated for the handler (see
 mltrail_server/routes/access.py): path parameters as parsed (`run_id: UUID`, `experiment_id: UUID`,
 `model_id`), and arguments that name their resources themselves (`NamesTargets`): an MLflow
-body model, whose ids the MLflow layer reads as its services read them, and the canonical
-artifact location. Nothing is read a second time from raw bytes or from the text of the path, so no
+body model, whose ids the MLflow layer reads as its services read them, the canonical
+artifact location, and a registered model's name (`RegisteredModelRef` of v1's registry
+routes). Nothing is read a second time from raw bytes or from the text of the path, so no
 spelling of a request can name one resource to the check and another to the handler.
 
 Whether a request writes follows from its route: POST, PUT, PATCH and DELETE write, except
@@ -27,6 +28,7 @@ __all__ = [
     "WRITE_METHODS",
     "Access",
     "NamesTargets",
+    "RegisteredModelRef",
     "Targets",
     "request_writes",
     "route_writes",
@@ -66,6 +68,7 @@ class Targets:
     runs: set[uuid.UUID] = field(default_factory=set)
     experiments: set[uuid.UUID] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
+    registered_models: set[str] = field(default_factory=set)  # by name
 
     @classmethod
     def of(cls, arguments: Mapping[str, object]) -> "Targets":
@@ -78,7 +81,7 @@ class Targets:
         return targets
 
     def __bool__(self) -> bool:
-        return bool(self.runs or self.experiments or self.models)
+        return bool(self.runs or self.experiments or self.models or self.registered_models)
 
     def add(self, name: str, value: object) -> None:
         """A path parameter, as parsed: `run_id` and `experiment_id` UUIDs, `model_id`."""
@@ -93,6 +96,18 @@ class Targets:
         self.runs |= other.runs
         self.experiments |= other.experiments
         self.models |= other.models
+        self.registered_models |= other.registered_models
+
+
+@dataclass(frozen=True)
+class RegisteredModelRef:
+    """A registered model named by a route's path (v1's `/models/{name}`): writing to it
+    needs its owner, a grant or an admin."""
+
+    name: str
+
+    def access_targets(self) -> Targets:
+        return Targets(registered_models={self.name})
 
 
 @dataclass
@@ -115,3 +130,5 @@ class Access:
             await self.auth.check_write_experiment(self.principal, experiment_id)
         for model_id in targets.models:
             await self.auth.check_write_logged_model(self.principal, model_id)
+        for name in targets.registered_models:
+            await self.auth.check_write_registered_model(self.principal, name)

@@ -27,7 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import auth as repo
-from mltrail_server.db.tables import ApiKey, ExperimentGrant, User
+from mltrail_server.db.repositories import registry as registry_repo
+from mltrail_server.db.tables import ApiKey, ExperimentGrant, RegisteredModelGrant, User
 from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit
 from mltrail_server.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -391,6 +392,67 @@ class AuthService:
         experiment_id = await repo.logged_model_experiment(self.session, model_id)
         if experiment_id is not None:
             await self.check_write_experiment(principal, experiment_id)
+
+    async def check_write_registered_model(self, principal: Principal, name: str) -> None:
+        """Owner, admin or grantee may write; a missing model is left to the route (a
+        create, or its 404)."""
+        if principal.is_admin:
+            return
+        self._no_viewers(principal)
+        found = await registry_repo.model_owner(self.session, name)
+        if found is None:
+            return
+        model_id, owner = found
+        if owner == principal.name:
+            return
+        allowed = principal.user_id is not None and await registry_repo.has_grant(
+            self.session, model_id, principal.user_id
+        )
+        if not allowed:
+            raise Forbidden(
+                f"{principal.name} may not write to registered model {name!r}: it belongs to "
+                f"{owner}; ask its owner or an admin for a grant"
+            )
+
+    async def grant_model(self, principal: Principal, name: str, user_id: uuid.UUID) -> None:
+        """Let a user write to a registered model: its owner or an admin may."""
+        model_id = await self._manage_model_grants(principal, name)
+        user = await self._user(user_id)
+        if user.role == Role.VIEWER.value:
+            raise Conflict(
+                f"user_id: {user.name} is a viewer, which writes nothing even with a grant; "
+                "make it a member first"
+            )
+        await registry_repo.add_grant(self.session, model_id, user_id)
+        await self.session.flush()
+
+    async def list_model_grants(
+        self, principal: Principal, name: str
+    ) -> Sequence[tuple[RegisteredModelGrant, User]]:
+        """Who was granted write access to a registered model: for its owner and admins."""
+        model_id = await self._manage_model_grants(principal, name, reading=True)
+        return await registry_repo.list_grants(self.session, model_id)
+
+    async def revoke_model_grant(self, principal: Principal, name: str, user_id: uuid.UUID) -> None:
+        model_id = await self._manage_model_grants(principal, name)
+        if not await registry_repo.delete_grant(self.session, model_id, user_id):
+            raise NotFound(f"User {user_id} has no grant on registered model {name!r}")
+        await self.session.flush()
+
+    async def _manage_model_grants(
+        self, principal: Principal, name: str, *, reading: bool = False
+    ) -> uuid.UUID:
+        found = await registry_repo.model_owner(self.session, name)
+        if found is None:
+            raise NotFound(f"Registered Model with name={name} not found")
+        if not reading:
+            self._no_viewers(principal)
+        if not principal.is_admin and found[1] != principal.name:
+            raise Forbidden(
+                f"{principal.name} may not manage the grants of registered model {name!r}: "
+                f"only its owner ({found[1]}) or an admin may"
+            )
+        return found[0]
 
     def check_create(self, principal: Principal) -> None:
         self._no_viewers(principal)

@@ -86,3 +86,48 @@ def test_a_key_as_token_or_password(
         f"{server.url}/api/v1/experiments/{experiment_id}", headers={"X-API-Key": key}
     ).json()
     assert experiment["owner"] == "admin"
+
+
+def _member_key(server: LiveServer, admin_key: str, role: str) -> str:
+    """A new user of `role` and its API key, made by the admin through /api/v1."""
+    admin = {"X-API-Key": admin_key}
+    user = httpx.post(
+        f"{server.url}/api/v1/users",
+        json={"name": unique(role).replace(" ", "-"), "role": role},
+        headers=admin,
+    )
+    assert user.status_code == 201, user.text
+    key = httpx.post(
+        f"{server.url}/api/v1/users/{user.json()['id']}/keys", json={"name": "k"}, headers=admin
+    )
+    assert key.status_code == 201, key.text
+    return str(key.json()["key"])
+
+
+def test_the_registry_refuses_a_viewer_and_a_non_owner(
+    secured: tuple[LiveServer, str],
+    secured_client: MlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, admin_key = secured
+    keys = {role: _member_key(server, admin_key, role) for role in ("member", "viewer")}
+    owner_key = _member_key(server, admin_key, "member")
+    name = unique("owned").replace(" ", "-")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", owner_key)
+    secured_client.create_registered_model(name)
+    secured_client.create_model_version(name, "s3://bucket/model")
+    for role, key in keys.items():
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", key)
+        assert secured_client.get_registered_model(name).name == name  # reading is allowed
+        for write in (
+            lambda: secured_client.set_registered_model_alias(name, "champion", 1),
+            lambda: secured_client.create_model_version(name, "s3://evil/model"),
+            lambda: secured_client.delete_registered_model(name),
+        ):
+            with pytest.raises(MlflowException) as refused:
+                write()
+            assert str(refused.value.error_code) == "PERMISSION_DENIED", role
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", owner_key)
+    model = secured_client.get_registered_model(name)
+    assert model.aliases == {}
+    assert [v.version for v in secured_client.search_model_versions(f"name = '{name}'")] == ["1"]

@@ -14,6 +14,7 @@ from mltrail_server.search import (
     And,
     Comparison,
     FilterSyntaxError,
+    Or,
     OrderBy,
     SearchSpec,
     parse_filter,
@@ -24,7 +25,7 @@ from mltrail_server.search import (
 )
 
 ALL_SPECS = [RUNS, EXPERIMENTS, LOGGED_MODELS, REGISTERED_MODELS, MODEL_VERSIONS]
-AND_ONLY = [EXPERIMENTS, LOGGED_MODELS, REGISTERED_MODELS, MODEL_VERSIONS]
+AND_ONLY = [EXPERIMENTS, LOGGED_MODELS]
 
 
 def fails(text: str, spec: SearchSpec) -> FilterSyntaxError:
@@ -232,6 +233,18 @@ class TestModelRegistry:
                 attr("run_id", "IN", ("a", "b")),
                 attr("source_path", "LIKE", "s3://%"),
             )
+        )
+
+    def test_or_and_parentheses_as_in_run_search(self) -> None:
+        text = "name LIKE 'clf%' AND (tags.team = 'nlp' OR version_number = 3)"
+        assert parse_filter(text, MODEL_VERSIONS) == And(
+            (
+                attr("name", "LIKE", "clf%"),
+                Or((tag("team", "=", "nlp"), attr("version_number", "=", 3))),
+            )
+        )
+        assert parse_filter("name = 'a' OR name = 'b'", REGISTERED_MODELS) == Or(
+            (attr("name", "=", "a"), attr("name", "=", "b"))
         )
 
     def test_version_numbers_are_integers(self) -> None:

@@ -42,6 +42,7 @@ READ_ONLY_POSTS = frozenset(
         ("POST", f"{AJAX}/experiments/search"),
         ("POST", f"{AJAX}/logged-models/search"),
         ("POST", f"{AJAX}/experiments/search-datasets"),
+        ("POST", f"{ML}/registered-models/get-latest-versions"),
         ("POST", f"{V1}/runs/search"),
         ("POST", f"{V1}/metrics/history"),
     }
@@ -123,6 +124,27 @@ E = f"{V1}/experiments/{{experiment_id}}"
 R = f"{V1}/runs/{{run_id}}"
 M = f"{ML}/logged-models/{{model_id}}"
 U = f"{V1}/users/{{user_id}}"
+RM = f"{V1}/models/{{name}}"
+RV = f"{RM}/versions/{{version}}"
+
+
+def _rm(i: Ids, rest: str = "") -> str:
+    return f"{V1}/models/{i.registered}{rest}"
+
+
+def _registry(method: str, path: str, body: Callable[[Ids], dict[str, object]]) -> Builder:
+    """An MLflow registry write on the victim's registered model (body names it)."""
+    return Builder(
+        method,
+        f"{ML}{path}",
+        Rule.OWNED,
+        lambda i: Call(method, f"{ML}{path}", json={"name": i.registered, **body(i)}),
+    )
+
+
+def _v1_registry(method: str, template: str, rest: str, body: object = None) -> Builder:
+    return Builder(method, template, Rule.OWNED, lambda i: Call(method, _rm(i, rest), json=body))
+
 
 _ALL = [
     # -- /api/v1 ------------------------------------------------------------------------------
@@ -268,6 +290,63 @@ _ALL = [
         Rule.ADMIN,
         lambda i: Call("PUT", f"{V1}/users/{i.user}/role", json={"role": "viewer"}),
     ),
+    # -- /api/v1 model registry ----------------------------------------------------------------
+    Builder(
+        "POST",
+        f"{V1}/models",
+        Rule.CREATE,
+        lambda i: Call("POST", f"{V1}/models", json={"name": _name("model")}),
+    ),
+    _v1_registry("PATCH", RM, "", {"description": "evil"}),
+    _v1_registry("DELETE", RM, ""),
+    _v1_registry("PUT", f"{RM}/tags/{{key}}", "/tags/k", {"value": "evil"}),
+    _v1_registry("DELETE", f"{RM}/tags/{{key}}", "/tags/k"),
+    _v1_registry("PUT", f"{RM}/aliases/{{alias}}", "/aliases/evil", {"version": 1}),
+    _v1_registry("DELETE", f"{RM}/aliases/{{alias}}", "/aliases/champion"),
+    _v1_registry("POST", f"{RM}/versions", "/versions", {"source": "s3://evil/model"}),
+    _v1_registry("PATCH", RV, "/versions/1", {"description": "evil"}),
+    _v1_registry("DELETE", RV, "/versions/1"),
+    _v1_registry("PUT", f"{RV}/tags/{{key}}", "/versions/1/tags/k", {"value": "evil"}),
+    _v1_registry("DELETE", f"{RV}/tags/{{key}}", "/versions/1/tags/k"),
+    # Who may write to a model is not in the snapshot: a grant changes nothing it shows.
+    Builder(
+        "POST",
+        f"{RM}/grants",
+        Rule.GRANTS,
+        lambda i: Call("POST", _rm(i, "/grants"), json={"user_id": i.member}),
+        visible=False,
+    ),
+    Builder(
+        "DELETE",
+        f"{RM}/grants/{{user_id}}",
+        Rule.GRANTS,
+        lambda i: Call("DELETE", _rm(i, f"/grants/{i.grantee}")),
+        visible=False,
+    ),
+    # -- MLflow model registry ----------------------------------------------------------------
+    Builder(
+        "POST",
+        f"{ML}/registered-models/create",
+        Rule.CREATE,
+        _ml("/registered-models/create", lambda i: {"name": _name("model")}),
+    ),
+    _registry("POST", "/registered-models/rename", lambda i: {"new_name": _name("renamed")}),
+    _registry("PATCH", "/registered-models/update", lambda i: {"description": "evil"}),
+    _registry("DELETE", "/registered-models/delete", lambda i: {}),
+    _registry("POST", "/registered-models/set-tag", lambda i: {"key": "k", "value": "evil"}),
+    _registry("DELETE", "/registered-models/delete-tag", lambda i: {"key": "k"}),
+    _registry("POST", "/registered-models/alias", lambda i: {"alias": "evil", "version": "1"}),
+    _registry("DELETE", "/registered-models/alias", lambda i: {"alias": "champion"}),
+    _registry("POST", "/model-versions/create", lambda i: {"source": "s3://evil/model"}),
+    _registry("PATCH", "/model-versions/update", lambda i: {"version": "1", "description": "e"}),
+    _registry(
+        "POST", "/model-versions/transition-stage", lambda i: {"version": "1", "stage": "Archived"}
+    ),
+    _registry("DELETE", "/model-versions/delete", lambda i: {"version": "1"}),
+    _registry(
+        "POST", "/model-versions/set-tag", lambda i: {"version": "1", "key": "k", "value": "evil"}
+    ),
+    _registry("DELETE", "/model-versions/delete-tag", lambda i: {"version": "1", "key": "k"}),
     # -- MLflow -------------------------------------------------------------------------------
     Builder(
         "POST",

@@ -38,6 +38,7 @@ class Ids:
     key: str  # a spare API key of that user
     member: str  # the `member` caller's user id (what an attacker would grant itself)
     grantee: str  # the `grantee` caller's user id
+    registered: str = ""  # a registered model of the owner (version 1, a tag, an alias)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Victim:
     key: uuid.UUID
     member: uuid.UUID
     grantee: uuid.UUID
+    registered: str = ""
 
     def ids(self, spell: Callable[[uuid.UUID], str] = lambda u: u.hex) -> Ids:
         return Ids(
@@ -59,6 +61,7 @@ class Victim:
             key=str(self.key),
             member=str(self.member),
             grantee=str(self.grantee),
+            registered=self.registered,
         )
 
 
@@ -174,6 +177,28 @@ async def make_victim(world: World, owner: str = "owner", *, spare: bool = False
         headers=headers,
     )
     assert granted.status_code == 204, granted.text
+    registered = f"victim-model-{uuid.uuid4().hex[:12]}"
+    await _ok(
+        await client.post(
+            f"{ML}/registered-models/create",
+            json={"name": registered, "tags": [{"key": "k", "value": "v"}]},
+            headers=headers,
+        )
+    )
+    version = {"name": registered, "source": f"runs:/{run}/model.pkl", "run_id": run}
+    await _ok(await client.post(f"{ML}/model-versions/create", json=version, headers=headers))
+    for body in (
+        {"name": registered, "version": "1", "key": "k", "value": "v"},
+        {"name": registered, "alias": "champion", "version": "1"},
+    ):
+        endpoint = "model-versions/set-tag" if "key" in body else "registered-models/alias"
+        await _ok(await client.post(f"{ML}/{endpoint}", json=body, headers=headers))
+    model_grant = await client.post(
+        f"{V1}/models/{registered}/grants",
+        json={"user_id": str(world.user_ids["grantee"])},
+        headers=headers,
+    )
+    assert model_grant.status_code == 204, model_grant.text
     user = key = uuid.UUID(int=0)
     if spare:
         admin = world.headers("admin")
@@ -191,6 +216,7 @@ async def make_victim(world: World, owner: str = "owner", *, spare: bool = False
         key=key,
         member=world.user_ids["member"],
         grantee=world.user_ids["grantee"],
+        registered=registered,
     )
 
 
@@ -249,6 +275,8 @@ async def snapshot(
             world, "POST", f"{ML}/logged-models/search", json={"experiment_ids": [e.hex]}
         ),
         "files": await _artifact_tree(world, e.hex),
+        "registered model": await _read(world, "GET", f"{V1}/models/{victim.registered}"),
+        "model versions": await _read(world, "GET", f"{V1}/models/{victim.registered}/versions"),
     }
     if who_may_write:
         state["member may write"] = await can_write(world, victim, "member")

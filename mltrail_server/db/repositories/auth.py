@@ -14,6 +14,8 @@ from mltrail_server.db.tables import (
     Experiment,
     ExperimentGrant,
     LoggedModel,
+    RegisteredModel,
+    RegisteredModelGrant,
     Run,
     User,
 )
@@ -68,6 +70,9 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> int:
     enforces foreign keys). Returns how many keys went with it."""
     keys = await session.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
     await session.execute(delete(ExperimentGrant).where(ExperimentGrant.user_id == user_id))
+    await session.execute(
+        delete(RegisteredModelGrant).where(RegisteredModelGrant.user_id == user_id)
+    )
     await session.execute(delete(User).where(User.id == user_id))
     return int(getattr(keys, "rowcount", 0) or 0)
 
@@ -75,7 +80,11 @@ async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> int:
 async def transfer_experiments(
     session: AsyncSession, from_owner: str, to_owner: str
 ) -> list[uuid.UUID]:
-    """Give every experiment `from_owner` owns to `to_owner`; returns their ids."""
+    """Give every experiment and registered model `from_owner` owns to `to_owner`; returns
+    the experiments' ids."""
+    await session.execute(
+        update(RegisteredModel).where(RegisteredModel.owner == from_owner).values(owner=to_owner)
+    )
     query = (
         update(Experiment)
         .where(Experiment.owner == from_owner)

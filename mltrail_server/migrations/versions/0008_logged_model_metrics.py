@@ -1,7 +1,7 @@
 """metrics logged with a model_id show among the logged model's metrics: logged_model_metric
 
-Revision ID: 0007_conform_model_metrics
-Revises: 0006_user_disabled
+Revision ID: 0008_logged_model_metrics
+Revises: 0007_model_registry
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_conform_model_metrics"
-down_revision: str | None = "0006_user_disabled"
+revision: str = "0008_logged_model_metrics"
+down_revision: str | None = "0007_model_registry"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
