@@ -14,8 +14,8 @@ from mltrail_server.dependencies import (
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
-from mltrail_server.mlflow.services.run_artifacts import MlflowRunArtifactService
 from mltrail_server.mlflow.services.model_sources import MlflowModelSources
+from mltrail_server.mlflow.services.run_artifacts import MlflowRunArtifactService
 from mltrail_server.mlflow.services.runs import MlflowRunService
 from mltrail_server.mlflow.services.ui_reads import MlflowUiReadService
 from mltrail_server.services.access import request_writes
@@ -50,6 +50,8 @@ async def get_mlflow_run_artifact_service(
     session: SessionDep, artifacts: ArtifactServiceDep
 ) -> MlflowRunArtifactService:
     return MlflowRunArtifactService(session, artifacts)
+
+
 async def get_registry_service(session: SessionDep) -> RegistryService:
     return RegistryService(session, MlflowModelSources(session))
 
