@@ -25,7 +25,7 @@ from typing import Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mltrail.encoding import check_key
+from mltrail.encoding import InvalidKey, check_key
 from mltrail_server.db.repositories import registry as repo
 from mltrail_server.db.tables import ModelVersion, RegisteredModel
 from mltrail_server.db.types import utcnow
@@ -174,7 +174,10 @@ def canonical_stage(stage: str) -> str:
 
 
 def _tag(key: str, value: str) -> tuple[str, str]:
-    check_key(key, "tag key")
+    try:
+        check_key(key, "tag")
+    except InvalidKey as exc:  # the key rule shared with the SDK and the other routes
+        raise InvalidInput(f"Invalid {exc}.") from None
     if len(value) > MAX_TAG_VALUE_LENGTH:
         raise InvalidInput(
             f"'value' exceeds the maximum length of {MAX_TAG_VALUE_LENGTH} characters"

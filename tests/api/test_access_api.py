@@ -38,6 +38,25 @@ async def owned_run(server: Server, keys: Keys) -> tuple[str, str]:
     return experiment_id, run.json()["id"]
 
 
+async def owned_model(server: Server, keys: Keys) -> str:
+    """A registered model owned by `owner`: version 1, a tag `t` on both, alias `champion`."""
+    client, owner = server.client, as_key(keys.owner)
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    made = await client.post("/api/v1/models", json={"name": name}, headers=owner)
+    assert made.status_code == 201, made.text
+    for method, path, body in (
+        ("POST", "/versions", {"source": "s3://bucket/model"}),
+        ("PUT", "/tags/t", {"value": "1"}),
+        ("PUT", "/versions/1/tags/t", {"value": "1"}),
+        ("PUT", "/aliases/champion", {"version": 1}),
+    ):
+        response = await client.request(
+            method, f"/api/v1/models/{name}{path}", json=body, headers=owner
+        )
+        assert response.is_success, response.text
+    return name
+
+
 class TestCredentials:
     async def test_no_key_is_401_with_a_challenge(self, secured: tuple[Server, Keys]) -> None:
         server, _ = secured
@@ -122,6 +141,8 @@ SIGNED_IN = dict(none=401, viewer=OK, member=OK, owner=OK, admin=OK)
 
 E = "/api/v1/experiments/{experiment_id}"
 R = "/api/v1/runs/{run_id}"
+M = "/api/v1/models/{name}"
+V = M + "/versions/{version}"
 
 CASES = [
     Case("GET", "/api/v1/experiments", None, **READ),
@@ -179,6 +200,36 @@ CASES = [
     Case("GET", "/api/v1/audit", None, **ADMIN_ONLY),
     Case("PATCH", "/api/v1/users/{user_id}", lambda k, e, r: {"role": "viewer"}, **ADMIN_ONLY),
     Case("DELETE", "/api/v1/users/{user_id}", None, **ADMIN_ONLY),
+    Case("GET", "/api/v1/models", None, **READ),
+    Case("POST", "/api/v1/models", lambda k, e, r: {"name": uuid.uuid4().hex}, **ANY_WRITER),
+    Case("GET", M, None, **READ),
+    Case("PATCH", M, lambda k, e, r: {"description": "d"}, **OWNER_WRITE),
+    Case("DELETE", M, None, **OWNER_WRITE),
+    Case("PUT", M + "/tags/{key}", lambda k, e, r: {"value": "v"}, **OWNER_WRITE),
+    Case("DELETE", M + "/tags/{key}", None, **OWNER_WRITE),
+    Case("PUT", M + "/aliases/{alias}", lambda k, e, r: {"version": 1}, **OWNER_WRITE),
+    Case("DELETE", M + "/aliases/{alias}", None, **OWNER_WRITE),
+    Case("GET", M + "/aliases/{alias}", None, **READ),
+    Case("GET", M + "/versions", None, **READ),
+    Case("POST", M + "/versions", lambda k, e, r: {"source": "s3://b/m"}, **OWNER_WRITE),
+    Case("GET", V, None, **READ),
+    Case("PATCH", V, lambda k, e, r: {"description": "d"}, **OWNER_WRITE),
+    Case("DELETE", V, None, **OWNER_WRITE),
+    Case("PUT", V + "/tags/{key}", lambda k, e, r: {"value": "v"}, **OWNER_WRITE),
+    Case("DELETE", V + "/tags/{key}", None, **OWNER_WRITE),
+    Case("POST", M + "/grants", lambda k, e, r: {"user_id": k.member_id}, **OWNER_WRITE),
+    Case("GET", M + "/grants", None, **OWNER_WRITE),
+    Case(
+        "DELETE",
+        M + "/grants/{user_id}",
+        None,
+        none=401,
+        viewer=403,
+        member=403,
+        owner=404,
+        admin=404,
+    ),
+    Case("GET", R + "/model-versions", None, **READ),
 ]
 # Routes the matrix deliberately leaves to their own tests (streams that never end).
 STREAMING = {"/api/v1/runs/{run_id}/events", "/api/v1/experiments/{experiment_id}/events"}
@@ -218,6 +269,7 @@ class TestRoleMatrix:
         got: dict[str, int] = {}
         for caller, key in callers.items():
             experiment_id, run_id = await owned_run(server, keys)
+            name = await owned_model(server, keys) if "{name}" in case.path else ""
             await server.client.put(
                 f"/api/v1/runs/{run_id}/artifacts/f.txt", content=b"x", headers=as_key(keys.admin)
             )
@@ -238,6 +290,9 @@ class TestRoleMatrix:
                 path="f.txt",
                 user_id=user.json()["id"],
                 key_id=new_key.json()["id"],
+                name=name,
+                version=1,
+                alias="champion",
             )
             body = case.body(keys, experiment_id, run_id) if case.body else None
             response = await server.client.request(
