@@ -21,6 +21,7 @@ from tests.ui.conftest import ConsoleErrors, make_experiment, make_run, screensh
 HOSTILE = "<img src=x onerror=alert(1)> & <b>bold model"
 MARKUP = "<script>alert(2)</script><img src=x onerror=alert(3)>"
 BAD_FILTER = "name LIKE"
+PER_PAGE = 50  # models.js
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -216,3 +217,27 @@ class TestNamesAreText:
         expect(page.locator("#registered-versions a", has_text="onerror")).to_have_text(hostile)
         expect(page.locator("#registered-versions img")).to_have_count(0)
         assert dialogs == []
+
+
+class TestPaging:
+    def test_pages_through_the_models_a_filter_keeps(
+        self, page: Page, api: httpx.Client, registry: dict[str, Any]
+    ) -> None:
+        # Named to sort after every other model here, so the other tests' models stay on page 1.
+        prefix = f"zz-bulk-{registry['fraud'].rsplit('-', 1)[1]}"
+        for index in range(PER_PAGE + 1):
+            make_model(api, f"{prefix}-{index:03d}")
+        text = f"name LIKE '{prefix}-%'"
+        page.goto(f"/models?filter={quote(text)}")
+        rows = page.locator("#models tbody tr")
+        expect(rows).to_have_count(PER_PAGE)
+        expect(page.locator("#summary")).to_have_text(f"{PER_PAGE + 1} matching models")
+        pager = page.locator("#pager")
+        expect(pager.locator("[data-role=label]")).to_have_text("Page 1 of 2")
+        pager.get_by_role("button", name="Next →").click()
+        expect(rows).to_have_count(1)
+        expect(rows.locator("td.name")).to_have_text(f"{prefix}-{PER_PAGE:03d}")
+        expect(pager.get_by_role("button", name="Next →")).to_be_disabled()
+        page.reload()  # the address keeps the filter and the page
+        expect(page.locator("#filter")).to_have_value(text)
+        expect(rows).to_have_count(1)
