@@ -33,8 +33,9 @@ def make_model(api: httpx.Client, name: str, **fields: Any) -> dict[str, Any]:
     return _ok(api.post("/models", json={"name": name, **fields}))  # type: ignore[no-any-return]
 
 
-def register(api: httpx.Client, name: str, source: str) -> dict[str, Any]:
-    return _ok(api.post(f"/models/{quote(name, safe='')}/versions", json={"source": source}))  # type: ignore[no-any-return]
+def register(api: httpx.Client, name: str, source: str, **fields: Any) -> dict[str, Any]:
+    body = {"source": source, **fields}
+    return _ok(api.post(f"/models/{quote(name, safe='')}/versions", json=body))  # type: ignore[no-any-return]
 
 
 def logged_model(server: LiveServer, experiment_id: str, run_id: str) -> str:
@@ -59,7 +60,7 @@ def registry(api: httpx.Client, ui_server: LiveServer) -> dict[str, Any]:
     churn = f"churn-model-{suffix}"
     hostile = f"{HOSTILE} {suffix}"
     make_model(api, fraud, description="Flags card payments", tags={"team": "risk"})
-    register(api, fraud, f"runs:/{runs[0]['id']}/model")
+    register(api, fraud, f"runs:/{runs[0]['id']}/model", description="Gradient boosting baseline")
     model_id = logged_model(ui_server, experiment["id"], runs[1]["id"])
     register(api, fraud, f"models:/{model_id}")
     _ok(api.put(f"/models/{fraud}/aliases/champion", json={"version": 2}))
@@ -143,6 +144,7 @@ class TestModelPage:
         expect(newest.locator(".badge")).to_have_text("ready")
         expect(newest.locator("td.logged-model")).to_have_text(registry["logged_model_id"])
         expect(first.locator(".alias")).to_have_count(0)
+        expect(first.locator("td.desc")).to_have_text("Gradient boosting baseline")
         run_link = first.locator("td.run a")
         expect(run_link).to_have_text(registry["runs"][0]["id"][:8])
         screenshot(page, "model")

@@ -42,7 +42,7 @@ function versionRow(version) {
   return el(
     "tr",
     { "data-version": version.version },
-    el("td", { class: "num name" }, `v${version.version}`),
+    el("td", { class: "num name", title: version.source }, `v${version.version}`),
     el("td", {}, versionStatus(version.status)),
     el("td", {}, stageText(version.stage)),
     el("td", { class: "wrap" }, aliasChips(version.aliases)),
@@ -53,6 +53,7 @@ function versionRow(version) {
       version.logged_model_id || el("span", { class: "subtle" }, "—"),
     ),
     el("td", { class: "muted" }, formatDate(version.created_at)),
+    el("td", { class: "desc", title: version.description || "" }, version.description || ""),
   );
 }
 
