@@ -51,8 +51,8 @@ def logged_model(server: LiveServer, experiment_id: str, run_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def registry(api: httpx.Client, ui_server: LiveServer) -> dict[str, Any]:
-    """Two runs; `fraud-…` with v1 from run 1's files and v2 from run 2's logged model,
-    @champion on v2; `churn-…` with one version of run 1; a model named with markup."""
+    """Two runs; `fraud-…` with v1 from run 1's files (in Staging) and v2 from run 2's logged
+    model, @champion on v2; `churn-…` with one version of run 1; a model named with markup."""
     suffix = time.monotonic_ns() % 10**9
     experiment = make_experiment(api, "registry-ui")
     runs = [make_run(api, experiment["id"], f"train-{i}", status="completed") for i in (1, 2)]
@@ -64,6 +64,7 @@ def registry(api: httpx.Client, ui_server: LiveServer) -> dict[str, Any]:
     model_id = logged_model(ui_server, experiment["id"], runs[1]["id"])
     register(api, fraud, f"models:/{model_id}")
     _ok(api.put(f"/models/{fraud}/aliases/champion", json={"version": 2}))
+    _ok(api.patch(f"/models/{fraud}/versions/1", json={"stage": "Staging"}))
     make_model(api, churn)
     register(api, churn, f"runs:/{runs[0]['id']}/model")
     make_model(api, hostile, description=MARKUP, tags={"note": MARKUP})
@@ -145,6 +146,8 @@ class TestModelPage:
         expect(newest.locator("td.logged-model")).to_have_text(registry["logged_model_id"])
         expect(first.locator(".alias")).to_have_count(0)
         expect(first.locator("td.desc")).to_have_text("Gradient boosting baseline")
+        expect(first.locator(".stage")).to_have_text("Staging")
+        expect(newest.locator(".stage")).to_have_count(0)
         run_link = first.locator("td.run a")
         expect(run_link).to_have_text(registry["runs"][0]["id"][:8])
         screenshot(page, "model")
@@ -176,6 +179,7 @@ class TestRunPage:
         expect(rows).to_have_count(3)
         fraud = page.locator(f"#registered-versions tr[data-model='{registry['fraud']}']")
         expect(fraud.locator("td.name")).to_have_text(f"{registry['fraud']} v1")
+        expect(fraud.locator(".stage")).to_have_text("Staging")
         screenshot(page, "run-registered-versions")
         fraud.get_by_role("link", name=registry["fraud"]).click()
         expect(page).to_have_url(re.compile(f"/models/{re.escape(registry['fraud'])}$"))

@@ -137,7 +137,7 @@ function formatBytes(size) {
 /** The model versions registered from this run, each linked to its model's page. */
 async function renderRegisteredVersions() {
   const body = document.querySelector("#registered-versions tbody");
-  const note = (text) => el("tr", {}, el("td", { class: "subtle", colspan: 3 }, text));
+  const note = (text) => el("tr", {}, el("td", { class: "subtle", colspan: 2 }, text));
   let versions;
   try {
     versions = await api(`/runs/${runId}/model-versions`);
@@ -161,8 +161,12 @@ async function renderRegisteredVersions() {
           el("a", { href: modelHref(version.name) }, version.name),
           el("span", { class: "muted" }, ` v${version.version}`),
         ),
-        el("td", {}, aliasChips(version.aliases)),
-        el("td", {}, stageText(version.stage)),
+        el(
+          "td",
+          { class: "num" },
+          version.aliases.length ? aliasChips(version.aliases) : null,
+          version.stage !== "None" ? [" ", stageText(version.stage)] : null,
+        ),
       ),
     ),
   );
