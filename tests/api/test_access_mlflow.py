@@ -18,7 +18,7 @@ ALLOWED = "allowed"  # past authentication and permission: neither 401 nor 403, 
 @dataclass(frozen=True)
 class Case:
     method: str
-    path: str  # may use {e} (experiment), {r} (run), {m} (logged model)
+    path: str  # may use {e} (experiment), {r} (run), {m} (logged model), {n} (registered model)
     body: dict[str, Any] | bytes | None
     rule: str  # read | owner | writer | public
 
@@ -106,6 +106,55 @@ CASES = [
     Case("PUT", MPU + "/part/" + "0" * 32 + "/1/{e}/{r}/artifacts", b"x", "capability"),
     Case("GET", "/api/2.0/mlflow-artifacts/presigned/{e}/{r}/artifacts/f.txt", None, "read"),
     Case("GET", "/api/3.0/mlflow/server-info", None, "read"),
+    Case("POST", A + "/registered-models/create", {"name": "n-{u}"}, "writer"),
+    Case("GET", A + "/registered-models/get?name={n}", None, "read"),
+    Case("GET", A + "/registered-models/search?max_results=5", None, "read"),
+    Case("POST", A + "/registered-models/rename", {"name": "{n}", "new_name": "n-{u}"}, "owner"),
+    Case("PATCH", A + "/registered-models/update", {"name": "{n}", "description": "d"}, "owner"),
+    Case("DELETE", A + "/registered-models/delete", {"name": "{n}"}, "owner"),
+    Case("POST", A + "/registered-models/get-latest-versions", {"name": "{n}"}, "read"),
+    Case("GET", A + "/registered-models/get-latest-versions?name={n}", None, "read"),
+    Case(
+        "POST", A + "/registered-models/set-tag", {"name": "{n}", "key": "k", "value": "v"}, "owner"
+    ),
+    Case("DELETE", A + "/registered-models/delete-tag", {"name": "{n}", "key": "k"}, "owner"),
+    Case(
+        "POST",
+        A + "/registered-models/alias",
+        {"name": "{n}", "alias": "prod", "version": "1"},
+        "owner",
+    ),
+    Case("DELETE", A + "/registered-models/alias", {"name": "{n}", "alias": "champion"}, "owner"),
+    Case("GET", A + "/registered-models/alias?name={n}&alias=champion", None, "read"),
+    Case("POST", A + "/model-versions/create", {"name": "{n}", "source": "s3://b/m"}, "owner"),
+    Case("GET", A + "/model-versions/get?name={n}&version=1", None, "read"),
+    Case(
+        "PATCH",
+        A + "/model-versions/update",
+        {"name": "{n}", "version": "1", "description": "d"},
+        "owner",
+    ),
+    Case(
+        "POST",
+        A + "/model-versions/transition-stage",
+        {"name": "{n}", "version": "1", "stage": "Staging"},
+        "owner",
+    ),
+    Case("DELETE", A + "/model-versions/delete", {"name": "{n}", "version": "1"}, "owner"),
+    Case("GET", A + "/model-versions/search?filter=name%3D%27{n}%27", None, "read"),
+    Case("GET", A + "/model-versions/get-download-uri?name={n}&version=1", None, "read"),
+    Case(
+        "POST",
+        A + "/model-versions/set-tag",
+        {"name": "{n}", "version": "1", "key": "k", "value": "v"},
+        "owner",
+    ),
+    Case(
+        "DELETE",
+        A + "/model-versions/delete-tag",
+        {"name": "{n}", "version": "1", "key": "k"},
+        "owner",
+    ),
 ]
 
 EXPECTED = {
@@ -132,8 +181,9 @@ def openapi_template(path: str) -> str:
     return path.replace("{m}", "{model_id}").replace("/tags/a", "/tags/{key}")
 
 
-async def owned(server: Server, keys: Keys) -> tuple[str, str, str]:
-    """An experiment owned by `owner` (through MLflow), a run, a tag, a file, a model."""
+async def owned(server: Server, keys: Keys) -> tuple[str, str, str, str]:
+    """An experiment owned by `owner` (through MLflow), a run, a tag, a file, a logged model,
+    and a registered model with version 1 aliased `champion`."""
     client, headers = server.client, as_key(keys.owner)
     e = (
         await client.post(
@@ -159,21 +209,30 @@ async def owned(server: Server, keys: Keys) -> tuple[str, str, str]:
         A + "/logged-models", json={"experiment_id": e, "name": "m"}, headers=headers
     )
     assert model.status_code == 200, model.text
-    return e, run_id, model.json()["model"]["info"]["model_id"]
+    name = f"rm-{uuid.uuid4().hex[:8]}"
+    for path, body in (
+        ("/registered-models/create", {"name": name}),
+        ("/model-versions/create", {"name": name, "source": "s3://b/m"}),
+        ("/registered-models/alias", {"name": name, "alias": "champion", "version": "1"}),
+    ):
+        made = await client.post(A + path, json=body, headers=headers)
+        assert made.status_code == 200, made.text
+    return e, run_id, model.json()["model"]["info"]["model_id"], name
 
 
-def fill(value: Any, e: str, r: str, m: str) -> Any:
+def fill(value: Any, e: str, r: str, m: str, n: str = "") -> Any:
     if isinstance(value, str):
         return (
             value.replace("{e}", e)
             .replace("{r}", r)
             .replace("{m}", m)
+            .replace("{n}", n)
             .replace("{u}", uuid.uuid4().hex[:8])
         )
     if isinstance(value, dict):
-        return {k: fill(v, e, r, m) for k, v in value.items()}
+        return {k: fill(v, e, r, m, n) for k, v in value.items()}
     if isinstance(value, list):
-        return [fill(v, e, r, m) for v in value]
+        return [fill(v, e, r, m, n) for v in value]
     return value
 
 
@@ -204,17 +263,17 @@ class TestMlflowRoleMatrix:
         }
         got: dict[str, int | str] = {}
         for caller, key in callers.items():
-            e, r, m = await owned(server, keys)
+            e, r, m, n = await owned(server, keys)
             if case.path.endswith("/restore"):
                 what = "experiments" if "experiments" in case.path else "runs"
                 body = {"experiment_id": e} if what == "experiments" else {"run_id": r}
                 await server.client.post(
                     f"{A}/{what}/delete", json=body, headers=as_key(keys.admin)
                 )
-            body = fill(case.body, e, r, m)
+            body = fill(case.body, e, r, m, n)
             response = await server.client.request(
                 case.method,
-                fill(case.path, e, r, m),
+                fill(case.path, e, r, m, n),
                 content=body if isinstance(body, bytes) else None,
                 json=None if isinstance(body, bytes) else body,
                 headers=as_key(key) if key else {},
