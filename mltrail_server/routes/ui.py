@@ -22,7 +22,9 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from mltrail_server import __version__
+from mltrail_server.errors import InvalidInput
 from mltrail_server.middleware.security import page_policy, script_hash
+from mltrail_server.services.registry import check_name
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 STATIC_DIR = UI_DIR / "static"
@@ -115,8 +117,8 @@ def _page(request: Request, template: str, status_code: int = 200, **context: An
     )
 
 
-def _not_found(request: Request, what: str) -> HTMLResponse:
-    return _page(request, "not_found.html", status_code=404, what=what)
+def _not_found(request: Request, what: str, nav: str = "experiments") -> HTMLResponse:
+    return _page(request, "not_found.html", status_code=404, what=what, nav=nav)
 
 
 def _uuid(value: str) -> UUID | None:
@@ -148,6 +150,23 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
     if parsed is None:
         return _not_found(request, "run")
     return _page(request, "run.html", nav="experiments", run_id=parsed)
+
+
+@router.get("/models")
+async def models_page(request: Request) -> HTMLResponse:
+    """The model registry: registered models, searchable with MLflow's filter language."""
+    return _page(request, "models.html", nav="models")
+
+
+@router.get("/models/{name}")
+async def model_page(request: Request, name: str) -> HTMLResponse:
+    """A registered model: description, tags, aliases and versions. A name no model could
+    have (MLflow's rule) is a 404 here; a free name is said so by the page, from the API."""
+    try:
+        check_name(name)
+    except InvalidInput:
+        return _not_found(request, "model", nav="models")
+    return _page(request, "model.html", nav="models", name=name)
 
 
 @router.get("/compare")

@@ -116,6 +116,22 @@ class TestPagesWorkUnderThePolicy:
         assert len(set(colours)) == 2
         assert reported(page, violations) == []
 
+    def test_model_pages_show_their_aliases(
+        self, page: Page, violations: list[str], api: httpx.Client, runs: list[dict[str, Any]]
+    ) -> None:
+        name = f"csp-model-{runs[0]['id'][:8]}"
+        assert api.post("/models", json={"name": name}).status_code == 201
+        source = {"source": f"runs:/{runs[0]['id']}/model"}
+        assert api.post(f"/models/{name}/versions", json=source).status_code == 201
+        assert api.put(f"/models/{name}/aliases/champion", json={"version": 1}).is_success
+        page.goto("/models")
+        expect(page.locator(f"#models tr[data-name='{name}'] .alias")).to_be_visible()
+        page.goto(f"/models/{name}")
+        expect(page.locator("#versions tbody tr .alias")).to_have_text("@champion")
+        page.goto(f"/runs/{runs[0]['id']}")
+        expect(page.locator("#registered-versions a")).to_have_text(name)
+        assert reported(page, violations) == []
+
 
 class TestThePolicyIsEnforced:
     """The control for the tests above: what the policy forbids is refused, and reported."""

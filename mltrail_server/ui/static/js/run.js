@@ -4,6 +4,7 @@
 import { api, live, metricNumber, toast } from "./api.js";
 import { renderChartToolbar } from "./chart-settings.js";
 import { MetricChart, runSource } from "./charts.js";
+import { el } from "./dom.js";
 import {
   PALETTE,
   escapeHtml,
@@ -14,6 +15,7 @@ import {
   runDuration,
   statusBadge,
 } from "./format.js";
+import { aliasChips, modelHref, stageText } from "./registry.js";
 
 const runId = document.getElementById("run-page").dataset.runId;
 const chartsBox = document.getElementById("charts");
@@ -132,6 +134,44 @@ function formatBytes(size) {
   return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
+/** The model versions registered from this run, each linked to its model's page. */
+async function renderRegisteredVersions() {
+  const body = document.querySelector("#registered-versions tbody");
+  const note = (text) => el("tr", {}, el("td", { class: "subtle", colspan: 2 }, text));
+  let versions;
+  try {
+    versions = await api(`/runs/${runId}/model-versions`);
+  } catch (error) {
+    body.replaceChildren(note(error.message));
+    return;
+  }
+  document.getElementById("versions-count").textContent = versions.length || "";
+  if (!versions.length) {
+    body.replaceChildren(note("None. Register a model of this run to see it here."));
+    return;
+  }
+  body.replaceChildren(
+    ...versions.map((version) =>
+      el(
+        "tr",
+        { "data-model": version.name, "data-version": version.version },
+        el(
+          "td",
+          { class: "name" },
+          el("a", { href: modelHref(version.name) }, version.name),
+          el("span", { class: "muted" }, ` v${version.version}`),
+        ),
+        el(
+          "td",
+          { class: "num" },
+          version.aliases.length ? aliasChips(version.aliases) : null,
+          version.stage !== "None" ? [" ", stageText(version.stage)] : null,
+        ),
+      ),
+    ),
+  );
+}
+
 document.getElementById("artifacts").addEventListener("click", (event) => {
   const link = event.target.closest("a[data-path]");
   if (!link) return;
@@ -227,6 +267,7 @@ async function start() {
   renderChartToolbar(document.getElementById("chart-toolbar"));
   renderCharts();
   renderArtifacts();
+  renderRegisteredVersions();
   live(`/runs/${runId}/events`, {
     state: (data) => {
       applyRuns(data.runs);

@@ -1,0 +1,19 @@
+// Building elements from data: whatever the server sent goes in as text, never as markup.
+
+/**
+ * `el("a", { href: "/x", class: "mono" }, "text", child)`: an element with its attributes
+ * (null, undefined and false ones left out) and children (strings and numbers become text).
+ */
+export function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== null && value !== undefined && value !== false) {
+      element.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
