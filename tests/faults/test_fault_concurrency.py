@@ -73,7 +73,13 @@ def race_server(
     request: pytest.FixtureRequest, tmp_path: Path, servers: list[LiveServer]
 ) -> LiveServer:
     if request.param == "sqlite":
-        env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'tracker.db'}"}
+        env = {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'tracker.db'}",
+            # Twenty writers queue for SQLite's one write lock: on a busy machine the last
+            # waits longer than the default 10 s before its 503 (a designed answer, retried
+            # by clients); this test is about lost and duplicated writes, so they all wait.
+            "DATABASE_BUSY_TIMEOUT_SECONDS": "120",
+        }
         server = LiveServer(tmp_path, env)
     else:
         require_redis()

@@ -55,7 +55,7 @@ class TestPostgresRestartedUnderLoad:
                 traffic.phase = "starting"
                 await asyncio.to_thread(private_postgres.start)
                 await traffic.hold("recovering", RECOVERY_SECONDS - 3.0)
-                await traffic.hold("recovered", 3.0)
+                await traffic.hold("recovered", 3.0, at_least=31)
             ready_after = await ready_status(client)
             lost = await lost_writes(client, traffic.written)
 

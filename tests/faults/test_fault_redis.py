@@ -113,13 +113,13 @@ class TestRedisStoppedUnderLoad:
             world = await seed(client)
             traffic = Traffic([client], world)
             async with traffic.running(MIX, per_client=CLIENTS):
-                await traffic.hold("redis up", 2.0)
+                await traffic.hold("redis up", 2.0, at_least=51)
                 assert await readiness(client) == "ready"
                 await asyncio.to_thread(private_redis.kill)
-                await traffic.hold("redis killed", 3.0)
+                await traffic.hold("redis killed", 3.0, at_least=51)
                 during = await readiness(client)
                 await asyncio.to_thread(private_redis.start)
-                await traffic.hold("redis restarted", AFTER_OUTAGE_SECONDS)
+                await traffic.hold("redis restarted", AFTER_OUTAGE_SECONDS, at_least=51)
                 after = await wait_for_readiness(client, "ready", 5.0)
             await assert_latest_descriptions([client], traffic, world)
         print(traffic.report())
@@ -151,7 +151,7 @@ class TestRedisHungUnderLoad:
             async with traffic.running(MIX, per_client=CLIENTS // 2):
                 await traffic.hold("redis up", 2.0)
                 await asyncio.to_thread(private_redis.freeze)
-                await traffic.hold("redis frozen", 3.0)
+                await traffic.hold("redis frozen", 3.0, at_least=21)
                 await asyncio.to_thread(private_redis.thaw)
                 await traffic.hold("redis thawed", AFTER_OUTAGE_SECONDS)
             await assert_latest_descriptions([one, two], traffic, world)

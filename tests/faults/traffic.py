@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 
+# How long a phase may be stretched to carry the load a test asks of it.
+PHASE_DEADLINE_SECONDS = 180.0
+
 
 @dataclass
 class Answer:
@@ -190,9 +193,16 @@ class Traffic:
             self._stopping.set()
             await asyncio.gather(*tasks)
 
-    async def hold(self, phase: str, seconds: float) -> None:
+    async def hold(self, phase: str, seconds: float, at_least: int = 0) -> None:
+        """The traffic is in `phase` for `seconds`, and longer until `at_least` answers were
+        recorded in it (within PHASE_DEADLINE_SECONDS): on a busy machine a phase lasts
+        longer rather than carrying less load. (Polled: answers come from many tasks.)"""
         self.phase = phase
         await asyncio.sleep(seconds)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PHASE_DEADLINE_SECONDS
+        while len(self.in_phase(phase)) < at_least and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
 
     # --- reading the record ------------------------------------------------------------
 

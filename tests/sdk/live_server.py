@@ -14,7 +14,7 @@ import httpx
 __all__ = ["LiveServer", "free_port", "spawn_uvicorn", "stop_process", "wait_until_healthy"]
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT_SECONDS = 60.0  # generous: the machine may be busy
+START_TIMEOUT_SECONDS = 180.0  # generous: the machine may be very busy
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from mltrail_server.main import create_app
-from mltrail_server.services.live import LiveHub, Topic, TopicKind
+from mltrail_server.services.live import LiveHub, Topic, TopicKind, changes
 from tests.conftest import Backend, Server
 from tests.sdk.live_server import LiveServer, free_port
 from tests.ui.conftest import make_experiment, make_run
@@ -157,14 +157,33 @@ class TestLiveHub:
         ).json()
         run = (await client.post(f"/api/v1/experiments/{experiment['id']}/runs", json={})).json()
         hub = LiveHub(server.app.state.runtime, interval=0.05)  # type: ignore[attr-defined]
-        events = hub.follow(Topic(TopicKind.RUN, uuid.UUID(run["id"])))
+        topic = Topic(TopicKind.RUN, uuid.UUID(run["id"]))
+        events = hub.follow(topic)
         assert (await anext(events)).event == "state"
+        watched = hub._watched[topic]
+        first = watched.snapshot
         for step in range(3):
             await client.post(
                 f"/api/v1/runs/{run['id']}/metrics",
                 json={"key": "loss", "value": float(step), "step": step},
             )
             await asyncio.sleep(0.15)
+
+        def polled_steps() -> list[int]:
+            return [
+                metric.step
+                for change in changes(first, watched.snapshot)
+                if change.event == "metrics" and change.data is not None
+                for metric in change.data.metrics  # type: ignore[attr-defined]
+            ]
+
+        # However slow the machine, wait until the poller has seen the last point (it may
+        # have seen the first two, or not, meanwhile): the client, which read nothing yet,
+        # then gets one change with the latest value, not one change per poll.
+        deadline = asyncio.get_running_loop().time() + 60
+        while polled_steps() != [2]:
+            assert asyncio.get_running_loop().time() < deadline, polled_steps()
+            await asyncio.sleep(0.05)
         event = await asyncio.wait_for(anext(events), 5)
         assert event.event == "metrics"
         assert event.data is not None
