@@ -24,7 +24,7 @@ from starlette.types import Scope
 from mltrail_server import __version__
 from mltrail_server.errors import InvalidInput
 from mltrail_server.middleware.security import page_policy, script_hash
-from mltrail_server.services.registry import check_name
+from mltrail_server.services.registry_rules import check_name
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 STATIC_DIR = UI_DIR / "static"
