@@ -87,6 +87,10 @@ def open_source(location: str) -> MlflowSource:
     uri = tracking_uri(location)
     if uri.startswith("http"):
         _probe(uri)
+    elif uri.startswith("file:"):
+        # mlflow 3 refuses to open a folder store unless told to: reading one to move away
+        # from it is what its message asks for.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     exceptions = importlib.import_module("mlflow.exceptions")
     try:
         client = tracking.MlflowClient(tracking_uri=uri)
