@@ -2,16 +2,20 @@
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mltrail.cli.context import State
 from mltrail.cli.output import JsonOption, fail, make_table, print_json, stderr, stdout
+from mltrail.client import Experiments
 from mltrail.config import current_settings
+from mltrail.imports.export_files import ExportImport, find_files
 from mltrail.imports.mlflow_import import ImportReport, MlflowImport, Plan
 from mltrail.imports.mlflow_source import open_source
 from mltrail.imports.target import Target
+from mltrail.progress import progress_bar
 from mltrail.transport import Transport
 
 __all__ = ["import_app"]
@@ -130,3 +134,47 @@ def import_mlflow(
             f"{o.run_id} ({o.error or 'metric checksum or counts differ'})" for o in mismatched
         )
         raise fail(f"{len(mismatched)} run(s) do not match the source: {named}")
+
+
+@import_app.command("export")
+def import_export(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="What `mltrail export` wrote: its folder, or its runs and metrics files."
+        ),
+    ],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The server's URL. [default: the SDK's configured server]"),
+    ] = None,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            "--experiment",
+            "-e",
+            help="Experiment (name; created if missing) for runs whose own is not on the server.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import `mltrail export` files (CSV or Parquet): runs with their ids, status, times,
+    params and tags, and every metric point. Safe to run again. Exits 1 naming the runs
+    whose histories do not match the files. Needs an admin's API key."""
+    found = find_files(files)
+    target = _target(ctx, to)
+    job = ExportImport(target, Experiments(target.transport, target.transport.settings), experiment)
+    with progress_bar(0, "Runs", unit="runs") as advance:
+        outcomes = job.run(found, advance)
+    mismatched = [outcome for outcome in outcomes if not outcome.equal]
+    if as_json:
+        print_json({"runs": outcomes, "mismatched": [o.run_id for o in mismatched]})
+    else:
+        points = sum(o.counts["points"][1] for o in outcomes)
+        stdout().print(f"Imported {len(outcomes):,} runs and {points:,} metric points.")
+    if mismatched:
+        raise fail(
+            f"{len(mismatched)} run(s) do not match the files: "
+            + ", ".join(o.run_id for o in mismatched)
+        )

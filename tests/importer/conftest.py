@@ -101,3 +101,26 @@ def run_import(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
         text=True,
         timeout=IMPORT_SECONDS,
     )
+
+
+@pytest.fixture
+def other(tmp_path: Path) -> Iterator[LiveServer]:
+    """A second fresh server of ours."""
+    server = LiveServer(tmp_path / "other")
+    server.directory.mkdir()
+    server.start()
+    yield server
+    server.stop()
+
+
+def run_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    """`mltrail --url URL ...` in a subprocess."""
+    command = [sys.executable, "-m", "mltrail", "--url", url, *args]
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env={**client_environment(), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=IMPORT_SECONDS,
+    )
