@@ -15,6 +15,7 @@ from mltrail.imports.export_files import ExportImport, find_files
 from mltrail.imports.mlflow_import import ImportReport, MlflowImport, Plan
 from mltrail.imports.mlflow_source import open_source
 from mltrail.imports.target import Target
+from mltrail.imports.tensorboard import TensorboardImport, read_logdir
 from mltrail.progress import progress_bar
 from mltrail.transport import Transport
 
@@ -177,4 +178,49 @@ def import_export(
         raise fail(
             f"{len(mismatched)} run(s) do not match the files: "
             + ", ".join(o.run_id for o in mismatched)
+        )
+
+
+@import_app.command("tensorboard")
+def import_tensorboard(
+    ctx: typer.Context,
+    logdir: Annotated[Path, typer.Argument(help="The log directory (its sub-folders are runs).")],
+    experiment: Annotated[
+        str | None,
+        typer.Option("--experiment", "-e", help="Experiment name. [default: the folder's name]"),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The server's URL. [default: the SDK's configured server]"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import TensorBoard event files: one run per folder holding them, scalars as metrics
+    (step, wall time), hparams as params. Safe to run again. Needs an admin's API key and
+    tbparse: pip install 'mltrail\\[tensorboard]'."""
+    runs = read_logdir(logdir)
+    name = experiment or logdir.resolve().name
+    target = _target(ctx, to)
+    target.check_admin()
+    experiment_id = target.ensure_experiment(name, {})
+    with progress_bar(len(runs), "Runs", unit="runs") as advance:
+        outcomes = TensorboardImport(target, experiment_id, name).run(runs, advance)
+    mismatched = [outcome for outcome in outcomes if not outcome.equal]
+    if as_json:
+        print_json(
+            {
+                "experiment_id": experiment_id,
+                "runs": outcomes,
+                "mismatched": [o.run_id for o in mismatched],
+            }
+        )
+    else:
+        points = sum(o.points[1] for o in outcomes)
+        stdout().print(
+            f"Imported {len(outcomes):,} runs and {points:,} metric points into {name!r}."
+        )
+    if mismatched:
+        raise fail(
+            f"{len(mismatched)} run(s) do not match the event files: "
+            + ", ".join(f"{o.run_id} ({o.name})" for o in mismatched)
         )
