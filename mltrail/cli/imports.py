@@ -166,7 +166,7 @@ def import_export(
     found = find_files(files)
     target = _target(ctx, to)
     job = ExportImport(target, Experiments(target.transport, target.transport.settings), experiment)
-    with progress_bar(0, "Runs", unit="runs") as advance:
+    with progress_bar(job.count_runs(found), "Runs", unit="runs") as advance:
         outcomes = job.run(found, advance)
     mismatched = [outcome for outcome in outcomes if not outcome.equal]
     if as_json:

@@ -113,6 +113,10 @@ class ExportImport:
         self.experiments = experiments
         self.fallback_experiment = fallback_experiment
 
+    @staticmethod
+    def count_runs(files: ExportFiles) -> int:
+        return sum(1 for _ in _read_rows(files.runs))
+
     def run(self, files: ExportFiles, advance: Callable[[int], None]) -> list[ExportOutcome]:
         self.target.check_admin()
         rows = _parents_first(list(_read_rows(files.runs)))
@@ -140,7 +144,6 @@ class ExportImport:
             self.target.log_params_and_tags(run_id, params, tags)
             outcomes[run_id] = ExportOutcome(run_id, str(row["name"]))
             outcomes[run_id].counts.update(params=(len(params), 0), tags=(len(tags), 0))
-            advance(0)
         series: dict[str, dict[str, tuple[int, str]]] = {run_id: {} for run_id in outcomes}
         if files.metrics is not None:
             grouped = itertools.groupby(_points(files.metrics), key=lambda p: (p[0], p[1]))
