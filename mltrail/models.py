@@ -109,6 +109,8 @@ class Run:
             "name": self.name,
             "status": self.status,
             "user": self.user,
+            "description": self.description,
+            "parent_run_id": self.parent_run_id,
             "started_at": self.started_at.isoformat(),
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }

@@ -20,6 +20,7 @@ from mltrail_server.routes import (
     artifacts,
     experiments,
     health,
+    imports,
     live,
     metric_history,
     observability,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metric_history.router,
         live.router,
         admin.router,
+        imports.router,
         artifacts.router,
         registry.router,
     ):

@@ -12,6 +12,7 @@ from mltrail.cli.access import grants_app, keys_app, users_app
 from mltrail.cli.context import CLI_RETRY_SECONDS, State
 from mltrail.cli.doctor import doctor
 from mltrail.cli.export import export
+from mltrail.cli.imports import import_app
 from mltrail.cli.output import fail
 from mltrail.cli.search import search
 from mltrail.cli.server import db_app, server
@@ -78,6 +79,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.command("search")(search)
 app.command("export")(export)
+app.add_typer(import_app, name="import")
 app.command("sync")(sync)
 app.command("server")(server)
 app.add_typer(db_app, name="db")

@@ -44,6 +44,32 @@ class RunCreate(BaseModel):
     tags: dict[Key, TagValue] = Field(default_factory=dict, max_length=MAX_BATCH_TAGS)
 
 
+class RunImport(BaseModel):
+    """A run copied from another tracker (`POST /api/v1/import/runs`, admins only): its id,
+    times and status are kept as given. Params, tags and metrics follow through the run's
+    batch route."""
+
+    id: UUID = Field(description="Kept: links such as `runs:/<id>` keep working")
+    experiment_id: UUID
+    name: str = Field(min_length=1, max_length=250)
+    status: RunStatus
+    user: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=5000)
+    parent_run_id: UUID | None = Field(
+        default=None, description="Kept when that run is in the same experiment here"
+    )
+    started_at: datetime
+    ended_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> "RunImport":
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at: must not be before started_at")
+        if self.parent_run_id == self.id:
+            raise ValueError("parent_run_id: a run cannot be its own parent")
+        return self
+
+
 class RunUpdate(BaseModel):
     """Fields to change; only the fields sent are changed. Moving to `completed`, `failed`
     or `killed` sets `ended_at` (now, unless given); moving back to `running` clears it."""

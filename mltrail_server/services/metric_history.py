@@ -83,10 +83,13 @@ def sampled_point(bucket: repo.Bucket) -> SampledPoint:
 class MetricHistoryService:
     session: AsyncSession
 
-    async def history(self, run_id: uuid.UUID, query: HistoryQuery) -> MetricHistory:
+    async def history(
+        self, run_id: uuid.UUID, query: HistoryQuery, *, include_deleted: bool = False
+    ) -> MetricHistory:
+        """A page of a live run's series (with `include_deleted`, of a deleted run's too)."""
         check_range(query)
         after = None if query.cursor is None else decode_history_cursor(query.cursor)
-        series_id = await self._series_of(run_id, query.key)
+        series_id = await self._series_of(run_id, query.key, include_deleted=include_deleted)
         if series_id is None:
             return MetricHistory(key=query.key, points=[], next_cursor=None)
         # One more than asked: whether it comes back tells if there is a next page.
@@ -134,8 +137,10 @@ class MetricHistoryService:
             series.append(RunHistory(run_id=run_id, **dict(history or empty_history(request.key))))
         return RunsHistory(series=series)
 
-    async def _series_of(self, run_id: uuid.UUID, key: str) -> int | None:
-        live = await repo.live_series(self.session, [run_id], key)
+    async def _series_of(
+        self, run_id: uuid.UUID, key: str, *, include_deleted: bool = False
+    ) -> int | None:
+        live = await repo.live_series(self.session, [run_id], key, include_deleted=include_deleted)
         if run_id not in live:
             raise NotFound(f"Run {run_id} not found")
         return live[run_id]

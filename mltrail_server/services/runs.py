@@ -15,11 +15,12 @@ from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.db.tables import Run as RunRow
 from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit
-from mltrail_server.errors import InvalidInput, NotFound
+from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.models.run import (
     TERMINAL_STATUSES,
     Run,
     RunCreate,
+    RunImport,
     RunPage,
     RunStatus,
     RunUpdate,
@@ -77,6 +78,42 @@ class RunService:
         await tracking_repo.set_tags(self.session, row.id, data.tags)
         self._invalidate(experiment_id)
         return row
+
+    async def import_run(self, data: RunImport) -> tuple[Run, bool]:
+        """Create the run `data.id` as given, or make an existing one match it (restoring it
+        if it was deleted), so an interrupted import can be sent again. Returns the run and
+        whether it was created. A run of that id in another experiment is a 409."""
+        if await experiments_repo.get(self.session, data.experiment_id) is None:
+            raise not_found(data.experiment_id)
+        row = await repo.get_any(self.session, data.id)
+        if row is not None and row.experiment_id != data.experiment_id:
+            raise Conflict(
+                f"Run {data.id} already exists in experiment {row.experiment_id}, "
+                f"not in {data.experiment_id}"
+            )
+        parent_id = None
+        if data.parent_run_id is not None:
+            parent = await repo.get_any(self.session, data.parent_run_id)
+            if parent is not None and parent.experiment_id == data.experiment_id:
+                parent_id = parent.id
+        now = utcnow()
+        created = row is None
+        if row is None:
+            row = RunRow(id=data.id, experiment_id=data.experiment_id, created_at=now)
+            self.session.add(row)
+        row.name = data.name
+        row.status = data.status.value
+        row.user = data.user
+        row.description = data.description
+        row.parent_run_id = parent_id
+        row.started_at = data.started_at
+        row.ended_at = data.ended_at
+        row.lifecycle = ACTIVE
+        row.deleted_at = None
+        row.updated_at = now
+        await self.session.flush()
+        self._invalidate(data.experiment_id)
+        return await self._render(row), created
 
     async def get_run(self, run_id: uuid.UUID) -> Run:
         row = await repo.get(self.session, run_id)

@@ -41,6 +41,15 @@ class TestBatches:
         assert same["params"] == stored.data.params
         assert same["metrics"]["loss"]["step"] == 2499
 
+    def test_a_deleted_runs_history_is_still_read_as_mlflow_reads_it(
+        self, client: MlflowClient
+    ) -> None:
+        run = client.create_run(client.create_experiment(unique("Deleted history")))
+        client.log_metric(run.info.run_id, "loss", 0.5, timestamp=7, step=3)
+        client.delete_run(run.info.run_id)
+        history = client.get_metric_history(run.info.run_id, "loss")
+        assert [(m.step, m.timestamp, m.value) for m in history] == [(3, 7, 0.5)]
+
     def test_long_values_are_truncated_like_mlflow(self, client: MlflowClient) -> None:
         run = client.create_run(client.create_experiment(unique("Long values")))
         client.log_param(run.info.run_id, "long", "p" * 7000)

@@ -347,6 +347,23 @@ _ALL = [
         "POST", "/model-versions/set-tag", lambda i: {"version": "1", "key": "k", "value": "evil"}
     ),
     _registry("DELETE", "/model-versions/delete-tag", lambda i: {"version": "1", "key": "k"}),
+    # An import rewrites the victim's run as given (its name, status, times): admins only.
+    Builder(
+        "POST",
+        f"{V1}/import/runs",
+        Rule.ADMIN,
+        lambda i: Call(
+            "POST",
+            f"{V1}/import/runs",
+            json={
+                "id": i.run,
+                "experiment_id": i.experiment,
+                "name": "evil",
+                "status": "failed",
+                "started_at": "2001-01-01T00:00:00Z",
+            },
+        ),
+    ),
     # -- MLflow -------------------------------------------------------------------------------
     Builder(
         "POST",

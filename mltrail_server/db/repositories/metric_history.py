@@ -79,22 +79,21 @@ def _in_range(
 
 
 async def live_series(
-    session: AsyncSession, run_ids: Sequence[uuid.UUID], key: str
+    session: AsyncSession, run_ids: Sequence[uuid.UUID], key: str, *, include_deleted: bool = False
 ) -> dict[uuid.UUID, int | None]:
     """The live runs (in live experiments) among `run_ids`, each with the id of its `key`
-    series, or None when the run never logged that key. One query."""
+    series, or None when the run never logged that key. One query. With `include_deleted`,
+    deleted runs and runs of deleted experiments too (MLflow's reads show them)."""
     if not run_ids:
         return {}
     query = (
         select(Run.id, LatestMetric.id)
         .join(Experiment, Experiment.id == Run.experiment_id)
         .outerjoin(LatestMetric, and_(LatestMetric.run_id == Run.id, LatestMetric.key == key))
-        .where(
-            Run.id.in_(list(run_ids)),
-            Run.lifecycle == ACTIVE,
-            Experiment.lifecycle == ACTIVE,
-        )
+        .where(Run.id.in_(list(run_ids)))
     )
+    if not include_deleted:
+        query = query.where(Run.lifecycle == ACTIVE, Experiment.lifecycle == ACTIVE)
     return {run_id: series_id for run_id, series_id in (await session.execute(query)).all()}
 
 

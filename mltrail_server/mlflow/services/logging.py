@@ -211,7 +211,8 @@ class MlflowLoggingService:
                 key=request.metric_key, limit=limit, cursor=cursor, start_step=None, end_step=None
             )
             try:
-                page = await service.history(run_id, query)
+                # MLflow reads a deleted run's history too (runs/get shows deleted runs).
+                page = await service.history(run_id, query, include_deleted=True)
             except NotFound:
                 raise run_not_found(text) from None
             # Points come from the database already typed; a model per point is not rechecked.
