@@ -4,7 +4,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mltrail_server.dependencies import CacheDep, RuntimeDep, SessionDep, SettingsDep
+from mltrail_server.dependencies import (
+    CacheDep,
+    PointWriterDep,
+    RuntimeDep,
+    SessionDep,
+    SettingsDep,
+)
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
@@ -26,8 +32,10 @@ async def get_mlflow_run_service(
     return MlflowRunService(session, cache, settings.cache_ttl_seconds)
 
 
-async def get_mlflow_logging_service(session: SessionDep, cache: CacheDep) -> MlflowLoggingService:
-    return MlflowLoggingService(session, cache)
+async def get_mlflow_logging_service(
+    session: SessionDep, cache: CacheDep, writer: PointWriterDep
+) -> MlflowLoggingService:
+    return MlflowLoggingService(session, cache, writer)
 
 
 async def get_logged_model_service(
