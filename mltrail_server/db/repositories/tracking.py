@@ -12,7 +12,7 @@ import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Table,
@@ -39,8 +39,9 @@ from mltrail_server.db.tables import (
 )
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
+    """One metric point (a tuple: a batch makes a thousand of them per request)."""
+
     key: str
     value: float
     step: int
@@ -96,12 +97,14 @@ def summarize(points: Iterable[Point]) -> dict[str, SeriesState]:
 # through `unnest`, and answers with the runs that were live (only their points are stored).
 # The blocks are rolled up from the points the insert RETURNs, i.e. only those actually added
 # (a re-sent point is skipped by ON CONFLICT and so not counted twice): per (series, block)
-# the count, the min and max of the non-NaN values (one hash aggregate), and the last point by
-# (step, timestamp) (the points at the block's greatest step, joined back: no sort of the
-# batch), merged into the stored block with + / LEAST / GREATEST / a (step, timestamp)
-# comparison (a new point never ties the stored last: it would have been a conflict). This
-# adds about 6% to PostgreSQL's CPU time for a 1,000-point batch. Locks: the series rows
-# first, in key order, then only blocks of those series, in (series, block) order.
+# the count, the min and max of the non-NaN values and the last point by (step, timestamp),
+# in one sort of the batch's points and one pass of window aggregates. (A join of the points
+# back to their aggregates, as before, was planned as a nested loop over the RETURNING rows,
+# which the planner always estimates at one: blocks × points row visits, 140 ms for a batch
+# of 1,000 points in 50 blocks.) Merged into the stored block with + / LEAST / GREATEST / a
+# (step, timestamp) comparison (a new point never ties the stored last: it would have been a
+# conflict). Locks: the series rows first, in (run, key) order, then only blocks of those
+# series, in (series, block) order.
 _PG_ADD_POINTS = text(
     f"""
     WITH live AS (
@@ -150,19 +153,14 @@ _PG_ADD_POINTS = text(
             series_id, block, count, min_value, max_value,
             last_step, last_timestamp, last_value, last_is_nan
         )
-        SELECT DISTINCT ON (a.series_id, a.block)
-            a.series_id, a.block, a.points, a.min_value, a.max_value,
-            p.step, p."timestamp", p.value, p.is_nan
-        FROM (
-            SELECT series_id, (step >> {BLOCK_SHIFT}) AS block, count(*) AS points,
-                min(value) FILTER (WHERE NOT is_nan) AS min_value,
-                max(value) FILTER (WHERE NOT is_nan) AS max_value,
-                max(step) AS last_step
-            FROM points
-            GROUP BY series_id, (step >> {BLOCK_SHIFT})
-        ) AS a
-        JOIN points AS p ON p.series_id = a.series_id AND p.step = a.last_step
-        ORDER BY a.series_id, a.block, p."timestamp" DESC
+        SELECT DISTINCT ON (series_id, block)
+            series_id, block, count(*) OVER w,
+            min(value) FILTER (WHERE NOT is_nan) OVER w,
+            max(value) FILTER (WHERE NOT is_nan) OVER w,
+            step, "timestamp", value, is_nan
+        FROM (SELECT points.*, step >> {BLOCK_SHIFT} AS block FROM points) AS p
+        WINDOW w AS (PARTITION BY series_id, block)
+        ORDER BY series_id, block, step DESC, "timestamp" DESC
         ON CONFLICT (series_id, block) DO UPDATE SET
             count = old.count + excluded.count,
             min_value = LEAST(old.min_value, excluded.min_value),
