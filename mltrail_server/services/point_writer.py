@@ -21,6 +21,9 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
 from mltrail_server.db.engine import Database
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.unit_of_work import transaction
@@ -57,12 +60,17 @@ class PointWriter:
         return await asyncio.shield(done)
 
     async def _drain(self) -> None:
+        group: list[_Pending] = []
         try:
             while self._queue:
                 group, self._queue = self._queue, []
                 await self._write(group)
         finally:
             self._task = None
+            # Cancelled (the loop is closing): no caller may wait for ever.
+            for pending in group:
+                if not pending.done.done():
+                    pending.done.cancel()
 
     async def _write(self, group: list[_Pending]) -> None:
         self.groups += 1
@@ -70,8 +78,11 @@ class PointWriter:
         try:
             live = await self._commit([(p.run_id, p.points) for p in group])
         except Exception as exc:  # noqa: BLE001 - each request gets its own error below
-            if len(group) == 1:
-                _resolve(group[0], error=exc)
+            if len(group) == 1 or database_failed(exc):
+                # The database itself failed (down, locked, too slow): the same for everyone,
+                # and retrying each point would only make the last request wait longer.
+                for pending in group:
+                    _resolve(pending, error=exc)
                 return
             # Nothing of the group was stored: each point again, alone, for its own answer.
             for pending in group:
@@ -90,6 +101,13 @@ class PointWriter:
     ) -> set[uuid.UUID]:
         async with transaction(self.database.session()) as session:
             return await repo.add_points_of_runs_alone(session, batches)
+
+
+def database_failed(exc: BaseException) -> bool:
+    """An error of the database or the connection to it, not of the data written."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError)
+    return isinstance(exc, PoolTimeoutError | ConnectionError | TimeoutError | OSError)
 
 
 def _resolve(pending: _Pending, *, live: bool = False, error: BaseException | None = None) -> None:

@@ -167,6 +167,21 @@ class TestGroupCommitWriter:
         assert results[3] is False  # no such run: nothing stored for it
         assert await stored(database, run_id.hex, "k") == [(1, 1, 1.0), (3, 1, 3.0)]
 
+    async def test_a_database_that_fails_fails_everyone_at_once(self) -> None:
+        # Nothing listens on port 1: every caller gets the connection error of the one
+        # attempt, none waits for a retry of each point.
+        unreachable = Database("postgresql+asyncpg://postgres@127.0.0.1:1/none", pooled=False)
+        writer = PointWriter(unreachable)
+        try:
+            results = await asyncio.gather(
+                *(writer.add(uuid.uuid4(), [Point("k", 1.0, i, 1)]) for i in range(3)),
+                return_exceptions=True,
+            )
+        finally:
+            await unreachable.dispose()
+        assert all(isinstance(result, OSError) for result in results), results
+        assert (writer.groups, writer.requests) == (1, 3)
+
 
 @pytest.mark.parametrize("api", ["mlflow", "v1"])
 class TestBatch:
