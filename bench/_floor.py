@@ -48,7 +48,10 @@ class Store:
             import asyncpg
 
             self.pool = await asyncpg.create_pool(URL, min_size=2, max_size=10)
-            async with self.pool.acquire() as connection:
+            async with self.pool.acquire() as connection, connection.transaction():
+                # Every worker starts at once, and CREATE ... IF NOT EXISTS is not safe
+                # against a concurrent one.
+                await connection.execute("SELECT pg_advisory_xact_lock(7274)")
                 await connection.execute(CREATE)
 
     async def close(self) -> None:
