@@ -393,6 +393,23 @@ def our_server(
     return Server("ours", cmd, env, port, log_path)
 
 
+def floor_server(db: str, port: int, workers: int, log_path: Path) -> Server:
+    """The floor (bench/_floor.py): a bare FastAPI app that only inserts what it is sent."""
+    cmd = [
+        str(OUR_VENV / "bin" / "uvicorn"),
+        "_floor:app",
+        "--app-dir",
+        str(ROOT / "bench"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return Server("floor", cmd, {"FLOOR_DATABASE_URL": pg_url(db)}, port, log_path)
+
+
 def mlflow_server(
     mlflow_bin: Path,
     db: str,

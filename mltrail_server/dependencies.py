@@ -20,6 +20,7 @@ from mltrail_server.services.auth import (
     AuthService,
     Principal,
     auth_required,
+    known_principal,
     presented_key,
 )
 from mltrail_server.services.cache import Cache
@@ -27,6 +28,7 @@ from mltrail_server.services.experiments import ExperimentService
 from mltrail_server.services.exposure import listening_hosts
 from mltrail_server.services.live import LiveHub
 from mltrail_server.services.metric_history import MetricHistoryService
+from mltrail_server.services.point_writer import PointWriter, point_writer
 from mltrail_server.services.run_search import RunSearchService
 from mltrail_server.services.runs import RunService
 from mltrail_server.services.tracking import TrackingService
@@ -48,18 +50,28 @@ async def get_app_settings(runtime: RuntimeDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_cache(runtime: RuntimeDep) -> Cache:
-    _, cache = await runtime.resources()
+# The dependencies every API request resolves (session, cache, principal) take the runtime
+# from the request itself: each dependency in the tree is work FastAPI does per request.
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_cache(request: Request) -> Cache:
+    _, cache = await _runtime(request).resources()
     return cache
 
 
 CacheDep = Annotated[Cache, Depends(get_cache)]
 
 
-async def get_session(request: Request, runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request, a read session where the route only reads. Services only
     flush; the route class commits a write once its handler returned (routes/access.py), and
     anything uncommitted is rolled back here."""
+    runtime = _runtime(request)
     database, _ = await runtime.resources()
     writes = request_writes(request.scope)
     principal = getattr(request.state, "principal", None)
@@ -84,8 +96,17 @@ ExperimentServiceDep = Annotated[ExperimentService, Depends(get_experiment_servi
 RunServiceDep = Annotated[RunService, Depends(get_run_service)]
 
 
-async def get_tracking_service(session: SessionDep) -> TrackingService:
-    return TrackingService(session)
+async def get_point_writer(request: Request) -> PointWriter:
+    """The group-commit writer of the request's database (services/point_writer.py)."""
+    database, _ = await _runtime(request).resources()
+    return point_writer(database)
+
+
+PointWriterDep = Annotated[PointWriter, Depends(get_point_writer)]
+
+
+async def get_tracking_service(session: SessionDep, writer: PointWriterDep) -> TrackingService:
+    return TrackingService(session, writer)
 
 
 TrackingServiceDep = Annotated[TrackingService, Depends(get_tracking_service)]
@@ -105,9 +126,10 @@ async def get_run_search_service(session: SessionDep) -> RunSearchService:
 RunSearchServiceDep = Annotated[RunSearchService, Depends(get_run_search_service)]
 
 
-async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """Who is calling: the owner of the presented API key, or, where auth is off, the open
     local principal. Also applies the per-key rate limit."""
+    runtime = _runtime(request)
     settings = runtime.settings
     if settings.auth_enabled is None:
         server = request.scope.get("server")
@@ -130,8 +152,10 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
             "Authorization: Bearer <key>, or as the password of Basic credentials"
         )
     database, cache = await runtime.resources()
-    async with database.read_session() as session:
-        principal = await AuthService(session, cache).authenticate(raw)
+    principal = await known_principal(raw, cache)
+    if principal is None:
+        async with database.read_session() as session:
+            principal = await AuthService(session, cache).authenticate(raw)
     request.state.principal = principal.name
     wait = await runtime.rate_limiter.retry_after(f"key:{principal.name}")
     if wait:

@@ -32,6 +32,7 @@ from mltrail_server.routes import (
     ui_session,
 )
 from mltrail_server.routes.errors import install_error_handlers
+from mltrail_server.routes.prefixed import PrefixedRouter
 from mltrail_server.routes.responses import REQUEST_ERRORS
 from mltrail_server.runtime import Runtime
 from mltrail_server.services.live import LiveHub
@@ -84,11 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(observability.router)
     # Every route of both APIs is an AccessRoute: it checks the caller's key, and for a write
     # the caller's permission on the very arguments its handler gets (routes/access.py).
+    # Grouped under one router that other paths skip at once (routes/prefixed.py).
+    v1 = PrefixedRouter("/api/v1/")
     for router in (
+        # First, the ingest routes: tried first, and overlapping no other route's path.
+        tracking.router,
         experiments.router,
         run_search.router,  # before runs: /runs/search must not match /runs/{run_id}
         runs.router,
-        tracking.router,
         metric_history.router,
         live.router,
         admin.router,
@@ -96,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         artifacts.router,
         registry.router,
     ):
-        app.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)
+        v1.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)
+    app.include_router(v1)
     # MLflow's wire API renders its own errors (mltrail_server.mlflow.errors.MlflowRoute).
     app.include_router(mlflow_router)
     app.include_router(ui_session.router)

@@ -4,7 +4,11 @@ Services and repositories only flush: an error raised anywhere in a request leav
 behind. The request's boundary, the API route class (mltrail_server/routes/access.py),
 commits once when the handler returned, and only then runs what had to wait for the commit:
 invalidating cached pages, which a reader must not refill from the old rows. Code outside a
-request (start-up, the CLI, background writers) opens its own `transaction`.
+request (start-up, the CLI, background writers) opens its own `transaction`. One writer
+works for requests: the group-commit writer of single points (services/point_writer.py) is
+a unit of work of its own, committing the points of concurrent requests together in its own
+transaction and answering each request only after that commit; the request's own session
+then holds nothing to commit.
 """
 
 import contextlib

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from mltrail_server.dependencies import (
     ArtifactServiceDep,
     CacheDep,
+    PointWriterDep,
     RuntimeDep,
     SessionDep,
     SettingsDep,
@@ -36,8 +37,10 @@ async def get_mlflow_run_service(
     return MlflowRunService(session, cache, settings.cache_ttl_seconds)
 
 
-async def get_mlflow_logging_service(session: SessionDep, cache: CacheDep) -> MlflowLoggingService:
-    return MlflowLoggingService(session, cache)
+async def get_mlflow_logging_service(
+    session: SessionDep, cache: CacheDep, writer: PointWriterDep
+) -> MlflowLoggingService:
+    return MlflowLoggingService(session, cache, writer)
 
 
 async def get_logged_model_service(

@@ -29,7 +29,8 @@ V3_PREFIX = "/api/3.0/mlflow"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 router = APIRouter(route_class=MlflowRoute, include_in_schema=True, tags=["mlflow"])
-for module in (experiments, runs, metrics, logged_models, run_artifacts, registry):
+# Runs first: their log-metric and log-batch are the requests that come by the thousand.
+for module in (runs, experiments, metrics, logged_models, run_artifacts, registry):
     router.include_router(module.router, prefix=TRACKING_PREFIX)
 router.include_router(artifacts.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(artifact_uploads.router, prefix=ARTIFACTS_PREFIX)

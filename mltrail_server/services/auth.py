@@ -136,6 +136,15 @@ def presented_key(headers: Mapping[str, str], api_key_header: str) -> str | None
     return None
 
 
+async def known_principal(raw_key: str, cache: Cache | None) -> Principal | None:
+    """The key's principal if this process looked it up under the current epoch (at most
+    `CACHE_SECONDS` ago): the hot path of every request, which needs no database session.
+    None means: ask `AuthService.authenticate`."""
+    shared = await cache.generations(AUTH_GENERATION) if cache else None
+    epoch: Epoch = (_local.value, None if shared is None else tuple(shared))
+    return principals.get((epoch, hash_key(raw_key)))
+
+
 @dataclass(frozen=True)
 class NewAdminKey:
     """An admin key made without the API: its user, its row, and the key itself (shown

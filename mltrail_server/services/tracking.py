@@ -1,5 +1,7 @@
 """Logging to a run: metric points, write-once params, tags. A batch is validated whole and
-stored in the request's one transaction, or not at all."""
+stored in the request's one transaction, or not at all. A few points alone (one point per
+request, above all) go to the group-commit writer instead (services/point_writer.py), which
+stores those of concurrent requests together, in a transaction of its own."""
 
 import math
 import time
@@ -20,6 +22,7 @@ from mltrail_server.models.tracking import (
     MetricPoint,
     metric_float,
 )
+from mltrail_server.services.point_writer import PointWriter
 
 
 def now_ms() -> int:
@@ -45,22 +48,53 @@ class ParamChanged(Conflict):
         self.changes = changes
 
 
+# Writes of at most this many points and nothing else go through the group-commit writer;
+# bigger batches are one statement of their own already.
+GROUPED_POINTS = 100
+
+
 @dataclass
 class TrackingService:
     session: AsyncSession
+    # The group-commit writer of the request's database (None: every write in the session).
+    writer: PointWriter | None = None
 
     async def log_batch(self, run_id: uuid.UUID, batch: BatchLog) -> BatchResult:
-        if batch.params or batch.tags or not repo.is_postgres(self.session):
-            await self._live_run(run_id)
-            await self._store(run_id, batch.params, batch.tags)
-            if batch.metrics:
-                await repo.add_points(self.session, run_id, self._points(batch.metrics))
-        elif not await repo.add_points_alone(self.session, run_id, self._points(batch.metrics)):
-            # The hot path, metrics only on PostgreSQL: one statement, checking the run too.
-            raise NotFound(f"Run {run_id} not found")
+        await self.store(run_id, self._points(batch.metrics), batch.params, batch.tags)
         return BatchResult(
             metrics=len(batch.metrics), params=len(batch.params), tags=len(batch.tags)
         )
+
+    async def store(
+        self,
+        run_id: uuid.UUID,
+        points: list[repo.Point],
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+    ) -> None:
+        """Store what a run logs, all or nothing; NotFound if the run is not live."""
+        if params or tags:
+            await self._live_run(run_id)
+            await self._store(run_id, params, tags)
+            if points:
+                await repo.add_points(self.session, run_id, points)
+        elif (
+            self.writer is not None
+            and 0 < len(points) <= GROUPED_POINTS
+            and not self.session.in_transaction()
+        ):
+            # One point per request: committed with those of concurrent requests. (A session
+            # that already holds a transaction keeps the write in it: on SQLite it may hold
+            # the write lock the writer would wait for.)
+            if not await self.writer.add(run_id, points):
+                raise NotFound(f"Run {run_id} not found")
+        elif repo.is_postgres(self.session):
+            # Metrics only on PostgreSQL: one statement, checking the run too.
+            if not await repo.add_points_alone(self.session, run_id, points):
+                raise NotFound(f"Run {run_id} not found")
+        else:
+            await self._live_run(run_id)
+            await repo.add_points(self.session, run_id, points)
 
     async def delete_tag(self, run_id: uuid.UUID, key: str) -> None:
         await self._live_run(run_id)

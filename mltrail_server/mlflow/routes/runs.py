@@ -12,6 +12,21 @@ from mltrail_server.services.access import READ_ONLY
 router = APIRouter(prefix="/runs", route_class=MlflowRoute)
 
 
+# The ingest routes first: the router tries routes in order, and these come most often.
+@router.post("/log-metric", response_model=wire.Empty)
+async def log_metric(request: wire.LogMetric, service: MlflowLoggingServiceDep) -> wire.Empty:
+    """Log one metric point."""
+    await service.log_metric(request)
+    return wire.Empty()
+
+
+@router.post("/log-batch", response_model=wire.Empty)
+async def log_batch(request: wire.LogBatch, service: MlflowLoggingServiceDep) -> wire.Empty:
+    """Log metrics, params and tags together, all or nothing."""
+    await service.log_batch(request)
+    return wire.Empty()
+
+
 @router.post("/create", response_model=wire.RunResponse)
 async def create_run(request: wire.CreateRun, service: MlflowRunServiceDep) -> wire.RunResponse:
     """Start a run (experiment "0" when none is given)."""
@@ -57,24 +72,10 @@ async def search_runs(
     return await service.search(request)
 
 
-@router.post("/log-metric", response_model=wire.Empty)
-async def log_metric(request: wire.LogMetric, service: MlflowLoggingServiceDep) -> wire.Empty:
-    """Log one metric point."""
-    await service.log_metric(request)
-    return wire.Empty()
-
-
 @router.post("/log-parameter", response_model=wire.Empty)
 async def log_param(request: wire.LogParam, service: MlflowLoggingServiceDep) -> wire.Empty:
     """Log a param; a different value for a logged key is a 400."""
     await service.log_param(request)
-    return wire.Empty()
-
-
-@router.post("/log-batch", response_model=wire.Empty)
-async def log_batch(request: wire.LogBatch, service: MlflowLoggingServiceDep) -> wire.Empty:
-    """Log metrics, params and tags together, all or nothing."""
-    await service.log_batch(request)
     return wire.Empty()
 
 

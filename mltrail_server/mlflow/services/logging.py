@@ -40,14 +40,10 @@ from mltrail_server.mlflow.services.runs import (
 from mltrail_server.mlflow.translate import RUN_NAME_TAG, run_id_in
 from mltrail_server.models.metric_history import MAX_PAGE_SIZE, HistoryQuery, RunsHistoryRequest
 from mltrail_server.models.run import RunUpdate
-from mltrail_server.models.tracking import (
-    MAX_PARAM_VALUE_LENGTH,
-    MAX_TAG_VALUE_LENGTH,
-    BatchLog,
-    MetricPoint,
-)
+from mltrail_server.models.tracking import MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH
 from mltrail_server.services.cache import Cache
 from mltrail_server.services.metric_history import MetricHistoryService, decode_history_cursor
+from mltrail_server.services.point_writer import PointWriter
 from mltrail_server.services.runs import RunService
 from mltrail_server.services.tracking import ParamChanged, TrackingService
 
@@ -83,6 +79,8 @@ def check_metric(metric: wire.MetricIn) -> None:
 class MlflowLoggingService:
     session: AsyncSession
     cache: Cache
+    # The group-commit writer for one point per request (services/point_writer.py).
+    writer: PointWriter | None = None
 
     async def log_metric(self, request: wire.LogMetric) -> None:
         run_id, text = run_ref(request)
@@ -298,19 +296,16 @@ class MlflowLoggingService:
         *,
         one_param: bool = False,
     ) -> None:
-        # Validated above against MLflow's rules; v1's models would check them again.
-        batch = BatchLog.model_construct(
-            metrics=[
-                MetricPoint.model_construct(
-                    key=m.key, value=m.value, step=m.step, timestamp=m.timestamp
-                )
-                for m in metrics
-            ],
-            params={k: v[:MAX_PARAM_VALUE_LENGTH] for k, v in params.items()},
-            tags={k: v[:MAX_TAG_VALUE_LENGTH] for k, v in tags.items()},
-        )
+        # Validated above against MLflow's rules: straight to the stored points, no model
+        # per point (a batch carries a thousand).
+        points = [repo.Point(m.key, m.value, m.step, m.timestamp) for m in metrics]
         try:
-            await TrackingService(self.session).log_batch(run_id, batch)
+            await TrackingService(self.session, self.writer).store(
+                run_id,
+                points,
+                {k: v[:MAX_PARAM_VALUE_LENGTH] for k, v in params.items()},
+                {k: v[:MAX_TAG_VALUE_LENGTH] for k, v in tags.items()},
+            )
         except ParamChanged as exc:
             raise InvalidInput(param_changed_message(exc, text, single=one_param)) from None
         except Conflict as exc:
