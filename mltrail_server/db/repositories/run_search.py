@@ -13,15 +13,16 @@ latest value matches no comparison.
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.search_sql import Attribute, KeyedTable, SearchSql
 from mltrail_server.db.tables import ACTIVE, Experiment, LatestMetric, Param, Run, RunTag
 from mltrail_server.search import Expr, OrderBy
 
-__all__ = ["search_runs"]
+__all__ = ["page_query", "search_runs"]
 
 _ATTRIBUTES = {
     "run_id": Attribute(Run.id, "uuid"),
@@ -50,9 +51,10 @@ async def search_runs(
     order_by: Sequence[OrderBy],
     offset: int,
     limit: int,
-) -> Sequence[Run]:
+) -> Sequence[Row[Any]]:
     """One page of the runs of live experiments that match `where`, in `order_by` order, then
-    most recently started first, then by id. `lifecycle=None` means live and deleted runs."""
+    most recently started first, then by id, as plain `run` rows (no ORM objects).
+    `lifecycle=None` means live and deleted runs."""
     # The live experiments first (a primary-key lookup), so that the page query filters on
     # constants: PostgreSQL then reads one experiment's runs in started_at order from
     # ix_run_experiment_listing, and no join sits above the sort to keep it from stopping at
@@ -64,16 +66,40 @@ async def search_runs(
     if not live:
         return []
     dialect = session.bind.dialect.name if session.bind is not None else ""
-    compiler = SearchSql(dialect, attributes=_ATTRIBUTES, keyed=_KEYED)
-    if compiler.on_postgres:
+    if dialect == "postgresql":
         # asyncpg prepares and keeps statements; from the sixth run on, PostgreSQL may switch
         # to a generic plan that cannot see the values (how selective `acc > 0.9` is), which
         # measured ten times slower. Plan each search for its values (this transaction only).
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    query = select(Run).where(Run.experiment_id.in_(live))
+    query = page_query(
+        dialect,
+        experiment_ids=live,
+        lifecycle=lifecycle,
+        where=where,
+        order_by=order_by,
+        offset=offset,
+        limit=limit,
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(query)).all()
+    return rows
+
+
+def page_query(
+    dialect: str,
+    *,
+    experiment_ids: Sequence[uuid.UUID],
+    lifecycle: str | None,
+    where: Expr | None,
+    order_by: Sequence[OrderBy],
+    offset: int,
+    limit: int,
+) -> Select[Any]:
+    """The query for one page of the runs of `experiment_ids` (live ones: the caller checks),
+    as plain `run` columns."""
+    compiler = SearchSql(dialect, attributes=_ATTRIBUTES, keyed=_KEYED)
+    query = select(*Run.__table__.c).where(Run.experiment_id.in_(list(experiment_ids)))
     if lifecycle is not None:
         query = query.where(Run.lifecycle == lifecycle)
     if where is not None:
         query = query.where(compiler.condition(where))
-    query = compiler.ordered(query, order_by, _THEN).offset(offset).limit(limit)
-    return (await session.execute(query)).scalars().all()
+    return compiler.ordered(query, order_by, _THEN).offset(offset).limit(limit)
