@@ -20,8 +20,7 @@ from mltrail_server.mlflow.translate import (
     to_ms,
 )
 from mltrail_server.models.run import RunStatus
-from mltrail_server.models.tracking import dump_metric_value
-from mltrail_server.services.run_records import RunRecord
+from mltrail_server.services.run_records import RunRecord, metric_json
 
 INPUT = "input"
 OUTPUT = "output"
@@ -113,7 +112,7 @@ def run_json(row: Any, data: RunData, links: Sequence[RunLink]) -> dict[str, Any
             "metrics": [
                 {
                     "key": key,
-                    "value": "NaN" if metric.is_nan else dump_metric_value(metric.value),
+                    "value": metric_json(metric),
                     "timestamp": metric.timestamp,
                     "step": metric.step,
                 }

@@ -12,6 +12,7 @@ model (nor a record) per run, per metric or per param, and no second validation 
 response (that cost ten times the database's share of a 1,000-run page).
 """
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from mltrail_server.models.run import Run
 from mltrail_server.models.tracking import LatestMetric, dump_metric_value
 from mltrail_server.services.tracking import latest_metric
 
-__all__ = ["RunPage", "RunRecord", "load_page", "load_records", "v1_run"]
+_INF = math.inf
+
+__all__ = ["RunPage", "RunRecord", "load_page", "load_records", "metric_json", "v1_run"]
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,18 @@ def v1_latest(row: Any) -> dict[str, Any]:
     """A `latest_metric` row as the v1 `LatestMetric` JSON."""
     low, high = row.min_value, row.max_value
     return {
-        "value": "NaN" if row.is_nan else dump_metric_value(row.value),
+        "value": metric_json(row),
         "step": row.step,
         "timestamp": row.timestamp,
-        "min": None if low is None else dump_metric_value(low),
-        "max": None if high is None else dump_metric_value(high),
+        "min": low if low is None or -_INF < low < _INF else dump_metric_value(low),
+        "max": high if high is None or -_INF < high < _INF else dump_metric_value(high),
     }
+
+
+def metric_json(row: Any) -> float | str:
+    """A `latest_metric` row's value as JSON: a number, or "NaN", "Infinity", "-Infinity"."""
+    if row.is_nan:
+        return "NaN"
+    value: float = row.value
+    # The comparison holds for every finite number (a NaN fails both sides, the infinities one).
+    return value if -_INF < value < _INF else dump_metric_value(value)
