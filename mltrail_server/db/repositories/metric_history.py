@@ -179,7 +179,7 @@ async def read_page_json(
 
     PostgreSQL writes each point as the index scan yields it and aggregates the page into one
     text: no row, let alone an object, per point reaches Python. (A double as text is its
-    shortest exact spelling there, with `extra_float_digits` above 0, which the query sets.)
+    shortest exact spelling there, with `extra_float_digits` above 0, which is set first.)
     SQLite's own float-to-text is not exact (15 digits; its printf misses the last digit of
     some), so there the rows come back and orjson writes them in one call."""
     on_postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
@@ -208,7 +208,16 @@ async def read_page_json(
         used = {name: value for name, value in parameters.items() if f":{name}" in points}
         rows = (await session.execute(text(points), used)).all()
         return _encoded(rows, limit, shape, key)
-    await session.execute(text("SET LOCAL extra_float_digits = 1"))
+    # For this transaction (it reads one series): exact doubles as text, and the page walked
+    # in the primary key's order whatever the statistics say. Before autovacuum has analyzed
+    # freshly logged points, PostgreSQL took a series for a few hundred rows and sorted all
+    # of them (100,000, on disk) through a bitmap scan: 310 ms, against 17 ms for the scan.
+    await session.execute(
+        text(
+            "SELECT set_config('extra_float_digits', '1', true), "
+            "set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)"
+        )
+    )
     sql = (
         f"SELECT string_agg({_POINT_JSON[shape]}, ',' ORDER BY n) FILTER (WHERE n <= :limit), "
         "count(*), max(step) FILTER (WHERE n = :limit), "
