@@ -1,6 +1,8 @@
 """Scale benchmark of our server alone: 100,000 runs and 10 million metric points in one
 PostgreSQL database; measures run search latency (a metric + a param filter) and the
-downsampled 1,000-point view of a 1,000,000-point series.
+downsampled 1,000-point view of a 1,000,000-point series. A fresh seed also measures the
+searches before any ANALYZE (autovacuum held off the tables while seeding): what a team
+meets that searches a sweep the moment it is logged (`--no-fresh` skips that).
 
     .venv/bin/python bench/scale.py --keep-db     # target sizes; seeds once, reuses after
     .venv/bin/python bench/scale.py --quick       # tiny sizes, a smoke run
@@ -69,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--seed-concurrency", type=int, default=2, help="parallel seeding connections/clients"
     )
     p.add_argument("--rounds", type=int, default=20, help="interleaving rounds of the big series")
+    p.add_argument(
+        "--no-fresh",
+        action="store_true",
+        help="skip the fresh-statistics searches (measured after seeding, before ANALYZE)",
+    )
     p.add_argument(
         "--explain", action="store_true", help="also print EXPLAIN ANALYZE of the search SQL"
     )
@@ -374,15 +381,57 @@ async def seed_sql(args: argparse.Namespace, db: str, experiment_id: str) -> dic
             """,
             big_series_id,
         )
-        t = time.perf_counter()
-        h.log("VACUUM ANALYZE (the state autovacuum brings a long-lived database to)")
-        for table in ("run", "param", "latest_metric", "metric", "experiment"):
-            await c0.execute(f"VACUUM ANALYZE {table}")
-        timings["vacuum_analyze_s"] = time.perf_counter() - t
+        if not fresh_statistics(args):
+            t = time.perf_counter()
+            await vacuum_analyze(c0)
+            timings["vacuum_analyze_s"] = time.perf_counter() - t
         return {"points": total_points, "timings": {k: round(v, 1) for k, v in timings.items()}}
     finally:
         for conn in conns:
             await conn.close()
+
+
+# The tables a search and a history read plan over; autovacuum is held off them while seeding
+# when the fresh-statistics searches are measured, so that they meet what a team meets that
+# searches a sweep the moment it is logged: rows that no ANALYZE has seen yet.
+FRESH_TABLES = ("experiment", "run", "param", "run_tag", "latest_metric", "metric")
+
+
+def fresh_statistics(args: argparse.Namespace) -> bool:
+    return args.seed == "sql" and not args.no_fresh
+
+
+async def vacuum_analyze(conn: Any) -> None:
+    h.log("VACUUM ANALYZE (the state autovacuum brings a long-lived database to)")
+    for table in FRESH_TABLES:
+        await conn.execute(f"VACUUM ANALYZE {table}")
+
+
+async def _on_db(db: str, statements: list[str]) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=h.PG_HOST, port=h.PG_PORT, user=h.PG_USER, database=db)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def hold_autovacuum(db: str, held: bool) -> None:
+    option = "SET (autovacuum_enabled = false)" if held else "RESET (autovacuum_enabled)"
+    asyncio.run(_on_db(db, [f"ALTER TABLE {table} {option}" for table in FRESH_TABLES]))
+
+
+def analyzed_rows(db: str) -> dict[str, int]:
+    """What the planner believes each table holds (-1 or 0: never analyzed)."""
+    names = ", ".join(f"'{table}'" for table in FRESH_TABLES)
+    rows = h.pg_scalar(
+        db,
+        "SELECT json_object_agg(relname, reltuples::bigint) FROM pg_class "
+        f"WHERE relname IN ({names}) AND relkind = 'r'",
+    )
+    return dict(json.loads(rows) if isinstance(rows, str) else rows or {})
 
 
 def _split(lo: int, hi: int, parts: int) -> list[tuple[int, int] | None]:
@@ -505,16 +554,7 @@ def measure(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, An
             db, "SELECT pg_size_pretty(pg_database_size(current_database()))"
         ),
     }
-    matches = None
-    if args.search_filter == DEFAULT_FILTER:
-        matches = h.pg_scalar(
-            db,
-            "SELECT count(*) FROM run r WHERE "
-            "EXISTS (SELECT 1 FROM latest_metric lm WHERE lm.run_id = r.id AND lm.key = 'acc' "
-            "AND NOT lm.is_nan AND lm.value > 0.9) AND "
-            "EXISTS (SELECT 1 FROM param p WHERE p.run_id = r.id AND p.key = 'lr' "
-            "AND p.value = '0.01')",
-        )
+    matches = filter_matches(args, db)
     h.log(
         f"database {db}: {counts['runs']:,} runs, {counts['series']:,} series, "
         f"~{counts['points_estimate']:,} points ({counts['database_size']}); "
@@ -523,61 +563,7 @@ def measure(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, An
     out: dict[str, Any] = {"counts": counts, "filter_matches": matches}
     client = h.http_client(server.base_url)
     try:
-        # ---- search
-        body = orjson.dumps(
-            {
-                "experiment_ids": [experiment_id],
-                "filter": args.search_filter,
-                "max_results": args.search_max_results,
-            }
-        )
-        search_variants = {
-            "search": body,
-            "search_order_by_acc": orjson.dumps(
-                {
-                    "experiment_ids": [experiment_id],
-                    "filter": args.search_filter,
-                    "max_results": args.search_max_results,
-                    "order_by": ["metrics.acc DESC"],
-                }
-            ),
-        }
-        for name, payload in search_variants.items():
-            latencies, returned = [], set()
-            cpu = h.CpuMeter(server, db)
-            cpu.__enter__()
-            for i in range(args.warmup + args.search_reps):
-                t = time.perf_counter()
-                response = client.post(f"{w.V1}/runs/search", content=payload)
-                elapsed = time.perf_counter() - t
-                if response.status_code != 200:
-                    out[name] = {"unavailable": f"{response.status_code}: {response.text[:300]}"}
-                    h.log(f"{name}: {out[name]['unavailable']}")
-                    break
-                data = orjson.loads(response.content)
-                returned.add(len(data.get("runs") or []))
-                if i >= args.warmup:
-                    latencies.append(elapsed)
-            else:
-                cpu.__exit__(None, None, None)
-                lat = h.latency_summary(latencies)
-                expected = None if matches is None else min(matches, args.search_max_results)
-                out[name] = {
-                    "cpu": cpu.as_dict(),
-                    "latency": lat,
-                    "runs_returned": sorted(returned),
-                    "runs_expected": expected,
-                    "correct": expected is None or returned == {expected},
-                    "response_bytes": len(response.content),
-                }
-                h.log(
-                    f"{name}: median {h.fmt_num(lat['median_ms'])} ms, p95 "
-                    f"{h.fmt_num(lat['p95_ms'])} ms, p99 {h.fmt_num(lat['p99_ms'])} ms "
-                    f"({sorted(returned)} runs returned, expected {expected}; "
-                    f"{len(response.content):,} bytes)"
-                )
-                h.log("    " + cpu.line())
-
+        out.update(measure_searches(args, server, db, client, experiment_id, matches))
         # ---- downsampled view of the long series
         params = {"key": BIG_KEY, "points": args.downsample_points}
         latencies, returned = [], set()
@@ -620,18 +606,137 @@ def measure(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, An
     return out
 
 
+def measure_searches(
+    args: argparse.Namespace,
+    server: h.Server,
+    db: str,
+    client: Any,
+    experiment_id: str,
+    matches: int | None,
+    *,
+    prefix: str = "",
+    reps: int | None = None,
+) -> dict[str, Any]:
+    """The search variants' latencies (named with `prefix`)."""
+    out: dict[str, Any] = {}
+    reps = args.search_reps if reps is None else reps
+    body = orjson.dumps(
+        {
+            "experiment_ids": [experiment_id],
+            "filter": args.search_filter,
+            "max_results": args.search_max_results,
+        }
+    )
+    search_variants = {
+        "search": body,
+        "search_order_by_acc": orjson.dumps(
+            {
+                "experiment_ids": [experiment_id],
+                "filter": args.search_filter,
+                "max_results": args.search_max_results,
+                "order_by": ["metrics.acc DESC"],
+            }
+        ),
+    }
+    for name, payload in search_variants.items():
+        latencies, returned = [], set()
+        cpu = h.CpuMeter(server, db)
+        cpu.__enter__()
+        for i in range(args.warmup + reps):
+            t = time.perf_counter()
+            response = client.post(f"{w.V1}/runs/search", content=payload)
+            elapsed = time.perf_counter() - t
+            if response.status_code != 200:
+                unavailable = f"{response.status_code}: {response.text[:300]}"
+                out[prefix + name] = {"unavailable": unavailable}
+                h.log(f"{prefix}{name}: {out[prefix + name]['unavailable']}")
+                break
+            data = orjson.loads(response.content)
+            returned.add(len(data.get("runs") or []))
+            if i >= args.warmup:
+                latencies.append(elapsed)
+        else:
+            cpu.__exit__(None, None, None)
+            lat = h.latency_summary(latencies)
+            expected = None if matches is None else min(matches, args.search_max_results)
+            out[prefix + name] = {
+                "cpu": cpu.as_dict(),
+                "latency": lat,
+                "runs_returned": sorted(returned),
+                "runs_expected": expected,
+                "correct": expected is None or returned == {expected},
+                "response_bytes": len(response.content),
+            }
+            h.log(
+                f"{prefix}{name}: median {h.fmt_num(lat['median_ms'])} ms, p95 "
+                f"{h.fmt_num(lat['p95_ms'])} ms, p99 {h.fmt_num(lat['p99_ms'])} ms "
+                f"({sorted(returned)} runs returned, expected {expected}; "
+                f"{len(response.content):,} bytes)"
+            )
+            h.log("    " + cpu.line())
+    return out
+
+
+def filter_matches(args: argparse.Namespace, db: str) -> int | None:
+    """How many runs the default filter matches (None for another filter)."""
+    if args.search_filter != DEFAULT_FILTER:
+        return None
+    count = h.pg_scalar(
+        db,
+        "SELECT count(*) FROM run r WHERE "
+        "EXISTS (SELECT 1 FROM latest_metric lm WHERE lm.run_id = r.id AND lm.key = 'acc' "
+        "AND NOT lm.is_nan AND lm.value > 0.9) AND "
+        "EXISTS (SELECT 1 FROM param p WHERE p.run_id = r.id AND p.key = 'lr' "
+        "AND p.value = '0.01')",
+    )
+    return None if count is None else int(count)
+
+
+def measure_fresh(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, Any]:
+    """The searches on the database as seeded, before any ANALYZE (autovacuum held off it),
+    then VACUUM ANALYZE and autovacuum back on for everything measured after."""
+    experiment_id = str(
+        h.pg_scalar(db, "SELECT experiment_id FROM run WHERE name = 'big-run' LIMIT 1")
+    )
+    believed = analyzed_rows(db)
+    h.log(f"fresh statistics: the planner believes the tables hold {believed} rows")
+    out: dict[str, Any] = {"fresh_statistics": {"believed_rows": believed}}
+    matches = filter_matches(args, db)
+    client = h.http_client(server.base_url)
+    try:
+        out.update(
+            measure_searches(args, server, db, client, experiment_id, matches, prefix="fresh_")
+        )
+    finally:
+        client.close()
+    if args.explain:
+        out["explain_search_fresh"] = explain_search(db, experiment_id, args.search_max_results)
+    t = time.perf_counter()
+    asyncio.run(_vacuum_analyze_db(db))
+    hold_autovacuum(db, False)
+    out["fresh_statistics"]["vacuum_analyze_s"] = round(time.perf_counter() - t, 1)
+    return out
+
+
+async def _vacuum_analyze_db(db: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=h.PG_HOST, port=h.PG_PORT, user=h.PG_USER, database=db)
+    try:
+        await vacuum_analyze(conn)
+    finally:
+        await conn.close()
+
+
 def explain_search(db: str, experiment_id: str, limit: int) -> str:
     """EXPLAIN ANALYZE of SQL equivalent to what the search repository builds today."""
     sql = f"""
 EXPLAIN (ANALYZE, BUFFERS)
-SELECT run.* FROM run JOIN experiment ON experiment.id = run.experiment_id
-WHERE run.experiment_id IN ('{experiment_id}') AND experiment.lifecycle = 'active'
-  AND run.lifecycle = 'active'
-  AND EXISTS (SELECT 1 FROM latest_metric WHERE latest_metric.run_id = run.id
-              AND latest_metric.key = 'acc' AND latest_metric.is_nan = false
-              AND latest_metric.value > 0.9)
-  AND EXISTS (SELECT 1 FROM param WHERE param.run_id = run.id AND param.key = 'lr'
-              AND param.value = '0.01')
+SELECT run.* FROM run
+WHERE run.experiment_id IN ('{experiment_id}') AND run.lifecycle = 'active'
+  AND (SELECT value FROM latest_metric WHERE latest_metric.run_id = run.id
+       AND latest_metric.key = 'acc' AND latest_metric.is_nan = false) > 0.9
+  AND (SELECT value FROM param WHERE param.run_id = run.id AND param.key = 'lr') = '0.01'
 ORDER BY run.started_at DESC, run.id ASC LIMIT {limit + 1}"""
     plan = asyncio.run(_explain(db, sql))
     print(plan)
@@ -684,6 +789,8 @@ def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
                 "|---|---:|---:|---:|---|---|",
                 row("search", f"search `{meta['filter']}`", "p95 < 100 ms"),
                 row("search_order_by_acc", "same, order_by metrics.acc DESC", ""),
+                row("fresh_search", "search, fresh statistics (before ANALYZE)", "p95 < 100 ms"),
+                row("fresh_search_order_by_acc", "same, order_by, fresh statistics", ""),
                 row(
                     "downsampled",
                     f"downsampled {meta['downsample_points']} points of the long series",
@@ -716,6 +823,8 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             h.log(f"migrating to revision {SEED_REVISION} and seeding by SQL")
             migrate_to(db, SEED_REVISION)
+            if fresh_statistics(args):
+                hold_autovacuum(db, True)
             experiment_id = str(
                 h.pg_scalar(
                     db,
@@ -728,7 +837,8 @@ def main(argv: list[str] | None = None) -> int:
             h.log("migrating to head (later migrations backfill what they derive)")
             seed_info["migrate_to_head_s"] = round(migrate_to(db, "head"), 1)
             h.log(f"    migrations to head took {seed_info['migrate_to_head_s']}s")
-            h.pg_run(db, "ANALYZE")
+            if not fresh_statistics(args):
+                h.pg_run(db, "ANALYZE")
             seed_info["seconds"] = round(time.perf_counter() - t, 1)
         # Starting the server migrates the database to head (a no-op after the above).
         server = h.our_server(db, h.free_port(), args.workers, logs_dir / "ours.log")
@@ -750,7 +860,10 @@ def main(argv: list[str] | None = None) -> int:
             h.log(f"seeded in {seed_info['seconds']}s")
             if args.keep_db:
                 mark_seeded(db, {**config, "complete": True})
-        results = measure(args, server, db)
+        fresh: dict[str, Any] = {}
+        if not reuse and fresh_statistics(args):
+            fresh = measure_fresh(args, server, db)
+        results = {**measure(args, server, db), **fresh}
     finally:
         if server is not None:
             server.stop()

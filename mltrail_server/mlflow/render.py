@@ -2,8 +2,10 @@
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from mltrail_server.db.repositories.tracking import RunData
 from mltrail_server.db.tables import Experiment as ExperimentRow
 from mltrail_server.db.tables import LoggedModel as LoggedModelRow
 from mltrail_server.db.tables import LoggedModelMetric, RunLink
@@ -19,7 +21,7 @@ from mltrail_server.mlflow.translate import (
     to_ms,
 )
 from mltrail_server.models.run import RunStatus
-from mltrail_server.services.run_records import RunRecord
+from mltrail_server.services.run_records import RunRecord, metric_json
 
 INPUT = "input"
 OUTPUT = "output"
@@ -85,6 +87,49 @@ def run(record: RunRecord) -> wire.Run:
         ),
         **_inputs_and_outputs(record.links),
     )
+
+
+def run_json(row: Any, data: RunData, links: Sequence[RunLink]) -> dict[str, Any]:
+    """`run`, as the JSON the route sends (fields that are unset left out), built straight
+    from a `run` row and its data: a search page renders up to 1,000 of them."""
+    run_id = run_id_out(row.id)
+    info: dict[str, Any] = {
+        "run_uuid": run_id,
+        "run_id": run_id,
+        "experiment_id": experiment_id_out(row.experiment_id),
+        "run_name": row.name,
+        "user_id": row.user or "",
+        "status": TO_MLFLOW_STATUS[row.status],
+        "start_time": to_ms(row.started_at),
+        "artifact_uri": run_artifact_uri(row.experiment_id, row.id, row.artifact_uri),
+        "lifecycle_stage": row.lifecycle,
+    }
+    if row.ended_at is not None:
+        info["end_time"] = to_ms(row.ended_at)
+    tags = {**data.tags, RUN_NAME_TAG: row.name}
+    body: dict[str, Any] = {
+        "info": info,
+        "data": {
+            "metrics": [
+                {
+                    "key": key,
+                    "value": metric_json(metric),
+                    "timestamp": metric.timestamp,
+                    "step": metric.step,
+                }
+                for key, metric in data.metrics.items()
+            ],
+            "params": [{"key": key, "value": value} for key, value in data.params.items()],
+            "tags": [{"key": key, "value": value} for key, value in tags.items()],
+        },
+        "inputs": {},
+        "outputs": {},
+    }
+    if links:
+        for field, message in _inputs_and_outputs(links).items():
+            assert isinstance(message, wire.Message)
+            body[field] = message.model_dump(mode="json", exclude_none=True, by_alias=True)
+    return body
 
 
 def _inputs_and_outputs(links: Iterable[RunLink]) -> dict[str, object]:

@@ -29,7 +29,8 @@ async def get_metric_history(
 
     Follow `next_cursor` until it is null. `start_step` and `end_step` (inclusive) narrow the
     range. A key the run never logged gives no points; a missing run is a 404."""
-    return json_response(await service.history(run_id, query))
+    body = await service.history_json(run_id, query)
+    return Response(content=body, media_type="application/json")
 
 
 @router.get(

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Response
 from mltrail_server.dependencies import RunSearchServiceDep
 from mltrail_server.models.run_search import RunSearch, RunSearchResult
 from mltrail_server.routes.access import AccessRoute
-from mltrail_server.routes.responses import RequestError, json_response
+from mltrail_server.routes.responses import RequestError, orjson_response
 from mltrail_server.services.access import READ_ONLY
 
 router = APIRouter(prefix="/runs", tags=["runs"], route_class=AccessRoute)
@@ -36,4 +36,4 @@ async def search_runs(search: RunSearch, service: RunSearchServiceDep) -> Respon
     Runs come in `order_by` order (missing values last; for metrics NaN after numbers), then
     most recently started first, then by id. Send `next_page_token` back, with the same
     search, for the next page; it is null on the last one."""
-    return json_response(await service.search_runs(search))
+    return orjson_response(await service.search_runs(search))

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import metric_history as repo
@@ -111,6 +112,55 @@ class MetricHistoryService:
                 HistoryPoint(step=step, timestamp=stamp, value=value) for step, stamp, value in page
             ],
             next_cursor=encode_cursor(*page[-1][:2]) if more else None,
+        )
+
+    async def history_json(self, run_id: uuid.UUID, query: HistoryQuery) -> bytes:
+        """`history`, as the JSON of its `MetricHistory`: the points written by the database
+        (repo.read_page_json), so a page of 25,000 builds no object per point."""
+        check_range(query)
+        after = None if query.cursor is None else decode_history_cursor(query.cursor)
+        series_id = await self._series_of(run_id, query.key)
+        page = repo.JsonPage("", 0, False, None)
+        if series_id is not None:
+            page = await self.page_json(series_id, query, after=after, shape="v1")
+        cursor = encode_cursor(*page.last) if page.more and page.last is not None else None
+        return b"".join(
+            (
+                b'{"key":',
+                orjson.dumps(query.key),
+                b',"points":[',
+                page.text.encode(),
+                b'],"next_cursor":',
+                orjson.dumps(cursor),
+                b"}",
+            )
+        )
+
+    async def series_of(
+        self, run_id: uuid.UUID, key: str, *, include_deleted: bool = False
+    ) -> int | None:
+        """The id of the run's `key` series (None: never logged); NotFound for a missing run,
+        or a deleted one unless `include_deleted`."""
+        return await self._series_of(run_id, key, include_deleted=include_deleted)
+
+    async def page_json(
+        self,
+        series_id: int,
+        query: HistoryQuery,
+        *,
+        after: tuple[int, int] | None,
+        shape: str,
+    ) -> repo.JsonPage:
+        """A page of a series as JSON text, in the `shape` of a wire (repo.read_page_json)."""
+        return await repo.read_page_json(
+            self.session,
+            series_id,
+            after=after,
+            first_step=query.start_step,
+            last_step=query.end_step,
+            limit=query.limit,
+            shape=shape,
+            key=query.key,
         )
 
     async def downsampled(self, run_id: uuid.UUID, query: DownsampleQuery) -> DownsampledHistory:

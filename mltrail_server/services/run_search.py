@@ -3,6 +3,7 @@ status values are accepted in MLflow's spelling and ours, and pages are chained 
 token that is only good for the search that issued it."""
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,7 +11,7 @@ from mltrail_server.db.repositories import run_search as repo
 from mltrail_server.db.tables import ACTIVE, DELETED
 from mltrail_server.errors import InvalidInput
 from mltrail_server.models.run import RunStatus
-from mltrail_server.models.run_search import RunSearch, RunSearchResult, RunView
+from mltrail_server.models.run_search import RunSearch, RunView
 from mltrail_server.search import (
     RUNS,
     And,
@@ -24,7 +25,7 @@ from mltrail_server.search import (
     read_order_by,
     search_fingerprint,
 )
-from mltrail_server.services.run_records import RunRecord, load_records
+from mltrail_server.services.run_records import RunPage, load_page, v1_run
 
 __all__ = ["RecordPage", "RunSearchService"]
 
@@ -47,9 +48,9 @@ _SAME_SEARCH = "experiment_ids, filter, order_by and view"
 
 @dataclass(frozen=True)
 class RecordPage:
-    """One page of matching runs, as records (both APIs render them)."""
+    """One page of matching runs, as read (both APIs render them)."""
 
-    records: list[RunRecord]
+    runs: RunPage
     next_page_token: str | None
 
 
@@ -57,13 +58,14 @@ class RecordPage:
 class RunSearchService:
     session: AsyncSession
 
-    async def search_runs(self, search: RunSearch) -> RunSearchResult:
-        """The v1 search: a page of `Run`."""
+    async def search_runs(self, search: RunSearch) -> dict[str, Any]:
+        """The v1 search: the JSON of a `RunSearchResult` (a page of `Run`), as plain dicts."""
         page = await self.search(search)
-        return RunSearchResult(
-            runs=[record.to_v1() for record in page.records],
-            next_page_token=page.next_page_token,
-        )
+        runs = page.runs
+        return {
+            "runs": [v1_run(row, runs.data[row.id]) for row in runs.rows],
+            "next_page_token": page.next_page_token,
+        }
 
     async def search(self, search: RunSearch, *, links: bool = False) -> RecordPage:
         """One page of matching runs; `links` also loads their inputs and outputs."""
@@ -94,8 +96,7 @@ class RunSearchService:
             if len(rows) > search.max_results
             else None
         )
-        records = await load_records(self.session, page, links=links)
-        return RecordPage(records, next_token)
+        return RecordPage(await load_page(self.session, page, links=links), next_token)
 
 
 def _resolve(expr: Expr) -> Expr:

@@ -219,6 +219,34 @@ class TestExperimentSearch:
 
 
 class TestHistory:
+    def test_a_long_series_reads_back_whole_in_pages_of_25000(self, v1: httpx.Client) -> None:
+        """60,000 points: in pages of 25,000 (what the client asks for), and all at once
+        (no max_results), every point once, in order, with its exact value."""
+        _, run_id = new_run(v1)
+        logged = [
+            {"key": "long", "value": step / 7 - 3000, "timestamp": 5000 + step, "step": step}
+            for step in range(60_000)
+        ]
+        logged[12_345]["value"] = "NaN"
+        logged[25_000]["value"] = "-Infinity"
+        for start in range(0, len(logged), 1000):  # MLflow's most per batch
+            batch = {"run_id": run_id, "metrics": logged[start : start + 1000]}
+            ok(v1.post(f"{API}/runs/log-batch", json=batch))
+        params: dict[str, Any] = {"run_id": run_id, "metric_key": "long", "max_results": 25_000}
+        pages, token = [], None
+        while True:
+            page = ok(v1.get(f"{API}/metrics/get-history", params={**params, "page_token": token}))
+            pages.append(page["metrics"])
+            token = page.get("next_page_token")
+            if not token:
+                break
+        assert [len(page) for page in pages] == [25_000, 25_000, 10_000]
+        everything = ok(
+            v1.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": "long"})
+        )["metrics"]
+        assert everything == [point for page in pages for point in page]
+        assert everything == logged
+
     def test_pages_and_bulk_interval(self, v1: httpx.Client) -> None:
         _, run_id = new_run(v1)
         _, other_id = new_run(v1)

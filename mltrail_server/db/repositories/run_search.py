@@ -1,24 +1,28 @@
 """SQL for run search: a parsed filter and `order_by` compiled (by `db.search_sql`) into one
 query for a page of runs.
 
-Each clause on a metric, param or tag is an `EXISTS` on the (run_id, key) unique index of its
-table. PostgreSQL turns an `EXISTS` under `AND` into a semi-join and one under `OR` into a
-hashed subplan; SQLite probes the index once per candidate run. Sorting on a metric, param or
-tag is a left join on the same index. A metric compares by its latest value; a NaN latest
-value matches no comparison.
+The plan starts from the experiment's runs (ix_run_experiment_listing) and looks each metric,
+param or tag a clause or the order names up by its (run_id, key) unique index: a correlated
+scalar subquery, which neither database turns into a join. So the plan does not depend on
+statistics: in a freshly filled database, before autovacuum has analyzed it, PostgreSQL
+believed `run` and `latest_metric` held one row each and nested the `EXISTS` semi-join of
+the former shape over ix_latest_metric_key_value (120 ms for a 1,000-run experiment, against
+5 ms now; tests/search/test_search_plan.py). A metric compares by its latest value; a NaN
+latest value matches no comparison.
 """
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.search_sql import Attribute, KeyedTable, SearchSql
 from mltrail_server.db.tables import ACTIVE, Experiment, LatestMetric, Param, Run, RunTag
 from mltrail_server.search import Expr, OrderBy
 
-__all__ = ["search_runs"]
+__all__ = ["page_query", "search_runs"]
 
 _ATTRIBUTES = {
     "run_id": Attribute(Run.id, "uuid"),
@@ -47,9 +51,10 @@ async def search_runs(
     order_by: Sequence[OrderBy],
     offset: int,
     limit: int,
-) -> Sequence[Run]:
+) -> Sequence[Row[Any]]:
     """One page of the runs of live experiments that match `where`, in `order_by` order, then
-    most recently started first, then by id. `lifecycle=None` means live and deleted runs."""
+    most recently started first, then by id, as plain `run` rows (no ORM objects).
+    `lifecycle=None` means live and deleted runs."""
     # The live experiments first (a primary-key lookup), so that the page query filters on
     # constants: PostgreSQL then reads one experiment's runs in started_at order from
     # ix_run_experiment_listing, and no join sits above the sort to keep it from stopping at
@@ -61,16 +66,40 @@ async def search_runs(
     if not live:
         return []
     dialect = session.bind.dialect.name if session.bind is not None else ""
-    compiler = SearchSql(dialect, attributes=_ATTRIBUTES, keyed=_KEYED)
-    if compiler.on_postgres:
+    if dialect == "postgresql":
         # asyncpg prepares and keeps statements; from the sixth run on, PostgreSQL may switch
         # to a generic plan that cannot see the values (how selective `acc > 0.9` is), which
         # measured ten times slower. Plan each search for its values (this transaction only).
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    query = select(Run).where(Run.experiment_id.in_(live))
+    query = page_query(
+        dialect,
+        experiment_ids=live,
+        lifecycle=lifecycle,
+        where=where,
+        order_by=order_by,
+        offset=offset,
+        limit=limit,
+    )
+    rows: Sequence[Row[Any]] = (await session.execute(query)).all()
+    return rows
+
+
+def page_query(
+    dialect: str,
+    *,
+    experiment_ids: Sequence[uuid.UUID],
+    lifecycle: str | None,
+    where: Expr | None,
+    order_by: Sequence[OrderBy],
+    offset: int,
+    limit: int,
+) -> Select[Any]:
+    """The query for one page of the runs of `experiment_ids` (live ones: the caller checks),
+    as plain `run` columns."""
+    compiler = SearchSql(dialect, attributes=_ATTRIBUTES, keyed=_KEYED)
+    query = select(*Run.__table__.c).where(Run.experiment_id.in_(list(experiment_ids)))
     if lifecycle is not None:
         query = query.where(Run.lifecycle == lifecycle)
     if where is not None:
         query = query.where(compiler.condition(where))
-    query = compiler.ordered(query, order_by, _THEN).offset(offset).limit(limit)
-    return (await session.execute(query)).scalars().all()
+    return compiler.ordered(query, order_by, _THEN).offset(offset).limit(limit)

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Table,
+    Uuid,
+    any_,
+    bindparam,
     case,
     delete,
     func,
@@ -458,17 +462,27 @@ async def load_run_data(
     if not run_ids:
         return data
     ids = list(run_ids)
-    params = select(Param.run_id, Param.key, Param.value).where(Param.run_id.in_(ids))
-    for run_id, key, value in await session.execute(params):
+    params = select(Param.run_id, Param.key, Param.value).where(_one_of(session, Param.run_id, ids))
+    for run_id, key, value in (await session.execute(params)).all():
         data[run_id].params[key] = value
-    tags = select(RunTag.run_id, RunTag.key, RunTag.value).where(RunTag.run_id.in_(ids))
-    for run_id, key, value in await session.execute(tags):
+    tags = select(RunTag.run_id, RunTag.key, RunTag.value).where(
+        _one_of(session, RunTag.run_id, ids)
+    )
+    for run_id, key, value in (await session.execute(tags)).all():
         data[run_id].tags[key] = value
     table = LatestMetric.__table__
-    latest = select(*table.c).where(table.c.run_id.in_(ids))
-    for metric in await session.execute(latest):
+    latest = select(*table.c).where(_one_of(session, table.c.run_id, ids))
+    for metric in (await session.execute(latest)).all():
         data[metric.run_id].metrics[metric.key] = metric
     return data
+
+
+def _one_of(session: AsyncSession, column: Any, ids: list[uuid.UUID]) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL `= ANY($1::uuid[])`, one parameter however many ids (an
+    IN list of 1,000 is 1,000 parameters to render and bind on every query)."""
+    if is_postgres(session):
+        return column == any_(bindparam("ids", ids, type_=postgresql.ARRAY(Uuid)))  # type: ignore[no-any-return]
+    return column.in_(ids)  # type: ignore[no-any-return]
 
 
 def is_postgres(session: AsyncSession) -> bool:
@@ -510,7 +524,9 @@ async def load_links(
     links: dict[uuid.UUID, list[RunLink]] = {run_id: [] for run_id in run_ids}
     if not run_ids:
         return links
-    query = select(RunLink).where(RunLink.run_id.in_(list(run_ids))).order_by(RunLink.id)
+    query = (
+        select(RunLink).where(_one_of(session, RunLink.run_id, list(run_ids))).order_by(RunLink.id)
+    )
     for link in (await session.execute(query)).scalars():
         links[link.run_id].append(link)
     return links

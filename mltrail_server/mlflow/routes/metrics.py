@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow.dependencies import MlflowLoggingServiceDep
@@ -14,10 +14,11 @@ router = APIRouter(prefix="/metrics", route_class=MlflowRoute)
 @router.get("/get-history", response_model=wire.MetricHistoryResponse)
 async def get_metric_history(
     query: Annotated[wire.GetMetricHistory, Query()], service: MlflowLoggingServiceDep
-) -> wire.MetricHistoryResponse:
+) -> Response:
     """Every point of a metric, in (step, timestamp) order; pages of at most 25,000 when
     `max_results` is given (follow `next_page_token`), everything otherwise."""
-    return await service.metric_history(query)
+    body = await service.metric_history(query)
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/get-history-bulk-interval", response_model=wire.MetricHistoryBulkResponse)

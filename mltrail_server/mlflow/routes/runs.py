@@ -2,11 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow.dependencies import MlflowLoggingServiceDep, MlflowRunServiceDep
 from mltrail_server.mlflow.errors import MlflowRoute
+from mltrail_server.routes.responses import orjson_response
 from mltrail_server.services.access import READ_ONLY
 
 router = APIRouter(prefix="/runs", route_class=MlflowRoute)
@@ -64,12 +65,10 @@ async def restore_run(request: wire.RunRef, service: MlflowRunServiceDep) -> wir
 
 
 @router.post("/search", response_model=wire.SearchRunsResponse, openapi_extra=READ_ONLY)
-async def search_runs(
-    request: wire.SearchRuns, service: MlflowRunServiceDep
-) -> wire.SearchRunsResponse:
+async def search_runs(request: wire.SearchRuns, service: MlflowRunServiceDep) -> Response:
     """Runs of some experiments matching a filter, in order, a page at a time (MLflow's
     filter language, plus OR and parentheses)."""
-    return await service.search(request)
+    return orjson_response(await service.search(request))
 
 
 @router.post("/log-parameter", response_model=wire.Empty)

@@ -184,7 +184,8 @@ class MlflowRunService:
         if row.lifecycle != ACTIVE:
             await self._in_live_experiment(self._v1().restore_run(run_id), text)
 
-    async def search(self, request: wire.SearchRuns) -> wire.SearchRunsResponse:
+    async def search(self, request: wire.SearchRuns) -> dict[str, Any]:
+        """The JSON of a `SearchRunsResponse`, as plain dicts (render.run_json)."""
         if request.max_results > MAX_SEARCH_RESULTS:
             # MLflow's handler checks the bound (a type-style message), its store the sign.
             raise InvalidInput(invalid_type("max_results", request.max_results))
@@ -194,7 +195,7 @@ class MlflowRunService:
             experiment_id_in(text, "experiment_ids") for text in request.experiment_ids
         ]
         if not experiment_ids:
-            return wire.SearchRunsResponse(runs=[])
+            return {"runs": []}
         # Validated here against MLflow's limits, not v1's (larger pages, more experiments).
         search = RunSearch.model_construct(
             experiment_ids=experiment_ids,
@@ -205,10 +206,16 @@ class MlflowRunService:
             view=VIEWS[request.run_view_type],
         )
         page = await RunSearchService(self.session).search(search, links=True)
-        return wire.SearchRunsResponse(
-            runs=[render.run(record) for record in page.records],
-            next_page_token=page.next_page_token,
-        )
+        runs = page.runs
+        body: dict[str, Any] = {
+            "runs": [
+                render.run_json(row, runs.data[row.id], runs.links.get(row.id, ()))
+                for row in runs.rows
+            ]
+        }
+        if page.next_page_token is not None:
+            body["next_page_token"] = page.next_page_token
+        return body
 
     async def render(self, rows: Sequence[RunRow]) -> list[wire.Run]:
         return [render.run(record) for record in await load_records(self.session, rows, links=True)]

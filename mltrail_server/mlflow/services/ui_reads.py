@@ -43,9 +43,11 @@ class MlflowUiReadService:
         history = MlflowLoggingService(self.session, self.cache)
         metrics: list[wire.MetricWithRunId] = []
         for run_id in sorted(request.run_id):
-            series = await history.metric_history(
-                wire.GetMetricHistory(
-                    run_id=run_id, metric_key=request.metric_key, max_results=limit
+            series = wire.MetricHistoryResponse.model_validate_json(
+                await history.metric_history(
+                    wire.GetMetricHistory(
+                        run_id=run_id, metric_key=request.metric_key, max_results=limit
+                    )
                 )
             )
             points = sorted(series.metrics, key=lambda m: (m.timestamp, m.step, m.value))
