@@ -107,21 +107,23 @@ def run_json(row: Any, data: RunData, links: Sequence[RunLink]) -> dict[str, Any
     if row.ended_at is not None:
         info["end_time"] = to_ms(row.ended_at)
     tags = {**data.tags, RUN_NAME_TAG: row.name}
+    lists: dict[str, list[dict[str, Any]]] = {
+        "metrics": [
+            {
+                "key": key,
+                "value": metric_json(metric),
+                "timestamp": metric.timestamp,
+                "step": metric.step,
+            }
+            for key, metric in data.metrics.items()
+        ],
+        "params": [{"key": key, "value": value} for key, value in data.params.items()],
+        "tags": [{"key": key, "value": value} for key, value in tags.items()],
+    }
     body: dict[str, Any] = {
         "info": info,
-        "data": {
-            "metrics": [
-                {
-                    "key": key,
-                    "value": metric_json(metric),
-                    "timestamp": metric.timestamp,
-                    "step": metric.step,
-                }
-                for key, metric in data.metrics.items()
-            ],
-            "params": [{"key": key, "value": value} for key, value in data.params.items()],
-            "tags": [{"key": key, "value": value} for key, value in tags.items()],
-        },
+        # As MLflow's server writes it: an empty list is left out.
+        "data": {field: items for field, items in lists.items() if items},
         "inputs": {},
         "outputs": {},
     }

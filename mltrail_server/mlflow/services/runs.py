@@ -195,7 +195,7 @@ class MlflowRunService:
             experiment_id_in(text, "experiment_ids") for text in request.experiment_ids
         ]
         if not experiment_ids:
-            return {"runs": []}
+            return {}  # as MLflow's server writes it: an empty list is left out
         # Validated here against MLflow's limits, not v1's (larger pages, more experiments).
         search = RunSearch.model_construct(
             experiment_ids=experiment_ids,
@@ -207,12 +207,12 @@ class MlflowRunService:
         )
         page = await RunSearchService(self.session).search(search, links=True)
         runs = page.runs
-        body: dict[str, Any] = {
-            "runs": [
+        body: dict[str, Any] = {}
+        if runs.rows:
+            body["runs"] = [
                 render.run_json(row, runs.data[row.id], runs.links.get(row.id, ()))
                 for row in runs.rows
             ]
-        }
         if page.next_page_token is not None:
             body["next_page_token"] = page.next_page_token
         return body
