@@ -3,10 +3,11 @@ on by default for `s3://` roots): `mpu/create` starts S3's own multipart upload 
 presigned `upload_part` URL per part, the client PUTs the parts to S3, `mpu/complete` has S3
 join them, `mpu/abort` drops them.
 
-The servers here reach moto through a proxy (`PartDroppingProxy` on S3's part PUTs), so the
-presigned URLs name the proxy: it sees, and counts, every part the client sends, and can cut
-one. moto holds S3's rule that every part but the last has at least 5 MiB, so the client's
-part size is 5 MiB here and a file of 2 parts and a bit takes 3 parts."""
+The servers here reach moto through a relay that a test can cut (the store is down) and a
+proxy behind it (`PartDroppingProxy` on S3's part PUTs), so the presigned URLs name the relay:
+the proxy sees, and counts, every part the client sends, and can cut one. moto holds S3's
+rule that every part but the last has at least 5 MiB, so the client's part size is 5 MiB
+here and a file of 2 parts and a bit takes 3 parts."""
 
 import os
 import uuid
@@ -19,7 +20,7 @@ import pytest
 
 from tests.mlflow.conftest import point_mlflow_at
 from tests.objstore.part_proxy import S3_PART, PartDroppingProxy
-from tests.objstore.s3 import Moto, S3Bucket
+from tests.objstore.s3 import Moto, Relay, S3Bucket
 from tests.sdk.live_server import LiveServer
 from tests.services_available import require_module
 
@@ -42,8 +43,16 @@ def s3_proxy(moto: Moto) -> Iterator[PartDroppingProxy]:
 
 
 @pytest.fixture(scope="module")
-def presigned_bucket(moto: Moto, s3_proxy: PartDroppingProxy) -> S3Bucket:
-    return moto.bucket(endpoint=s3_proxy.url)
+def s3_relay(s3_proxy: PartDroppingProxy) -> Iterator[Relay]:
+    relay = Relay(s3_proxy.port)
+    relay.start()
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture(scope="module")
+def presigned_bucket(moto: Moto, s3_relay: Relay) -> S3Bucket:
+    return moto.bucket(endpoint=s3_relay.url)
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +82,13 @@ def _presigned_hosts(
 
 @pytest.fixture
 def hosts(
-    _presigned_hosts: tuple[LiveServer, LiveServer], s3_proxy: PartDroppingProxy
+    _presigned_hosts: tuple[LiveServer, LiveServer],
+    s3_proxy: PartDroppingProxy,
+    s3_relay: Relay,
 ) -> tuple[LiveServer, LiveServer]:
     """Two hosts over one database and one bucket, parts sent to the bucket through URLs."""
+    if s3_relay.is_cut:
+        s3_relay.restore()
     for host in _presigned_hosts:
         if not host.running:
             host.start()
@@ -156,7 +169,9 @@ class TestMlflowClient:
         [created] = client
         urls = [credential.url for credential in created.credentials]
         assert len(urls) == 3
-        assert all(url.startswith(f"{s3_proxy.url}/{presigned_bucket.name}/") for url in urls)
+        assert all(
+            url.startswith(f"{presigned_bucket.endpoint}/{presigned_bucket.name}/") for url in urls
+        )
         assert all("X-Amz-Signature=" in url for url in urls)
         assert sorted(s3_proxy.parts) == [1, 2, 3]  # every part went to S3, none to us
         keys = _run_keys(presigned_bucket, run.info.run_id)
@@ -349,3 +364,28 @@ class TestProtocol:
             assert done.status_code == 400
             assert http.get(f"{files}/later/inner.txt").content == b"x"
             assert created["upload_id"] not in presigned_bucket.pending_uploads()
+
+
+class TestStoreDown:
+    def test_complete_while_the_store_is_down_is_503_and_succeeds_once_it_is_back(
+        self,
+        hosts: tuple[LiveServer, LiveServer],
+        s3_relay: Relay,
+        presigned_bucket: S3Bucket,
+    ) -> None:
+        with httpx.Client(base_url=hosts[0].url, timeout=60) as http:
+            run_dir = _run_dir(http)
+            body = {"path": "later.bin", "num_parts": 2}
+            created = http.post(f"{MPU}/create/{run_dir}", json=body).json()
+            parts = _send_parts(created["credentials"], [PART, 10])
+            complete = {"path": "later.bin", "upload_id": created["upload_id"], "parts": parts}
+            s3_relay.cut()
+            down = http.post(f"{MPU}/complete/{run_dir}", json=complete)
+            assert down.status_code == 503, down.text
+            assert int(down.headers["retry-after"]) > 0
+            assert _run_keys(presigned_bucket, run_dir.split("/")[1]) == []
+            s3_relay.restore()
+            done = http.post(f"{MPU}/complete/{run_dir}", json=complete)
+            assert done.status_code == 200, done.text
+            read = http.get(f"/api/2.0/mlflow-artifacts/artifacts/{run_dir}/later.bin")
+            assert read.content == b"p" * (PART + 10)
