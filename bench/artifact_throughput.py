@@ -220,19 +220,34 @@ def measure_client(server: h.Server, source: Path, size: int, expected: str) -> 
     experiment = client.create_experiment(f"artifact-bench-client-{h.rand_suffix()}")
     run = client.create_run(experiment)
     parts: list[int] = []
+    spent = {"create_s": 0.0, "complete_s": 0.0}  # the server's share: start and join
     real_create = HttpArtifactRepository.create_multipart_upload
+    real_complete = HttpArtifactRepository.complete_multipart_upload
 
     def counting_create(repo: object, local_file: str, num_parts: int = 1, *rest: object) -> object:
         parts.append(num_parts)
-        return real_create(repo, local_file, num_parts, *rest)  # type: ignore[arg-type]
+        started = time.perf_counter()
+        try:
+            return real_create(repo, local_file, num_parts, *rest)  # type: ignore[arg-type]
+        finally:
+            spent["create_s"] += time.perf_counter() - started
+
+    def timed_complete(repo: object, *args: object, **kwargs: object) -> object:
+        started = time.perf_counter()
+        try:
+            return real_complete(repo, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            spent["complete_s"] += time.perf_counter() - started
 
     HttpArtifactRepository.create_multipart_upload = counting_create  # type: ignore[method-assign]
+    HttpArtifactRepository.complete_multipart_upload = timed_complete  # type: ignore[method-assign]
     try:
         started = time.perf_counter()
         client.log_artifact(run.info.run_id, str(source))
         upload = time.perf_counter() - started
     finally:
         HttpArtifactRepository.create_multipart_upload = real_create  # type: ignore[method-assign]
+        HttpArtifactRepository.complete_multipart_upload = real_complete  # type: ignore[method-assign]
     if not parts:
         raise RuntimeError(f"{server.name}: the client did not upload in parts")
     with tempfile.TemporaryDirectory(prefix="artifact-bench-back-") as back:
@@ -248,6 +263,7 @@ def measure_client(server: h.Server, source: Path, size: int, expected: str) -> 
     mib = size / 1024**2
     return {
         "parts": float(parts[0]),
+        **spent,
         "upload_s": upload,
         "download_s": download,
         "upload_mb_s": mib / upload,
@@ -315,6 +331,8 @@ def main() -> None:
         ratio = ours_c[key] / mlflow_c[key]
         results[f"client_{key}_ratio"] = ratio
         print(f"{label:>10} {ours_c[key]:>10.1f} {mlflow_c[key]:>10.1f} {ratio:>12.2f}")
+    for key, label in (("create_s", "create s"), ("complete_s", "complete s")):
+        print(f"{label:>10} {ours_c[key]:>10.2f} {mlflow_c[key]:>10.2f}")
     h.RESULTS_DIR.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     text = json.dumps(results, indent=2)
