@@ -181,6 +181,8 @@ class ObjectArtifactStore:
             await to_thread.run_sync(obstore.list_with_delimiter, self.store)
         except (StoreError, OSError) as exc:
             raise ObjectStoreUnreachable(str(exc).splitlines()[0] if str(exc) else "") from exc
+        if self.multipart is not None:
+            await self.multipart.warm()
 
     async def write(self, path: str, chunks: AsyncIterable[bytes], *, max_bytes: int) -> int:
         _check(path)

@@ -94,6 +94,14 @@ class S3Multipart:
                 )
             return self._client
 
+    async def warm(self) -> None:
+        """Make the client now (reading credentials, building it takes a second), so the first
+        upload does not wait for it; a failure shows again, with its reason, on first use."""
+        from botocore.exceptions import BotoCoreError
+
+        with contextlib.suppress(BotoCoreError, ValueError):
+            await to_thread.run_sync(self._s3)
+
     async def _call(self, operation: str, **params: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
 
