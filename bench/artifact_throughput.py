@@ -279,6 +279,11 @@ def main() -> None:
         action="store_true",
         help="ours with ARTIFACT_PRESIGNED_UPLOADS=false: the client's parts through our server",
     )
+    parser.add_argument(
+        "--mlflow-first",
+        action="store_true",
+        help="MLflow's side first in each pair (to see what the order costs)",
+    )
     args = parser.parse_args()
     size = args.size_mb * 1024**2
     mlflow_bin = h.ensure_mlflow_venv()
@@ -302,10 +307,11 @@ def main() -> None:
             servers.append(ours)
             mlflow = start_mlflow(workdir, moto.base_url, bucket, mlflow_bin)
             servers.append(mlflow)
-            for server in (ours, mlflow):
+            order = (mlflow, ours) if args.mlflow_first else (ours, mlflow)
+            for server in order:
                 h.log(f"{server.name}: upload and download of {args.size_mb} MiB")
                 results[server.name] = measure(server, source, size, expected)
-            for server in (ours, mlflow):
+            for server in order:
                 h.log(f"{server.name}: the mlflow client's multipart upload and download")
                 results[f"{server.name}_client"] = measure_client(server, source, size, expected)
         finally:
