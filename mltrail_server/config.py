@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # store through presigned URLs (in parallel ranges). Off by default: the clients must
     # then reach the store themselves, which a bucket behind the server often is not.
     artifact_presigned_downloads: bool = False
+    # With an `s3://` ARTIFACT_ROOT: the mlflow client's multipart upload sends its parts
+    # straight to the bucket through presigned URLs, as MLflow's server does on S3 (the
+    # clients must reach the bucket). False, or another root: the parts go through this server.
+    artifact_presigned_uploads: bool = True
     # Largest artifact file accepted by an upload, in bytes (larger: 413).
     artifact_max_bytes: int = Field(default=5 * 1024**3, ge=1)
     # None: on whenever the server can be reached beyond loopback (HOST is not a loopback

@@ -88,3 +88,13 @@ def test_the_database_url_is_shown_without_its_password(monkeypatch: pytest.Monk
     assert load_settings().shown_database_url == "postgresql://tracker:***@db:5432/tracker"
     monkeypatch.setenv("DATABASE_URL", "")
     assert load_settings().shown_database_url == "sqlite:///data/tracker.db"
+
+
+def test_presigned_uploads_are_on_unless_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARTIFACT_PRESIGNED_UPLOADS", raising=False)
+    assert load_settings().artifact_presigned_uploads is True
+    monkeypatch.setenv("ARTIFACT_PRESIGNED_UPLOADS", "false")
+    assert load_settings().artifact_presigned_uploads is False
+    monkeypatch.setenv("ARTIFACT_PRESIGNED_UPLOADS", "sometimes")
+    with pytest.raises(SettingsError, match="ARTIFACT_PRESIGNED_UPLOADS"):
+        load_settings()

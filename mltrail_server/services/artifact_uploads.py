@@ -12,6 +12,10 @@ as a presigned URL's signature is: the client sends parts without its API key.
 `complete` streams the parts, in order, into the file (the store's own multipart upload, so
 memory stays bounded), then removes the staging; until then nothing is visible. `abort`
 removes the staging; aborting an upload that is gone already is fine (a retried abort).
+
+That is the path through this server, for local roots, `gs://` and `az://`, and for `s3://`
+with ARTIFACT_PRESIGNED_UPLOADS=false. On `s3://` otherwise the parts go straight to the
+bucket through presigned URLs (`artifact_uploads_s3`), and this class hands over to it.
 """
 
 import json
@@ -29,10 +33,11 @@ from mltrail_server.services.artifact_paths import (
     ArtifactLocation,
     canonical_path,
 )
+from mltrail_server.services.artifact_uploads_s3 import RequestedPart, S3Uploads
 from mltrail_server.services.artifacts import ArtifactService
-from mltrail_server.storage import ArtifactDownload
+from mltrail_server.storage import ArtifactDownload, ObjectArtifactStore
 
-__all__ = ["ArtifactUploads", "StartedUpload"]
+__all__ = ["ArtifactUploads", "RequestedPart", "StartedUpload"]
 
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _READ_BYTES = 1024 * 1024
@@ -43,6 +48,8 @@ class StartedUpload:
     upload_id: str
     owner_prefix: str  # the run's (or model's) artifacts folder in the store
     num_parts: int
+    # The presigned URL of each part in the bucket; None: the parts go through this server.
+    part_urls: list[str] | None = None
 
 
 def staging_of(owner_prefix: str, upload_id: str) -> str:
@@ -74,6 +81,15 @@ async def _single(chunk: bytes) -> AsyncIterator[bytes]:
 @dataclass
 class ArtifactUploads:
     artifacts: ArtifactService
+    presigned: bool = False  # ARTIFACT_PRESIGNED_UPLOADS
+
+    @property
+    def _s3(self) -> S3Uploads | None:
+        """The uploads straight into the bucket, when the store and the setting allow them."""
+        store = self.artifacts.store
+        if self.presigned and isinstance(store, ObjectArtifactStore) and store.signs_part_uploads:
+            return S3Uploads(self.artifacts, store)
+        return None
 
     def _file(self, directory: ArtifactLocation, local_file: str) -> ArtifactLocation:
         """The file the upload writes: the client's file name in the directory of the route."""
@@ -91,6 +107,9 @@ class ArtifactUploads:
         target = self._file(directory, local_file)
         await self.artifacts.check_owner(target)
         await self.artifacts.session.close()
+        if (s3 := self._s3) is not None:
+            upload_id, urls = await s3.create(target, num_parts)
+            return StartedUpload(upload_id, target.prefix, num_parts, urls)
         upload_id = secrets.token_hex(16)
         manifest = json.dumps({"path": target.store_path, "num_parts": num_parts}).encode()
         staging = staging_of(target.prefix, upload_id)
@@ -126,11 +145,19 @@ class ArtifactUploads:
         return (await self.artifacts.write_file(path, chunks, declared)).size or 0
 
     async def complete(
-        self, directory: ArtifactLocation, local_file: str, upload_id: str, parts: list[int]
+        self,
+        directory: ArtifactLocation,
+        local_file: str,
+        upload_id: str,
+        requested: list[RequestedPart],
     ) -> None:
         target = self._file(directory, local_file)
         await self.artifacts.check_owner(target)
         await self.artifacts.session.close()
+        if (s3 := self._s3) is not None:
+            await s3.complete(target, upload_id, requested)
+            return
+        parts = [part.number for part in requested]
         manifest = await self._manifest(target.prefix, _upload_id(upload_id))
         if manifest.get("path") != target.store_path:
             raise InvalidInput(f"path: upload {upload_id} is of {manifest.get('path')!r}")
@@ -160,4 +187,7 @@ class ArtifactUploads:
         target = self._file(directory, local_file)
         await self.artifacts.check_owner(target)
         await self.artifacts.session.close()
+        if (s3 := self._s3) is not None:
+            await s3.abort(target, upload_id)
+            return
         await self.artifacts.store.delete(staging_of(target.prefix, _upload_id(upload_id)))

@@ -125,11 +125,11 @@ class ArtifactService:
         self, path: str, chunks: AsyncIterable[bytes], declared_length: int | None
     ) -> FileInfo:
         if declared_length is not None and declared_length > self.max_bytes:
-            raise self._too_large()
+            raise self.too_large()
         try:
             size = await self.store.write(path, chunks, max_bytes=self.max_bytes)
         except TooLarge:
-            raise self._too_large() from None
+            raise self.too_large() from None
         except (IsADirectoryError, NotADirectoryError, FileExistsError):
             raise InvalidInput(
                 f"path: {path!r} cannot be written: a directory and a file would share a name"
@@ -201,7 +201,7 @@ class ArtifactService:
         if not await self.store.delete(_join(prefix, relative)):
             raise NotFound(f"Run {run_id} has no artifact {relative!r}")
 
-    def _too_large(self) -> PayloadTooLarge:
+    def too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(
             f"Artifact larger than the limit of {self.max_bytes} bytes (ARTIFACT_MAX_BYTES)"
         )

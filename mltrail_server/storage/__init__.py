@@ -6,8 +6,11 @@ from mltrail_server.config import Settings
 from mltrail_server.storage.base import ArtifactDownload, ArtifactStore, FileInfo, TooLarge
 from mltrail_server.storage.local import LocalArtifactStore
 from mltrail_server.storage.object_store import (
+    NoSuchUpload,
     ObjectArtifactStore,
     ObjectStoreUnreachable,
+    PartsRefused,
+    UploadedPart,
     open_object_store,
 )
 
@@ -16,9 +19,12 @@ __all__ = [
     "ArtifactStore",
     "FileInfo",
     "LocalArtifactStore",
+    "NoSuchUpload",
     "ObjectArtifactStore",
     "ObjectStoreUnreachable",
+    "PartsRefused",
     "TooLarge",
+    "UploadedPart",
     "open_artifact_store",
 ]
 

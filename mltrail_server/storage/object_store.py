@@ -16,6 +16,7 @@ APIs): a client retries, and the next request reaches the store again once it is
 """
 
 import asyncio
+import builtins
 import logging
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -30,8 +31,23 @@ from obstore.store import AzureStore, GCSStore, S3Store
 from mltrail_server.errors import Unavailable
 from mltrail_server.services.artifact_paths import UPLOAD_MARKER
 from mltrail_server.storage.base import ArtifactDownload, FileInfo, TooLarge
+from mltrail_server.storage.s3_multipart import (
+    NoSuchUpload,
+    PartsRefused,
+    S3Multipart,
+    StoreFailed,
+    UploadedPart,
+    boto3_session,
+)
 
-__all__ = ["ObjectArtifactStore", "ObjectStoreUnreachable", "open_object_store"]
+__all__ = [
+    "NoSuchUpload",
+    "ObjectArtifactStore",
+    "ObjectStoreUnreachable",
+    "PartsRefused",
+    "UploadedPart",
+    "open_object_store",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +86,7 @@ def open_object_store(url: str, *, s3_endpoint_url: str = "") -> "ObjectArtifact
     }
     retry: dict[str, Any] = {"max_retries": 3, "retry_timeout": timedelta(seconds=10)}
     store: ObjectStore
+    multipart = None
     if scheme == "s3":
         config: dict[str, Any] = {}
         if s3_endpoint_url:
@@ -86,13 +103,14 @@ def open_object_store(url: str, *, s3_endpoint_url: str = "") -> "ObjectArtifact
             retry_config=retry,  # type: ignore[arg-type]
             credential_provider=_aws_profile_credentials(os.environ),
         )
+        multipart = S3Multipart(bucket, prefix or "", s3_endpoint_url, os.environ)
     elif scheme == "gs":
         store = GCSStore(bucket, prefix=prefix, client_options=client, retry_config=retry)  # type: ignore[arg-type]
     elif scheme == "az":
         store = AzureStore(bucket, prefix=prefix, client_options=client, retry_config=retry)  # type: ignore[arg-type]
     else:
         raise ValueError(f"scheme {scheme!r} is not one of {', '.join(SCHEMES)}")
-    return ObjectArtifactStore(store, url)
+    return ObjectArtifactStore(store, url, multipart)
 
 
 def _aws_profile_credentials(env: Mapping[str, str]) -> Any:
@@ -109,12 +127,11 @@ def _aws_profile_credentials(env: Mapping[str, str]) -> Any:
     profile = env.get("AWS_PROFILE") or None
     if profile is None and not any(os.path.isfile(name) for name in files):
         return None
-    import boto3
     from botocore.exceptions import BotoCoreError
     from obstore.auth.boto3 import Boto3CredentialProvider
 
     try:
-        return Boto3CredentialProvider(boto3.Session(profile_name=profile))
+        return Boto3CredentialProvider(boto3_session(env))
     except (BotoCoreError, ValueError) as exc:
         return _NoCredentials(f"AWS_PROFILE={profile or 'default'}: {exc}")
 
@@ -140,9 +157,13 @@ def _visible(key: str) -> bool:
 
 
 class ObjectArtifactStore:
-    def __init__(self, store: ObjectStore, where: str) -> None:
+    def __init__(
+        self, store: ObjectStore, where: str, multipart: S3Multipart | None = None
+    ) -> None:
         self.store = store
         self.where = where
+        # S3's own multipart upload, for parts sent straight to the bucket (s3:// only).
+        self.multipart = multipart
 
     def _unavailable(self, exc: BaseException) -> Unavailable:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -160,6 +181,8 @@ class ObjectArtifactStore:
             await to_thread.run_sync(obstore.list_with_delimiter, self.store)
         except (StoreError, OSError) as exc:
             raise ObjectStoreUnreachable(str(exc).splitlines()[0] if str(exc) else "") from exc
+        if self.multipart is not None:
+            await self.multipart.warm()
 
     async def write(self, path: str, chunks: AsyncIterable[bytes], *, max_bytes: int) -> int:
         _check(path)
@@ -304,3 +327,61 @@ class ObjectArtifactStore:
         except (StoreError, OSError) as exc:
             raise self._unavailable(exc) from exc
         return url
+
+    # -- S3's own multipart upload (parts sent by the client through presigned URLs) ----------
+
+    @property
+    def signs_part_uploads(self) -> bool:
+        """Whether clients can send an upload's parts straight to the store (S3)."""
+        return self.multipart is not None
+
+    def _s3(self) -> S3Multipart:
+        if self.multipart is None:
+            raise ValueError(f"{self.where} takes no presigned part uploads")
+        return self.multipart
+
+    async def start_upload(
+        self, path: str, num_parts: int, expires: timedelta
+    ) -> tuple[str, "builtins.list[str]"]:
+        """Start S3's multipart upload of the file at `path`: its upload id and one presigned
+        URL per part. Refused like `write` when a directory or a file is in the way."""
+        _check(path)
+        await self._refuse_conflicts(path)
+        s3 = self._s3()
+        try:
+            upload_id = await s3.create(path)
+            return upload_id, await s3.sign_parts(path, upload_id, num_parts, expires)
+        except StoreFailed as exc:
+            raise self._unavailable(exc) from exc
+
+    async def uploaded_parts(self, path: str, upload_id: str) -> dict[int, UploadedPart]:
+        """The parts S3 holds of the upload; `NoSuchUpload` when it knows none."""
+        _check(path)
+        try:
+            return await self._s3().parts(path, upload_id)
+        except StoreFailed as exc:
+            raise self._unavailable(exc) from exc
+
+    async def complete_upload(
+        self, path: str, upload_id: str, parts: "builtins.list[UploadedPart]"
+    ) -> None:
+        """Join the parts into the file at `path`, which appears only now. Refused like `write`
+        (the upload then aborted) when a directory or a file came in the way meanwhile."""
+        _check(path)
+        try:
+            await self._refuse_conflicts(path)
+        except (IsADirectoryError, NotADirectoryError):
+            await self.abort_upload(path, upload_id)
+            raise
+        try:
+            await self._s3().complete(path, upload_id, parts)
+        except StoreFailed as exc:
+            raise self._unavailable(exc) from exc
+
+    async def abort_upload(self, path: str, upload_id: str) -> None:
+        """Drop the upload and every part of it; an upload already gone is fine."""
+        _check(path)
+        try:
+            await self._s3().abort(path, upload_id)
+        except StoreFailed as exc:
+            raise self._unavailable(exc) from exc

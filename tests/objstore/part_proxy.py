@@ -1,7 +1,8 @@
-"""A TCP proxy between an HTTP client and the tracking server that drops the connection of
-the first PUT of one part of an MLflow multipart upload (`.../mpu/part/<id>/<n>/...`) in the
-middle of its body, and passes everything else through: the network failing one part, with
-no help from the server.
+"""A TCP proxy between an HTTP client and the tracking server (or the S3 endpoint) that drops
+the connection of the first PUT of one part of a multipart upload in the middle of its body,
+and passes everything else through: the network failing one part, with no help from the
+server. A part is `.../mpu/part/<id>/<n>/...` on the tracking server (`SERVER_PART`), or
+`...?partNumber=<n>&...` on S3 (`S3_PART`, a presigned `upload_part` URL).
 
 The proxy reads the request line of each connection's first request only; the mlflow client
 sends each part with `requests.put`, on a connection of its own."""
@@ -14,20 +15,25 @@ import threading
 from tests.objstore.s3 import pipe
 from tests.sdk.live_server import free_port
 
-__all__ = ["PartDroppingProxy"]
+__all__ = ["S3_PART", "SERVER_PART", "PartDroppingProxy"]
 
-_PART_PUT = re.compile(rb"^PUT \S*/mpu/part/[0-9a-f]{32}/(\d+)/")
+SERVER_PART = re.compile(rb"^PUT \S*/mpu/part/[0-9a-f]{32}/(\d+)/")
+S3_PART = re.compile(rb"^PUT \S*[?&]partNumber=(\d+)[& ]")
 _HEAD_LIMIT = 64 * 1024
 _BODY_BEFORE_DROP = 256 * 1024  # the server has part of the part when the connection goes
 
 
 class PartDroppingProxy:
     """127.0.0.1:`port` → 127.0.0.1:`target_port`. `parts` lists the part number of every
-    part PUT seen, in order; the first PUT of part `drop_part` is cut mid-body."""
+    part PUT seen, in order; the first PUT of part `drop_part` is cut mid-body (none when
+    `drop_part` is None)."""
 
-    def __init__(self, target_port: int, drop_part: int) -> None:
+    def __init__(
+        self, target_port: int, drop_part: int | None, part: re.Pattern[bytes] = SERVER_PART
+    ) -> None:
         self.target_port = target_port
         self.drop_part = drop_part
+        self.part = part
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.parts: list[int] = []
@@ -44,6 +50,13 @@ class PartDroppingProxy:
         self._listener = listener
         self._thread = threading.Thread(target=self._accept, args=(listener,), daemon=True)
         self._thread.start()
+
+    def reset(self, drop_part: int | None) -> None:
+        """Forget the parts seen; drop the first PUT of `drop_part` from now on."""
+        with self._lock:
+            self.parts = []
+            self.dropped = 0
+            self.drop_part = drop_part
 
     def stop(self) -> None:
         if self._listener is not None:
@@ -74,7 +87,7 @@ class PartDroppingProxy:
         except OSError:
             self._close(client, upstream)
             return
-        part = _PART_PUT.match(first)
+        part = self.part.match(first)
         drop = False
         if part is not None:
             with self._lock:

@@ -198,6 +198,9 @@ class Relay:
             except OSError:
                 client.close()
                 continue
+            # The timeout was for connecting: an answer may take longer (moto joins 200 MiB
+            # of parts in seconds), and a recv timing out would cut the request short.
+            upstream.settimeout(None)
             with self._lock:
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):

@@ -219,7 +219,8 @@ class TestLargeFile:
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """With the client's default part size (10 MiB): 20 parts; its threshold (500 MB by
-        default) is lowered to the file's size."""
+        default) is lowered to the file's size. The server keeps ARTIFACT_PRESIGNED_UPLOADS at
+        its default: the parts go to the bucket (through the relay) by presigned URLs."""
         mlflow = require_module("mlflow", "the large-file test drives the real mlflow client")
         server, _, bucket = relayed
         size = LARGE

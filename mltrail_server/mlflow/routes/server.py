@@ -26,7 +26,9 @@ async def mlflow_version() -> PlainTextResponse:
 async def server_info(store: ArtifactStoreDep, settings: SettingsDep) -> wire.ServerInfo:
     """A SQL store with proxied artifacts, no workspaces; multipart uploads (through
     `mlflow-artifacts/mpu`) where artifacts live in object storage, as MLflow's server
-    offers them for its cloud stores, and multipart downloads from presigned URLs where
+    offers them for its cloud stores (the parts straight to an S3 bucket through presigned
+    URLs where ARTIFACT_PRESIGNED_UPLOADS allows, through this server otherwise: the same
+    protocol to the client), and multipart downloads from presigned URLs where
     ARTIFACT_PRESIGNED_DOWNLOADS allows them."""
     in_bucket = isinstance(store, ObjectArtifactStore)
     return wire.ServerInfo(
