@@ -19,12 +19,13 @@ import httpx
 import obstore
 from obstore.store import S3Store
 
-from tests.sdk.live_server import free_port
+from tests.sdk.live_server import free_port, spawn_uvicorn
 from tests.services_available import require_module
 
-__all__ = ["CREDENTIALS", "Moto", "Relay", "S3Bucket"]
+__all__ = ["CREDENTIALS", "Moto", "Relay", "S3Bucket", "start_and_wait_for_exit"]
 
 START_TIMEOUT_SECONDS = 30.0
+EXIT_TIMEOUT_SECONDS = 60
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -232,3 +233,27 @@ class Relay:
 
     def stop(self) -> None:
         self.cut()
+
+
+def start_and_wait_for_exit(
+    directory: Path, env: dict[str, str], keys: dict[str, str] = CREDENTIALS
+) -> tuple[int, str]:
+    """A server started with `env` (and the AWS `keys` in its environment) that is expected
+    to stop by itself at start: its exit code and what it logged."""
+    log = directory / "server.log"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{directory / 't.db'}",
+        "REDIS_URL": "",
+        "DATA_DIR": str(directory / "data"),
+        **keys,
+        **env,
+    }
+    process = spawn_uvicorn(free_port(), environment, log)
+    try:
+        code = process.wait(timeout=EXIT_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        raise AssertionError(f"the server kept running:\n{log.read_text()[-2000:]}") from None
+    return code, log.read_text()

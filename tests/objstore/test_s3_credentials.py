@@ -5,7 +5,6 @@ few unsigned calls that create the user), so a request signed with any other key
 
 import json
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.objstore.s3 import Moto
-from tests.sdk.live_server import LiveServer, free_port, spawn_uvicorn
+from tests.objstore.s3 import Moto, start_and_wait_for_exit
+from tests.sdk.live_server import LiveServer
 
 boto3 = pytest.importorskip("boto3")
 
 # create_user, put_user_policy, create_access_key: the calls before signatures are checked.
 UNSIGNED_SETUP_CALLS = 3
-EXIT_TIMEOUT_SECONDS = 60
 REGION = "eu-west-1"
 
 
@@ -127,31 +125,12 @@ def test_a_profile_in_the_shared_files_signs_the_servers_requests(
     assert any(name.endswith(f"{uuid.UUID(run['id']).hex}/artifacts/a.txt") for name in keys)
 
 
-def _start_and_wait_for_exit(directory: Path, env: dict[str, str]) -> tuple[int, str]:
-    log = directory / "server.log"
-    environment = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{directory / 't.db'}",
-        "REDIS_URL": "",
-        "DATA_DIR": str(directory / "data"),
-        **env,
-    }
-    process = spawn_uvicorn(free_port(), environment, log)
-    try:
-        code = process.wait(timeout=EXIT_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-        raise AssertionError(f"the server kept running:\n{log.read_text()[-2000:]}") from None
-    return code, log.read_text()
-
-
 def test_a_profile_whose_key_the_store_refuses_stops_the_start(
     tmp_path: Path, signed_moto: tuple[Moto, dict[str, str]]
 ) -> None:
     moto, key = signed_moto
     files = _shared_files(tmp_path, key["id"], "not-the-secret")
-    code, log = _start_and_wait_for_exit(tmp_path, _server_env(moto, key["bucket"], files))
+    code, log = start_and_wait_for_exit(tmp_path, _server_env(moto, key["bucket"], files), keys={})
     assert code != 0
     assert f"ARTIFACT_ROOT=s3://{key['bucket']}/team: the store cannot be reached" in log
 
@@ -161,7 +140,7 @@ def test_a_profile_that_is_not_in_the_files_is_named_at_start(
 ) -> None:
     moto, key = signed_moto
     files = {**_shared_files(tmp_path, key["id"], key["secret"]), "AWS_PROFILE": "nobody"}
-    code, log = _start_and_wait_for_exit(tmp_path, _server_env(moto, key["bucket"], files))
+    code, log = start_and_wait_for_exit(tmp_path, _server_env(moto, key["bucket"], files), keys={})
     assert code != 0
     assert "AWS_PROFILE=nobody" in log
     assert "Traceback" not in log

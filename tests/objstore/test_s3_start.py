@@ -3,48 +3,25 @@ serve, or a bucket that does not answer, stops it with a line naming ARTIFACT_RO
 `s3://` root never becomes a local folder named `s3:` (it did before object storage)."""
 
 import os
-import subprocess
 import uuid
 from pathlib import Path
 
 import httpx
 
-from tests.objstore.s3 import CREDENTIALS, S3Bucket
-from tests.sdk.live_server import ROOT, LiveServer, free_port, spawn_uvicorn
-
-EXIT_TIMEOUT_SECONDS = 60
-
-
-def _start_and_wait_for_exit(directory: Path, env: dict[str, str]) -> tuple[int, str]:
-    log = directory / "server.log"
-    environment = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{directory / 't.db'}",
-        "REDIS_URL": "",
-        "DATA_DIR": str(directory / "data"),
-        **CREDENTIALS,
-        **env,
-    }
-    process = spawn_uvicorn(free_port(), environment, log)
-    try:
-        code = process.wait(timeout=EXIT_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-        raise AssertionError(f"the server kept running:\n{log.read_text()[-2000:]}") from None
-    return code, log.read_text()
+from tests.objstore.s3 import S3Bucket, start_and_wait_for_exit
+from tests.sdk.live_server import ROOT, LiveServer, free_port
 
 
 class TestStart:
     def test_a_scheme_we_do_not_serve_stops_the_server(self, tmp_path: Path) -> None:
-        code, log = _start_and_wait_for_exit(tmp_path, {"ARTIFACT_ROOT": "ftp://host/artifacts"})
+        code, log = start_and_wait_for_exit(tmp_path, {"ARTIFACT_ROOT": "ftp://host/artifacts"})
         assert code != 0
         assert "ARTIFACT_ROOT: Value error, ftp:// is not served" in log
         assert not (tmp_path / "ftp:").exists()
 
     def test_a_bucket_that_does_not_answer_stops_the_server(self, tmp_path: Path) -> None:
         endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-        code, log = _start_and_wait_for_exit(
+        code, log = start_and_wait_for_exit(
             tmp_path,
             {"ARTIFACT_ROOT": "s3://team/tracker", "ARTIFACT_S3_ENDPOINT_URL": endpoint},
         )
