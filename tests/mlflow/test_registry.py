@@ -2,9 +2,8 @@
 PostgreSQL: log a model, register it, alias it, load it back by alias and by version,
 search, transition, rename and delete, as a team's MLflow code does.
 
-scikit-learn is not installed with the pinned client (mlflow-skinny), so the model is a
-small `mlflow.pyfunc.PythonModel`; it is saved, uploaded, registered and loaded through
-exactly the same artifact and registry calls as a scikit-learn model."""
+Most tests use a small `mlflow.pyfunc.PythonModel` (quick to save and load); one logs a
+scikit-learn classifier with `mlflow.sklearn`, as a team's training code does."""
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +48,27 @@ def _error_code(call: Any) -> str:
 
 
 class TestRegisterAliasAndLoad:
+    def test_a_scikit_learn_model_loads_by_alias_with_the_same_predictions(
+        self, client: MlflowClient
+    ) -> None:
+        linear_model = pytest.importorskip("sklearn.linear_model")
+        features = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "b": [1.0, 0.0] * 3})
+        labels = [0, 0, 0, 1, 1, 1]
+        classifier = linear_model.LogisticRegression().fit(features, labels)
+        mlflow.set_experiment(_name("sklearn"))
+        with mlflow.start_run() as run:
+            mlflow.sklearn.log_model(classifier, name="model", pip_requirements=["mlflow"])
+        name = _name("sklearn")
+        mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+        mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+        client.set_registered_model_alias(name, "champion", 2)
+
+        loaded = mlflow.sklearn.load_model(f"models:/{name}@champion")
+        assert list(loaded.predict(features)) == list(classifier.predict(features))
+        served = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(features)
+        assert list(served) == list(classifier.predict(features))
+        assert client.get_model_version_by_alias(name, "champion").version == "2"
+
     def test_a_model_registered_twice_loads_by_alias_and_by_version(
         self, client: MlflowClient
     ) -> None:
