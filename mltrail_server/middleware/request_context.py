@@ -104,7 +104,8 @@ class RequestContextMiddleware:
 
     @staticmethod
     async def _audit(scope: Scope, status: int, principal: str | None, request_id: str) -> None:
-        if not request_writes(scope) or not scope["path"].startswith("/api/"):
+        # The APIs: /api/..., and /ajax-api/..., where MLflow's UI sends the same writes.
+        if not request_writes(scope) or not scope["path"].startswith(("/api/", "/ajax-api/")):
             return
         app = scope.get("app")
         runtime = getattr(getattr(app, "state", None), "runtime", None)

@@ -196,6 +196,18 @@ CASES = [
     Case("GET", "/api/v1/users", None, **ADMIN_ONLY),
     Case("POST", "/api/v1/users/{user_id}/keys", lambda k, e, r: {"name": "x"}, **ADMIN_ONLY),
     Case("GET", "/api/v1/keys", None, **ADMIN_ONLY),
+    Case(
+        "POST",
+        "/api/v1/import/runs",
+        lambda k, e, r: {
+            "id": str(uuid.uuid4()),
+            "experiment_id": e,
+            "name": "imported",
+            "status": "completed",
+            "started_at": "2020-01-01T00:00:00Z",
+        },
+        **ADMIN_ONLY,
+    ),
     Case("DELETE", "/api/v1/keys/{key_id}", None, **ADMIN_ONLY),
     Case("GET", "/api/v1/audit", None, **ADMIN_ONLY),
     Case("PATCH", "/api/v1/users/{user_id}", lambda k, e, r: {"role": "viewer"}, **ADMIN_ONLY),

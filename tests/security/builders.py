@@ -10,7 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 
@@ -591,6 +591,32 @@ _ALL = [
         visible=False,
     ),
 ]
+# The writes MLflow's UI sends under /ajax-api: the same routes, so the same builders there.
+AJAX_WRITES = (
+    "/experiments/create",
+    "/experiments/update",
+    "/experiments/delete",
+    "/experiments/restore",
+    "/experiments/set-experiment-tag",
+    "/experiments/delete-experiment-tag",
+    "/runs/update",
+    "/runs/delete",
+    "/runs/restore",
+    "/runs/set-tag",
+    "/runs/delete-tag",
+)
+
+
+def _under_ajax(builder: Builder) -> Builder:
+    def build(i: Ids) -> Call:
+        call = builder.build(i)
+        return replace(call, path=AJAX + call.path.removeprefix(ML))
+
+    return replace(builder, template=AJAX + builder.template.removeprefix(ML), build=build)
+
+
+_BY_KEY = {builder.key: builder for builder in _ALL}
+_ALL += [_under_ajax(_BY_KEY[("POST", f"{ML}{path}")]) for path in AJAX_WRITES]
 BUILDERS = {builder.key: builder for builder in _ALL}
 
 

@@ -1,7 +1,7 @@
 """`/ajax-api/2.0/mlflow/...` and `/ajax-api/3.0/mlflow/...`: the paths MLflow's own UI calls.
 
 MLflow serves each REST route under `/ajax-api` too. These aliases are the tracking reads
-its UI's pages call (../shared/reference/mlflow-ui-routes.md), built from the same route
+and writes its UI's pages call (../shared/reference/mlflow-ui-routes.md), built from the same route
 objects as the `/api` ones: same handler, same response model, same `openapi_extra`, so the
 same authorization (a read-only POST stays read-only). Anything else under the prefixes is a
 404 ENDPOINT_NOT_FOUND, as under `/api`.
@@ -15,6 +15,7 @@ from mltrail_server.mlflow.routes import (
     experiments,
     logged_models,
     metrics,
+    registry,
     run_artifacts,
     runs,
     server,
@@ -40,6 +41,22 @@ UI_ROUTES: dict[str, frozenset[tuple[str, str]]] = {
             ("GET", "/artifacts/list"),
             ("POST", "/logged-models/search"),
             ("GET", "/logged-models/{model_id}"),
+            # The registry columns and the model pages.
+            ("GET", "/registered-models/search"),
+            ("GET", "/model-versions/search"),
+            # The writes of its experiment list and run pages (create, rename, delete,
+            # restore, tags, notes): the same rules as under /api.
+            ("POST", "/experiments/create"),
+            ("POST", "/experiments/update"),
+            ("POST", "/experiments/delete"),
+            ("POST", "/experiments/restore"),
+            ("POST", "/experiments/set-experiment-tag"),
+            ("POST", "/experiments/delete-experiment-tag"),
+            ("POST", "/runs/update"),
+            ("POST", "/runs/delete"),
+            ("POST", "/runs/restore"),
+            ("POST", "/runs/set-tag"),
+            ("POST", "/runs/delete-tag"),
         }
     ),
     "3.0": frozenset({("GET", "/server-info")}),
@@ -52,6 +69,7 @@ SOURCES: dict[str, tuple[APIRouter, ...]] = {
         metrics.router,
         logged_models.router,
         run_artifacts.router,
+        registry.router,
     ),
     "3.0": (server.router,),
 }
