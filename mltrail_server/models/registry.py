@@ -44,6 +44,21 @@ class ModelVersion(BaseModel):
     updated_at: datetime
 
 
+class LoggedModel(BaseModel):
+    """A model logged by the MLflow 3 client (`<flavor>.log_model`), by or into a run."""
+
+    id: str = Field(description="MLflow's model id (`m-…`)")
+    name: str
+    model_type: str | None
+    status: str = Field(description="PENDING, READY or FAILED (MLflow's statuses)")
+    source_run_id: UUID | None = Field(description="The run that logged it, if any")
+    artifact_location: str
+    created_at: datetime
+    updated_at: datetime
+    tags: dict[str, str]
+    params: dict[str, str]
+
+
 class RegisteredModel(BaseModel):
     name: str
     description: str | None

@@ -15,6 +15,7 @@ from mltrail_server.mlflow.services.model_sources import MlflowModelSources
 from mltrail_server.models.auth import Grant, GrantCreate
 from mltrail_server.models.registry import (
     AliasTarget,
+    LoggedModel,
     ModelVersion,
     ModelVersionCreate,
     ModelVersionPage,
@@ -299,3 +300,10 @@ async def revoke_model_grant(
 async def list_run_model_versions(run_id: UUID, service: RegistryDep) -> list[ModelVersion]:
     """The versions registered from this run, newest first."""
     return [_version(r) for r in await service.versions_of_run(run_id)]
+
+
+@router.get("/runs/{run_id}/logged-models", response_model=list[LoggedModel], responses=NOT_FOUND)
+async def list_run_logged_models(run_id: UUID, service: RegistryDep) -> list[LoggedModel]:
+    """The models this run logged (MLflow 3's logged models whose source is the run, and
+    those it logged as its outputs), each once, newest first."""
+    return await service.logged_models_of_run(run_id)

@@ -15,6 +15,7 @@ stages. Services flush; the request's boundary commits.
   model's owner, a grant or an admin; reading, any signed-in caller.
 """
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +24,14 @@ from typing import Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mltrail_server.db.repositories import logged_models as logged_models_repo
 from mltrail_server.db.repositories import registry as repo
 from mltrail_server.db.repositories import registry_search
+from mltrail_server.db.repositories import runs as runs_repo
 from mltrail_server.db.tables import ModelVersion, RegisteredModel
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
+from mltrail_server.models.registry import LoggedModel
 from mltrail_server.search import (
     MODEL_VERSIONS,
     REGISTERED_MODELS,
@@ -52,6 +56,7 @@ from mltrail_server.services.registry_rules import (
     not_prompt,
     version_not_found,
 )
+from mltrail_server.services.runs import run_not_found
 
 __all__ = ["ModelRecord", "RegistryService", "ResolvedSource", "SourceResolver", "VersionRecord"]
 
@@ -386,6 +391,28 @@ class RegistryService:
 
     async def versions_of_run(self, run_id: uuid.UUID) -> list[VersionRecord]:
         return await self._versions(await repo.versions_of_run(self.session, run_id))
+
+    async def logged_models_of_run(self, run_id: uuid.UUID) -> list[LoggedModel]:
+        """The run's logged models (its own and its outputs), newest first; a run that is
+        not there (or deleted) is a 404."""
+        if await runs_repo.get(self.session, run_id) is None:
+            raise run_not_found(run_id)
+        rows = await logged_models_repo.of_run(self.session, run_id)
+        return [
+            LoggedModel(
+                id=row.id,
+                name=row.name,
+                model_type=row.model_type,
+                status=row.status,
+                source_run_id=row.source_run_id,
+                artifact_location=row.artifact_location,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                tags=json.loads(row.tags or "{}"),
+                params=json.loads(row.params or "{}"),
+            )
+            for row in rows
+        ]
 
     # -- aliases ---------------------------------------------------------------------------
 

@@ -242,6 +242,7 @@ CASES = [
         admin=404,
     ),
     Case("GET", R + "/model-versions", None, **READ),
+    Case("GET", R + "/logged-models", None, **READ),
 ]
 # Routes the matrix deliberately leaves to their own tests (streams that never end).
 STREAMING = {"/api/v1/runs/{run_id}/events", "/api/v1/experiments/{experiment_id}/events"}

@@ -193,6 +193,16 @@ class TestRunPage:
         expect(row).to_have_count(1)
         expect(row.locator(".alias")).to_have_text("@champion")
 
+    def test_shows_the_logged_models_of_the_run(self, page: Page, registry: dict[str, Any]) -> None:
+        page.goto(f"/runs/{registry['runs'][1]['id']}")
+        model_id = registry["logged_model_id"]
+        row = page.locator(f"#logged-models tr[data-logged-model='{model_id}']")
+        expect(row.locator("td.name")).to_have_text(f"model {model_id}")
+        expect(row).to_contain_text("PENDING")
+        expect(page.locator("#logged-models-count")).to_have_text("1")
+        page.goto(f"/runs/{registry['runs'][0]['id']}")
+        expect(page.locator("#logged-models tbody")).to_have_text(re.compile("^None\\."))
+
 
 class TestNamesAreText:
     """A name, description, tag or alias made of markup is shown as the text it is."""

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories.tracking import is_postgres
 from mltrail_server.db.search_sql import Attribute, JsonKeys, SearchSql
-from mltrail_server.db.tables import LoggedModel, LoggedModelMetric
+from mltrail_server.db.tables import ACTIVE, LoggedModel, LoggedModelMetric, RunLink
 from mltrail_server.search import Expr, OrderBy
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "existing_ids",
     "get",
     "metrics_of",
+    "of_run",
     "search_logged_models",
 ]
 
@@ -46,6 +47,23 @@ async def existing_ids(session: AsyncSession, model_ids: Sequence[str]) -> set[s
         return set()
     query = select(LoggedModel.id).where(LoggedModel.id.in_(sorted(set(model_ids))))
     return set((await session.execute(query)).scalars())
+
+
+async def of_run(session: AsyncSession, run_id: uuid.UUID) -> Sequence[LoggedModel]:
+    """The live logged models of a run: those it is the source of, and those it logged as
+    its outputs (MLflow's `log-outputs`), each once, newest first, then by id."""
+    outputs = select(RunLink.key).where(
+        RunLink.run_id == run_id, RunLink.direction == "output", RunLink.kind == "model"
+    )
+    query = (
+        select(LoggedModel)
+        .where(
+            LoggedModel.lifecycle == ACTIVE,
+            or_(LoggedModel.source_run_id == run_id, LoggedModel.id.in_(outputs)),
+        )
+        .order_by(LoggedModel.created_at.desc(), LoggedModel.id)
+    )
+    return (await session.execute(query)).scalars().all()
 
 
 async def add_metrics(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> None:

@@ -172,6 +172,45 @@ async function renderRegisteredVersions() {
   );
 }
 
+/** The models this run logged (MLflow 3's `log_model`): name, id, type, status, created. */
+async function renderLoggedModels() {
+  const body = document.querySelector("#logged-models tbody");
+  const note = (text) => el("tr", {}, el("td", { class: "subtle", colspan: 2 }, text));
+  let models;
+  try {
+    models = await api(`/runs/${runId}/logged-models`);
+  } catch (error) {
+    body.replaceChildren(note(error.message));
+    return;
+  }
+  document.getElementById("logged-models-count").textContent = models.length || "";
+  if (!models.length) {
+    body.replaceChildren(note("None. Models this run logs with MLflow 3 show here."));
+    return;
+  }
+  body.replaceChildren(
+    ...models.map((model) =>
+      el(
+        "tr",
+        { "data-logged-model": model.id },
+        el(
+          "td",
+          { class: "name" },
+          el("span", {}, model.name),
+          el("span", { class: "muted" }, ` ${model.id}`),
+          model.model_type ? el("div", { class: "muted" }, model.model_type) : null,
+        ),
+        el(
+          "td",
+          { class: "num" },
+          el("span", { class: "muted" }, model.status),
+          el("div", { class: "muted" }, formatDate(model.created_at)),
+        ),
+      ),
+    ),
+  );
+}
+
 document.getElementById("artifacts").addEventListener("click", (event) => {
   const link = event.target.closest("a[data-path]");
   if (!link) return;
@@ -268,6 +307,7 @@ async function start() {
   renderCharts();
   renderArtifacts();
   renderRegisteredVersions();
+  renderLoggedModels();
   live(`/runs/${runId}/events`, {
     state: (data) => {
       applyRuns(data.runs);
