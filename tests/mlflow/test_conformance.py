@@ -688,6 +688,34 @@ CASES = [
         "ajax-experiments-search-datasets-none",
         post(f"{AJAX}/experiments/search-datasets", {"experiment_ids": []}),
     ),
+    # The writes of its pages: rename, tag, note, delete and restore.
+    Case(
+        "ajax-experiments-update",
+        post(f"{AJAX}/experiments/update", {"experiment_id": "{e}", "new_name": "{en}-ui"}),
+        EXP,
+        then=(GET_EXPERIMENT,),
+    ),
+    Case(
+        "ajax-runs-update",
+        post(f"{AJAX}/runs/update", {"run_id": "{r}", "run_name": "renamed-in-the-ui"}),
+        RUN,
+        then=(GET_RUN,),
+    ),
+    Case(
+        "ajax-runs-set-tag-note",
+        post(
+            f"{AJAX}/runs/set-tag",
+            {"run_id": "{r}", "key": "mlflow.note.content", "value": "a note"},
+        ),
+        RUN,
+        then=(GET_RUN,),
+    ),
+    Case(
+        "ajax-runs-delete",
+        post(f"{AJAX}/runs/delete", {"run_id": "{r}"}),
+        RUN,
+        then=(GET_RUN,),
+    ),
     Case(
         "ajax-artifacts-list",
         get(f"{AJAX}/artifacts/list", {"run_uuid": "{r}", "path": "d"}),
