@@ -11,6 +11,7 @@ import pytest
 
 from tests.importer.conftest import run_cli, run_import
 from tests.sdk.live_server import LiveServer
+from tests.services_available import require_module
 
 EXPERIMENT = "round-trip"
 
@@ -81,7 +82,7 @@ def test_export_then_import_round_trips_exactly(
     fmt: str, ours: LiveServer, other: LiveServer, tmp_path: Path
 ) -> None:
     if fmt == "parquet":
-        pytest.importorskip("pyarrow")
+        require_module("pyarrow", "Parquet exports are read and written with it")
     ids = filled(ours, fmt)
     first = exported(ours, tmp_path / "first", fmt)
     for _ in range(2):  # the second pass stores nothing twice

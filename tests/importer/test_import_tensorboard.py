@@ -4,16 +4,18 @@ arrive as runs whose histories equal what TensorBoard's own reader (event_accumu
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import httpx
-import pytest
 
 from tests.importer.conftest import run_import
 from tests.sdk.live_server import LiveServer
+from tests.services_available import require_module
 
-tensorboardX = pytest.importorskip("tensorboardX")
-event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-pytest.importorskip("tbparse")
+tensorboardX: Any = require_module("tensorboardX", "the import tests write real event files")
+require_module("tbparse", "mltrail import tensorboard reads event files with it")
+require_module("tensorboard", "the import tests read the files back with TensorBoard's reader")
+from tensorboard.backend.event_processing import event_accumulator  # noqa: E402
 
 from mltrail.imports.tensorboard import run_id_of  # noqa: E402
 

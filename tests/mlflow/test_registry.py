@@ -16,6 +16,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from tests.services_available import require_module
+
 FRAME = pd.DataFrame({"x": [1.0, 2.0, 3.5]})
 
 
@@ -51,7 +53,9 @@ class TestRegisterAliasAndLoad:
     def test_a_scikit_learn_model_loads_by_alias_with_the_same_predictions(
         self, client: MlflowClient
     ) -> None:
-        linear_model = pytest.importorskip("sklearn.linear_model")
+        require_module("sklearn", "a scikit-learn model is what teams register")
+        from sklearn import linear_model
+
         features = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "b": [1.0, 0.0] * 3})
         labels = [0, 0, 0, 1, 1, 1]
         classifier = linear_model.LogisticRegression().fit(features, labels)

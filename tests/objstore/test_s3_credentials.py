@@ -8,14 +8,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.objstore.s3 import Moto, start_and_wait_for_exit
 from tests.sdk.live_server import LiveServer
+from tests.services_available import require_module
 
-boto3 = pytest.importorskip("boto3")
+boto3: Any = require_module("boto3", "the test makes its IAM user and bucket with it")
 
 # create_user, put_user_policy, create_access_key: the calls before signatures are checked.
 UNSIGNED_SETUP_CALLS = 3

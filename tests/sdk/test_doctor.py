@@ -122,7 +122,7 @@ class TestHealthy:
         assert [item["check"] for item in found] == CHECKS
         assert {item["status"] for item in found} == {"ok"}
         assert all(item["fix"] == "" for item in found)
-        assert "0006" in finding(found, "migrations")["detail"]
+        assert "0008" in finding(found, "migrations")["detail"]
         assert "fine for one worker" in finding(found, "redis")["detail"]
 
     def test_the_screen_has_one_mark_per_check_and_says_all_is_well(self, folder: Path) -> None:
@@ -160,7 +160,7 @@ class TestMigrations:
         migrate(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", "0004_metric_blocks")
         done = run_doctor(tmp_path, DATABASE_URL="sqlite:///old.db")
         assert done.returncode == 1
-        assert "behind: at 0004_metric_blocks, 2 migration(s)" in done.stdout
+        assert "behind: at 0004_metric_blocks, 4 migration(s)" in done.stdout
         assert "run `mltrail db upgrade`" in done.stdout
 
     def test_a_revision_newer_than_the_code_is_named(self, folder: Path) -> None:

@@ -4,6 +4,7 @@ dataset summaries of experiments (the runs table's dataset filter)."""
 import json
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import tracking as tracking_repo
@@ -43,13 +44,15 @@ class MlflowUiReadService:
         history = MlflowLoggingService(self.session, self.cache)
         metrics: list[wire.MetricWithRunId] = []
         for run_id in sorted(request.run_id):
-            series = wire.MetricHistoryResponse.model_validate_json(
+            page = orjson.loads(
                 await history.metric_history(
                     wire.GetMetricHistory(
                         run_id=run_id, metric_key=request.metric_key, max_results=limit
                     )
                 )
             )
+            # An empty series is `{}`, as MLflow writes it.
+            series = wire.MetricHistoryResponse.model_validate({"metrics": page.get("metrics", [])})
             points = sorted(series.metrics, key=lambda m: (m.timestamp, m.step, m.value))
             metrics += [
                 wire.MetricWithRunId.model_construct(
