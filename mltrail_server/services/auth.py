@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import auth as repo
 from mltrail_server.db.repositories import registry as registry_repo
+from mltrail_server.db.repositories.grants import experiment_grants, model_grants
 from mltrail_server.db.tables import ApiKey, ExperimentGrant, RegisteredModelGrant, User
 from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit
@@ -350,7 +351,7 @@ class AuthService:
                 f"user_id: {user.name} is a viewer, which writes nothing even with a grant; "
                 "make it a member first"
             )
-        await repo.add_grant(self.session, experiment_id, user_id)
+        await experiment_grants.add(self.session, experiment_id, user_id)
         await self.session.flush()
         self._changed()
 
@@ -359,7 +360,7 @@ class AuthService:
     ) -> Sequence[tuple[ExperimentGrant, User]]:
         """Who was granted write access: for the experiment's owner and admins."""
         await self._manage_grants(principal, experiment_id)
-        return await repo.list_grants(self.session, experiment_id)
+        return await experiment_grants.list(self.session, experiment_id)
 
     async def revoke_grant(
         self, principal: Principal, experiment_id: uuid.UUID, user_id: uuid.UUID
@@ -367,7 +368,7 @@ class AuthService:
         """Take a grant back (its owner or an admin); the user's next write is refused."""
         await self._manage_grants(principal, experiment_id)
         self._no_viewers(principal)
-        if not await repo.delete_grant(self.session, experiment_id, user_id):
+        if not await experiment_grants.delete(self.session, experiment_id, user_id):
             raise NotFound(f"User {user_id} has no grant on experiment {experiment_id}")
         await self.session.flush()
         self._changed()
@@ -414,7 +415,7 @@ class AuthService:
         model_id, owner = found
         if owner == principal.name:
             return
-        allowed = principal.user_id is not None and await registry_repo.has_grant(
+        allowed = principal.user_id is not None and await model_grants.exists(
             self.session, model_id, principal.user_id
         )
         if not allowed:
@@ -432,7 +433,7 @@ class AuthService:
                 f"user_id: {user.name} is a viewer, which writes nothing even with a grant; "
                 "make it a member first"
             )
-        await registry_repo.add_grant(self.session, model_id, user_id)
+        await model_grants.add(self.session, model_id, user_id)
         await self.session.flush()
 
     async def list_model_grants(
@@ -440,11 +441,11 @@ class AuthService:
     ) -> Sequence[tuple[RegisteredModelGrant, User]]:
         """Who was granted write access to a registered model: for its owner and admins."""
         model_id = await self._manage_model_grants(principal, name, reading=True)
-        return await registry_repo.list_grants(self.session, model_id)
+        return await model_grants.list(self.session, model_id)
 
     async def revoke_model_grant(self, principal: Principal, name: str, user_id: uuid.UUID) -> None:
         model_id = await self._manage_model_grants(principal, name)
-        if not await registry_repo.delete_grant(self.session, model_id, user_id):
+        if not await model_grants.delete(self.session, model_id, user_id):
             raise NotFound(f"User {user_id} has no grant on registered model {name!r}")
         await self.session.flush()
 
@@ -497,7 +498,7 @@ class AuthService:
         key = (await self.epoch(), experiment_id, principal.user_id)
         allowed = grants.get(key)
         if allowed is None:
-            allowed = await repo.has_grant(self.session, experiment_id, principal.user_id)
+            allowed = await experiment_grants.exists(self.session, experiment_id, principal.user_id)
             grants.put(key, allowed)
         if not allowed:
             raise Forbidden(

@@ -1,4 +1,4 @@
-"""SQL for users, API keys, experiment grants and the audit log."""
+"""SQL for users, API keys and the audit log (grants: `grants.py`)."""
 
 import uuid
 from collections.abc import Sequence
@@ -142,42 +142,6 @@ async def run_experiment(session: AsyncSession, run_id: uuid.UUID) -> tuple[uuid
     )
     row = (await session.execute(query)).first()
     return None if row is None else (row[0], row[1])
-
-
-async def has_grant(session: AsyncSession, experiment_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    query = select(ExperimentGrant.user_id).where(
-        ExperimentGrant.experiment_id == experiment_id, ExperimentGrant.user_id == user_id
-    )
-    return (await session.execute(query)).first() is not None
-
-
-async def add_grant(session: AsyncSession, experiment_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    if not await has_grant(session, experiment_id, user_id):
-        session.add(ExperimentGrant(experiment_id=experiment_id, user_id=user_id))
-        await session.flush()
-
-
-async def list_grants(
-    session: AsyncSession, experiment_id: uuid.UUID
-) -> Sequence[tuple[ExperimentGrant, User]]:
-    """The experiment's grants with their users, oldest first."""
-    query = (
-        select(ExperimentGrant, User)
-        .join(User, User.id == ExperimentGrant.user_id)
-        .where(ExperimentGrant.experiment_id == experiment_id)
-        .order_by(ExperimentGrant.created_at, User.name)
-    )
-    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
-
-
-async def delete_grant(session: AsyncSession, experiment_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    """Whether there was such a grant to delete."""
-    result = await session.execute(
-        delete(ExperimentGrant).where(
-            ExperimentGrant.experiment_id == experiment_id, ExperimentGrant.user_id == user_id
-        )
-    )
-    return bool(getattr(result, "rowcount", 0))
 
 
 async def add_audit_events(session: AsyncSession, events: Sequence[dict[str, Any]]) -> None:

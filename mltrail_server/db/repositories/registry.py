@@ -18,17 +18,14 @@ from mltrail_server.db.tables import (
     RegisteredModel,
     RegisteredModelGrant,
     RegisteredModelTag,
-    User,
 )
 
 __all__ = [
-    "add_grant",
     "add_model",
     "add_version",
     "aliases_of",
     "allocate_version",
     "delete_alias",
-    "delete_grant",
     "delete_model",
     "delete_model_tag",
     "delete_version",
@@ -36,9 +33,7 @@ __all__ = [
     "get_alias",
     "get_model",
     "get_version",
-    "has_grant",
     "latest_versions",
-    "list_grants",
     "model_owner",
     "model_tags",
     "set_alias",
@@ -276,41 +271,5 @@ async def set_alias(session: AsyncSession, model_id: uuid.UUID, alias: str, vers
 async def delete_alias(session: AsyncSession, model_id: uuid.UUID, alias: str) -> bool:
     result = await session.execute(
         delete(ModelAlias).where(ModelAlias.model_id == model_id, ModelAlias.alias == alias)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-# -- grants ------------------------------------------------------------------------------------
-
-
-async def has_grant(session: AsyncSession, model_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    row = await session.get(RegisteredModelGrant, (model_id, user_id))
-    return row is not None
-
-
-async def add_grant(session: AsyncSession, model_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    if not await has_grant(session, model_id, user_id):
-        session.add(RegisteredModelGrant(model_id=model_id, user_id=user_id))
-        await session.flush()
-
-
-async def list_grants(
-    session: AsyncSession, model_id: uuid.UUID
-) -> Sequence[tuple[RegisteredModelGrant, User]]:
-    """The model's grants with their users, oldest first."""
-    query = (
-        select(RegisteredModelGrant, User)
-        .join(User, User.id == RegisteredModelGrant.user_id)
-        .where(RegisteredModelGrant.model_id == model_id)
-        .order_by(RegisteredModelGrant.created_at, User.name)
-    )
-    return [(row[0], row[1]) for row in await session.execute(query)]
-
-
-async def delete_grant(session: AsyncSession, model_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    result = await session.execute(
-        delete(RegisteredModelGrant).where(
-            RegisteredModelGrant.model_id == model_id, RegisteredModelGrant.user_id == user_id
-        )
     )
     return bool(getattr(result, "rowcount", 0))
