@@ -50,7 +50,7 @@ def experiment(row: ExperimentRow, tags: Mapping[str, str]) -> wire.Experiment:
         lifecycle_stage=row.lifecycle,
         last_update_time=to_ms(row.updated_at),
         creation_time=to_ms(row.created_at),
-        tags=key_values(tags) or None,
+        tags=key_values(tags),
     )
 
 
@@ -122,8 +122,7 @@ def run_json(row: Any, data: RunData, links: Sequence[RunLink]) -> dict[str, Any
     }
     body: dict[str, Any] = {
         "info": info,
-        # As MLflow's server writes it: an empty list is left out.
-        "data": {field: items for field, items in lists.items() if items},
+        "data": wire.present(lists),
         "inputs": {},
         "outputs": {},
     }
@@ -152,10 +151,8 @@ def _inputs_and_outputs(links: Iterable[RunLink]) -> dict[str, object]:
                 )
             )
     return {
-        "inputs": wire.RunInputs(
-            dataset_inputs=datasets or None, model_inputs=model_inputs or None
-        ),
-        "outputs": wire.RunOutputs(model_outputs=model_outputs or None),
+        "inputs": wire.RunInputs(dataset_inputs=datasets, model_inputs=model_inputs),
+        "outputs": wire.RunOutputs(model_outputs=model_outputs),
     }
 
 
@@ -189,10 +186,10 @@ def logged_model(
             model_type=row.model_type or "",
             source_run_id=None if row.source_run_id is None else row.source_run_id.hex,
             status_message=row.status_message,
-            tags=key_values(tags) or None,
+            tags=key_values(tags),
         ),
         data=wire.LoggedModelData(
-            params=key_values(params) or None,
-            metrics=[logged_model_metric(point) for point in metrics] or None,
+            params=key_values(params),
+            metrics=[logged_model_metric(point) for point in metrics],
         ),
     )

@@ -21,8 +21,8 @@ def model_version(record: VersionRecord) -> wire.ModelVersion:
         run_id=run_id_out(row.run_id) if row.run_id is not None else "",
         run_link=row.run_link,
         model_id=row.logged_model_id,
-        tags=key_values(record.tags) or None,
-        aliases=record.aliases or None,
+        tags=key_values(record.tags),
+        aliases=record.aliases,
     )
 
 
@@ -34,7 +34,7 @@ def registered_model(record: ModelRecord) -> wire.RegisteredModel:
         last_updated_timestamp=to_ms(row.updated_at),
         user_id=row.owner,
         description=row.description or "",
-        latest_versions=[model_version(v) for v in record.latest] or None,
-        tags=key_values(record.tags) or None,
-        aliases=[wire.Alias(alias=a, version=str(v)) for a, v in record.aliases.items()] or None,
+        latest_versions=[model_version(v) for v in record.latest],
+        tags=key_values(record.tags),
+        aliases=[wire.Alias(alias=a, version=str(v)) for a, v in record.aliases.items()],
     )

@@ -3,6 +3,7 @@ parses them). Requests ignore unknown fields, take int64 values as numbers or nu
 strings, and enums as names or numbers. Responses leave out fields that are unset."""
 
 import math
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -22,7 +23,13 @@ def _empty(value: Any) -> bool:
 
 def repeated() -> Any:
     """A repeated field of a response: left out when empty, as protobuf's JSON writes it."""
-    return Field(exclude_if=_empty)
+    return Field(default_factory=list, exclude_if=_empty)
+
+
+def present(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The repeated fields of a response built as plain JSON, with the empty ones left out:
+    the rule `repeated()` gives the wire models, for the responses rendered without them."""
+    return {name: value for name, value in fields.items() if not _empty(value)}
 
 
 Int64 = Annotated[int, INT64]
@@ -193,7 +200,7 @@ class Experiment(Message):
     lifecycle_stage: str
     last_update_time: int
     creation_time: int
-    tags: list[KeyValue] | None = None
+    tags: list[KeyValue] = repeated()
     # MLflow 3.17 names the workspace of each experiment; without workspaces it is this one.
     workspace: str = "default"
 
@@ -398,12 +405,12 @@ class DatasetInputOut(Message):
 
 
 class RunInputs(Message):
-    dataset_inputs: list[DatasetInputOut] | None = None
-    model_inputs: list[ModelInput] | None = None
+    dataset_inputs: list[DatasetInputOut] = repeated()
+    model_inputs: list[ModelInput] = repeated()
 
 
 class RunOutputs(Message):
-    model_outputs: list[ModelOutput] | None = None
+    model_outputs: list[ModelOutput] = repeated()
 
 
 class Run(Message):
@@ -476,7 +483,7 @@ class DatasetSummary(Message):
 
 
 class SearchDatasetsResponse(Message):
-    dataset_summaries: list[DatasetSummary] | None = None
+    dataset_summaries: list[DatasetSummary] = repeated()
 
 
 class GetArtifactQuery(RunRef):
@@ -538,12 +545,12 @@ class LoggedModelInfo(Message):
     model_type: str | None = None
     source_run_id: str | None = None
     status_message: str | None = None
-    tags: list[KeyValue] | None = None
+    tags: list[KeyValue] = repeated()
 
 
 class LoggedModelData(Message):
-    params: list[KeyValue] | None = None
-    metrics: list[Metric] | None = None
+    params: list[KeyValue] = repeated()
+    metrics: list[Metric] = repeated()
 
 
 class LoggedModel(Message):
@@ -574,7 +581,7 @@ class FileInfo(Message):
 
 
 class ListArtifactsResponse(Message):
-    files: list[FileInfo] | None = None
+    files: list[FileInfo] = repeated()
 
 
 class ListRunArtifacts(RunRef):
@@ -584,7 +591,7 @@ class ListRunArtifacts(RunRef):
 
 class ListRunArtifactsResponse(Message):
     root_uri: str
-    files: list[FileInfo] | None = None
+    files: list[FileInfo] = repeated()
 
 
 class ServerInfo(Message):

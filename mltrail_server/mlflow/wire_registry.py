@@ -4,7 +4,7 @@ permission rule checks (a version's `run_id` is where it came from, not somethin
 
 from pydantic import Field
 
-from mltrail_server.mlflow.wire import Int64, KeyValue, Message
+from mltrail_server.mlflow.wire import Int64, KeyValue, Message, repeated
 from mltrail_server.services.access import Targets
 
 
@@ -109,8 +109,8 @@ class ModelVersion(Message):
     run_id: str | None = None
     run_link: str | None = None
     model_id: str | None = None
-    tags: list[KeyValue] | None = None
-    aliases: list[str] | None = None
+    tags: list[KeyValue] = repeated()
+    aliases: list[str] = repeated()
 
 
 class RegisteredModel(Message):
@@ -119,9 +119,9 @@ class RegisteredModel(Message):
     last_updated_timestamp: int
     user_id: str | None = None
     description: str | None = None
-    latest_versions: list[ModelVersion] | None = None
-    tags: list[KeyValue] | None = None
-    aliases: list[Alias] | None = None
+    latest_versions: list[ModelVersion] = repeated()
+    tags: list[KeyValue] = repeated()
+    aliases: list[Alias] = repeated()
 
 
 class RegisteredModelResponse(Message):

@@ -28,7 +28,7 @@ async def list_artifacts(
         wire.FileInfo(path=posixpath.basename(e.path), is_dir=e.is_dir, file_size=e.size)
         for e in entries
     ]
-    return wire.ListArtifactsResponse(files=files or None)
+    return wire.ListArtifactsResponse(files=files)
 
 
 @router.put("/{path:path}", response_model=wire.Empty)

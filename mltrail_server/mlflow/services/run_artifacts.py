@@ -54,7 +54,7 @@ class MlflowRunArtifactService:
         ]
         return wire.ListRunArtifactsResponse(
             root_uri=run_artifact_uri(row.experiment_id, row.id, row.artifact_uri),
-            files=files or None,
+            files=files,
         )
 
     async def download(self, query: wire.GetArtifactQuery) -> tuple[ArtifactDownload, str]:

@@ -207,12 +207,14 @@ class MlflowRunService:
         )
         page = await RunSearchService(self.session).search(search, links=True)
         runs = page.runs
-        body: dict[str, Any] = {}
-        if runs.rows:
-            body["runs"] = [
-                render.run_json(row, runs.data[row.id], runs.links.get(row.id, ()))
-                for row in runs.rows
-            ]
+        body = wire.present(
+            {
+                "runs": [
+                    render.run_json(row, runs.data[row.id], runs.links.get(row.id, ()))
+                    for row in runs.rows
+                ]
+            }
+        )
         if page.next_page_token is not None:
             body["next_page_token"] = page.next_page_token
         return body
