@@ -4,16 +4,17 @@ dataset summaries of experiments (the runs table's dataset filter)."""
 import json
 from dataclasses import dataclass
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.repositories import tracking as tracking_repo
-from mltrail_server.errors import InvalidInput
+from mltrail_server.errors import InvalidInput, NotFound
 from mltrail_server.mlflow import wire
-from mltrail_server.mlflow.services.logging import MlflowLoggingService
-from mltrail_server.mlflow.translate import experiment_id_in, experiment_id_out
-from mltrail_server.models.metric_history import MAX_PAGE_SIZE
+from mltrail_server.mlflow.errors import max_results_not_positive
+from mltrail_server.mlflow.services.runs import run_not_found
+from mltrail_server.mlflow.translate import experiment_id_in, experiment_id_out, run_id_in
+from mltrail_server.models.metric_history import MAX_PAGE_SIZE, HistoryQuery
 from mltrail_server.services.cache import Cache
+from mltrail_server.services.metric_history import MetricHistoryService
 
 MAX_BULK_HISTORY_RUNS = 100
 MAX_DATASET_EXPERIMENTS = 20
@@ -41,24 +42,34 @@ class MlflowUiReadService:
         if request.metric_key is None:
             raise InvalidInput("GetMetricHistoryBulk request must specify a metric_key.")
         limit = min(request.max_results or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
-        history = MlflowLoggingService(self.session, self.cache)
+        if limit <= 0:
+            raise InvalidInput(max_results_not_positive(limit, period="."))
+        history = MetricHistoryService(self.session)
         metrics: list[wire.MetricWithRunId] = []
-        for run_id in sorted(request.run_id):
-            page = orjson.loads(
-                await history.metric_history(
-                    wire.GetMetricHistory(
-                        run_id=run_id, metric_key=request.metric_key, max_results=limit
-                    )
-                )
+        for text in sorted(request.run_id):
+            run_id = run_id_in(text)
+            query = HistoryQuery.model_construct(
+                key=request.metric_key, limit=limit, cursor=None, start_step=None, end_step=None
             )
-            # An empty series is `{}`, as MLflow writes it.
-            series = wire.MetricHistoryResponse.model_validate({"metrics": page.get("metrics", [])})
-            points = sorted(series.metrics, key=lambda m: (m.timestamp, m.step, m.value))
+            try:
+                # MLflow reads a deleted run's history too (runs/get shows deleted runs).
+                page = (
+                    await history.history(run_id, query, include_deleted=True) if run_id else None
+                )
+            except NotFound:
+                page = None
+            if page is None:
+                raise run_not_found(text)
+            points = sorted(page.points, key=lambda p: (p["timestamp"], p["step"], p["value"]))
             metrics += [
                 wire.MetricWithRunId.model_construct(
-                    key=m.key, value=m.value, timestamp=m.timestamp, step=m.step, run_id=run_id
+                    key=request.metric_key,
+                    value=p["value"],
+                    timestamp=p["timestamp"],
+                    step=p["step"],
+                    run_id=text,
                 )
-                for m in points
+                for p in points
             ]
         return wire.MetricHistoryBulkResponse(metrics=metrics)
 
@@ -91,4 +102,4 @@ class MlflowUiReadService:
             seen.setdefault(identity, summary)
             if len(seen) >= MAX_DATASET_SUMMARIES:
                 break
-        return wire.SearchDatasetsResponse(dataset_summaries=list(seen.values()) or None)
+        return wire.SearchDatasetsResponse(dataset_summaries=list(seen.values()))
