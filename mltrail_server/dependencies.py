@@ -11,7 +11,7 @@ from mltrail_server.errors import Forbidden, InvalidPath, TooManyRequests, Unaut
 from mltrail_server.runtime import Runtime
 from mltrail_server.services.access import Access, request_writes
 from mltrail_server.services.artifact_paths import ArtifactLocation, canonical_path, locate
-from mltrail_server.services.artifact_purge import ArtifactPurger
+from mltrail_server.services.artifact_purge import ArtifactPurges
 from mltrail_server.services.artifacts import ArtifactService
 from mltrail_server.services.auth import (
     CSRF_HEADER,
@@ -211,11 +211,11 @@ async def get_artifact_store(runtime: RuntimeDep) -> ArtifactStore:
 ArtifactStoreDep = Annotated[ArtifactStore, Depends(get_artifact_store)]
 
 
-async def get_artifact_purger(runtime: RuntimeDep) -> ArtifactPurger:
-    return runtime.artifact_purger
+async def get_artifact_purges(session: SessionDep, runtime: RuntimeDep) -> ArtifactPurges:
+    return ArtifactPurges(session, runtime.purge_drainer)
 
 
-ArtifactPurgerDep = Annotated[ArtifactPurger, Depends(get_artifact_purger)]
+ArtifactPurgesDep = Annotated[ArtifactPurges, Depends(get_artifact_purges)]
 
 
 async def get_artifact_service(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.config import Settings
 from mltrail_server.db.engine import Database
 from mltrail_server.db.unit_of_work import transaction
-from mltrail_server.services.artifact_purge import ArtifactPurger
+from mltrail_server.services.artifact_purge import PurgeDrainer
 from mltrail_server.services.audit import AuditLog
 from mltrail_server.services.auth import AuthService, auth_required
 from mltrail_server.services.cache import Cache, create_cache
@@ -75,7 +75,8 @@ class Runtime:
         self.artifact_store: LocalArtifactStore | ObjectArtifactStore = open_artifact_store(
             settings
         )
-        self.artifact_purger = ArtifactPurger(self.artifact_store, self._purge_database)
+        # Deletes the artifacts of purged runs and experiments (services/artifact_purge.py).
+        self.purge_drainer = PurgeDrainer(self.artifact_store, self._purge_database)
         self.rate_limiter = RateLimiter(
             settings.rate_limit_per_second,
             settings.rate_limit_burst,
@@ -92,7 +93,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Open pooled connections for the life of the server (called by the lifespan),
-        create the first admin key on an empty database, and start the audit writer."""
+        create the first admin key on an empty database, and start the audit writer and the
+        drainer of artifact purges."""
         await self._probe_artifact_store()
         await self._open(pooled=True)
         assert self._database is not None
@@ -117,6 +119,8 @@ class Runtime:
                 "(AUTH_ENABLED=true turns it on, false turns it off, everywhere)"
             )
         self.audit.start(self._database)
+        # Purges queued before this start (by a process that stopped, or another host).
+        self.purge_drainer.start()
 
     async def _probe_artifact_store(self) -> None:
         store = self.artifact_store
@@ -154,7 +158,7 @@ class Runtime:
         return database
 
     async def stop(self) -> None:
-        await self.artifact_purger.stop()
+        await self.purge_drainer.stop()
         await self.audit.stop()
         await self.rate_limiter.close()
         await self.read_routing.close()

@@ -34,7 +34,14 @@ from tests.services_available import (  # noqa: E402
 
 RUN_ID = uuid.uuid4().hex[:10]
 TEST_BUSY_TIMEOUT_SECONDS = 120.0
-TABLES = ["experiment", "metric", "api_key", "app_user", "audit_event"]  # the rest cascades
+TABLES = [
+    "experiment",
+    "metric",
+    "api_key",
+    "app_user",
+    "audit_event",
+    "artifact_purge",
+]  # the rest cascades
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -244,6 +244,26 @@ class AuditEvent(Base):
     )
 
 
+class ArtifactPurge(Base):
+    """A store folder whose objects are still to be deleted: queued in the transaction that
+    purges its run or experiment, removed once the objects are gone
+    (services/artifact_purge.py)."""
+
+    __tablename__ = "artifact_purge"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    prefix: Mapped[str] = mapped_column(Text)  # relative to ARTIFACT_ROOT
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Due from then on; a drainer that claims the row moves it past its lease.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_artifact_purge_next_attempt_at", "next_attempt_at"),)
+
+
 class LoggedModel(Base):
     """A model logged by the MLflow 3 client (`<flavor>.log_model`). Its files are artifacts
     under `<experiment>/models/<id>/artifacts`; `tags` and `params` are JSON objects."""

@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from mltrail_server.dependencies import (
-    ArtifactPurgerDep,
+    ArtifactPurgesDep,
     ExperimentServiceDep,
     PrincipalDep,
     RunServiceDep,
@@ -80,7 +80,7 @@ async def update_experiment(
 async def delete_experiment(
     experiment_id: UUID,
     service: ExperimentServiceDep,
-    purger: ArtifactPurgerDep,
+    purges: ArtifactPurgesDep,
     purge: Annotated[
         bool, Query(description="Remove it and all its runs for good, instead of a soft delete")
     ] = False,
@@ -88,10 +88,10 @@ async def delete_experiment(
     """Delete an experiment and its runs. By default the delete is soft: everything
     disappears from the API and frees the name, and `POST .../restore` brings it back.
     With `purge=true` (also for an already deleted experiment) it is irreversible, and its
-    artifact files are deleted in the background."""
+    artifact files are deleted in the background, retried until done."""
     await service.delete_experiment(experiment_id, purge=purge)
     if purge:
-        purger.schedule(ArtifactService.purge_job_of_experiment(experiment_id))
+        await purges.queue(ArtifactService.purge_prefix_of_experiment(experiment_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,13 +1,17 @@
-"""`/metrics` in Prometheus' text format: request counts and latencies by route."""
+"""`/metrics` in Prometheus' text format: request counts and latencies by route, and the
+backlog of artifact purges."""
 
 from fastapi import APIRouter, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
+
+from mltrail_server.dependencies import RuntimeDep
 
 router = APIRouter(tags=["health"])
 
@@ -26,6 +30,13 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 
+PURGE_BACKLOG = Gauge(
+    "mltrail_artifact_purge_backlog",
+    "Purged runs' and experiments' artifact folders not deleted from the store yet (as of "
+    "this process's last look at the queue)",
+    registry=REGISTRY,
+)
+
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()
@@ -33,6 +44,7 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus metrics of this process (with several workers, of the worker that answers)."""
+    PURGE_BACKLOG.set(runtime.purge_drainer.backlog)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

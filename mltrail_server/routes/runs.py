@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from mltrail_server.dependencies import ArtifactPurgerDep, ArtifactServiceDep, RunServiceDep
+from mltrail_server.dependencies import ArtifactPurgesDep, ArtifactServiceDep, RunServiceDep
 from mltrail_server.models.run import Run, RunUpdate
 from mltrail_server.routes.access import AccessRoute
 from mltrail_server.routes.responses import NOT_FOUND
@@ -31,15 +31,15 @@ async def delete_run(
     run_id: UUID,
     service: RunServiceDep,
     artifacts: ArtifactServiceDep,
-    purger: ArtifactPurgerDep,
+    purges: ArtifactPurgesDep,
     purge: Annotated[bool, Query(description="Remove it and all it logged for good")] = False,
 ) -> Response:
     """Delete a run: soft by default (restore with `POST .../restore`), or for good; its
-    artifact files are then deleted in the background."""
-    job = await artifacts.purge_job_of_run(run_id) if purge else None
+    artifact files are then deleted in the background, retried until done."""
+    prefix = await artifacts.purge_prefix_of_run(run_id) if purge else None
     await service.delete_run(run_id, purge=purge)
-    if job is not None:
-        purger.schedule(job)
+    if prefix is not None:
+        await purges.queue(prefix)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,108 +1,164 @@
-"""Purging a run or an experiment removes its artifacts too, in the background: the request
-returns once the rows are gone, and a task per purge deletes the objects, retrying while the
-store fails (with a growing pause, for up to `GIVE_UP_AFTER_SECONDS`).
+"""Purging a run or an experiment removes its artifacts too, in the background, retried until
+done, never blocking the request.
 
-A task deletes nothing until the purge is committed: it first checks that the run (or the
-experiment) is gone from the database, so a purge that was rolled back keeps its files.
-Tasks live in the process: a purge whose process stops before its files are gone leaves them
-in the store (they belong to no run any more, and are found under the run's old prefix).
+The purge queues one row per store folder (`artifact_purge`) in the transaction that deletes
+the run's or the experiment's rows: both are committed or neither is, so a purge rolled back
+keeps its files, and a purge committed is never forgotten, whatever happens to the process.
+After the commit the request wakes this process's drainer; at start the drainer takes what
+is pending (queued before a restart, or by a host that went away).
+
+A drainer claims due rows (SQL in db/repositories/artifact_purges.py), which makes them due
+again only after a lease, deletes each folder from the store (idempotent: a folder already
+gone is done), and removes a row only once its objects are gone. A failure is recorded on
+the row with the next attempt after a pause that doubles up to `LONGEST_PAUSE_SECONDS`: it
+is retried until it succeeds. A drainer that stops cleanly hands its claimed rows back; one
+that dies leaves them to the next drainer once the lease ends. Several drainers (workers,
+hosts) at once are fine: a row is claimed by one at a time, and a folder deleted twice (a
+lease ran out mid-delete) is harmless.
 """
 
 import asyncio
+import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.engine import Database
-from mltrail_server.db.repositories import experiments as experiments_repo
-from mltrail_server.db.repositories import runs as runs_repo
+from mltrail_server.db.repositories import artifact_purges as repo
+from mltrail_server.db.types import utcnow
+from mltrail_server.db.unit_of_work import after_commit, transaction
 from mltrail_server.storage import ArtifactStore
 
-__all__ = ["ArtifactPurger", "Purged", "PurgeJob"]
+__all__ = ["ArtifactPurges", "PurgeDrainer", "retry_pause"]
 
 logger = logging.getLogger(__name__)
 
-FIRST_PAUSE_SECONDS = 0.5
-LONGEST_PAUSE_SECONDS = 30.0
-GIVE_UP_AFTER_SECONDS = 3600.0
-# How long a purge may take to commit before its task decides it was rolled back.
-COMMIT_WAIT_SECONDS = 60.0
+FIRST_PAUSE_SECONDS = 1.0
+LONGEST_PAUSE_SECONDS = 60.0
+# A claimed row is due again after this long if its drainer never reports back (it died).
+LEASE = timedelta(minutes=5)
+# Rows claimed at once; a full batch is followed by the next without a pause.
+BATCH = 16
+# With nothing due, the drainer still looks this often: rows another host queued, or whose
+# lease ran out, are its to take too.
+IDLE_POLL_SECONDS = 60.0
+ERROR_MAX_CHARS = 1000
 
 
-class Purged(StrEnum):
-    RUN = "run"
-    EXPERIMENT = "experiment"
+def retry_pause(attempts: int) -> float:
+    """Seconds before the next attempt after `attempts` failed ones: 1, 2, 4... up to 60."""
+    pause: float = FIRST_PAUSE_SECONDS * 2.0 ** max(attempts - 1, 0)
+    return min(pause, LONGEST_PAUSE_SECONDS)
 
 
-@dataclass(frozen=True)
-class PurgeJob:
-    kind: Purged
-    owner_id: uuid.UUID
-    prefix: str  # the store folder holding all of its artifacts
+class PurgeDrainer:
+    """The process's background deleter of queued artifact purges."""
 
-
-class ArtifactPurger:
     def __init__(self, store: ArtifactStore, database: Callable[[], Awaitable[Database]]) -> None:
         self.store = store
         self._database = database
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._claimed: set[int] = set()
+        # Pending purges as of the last pass (the `mltrail_artifact_purge_backlog` gauge).
+        self.backlog = 0
 
-    @property
-    def pending(self) -> int:
-        return len(self._tasks)
+    def start(self) -> None:
+        """Drain what is pending now, and whenever woken, until `stop`."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            # A new event loop (an app used without its lifespan) needs an event of its own.
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run(), name="artifact-purge-drainer")
+        self._wake.set()
 
-    def schedule(self, job: PurgeJob) -> None:
-        task = asyncio.get_running_loop().create_task(self._purge(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def wake(self) -> None:
+        """A purge was committed: look at the queue now (started here if need be)."""
+        self.start()
 
     async def stop(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if self._claimed and task.get_loop() is asyncio.get_running_loop():
+            await self._release()
 
-    async def _still_there(self, job: PurgeJob) -> bool:
-        database = await self._database()
-        async with database.read_session() as session:
-            if job.kind is Purged.RUN:
-                return await runs_repo.get_any(session, job.owner_id) is not None
-            found = await experiments_repo.get(session, job.owner_id, include_deleted=True)
-            return found is not None
+    async def _release(self) -> None:
+        claimed, self._claimed = list(self._claimed), set()
+        try:
+            database = await self._database()
+            async with transaction(database.session()) as session:
+                await repo.release(session, claimed, utcnow())
+        except Exception as exc:  # the lease hands them on anyway
+            logger.warning("could not hand back %d artifact purges: %s", len(claimed), exc)
 
-    async def _purge(self, job: PurgeJob) -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        pause = FIRST_PAUSE_SECONDS
+    async def _run(self) -> None:
         while True:
+            self._wake.clear()
             try:
-                if await self._still_there(job):
-                    if loop.time() - started > COMMIT_WAIT_SECONDS:
-                        logger.info(
-                            "%s %s was not purged: its artifacts stay", job.kind, job.owner_id
-                        )
-                        return
-                else:
-                    await self.store.delete(job.prefix)
-                    return
-            except Exception as exc:  # the store or the database failing: try again later
-                if loop.time() - started > GIVE_UP_AFTER_SECONDS:
-                    logger.error(
-                        "gave up deleting the artifacts of purged %s %s under %s: %s",
-                        job.kind.value,
-                        job.owner_id,
-                        job.prefix,
-                        exc,
-                    )
-                    return
-                logger.warning(
-                    "deleting the artifacts of purged %s %s failed (%s); retrying in %.1fs",
-                    job.kind.value,
-                    job.owner_id,
-                    exc,
-                    pause,
+                pause = await self.drain()
+            except Exception as exc:  # the database failing: look again a little later
+                logger.warning("draining the artifact purges failed (%s); retrying", exc)
+                pause = LONGEST_PAUSE_SECONDS / 4
+            if pause > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), pause)
+
+    async def drain(self) -> float:
+        """One pass over the due rows; the seconds until the next pass is needed."""
+        database = await self._database()
+        now = utcnow()
+        async with transaction(database.session()) as session:
+            claimed = await repo.claim_due(session, now, now + LEASE, BATCH)
+        self._claimed.update(row.id for row in claimed)
+        for row in claimed:
+            await self._delete(database, row)
+        if len(claimed) == BATCH:
+            return 0.0
+        async with database.read_session() as session:
+            self.backlog = await repo.count(session)
+            due = await repo.next_due(session)
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return min(max((due - utcnow()).total_seconds(), 0.0), IDLE_POLL_SECONDS)
+
+    async def _delete(self, database: Database, row: repo.ClaimedPurge) -> None:
+        try:
+            await self.store.delete(row.prefix)  # False (nothing there) is done too
+        except Exception as exc:  # the store failing: this row again after a pause
+            pause = retry_pause(row.attempts)
+            logger.warning(
+                "deleting the artifacts under %s failed (attempt %d: %s); retrying in %.0fs",
+                row.prefix,
+                row.attempts,
+                exc,
+                pause,
+            )
+            error = f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+            async with transaction(database.session()) as session:
+                await repo.record_failure(
+                    session, row.id, error, utcnow() + timedelta(seconds=pause)
                 )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+        else:
+            async with transaction(database.session()) as session:
+                await repo.remove(session, row.id)
+        self._claimed.discard(row.id)
+
+
+@dataclass
+class ArtifactPurges:
+    """The request's side of the queue: folders to delete once the purge is committed."""
+
+    session: AsyncSession
+    drainer: PurgeDrainer
+
+    async def queue(self, prefix: str) -> None:
+        """Delete everything under `prefix` once the session's transaction commits (never if
+        it rolls back)."""
+        await repo.queue(self.session, prefix, utcnow())
+        after_commit(self.session, self.drainer.wake)

@@ -24,7 +24,6 @@ from mltrail_server.services.artifact_paths import (
     experiment_folder,
     run_artifact_prefix,
 )
-from mltrail_server.services.artifact_purge import Purged, PurgeJob
 from mltrail_server.storage import (
     ArtifactDownload,
     ArtifactStore,
@@ -144,18 +143,18 @@ class ArtifactService:
             raise NotFound(f"Run {run_id} not found")
         return run_artifact_prefix(run.experiment_id, run.id)
 
-    async def purge_job_of_run(self, run_id: uuid.UUID) -> PurgeJob | None:
-        """What deleting the run's artifacts takes, whatever its lifecycle; None if no run."""
+    async def purge_prefix_of_run(self, run_id: uuid.UUID) -> str | None:
+        """The store folder of all the run's artifacts, whatever its lifecycle; None if no
+        run."""
         run = await runs_repo.get_any(self.session, run_id)
         if run is None:
             return None
-        prefix = run_artifact_prefix(run.experiment_id, run.id)
-        return PurgeJob(Purged.RUN, run.id, prefix)
+        return run_artifact_prefix(run.experiment_id, run.id)
 
     @staticmethod
-    def purge_job_of_experiment(experiment_id: uuid.UUID) -> PurgeJob:
-        """What deleting all of an experiment's artifacts (runs' and models') takes."""
-        return PurgeJob(Purged.EXPERIMENT, experiment_id, experiment_folder(experiment_id))
+    def purge_prefix_of_experiment(experiment_id: uuid.UUID) -> str:
+        """The store folder of all an experiment's artifacts (runs' and models')."""
+        return experiment_folder(experiment_id)
 
     async def upload_to_run(
         self,
