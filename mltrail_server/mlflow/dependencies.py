@@ -15,6 +15,7 @@ from mltrail_server.dependencies import (
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
+from mltrail_server.mlflow.services.model_artifacts import MlflowModelArtifactService
 from mltrail_server.mlflow.services.model_sources import MlflowModelSources
 from mltrail_server.mlflow.services.run_artifacts import MlflowRunArtifactService
 from mltrail_server.mlflow.services.runs import MlflowRunService
@@ -55,6 +56,12 @@ async def get_mlflow_run_artifact_service(
     return MlflowRunArtifactService(session, artifacts)
 
 
+async def get_mlflow_model_artifact_service(
+    session: SessionDep, artifacts: ArtifactServiceDep
+) -> MlflowModelArtifactService:
+    return MlflowModelArtifactService(session, artifacts)
+
+
 async def get_registry_service(session: SessionDep) -> RegistryService:
     return RegistryService(session, MlflowModelSources(session))
 
@@ -67,6 +74,9 @@ MlflowLoggingServiceDep = Annotated[MlflowLoggingService, Depends(get_mlflow_log
 LoggedModelServiceDep = Annotated[LoggedModelService, Depends(get_logged_model_service)]
 MlflowRunArtifactServiceDep = Annotated[
     MlflowRunArtifactService, Depends(get_mlflow_run_artifact_service)
+]
+MlflowModelArtifactServiceDep = Annotated[
+    MlflowModelArtifactService, Depends(get_mlflow_model_artifact_service)
 ]
 
 

@@ -21,6 +21,7 @@ from mltrail_server.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    InvalidInput,
     NotFound,
     PayloadTooLarge,
     StorageFull,
@@ -60,9 +61,14 @@ def mlflow_error(
     )
 
 
+class BadRequest(InvalidInput):
+    """A request MLflow answers with BAD_REQUEST (400) rather than INVALID_PARAMETER_VALUE."""
+
+
 # MLflow's error code for each domain error; the nearest class in an error's MRO decides, and
 # anything else a client did wrong is INVALID_PARAMETER_VALUE.
 ERROR_CODES: dict[type[DomainError], str] = {
+    BadRequest: "BAD_REQUEST",
     NotFound: "RESOURCE_DOES_NOT_EXIST",
     Conflict: "RESOURCE_ALREADY_EXISTS",
     Unauthorized: "UNAUTHENTICATED",

@@ -232,6 +232,15 @@ def model(client: httpx.Client, ids: Ids) -> None:
     _ok(client.post(f"{API}/runs/log-metric", json=metric))
 
 
+def model_files(client: httpx.Client, ids: Ids) -> None:
+    """`MLmodel` and `data/model.pkl` among the logged model's files, where the client puts
+    them (the model's `artifact_uri`)."""
+    info = _ok(client.get(f"{API}/logged-models/{ids['m']}"))["model"]["info"]
+    root = info["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    for name, content in (("MLmodel", b"flavors: {}\n"), ("data/model.pkl", b"pickle!")):
+        assert client.put(f"{ARTIFACTS}/{root}/{name}", content=content).status_code == 200
+
+
 def delete_run(client: httpx.Client, ids: Ids) -> None:
     _ok(client.post(f"{API}/runs/delete", json={"run_id": ids["r"]}))
 
@@ -254,13 +263,18 @@ class Request:
     method: str
     path: str  # `{e}`, `{r}`, `{m}`, `{en}`... are filled from the setup's ids
     body: Any = None  # the JSON body, or the query string of a GET
+    query: Any = None  # the query string of a request with a body
+    content: bytes | None = None  # a raw body, sent instead of a JSON one
 
     def send(self, client: httpx.Client, ids: Ids) -> httpx.Response:
         path = fill(self.path, ids)
         body = fill(self.body, ids)
         if self.method == "GET":
             return client.get(path, params=body)
-        return client.request(self.method, path, json=body)
+        params = fill(self.query, ids)
+        if self.content is not None:
+            return client.request(self.method, path, params=params, content=self.content)
+        return client.request(self.method, path, params=params, json=body)
 
 
 @dataclass(frozen=True)
@@ -284,7 +298,16 @@ def post(path: str, body: Any = None) -> Request:
     return Request("POST", path, body)
 
 
+def upload(query: Any, content: bytes = b"uploaded in the UI") -> Request:
+    """MLflow's UI upload: the run and path in the query string, the file as the body."""
+    return Request("POST", f"{AJAX}/upload-artifact", query=query, content=content)
+
+
 GET_RUN = get(f"{API}/runs/get", {"run_id": "{r}"})
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # MLflow's limit for its UI's uploads
+MODEL_DIRECTORIES = f"{API}/logged-models/{{m}}/artifacts/directories"
+MODEL_FILE = f"{AJAX}/logged-models/{{m}}/artifacts/files"
+UNKNOWN_MODEL = "m-" + "0" * 31 + "1"
 GET_EXPERIMENT = get(f"{API}/experiments/get", {"experiment_id": "{e}"})
 TAGS_5 = {"name": "{en}-t", "tags": "5"}
 LOSS = {"run_id": "{r}", "metric_key": "loss"}
@@ -732,6 +755,113 @@ CASES = [
         get("/get-artifact", {"run_uuid": "{r}", "path": "../f.txt"}),
         FILES,
     ),
+    # Its upload: the file as the body, at most 10 MB, by run_uuid and path.
+    Case(
+        "ajax-upload-artifact",
+        upload({"run_uuid": "{r}", "path": "up/new.txt"}),
+        RUN,
+        then=(
+            get("/get-artifact", {"run_uuid": "{r}", "path": "up/new.txt"}),
+            get(f"{AJAX}/artifacts/list", {"run_uuid": "{r}", "path": "up"}),
+        ),
+    ),
+    Case(
+        "ajax-upload-artifact-replaces",
+        upload({"run_uuid": "{r}", "path": "d/f.txt"}, b"replaced"),
+        FILES,
+        then=(get("/get-artifact", {"run_uuid": "{r}", "path": "d/f.txt"}),),
+    ),
+    Case("ajax-upload-artifact-missing-run", upload({"path": "x.txt"}), RUN),
+    Case("ajax-upload-artifact-missing-path", upload({"run_uuid": "{r}"}), RUN),
+    Case(
+        "ajax-upload-artifact-climbs",
+        upload({"run_uuid": "{r}", "path": "../x.txt"}),
+        RUN,
+        then=(get(f"{AJAX}/artifacts/list", {"run_uuid": "{r}"}),),
+    ),
+    Case(
+        "ajax-upload-artifact-absolute",
+        upload({"run_uuid": "{r}", "path": "/etc/x.txt"}),
+        RUN,
+    ),
+    Case("ajax-upload-artifact-empty", upload({"run_uuid": "{r}", "path": "x.txt"}, b""), RUN),
+    Case(
+        "ajax-upload-artifact-too-large",
+        upload({"run_uuid": "{r}", "path": "big.bin"}, b"x" * (UPLOAD_MAX_BYTES + 1)),
+        RUN,
+        then=(get(f"{AJAX}/artifacts/list", {"run_uuid": "{r}"}),),
+    ),
+    Case(
+        "ajax-upload-artifact-at-the-limit",
+        upload({"run_uuid": "{r}", "path": "big.bin"}, b"x" * UPLOAD_MAX_BYTES),
+        RUN,
+        then=(get(f"{AJAX}/artifacts/list", {"run_uuid": "{r}"}),),
+    ),
+    Case(
+        "ajax-upload-artifact-unknown-run",
+        upload({"run_uuid": UNKNOWN_RUN, "path": "x.txt"}),
+    ),
+    # A logged model's files: listed under /api and /ajax-api, downloaded under /ajax-api.
+    Case("logged-models-artifacts-directories", get(MODEL_DIRECTORIES), (*RUN, model, model_files)),
+    Case(
+        "logged-models-artifacts-directories-subdir",
+        get(MODEL_DIRECTORIES, {"artifact_directory_path": "data"}),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "logged-models-artifacts-directories-file",
+        get(MODEL_DIRECTORIES, {"artifact_directory_path": "MLmodel"}),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "logged-models-artifacts-directories-none-yet",
+        get(MODEL_DIRECTORIES),
+        (*RUN, model),
+    ),
+    Case(
+        "logged-models-artifacts-directories-climbs",
+        get(MODEL_DIRECTORIES, {"artifact_directory_path": "../x"}),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "logged-models-artifacts-directories-unknown-model",
+        get(f"{API}/logged-models/{UNKNOWN_MODEL}/artifacts/directories"),
+    ),
+    Case(
+        "ajax-logged-models-artifacts-directories",
+        get(f"{AJAX}/logged-models/{{m}}/artifacts/directories", {"artifact_directory_path": ""}),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "ajax-logged-models-artifacts-files",
+        get(MODEL_FILE, {"artifact_file_path": "data/model.pkl"}),
+        (*RUN, model, model_files),
+        raw=True,
+    ),
+    Case(
+        "ajax-logged-models-artifacts-files-missing-path",
+        get(MODEL_FILE),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "ajax-logged-models-artifacts-files-climbs",
+        get(MODEL_FILE, {"artifact_file_path": "../../x"}),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "ajax-logged-models-artifacts-files-missing-file",
+        get(MODEL_FILE, {"artifact_file_path": "nope.txt"}),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "ajax-logged-models-artifacts-files-directory",
+        get(MODEL_FILE, {"artifact_file_path": "data"}),
+        (*RUN, model, model_files),
+    ),
+    Case(
+        "ajax-logged-models-artifacts-files-unknown-model",
+        get(f"{AJAX}/logged-models/{UNKNOWN_MODEL}/artifacts/files", {"artifact_file_path": "x"}),
+    ),
     Case("version", get("/version"), raw=True),
 ]
 
@@ -801,6 +931,8 @@ def _ids_in_text(text: str, known: dict[str, str]) -> str:
     for value, name in known.items():
         if len(value) >= 8:
             text = text.replace(value, name)
+        else:  # MLflow's small experiment ids, where a message names a store path
+            text = re.sub(rf"(?<![\w/-]){re.escape(value)}(?=/)", name, text)
     return HEX_ID.sub("<new id>", text)
 
 

@@ -591,6 +591,21 @@ _ALL = [
         visible=False,
     ),
 ]
+# MLflow's UI upload: the run and path in the query string, the file as the raw body.
+_ALL.append(
+    Builder(
+        "POST",
+        f"{AJAX}/upload-artifact",
+        Rule.OWNED,
+        lambda i: Call(
+            "POST",
+            f"{AJAX}/upload-artifact",
+            content=b"evil",
+            query={"run_uuid": i.run, "path": "model.pkl"},
+            content_type="application/octet-stream",
+        ),
+    )
+)
 # The writes MLflow's UI sends under /ajax-api: the same routes, so the same builders there.
 AJAX_WRITES = (
     "/experiments/create",

@@ -41,6 +41,7 @@ UI_ROUTES: dict[str, frozenset[tuple[str, str]]] = {
             ("GET", "/artifacts/list"),
             ("POST", "/logged-models/search"),
             ("GET", "/logged-models/{model_id}"),
+            ("GET", "/logged-models/{model_id}/artifacts/directories"),
             # The registry columns and the model pages.
             ("GET", "/registered-models/search"),
             ("GET", "/model-versions/search"),

@@ -1,10 +1,16 @@
 """/api/2.0/mlflow/logged-models/...: the models MLflow 3's `log_model` records."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from mltrail_server.mlflow import wire
-from mltrail_server.mlflow.dependencies import LoggedModelServiceDep
+from mltrail_server.mlflow.dependencies import (
+    LoggedModelServiceDep,
+    MlflowModelArtifactServiceDep,
+)
 from mltrail_server.mlflow.errors import MlflowRoute
+from mltrail_server.mlflow.wire_artifacts import ListLoggedModelArtifacts
 from mltrail_server.services.access import READ_ONLY
 
 router = APIRouter(prefix="/logged-models", route_class=MlflowRoute)
@@ -74,3 +80,14 @@ async def log_logged_model_params(
     """Add params to a logged model."""
     await service.log_params(model_id, request.params)
     return wire.Empty()
+
+
+@router.get("/{model_id}/artifacts/directories", response_model=wire.ListRunArtifactsResponse)
+async def list_logged_model_artifacts(
+    model_id: str,
+    query: Annotated[ListLoggedModelArtifacts, Query()],
+    service: MlflowModelArtifactServiceDep,
+) -> wire.ListRunArtifactsResponse:
+    """The entries directly under `artifact_directory_path` of a logged model's files
+    (model-relative paths), with its `root_uri`; a `..` segment is a 400."""
+    return await service.list(model_id, query)
