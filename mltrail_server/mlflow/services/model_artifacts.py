@@ -45,7 +45,7 @@ class MlflowModelArtifactService:
             )
             for entry in entries
         ]
-        return wire.ListRunArtifactsResponse(root_uri=row.artifact_location, files=files or None)
+        return wire.ListRunArtifactsResponse(root_uri=row.artifact_location, files=files)
 
     async def download(
         self, model_id: str, query: GetLoggedModelArtifact
