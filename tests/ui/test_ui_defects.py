@@ -27,6 +27,8 @@ MISSING = "00000000-0000-4000-8000-00000000abcd"
 # The first colour of the palette (format.js): a run page's only series.
 SERIES_RGB = (0x4F, 0x6B, 0xED)
 LONG_KEY = "validation/top5_accuracy_moving_average"
+# A title that fits its chart's line with the point count, but not with a hover readout too.
+HOVER_KEY = "validation/top5_accuracy_exponential_moving_avg1"
 PHONE = {"width": 390, "height": 844}
 FIRST_KEY = re.compile(r"First admin API key \(shown once, keep it safe\): (\S+)")
 
@@ -50,7 +52,7 @@ def world(api: httpx.Client) -> dict[str, Any]:
         experiment["id"],
         "calm",
         params={"lr": "0.01", "optimizer": "sgd"},
-        metrics={"grad_norm": [2.0, 1.0], "loss": curve(50, 2, 0.5), LONG_KEY: curve(30, 0, 1)},
+        metrics={"grad_norm": [2.0, 1.0], "loss": curve(50, 2, 0.5), HOVER_KEY: curve(30, 0, 1)},
         status="completed",
     )
     crowded = make_run(
@@ -138,17 +140,18 @@ class TestChartTitles:
         self, page: Page, world: dict[str, Any]
     ) -> None:
         open_run(page, world["calm"])
-        chart = page.locator(f".chart[data-metric='{LONG_KEY}']")
+        chart = page.locator(f".chart[data-metric='{HOVER_KEY}']")
         chart.scroll_into_view_if_needed()
         expect(chart.locator("canvas")).to_have_count(1)
         title = chart.locator("h3")
+        assert not title.evaluate("(h) => h.scrollWidth > h.clientWidth"), "cut before hovering"
         box = chart.locator(".u-over").bounding_box()
         assert box is not None
         page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
         expect(chart.locator(".readout")).to_contain_text("step")
         cut = title.evaluate("(h) => h.scrollWidth > h.clientWidth")
         assert not cut, "the chart's title is cut while the readout shows"
-        expect(title).to_have_text(LONG_KEY)
+        expect(title).to_have_text(HOVER_KEY)
         screenshot(page, "defect-chart-title-on-hover")
 
 
@@ -317,18 +320,37 @@ class TestErrorPagesWithAuth:
 
 
 class TestLayout:
-    def test_the_metrics_card_shows_every_metric(self, page: Page, world: dict[str, Any]) -> None:
+    def test_the_side_cards_hold_their_content(self, page: Page, world: dict[str, Any]) -> None:
+        """Forty metrics with long keys: the Metrics card shows every column, and its rows
+        scroll in their own box, down to the last."""
         open_run(page, world["crowded"])
         card = page.locator(".card", has=page.locator("#metrics-table"))
         rows = card.locator("#metrics-table tbody tr")
         expect(rows).to_have_count(40)
-        clipped = card.evaluate("(c) => c.scrollHeight > c.clientHeight + 1")
-        assert not clipped, "the Metrics card cuts off its content"
-        # The last row can be brought into view and read.
-        last = rows.last
-        last.scroll_into_view_if_needed()
-        expect(last).to_be_in_viewport()
-        expect(last.locator("td").first).to_have_text(f"{LONG_KEY}_39")
+        outside = card.evaluate(
+            """(card) => {
+              const right = card.getBoundingClientRect().right;
+              return [...card.querySelectorAll("#metrics-table th")]
+                .filter((th) => th.getBoundingClientRect().right > right + 1)
+                .map((th) => th.textContent);
+            }"""
+        )
+        assert outside == [], f"columns cut off the Metrics card: {outside}"
+        clipped = page.locator("aside .card").evaluate_all(
+            """(cards) => cards
+              .filter((c) => c.scrollWidth > c.clientWidth + 1
+                || c.scrollHeight > c.clientHeight + 1)
+              .map((c) => c.querySelector("h2").textContent)"""
+        )
+        assert clipped == [], f"cards cutting off their content: {clipped}"
+        card.evaluate(
+            """(card) => {
+              const box = card.querySelector(".table-scroll") || card;
+              box.scrollTop = box.scrollHeight;
+            }"""
+        )
+        expect(rows.last).to_be_in_viewport()
+        expect(rows.last.locator("td").first).to_have_text(f"{LONG_KEY}_39")
         screenshot(page, "defect-metrics-card")
 
     def test_metric_columns_come_before_params(self, page: Page, world: dict[str, Any]) -> None:
