@@ -16,7 +16,7 @@ const HEIGHT = 230;
 const MAX_POINTS = 2000;
 const MIN_POINTS = 200;
 // A series of at most this many points gets a marker on each (one point draws no line).
-const MARKED_POINTS = 50;
+const MARKED_POINTS = 20;
 const X_TITLES = { step: "step", relative: "relative time", time: "wall-clock time" };
 // Half the x range around a lone point, in the x axis's unit (steps or seconds).
 const LONE_X_HALF_RANGE = { step: 1, relative: 1, time: 60 };

@@ -125,7 +125,7 @@ function renderMetrics() {
     return el(
       "tr",
       { "data-key": key },
-      el("td", { class: "metric-key" }, el("span", { class: "mono" }, key), directionPicker(key)),
+      el("td", { class: "metric-key" }, el("span", { class: "mono", title: key }, key), directionPicker(key)),
       cells,
     );
   });
