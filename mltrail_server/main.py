@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
+    ui.install_page_errors(app)
     app.include_router(health.router)
     app.include_router(observability.router)
     # Every route of both APIs is an AccessRoute: it checks the caller's key, and for a write

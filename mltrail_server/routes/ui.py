@@ -1,7 +1,9 @@
 """The web UI: server-rendered pages (Jinja2) whose small scripts read and write /api/v1.
 
-Pages never read the database themselves: every datum comes through the API, so whatever
-guards the API guards the UI, and an API answer of 401 makes the page ask for a key.
+Pages take their data through the API, so whatever guards the API guards the UI, and an API
+answer of 401 makes the page ask for a key. The one thing a page route looks up itself is
+whether the run or experiment it names exists, and only for a caller the API would let read
+it: a missing one is then a 404 page rather than a page of empty cards.
 """
 
 import hashlib
@@ -13,18 +15,25 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Scope
 
 from mltrail_server import __version__
-from mltrail_server.errors import InvalidInput
+from mltrail_server.db.tables import DEFAULT_EXPERIMENT_UUID
+from mltrail_server.dependencies import get_principal
+from mltrail_server.errors import DomainError, InvalidInput, NotFound
 from mltrail_server.middleware.security import page_policy, script_hash
+from mltrail_server.runtime import Runtime
+from mltrail_server.services.experiments import ExperimentService
 from mltrail_server.services.registry_rules import check_name
+from mltrail_server.services.runs import RunService
 
 UI_DIR = Path(__file__).resolve().parents[1] / "ui"
 STATIC_DIR = UI_DIR / "static"
@@ -128,6 +137,68 @@ def _uuid(value: str) -> UUID | None:
         return None
 
 
+# MLflow's id of the default experiment, as its client prints it in "View experiment at" links.
+MLFLOW_DEFAULT_EXPERIMENT_ID = "0"
+
+
+async def _may_read(request: Request) -> bool:
+    """Whether the API would let this caller read. A caller who must sign in first gets the
+    page itself, which asks for a key and then says, from the API, what is missing."""
+    try:
+        await get_principal(request)
+    except DomainError:
+        return False
+    return True
+
+
+async def _run_exists(request: Request, run_id: UUID) -> bool:
+    runtime: Runtime = request.app.state.runtime
+    database, cache = await runtime.resources()
+    async with database.read_session() as session:
+        try:
+            await RunService(session, cache).get_run(run_id)
+        except NotFound:
+            return False
+    return True
+
+
+async def _experiment_exists(request: Request, experiment_id: UUID) -> bool:
+    runtime: Runtime = request.app.state.runtime
+    database, cache = await runtime.resources()
+    async with database.read_session() as session:
+        service = ExperimentService(session, cache, runtime.settings.cache_ttl_seconds)
+        try:
+            await service.get_experiment(experiment_id)
+        except NotFound:
+            return False
+    return True
+
+
+# Where an unknown address is answered with the JSON error whatever the client accepts.
+API_PATHS = ("/api/", "/ajax-api/", "/get-artifact", "/static/", "/ui/")
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser's navigation (it accepts text/html) to an address outside the APIs."""
+    return (
+        request.method in ("GET", "HEAD")
+        and "text/html" in request.headers.get("accept", "")
+        and not request.url.path.startswith(API_PATHS)
+    )
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    """An unknown address: our 404 page for a browser, the JSON error for everyone else."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and _wants_page(request):
+        return _not_found(request, "page")
+    return await http_exception_handler(request, exc)
+
+
+def install_page_errors(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, handle_http_error)
+
+
 @router.get("/")
 async def experiments_page(request: Request) -> HTMLResponse:
     """The experiments: list, create, rename, delete."""
@@ -137,8 +208,12 @@ async def experiments_page(request: Request) -> HTMLResponse:
 @router.get("/experiments/{experiment_id}")
 async def experiment_page(request: Request, experiment_id: str) -> HTMLResponse:
     """An experiment's runs table."""
+    if experiment_id == MLFLOW_DEFAULT_EXPERIMENT_ID:
+        experiment_id = str(DEFAULT_EXPERIMENT_UUID)
     parsed = _uuid(experiment_id)
-    if parsed is None:
+    if parsed is None or (
+        await _may_read(request) and not await _experiment_exists(request, parsed)
+    ):
         return _not_found(request, "experiment")
     return _page(request, "experiment.html", nav="experiments", experiment_id=parsed)
 
@@ -147,7 +222,7 @@ async def experiment_page(request: Request, experiment_id: str) -> HTMLResponse:
 async def run_page(request: Request, run_id: str) -> HTMLResponse:
     """One run: status, params, tags, notes, metric charts, artifacts."""
     parsed = _uuid(run_id)
-    if parsed is None:
+    if parsed is None or (await _may_read(request) and not await _run_exists(request, parsed)):
         return _not_found(request, "run")
     return _page(request, "run.html", nav="experiments", run_id=parsed)
 
@@ -173,6 +248,8 @@ async def model_page(request: Request, name: str) -> HTMLResponse:
 async def compare_page(request: Request, runs: str = "") -> HTMLResponse:
     """Selected runs side by side: overlaid metric charts and a param diff."""
     run_ids = [_uuid(part) for part in runs.split(",") if part.strip()]
-    if not run_ids or None in run_ids:
-        return _not_found(request, "runs to compare")
+    if not run_ids:
+        return _page(request, "compare_empty.html", nav="experiments")
+    if None in run_ids:
+        return _not_found(request, "run")
     return _page(request, "compare.html", nav="experiments", run_ids=run_ids)

@@ -141,8 +141,9 @@ class TestNotFound:
         console_errors.forget("status of 404")
 
     def test_an_unknown_run_says_so(self, page: Page, console_errors: ConsoleErrors) -> None:
-        page.goto("/runs/00000000-0000-4000-8000-000000000000")
-        expect(page.locator("#title")).to_have_text("Run not found")
+        response = page.goto("/runs/00000000-0000-4000-8000-000000000000")
+        assert response is not None and response.status == 404
+        expect(page.locator("h1")).to_have_text("No such run")
         console_errors.forget("status of 404")
 
 

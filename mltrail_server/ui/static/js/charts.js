@@ -9,11 +9,36 @@
 
 import { api, metricNumber } from "./api.js";
 import { chartSettings, onChartSettings } from "./chart-settings.js";
+import { el } from "./dom.js";
 import { applyStyles, escapeHtml, formatDuration, formatInteger, formatValue } from "./format.js";
 
 const HEIGHT = 230;
 const MAX_POINTS = 2000;
 const MIN_POINTS = 200;
+// A series of at most this many points gets a marker on each (one point draws no line).
+const MARKED_POINTS = 20;
+const X_TITLES = { step: "step", relative: "relative time", time: "wall-clock time" };
+// Half the x range around a lone point, in the x axis's unit (steps or seconds).
+const LONE_X_HALF_RANGE = { step: 1, relative: 1, time: 60 };
+// Steps are whole numbers: no tick at step 0.5.
+const STEP_INCREMENTS = Array.from({ length: 30 }, (_, i) => [1, 2, 5][i % 3] * 10 ** Math.floor(i / 3));
+
+/** The y range: uPlot's padded one, or one around a single value (a final score). */
+function yRange(u, min, max) {
+  if (min == null || max == null) return [null, null];
+  if (min === max) {
+    if (chartSettings.log) return [min / 2, max * 2];
+    const pad = Math.abs(min) * 0.1 || 1;
+    return [min - pad, max + pad];
+  }
+  return chartSettings.log ? uPlot.rangeLog(min, max, 10, false) : uPlot.rangeNum(min, max, 0.1, true);
+}
+
+function drawnPoints(values) {
+  let count = 0;
+  for (const value of values) if (value !== null && value !== undefined) count += 1;
+  return count;
+}
 
 /** One run's series of `key`, downsampled over an optional step range. */
 export function runSource(runId, key) {
@@ -126,19 +151,29 @@ export class MetricChart {
     this.uplot = null;
     this.busy = null;
     this.pendingTail = new Set();
-    this.card = document.createElement("div");
-    this.card.className = "card chart";
-    this.card.dataset.metric = key;
-    this.card.innerHTML = `
-      <div class="chart-head">
-        <h3 title="${escapeHtml(key)}">${escapeHtml(key)}</h3>
-        <span class="sampled"></span>
-        <span class="readout"></span>
-      </div>
-      <button type="button" class="btn small reset-zoom" hidden>Reset zoom</button>
-      <div class="chart-plot loading"></div>`;
+    // The readout has a line of its own: on the title's line it squeezed the title.
+    this.card = el(
+      "div",
+      { class: "card chart", "data-metric": key },
+      el(
+        "div",
+        { class: "chart-head" },
+        el("h3", { title: key }, key),
+        el("span", { class: "sampled" }),
+      ),
+      el("div", { class: "readout" }),
+      el("button", { type: "button", class: "btn small reset-zoom", hidden: true }, "Reset zoom"),
+      el(
+        "div",
+        { class: "chart-body" },
+        el("div", { class: "axis-title y", title: key }, key),
+        el("div", { class: "chart-plot loading" }),
+      ),
+      el("div", { class: "axis-title x" }, X_TITLES[chartSettings.x] || "step"),
+    );
     this.plot = this.card.querySelector(".chart-plot");
     this.readout = this.card.querySelector(".readout");
+    this.xTitle = this.card.querySelector(".axis-title.x");
     this.card.querySelector(".reset-zoom").addEventListener("click", () => this.resetZoom());
     parent.append(this.card);
     this.stopListening = onChartSettings(() => this.render());
@@ -308,6 +343,7 @@ export class MetricChart {
       ? `${formatInteger(total)} pts${sampled ? " · min/max buckets" : ""}`
       : "";
     this.card.querySelector(".reset-zoom").hidden = !this.view;
+    this.xTitle.textContent = X_TITLES[chartSettings.x] || "step";
     if (!columns.some((c) => c.x.length)) {
       this.uplot?.destroy();
       this.uplot = null;
@@ -331,12 +367,13 @@ export class MetricChart {
         bands.push({ series: [2, 1], fill: withAlpha(item.color, 0.22) });
       }
       table.push(c.y, smooth(c.y, weight));
+      const marked = drawnPoints(c.y) <= MARKED_POINTS;
       series.push(
         {
           label: item.label,
           stroke: weight ? withAlpha(item.color, 0.28) : item.color,
           width: weight ? 1 : 1.5,
-          points: { show: false },
+          points: marked ? { show: true, size: 7, fill: item.color } : { show: false },
         },
         {
           label: `${item.label} (smoothed)`,
@@ -354,6 +391,16 @@ export class MetricChart {
     this.uplot?.destroy();
     this.uplot = new uPlot(this._options(series, bands, single), data, this.plot);
     if (this.view) this._applyView();
+    else this._centreLoneX(data[0]);
+  }
+
+  /** uPlot puts a lone x value (a metric logged once) at the plot's left edge, on an axis
+   * barely wider than nothing: centre it on a range of a few steps (or a minute) instead. */
+  _centreLoneX(xs) {
+    const drawn = xs.filter((x) => x !== null && x !== undefined);
+    if (!drawn.length || drawn.some((x) => x !== drawn[0])) return;
+    const half = LONE_X_HALF_RANGE[chartSettings.x] || 1;
+    this.uplot.setScale("x", { min: drawn[0] - half, max: drawn[0] + half });
   }
 
   _applyView() {
@@ -411,7 +458,7 @@ export class MetricChart {
       bands,
       scales: {
         x: { time: chartSettings.x === "time" },
-        y: { distr: chartSettings.log ? 3 : 1 },
+        y: { distr: chartSettings.log ? 3 : 1, range: yRange },
       },
       axes: [
         {
@@ -421,6 +468,7 @@ export class MetricChart {
           grid: { stroke: grid, width: 1 },
           ticks: { stroke: grid, width: 1, size: 4 },
           space: 70,
+          ...(chartSettings.x === "step" ? { incrs: STEP_INCREMENTS } : {}),
           values: relative ? (u, values) => values.map((v) => formatDuration(v * 1000)) : undefined,
         },
         {

@@ -4,6 +4,7 @@
 import { api, live, metricNumber, toast } from "./api.js";
 import { renderChartToolbar } from "./chart-settings.js";
 import { MetricChart, compareSource } from "./charts.js";
+import { el } from "./dom.js";
 import { applyStyles, colorAt, escapeHtml, formatValue, statusBadge } from "./format.js";
 
 const root = document.getElementById("compare-page");
@@ -11,7 +12,34 @@ const runIds = [...new Set(root.dataset.runIds.split(",").filter(Boolean))];
 const charts = new Map();
 let runs = [];
 
-const LOWER_IS_BETTER = /loss|err|mse|mae|rmse|perplexity|ppl|wer|cer|regret|time|latency/i;
+// Which value of a metric is best is the user's choice, per metric key, remembered by the
+// browser: a name says nothing sure (a high `grad_norm` is no achievement).
+const BEST_KEY = "mltrail.compare.best";
+const DIRECTIONS = { "": "No best", min: "Lowest is best", max: "Highest is best" };
+// Keyed by metric names, which may be any text: no prototype to collide with.
+const bestChoice = Object.create(null);
+try {
+  const saved = JSON.parse(localStorage.getItem(BEST_KEY) || "{}");
+  for (const [key, direction] of Object.entries(saved || {})) {
+    if (direction === "min" || direction === "max") bestChoice[key] = direction;
+  }
+} catch {
+  localStorage.removeItem(BEST_KEY);
+}
+
+function chooseBest(key, direction) {
+  if (direction) bestChoice[key] = direction;
+  else delete bestChoice[key];
+  localStorage.setItem(BEST_KEY, JSON.stringify(bestChoice));
+  renderMetrics();
+}
+
+/** The best of `values` in `direction` ("min", "max" or none); missing values never are. */
+function bestValue(values, direction) {
+  const finite = values.filter((v) => v !== null && v !== undefined && Number.isFinite(v));
+  if (!direction || finite.length < 2) return null;
+  return direction === "min" ? Math.min(...finite) : Math.max(...finite);
+}
 
 function runHeader(numeric = false) {
   return runs
@@ -60,20 +88,53 @@ function renderParams() {
   renderDiff(document.getElementById("tags-diff"), "tags", false);
 }
 
+function runHeaderCells() {
+  return runs.map((run) =>
+    el(
+      "th",
+      { class: "num" },
+      el("span", { class: "swatch", "data-color": run.color }),
+      " ",
+      el("a", { href: `/runs/${run.id}` }, run.name),
+    ),
+  );
+}
+
+function directionPicker(key) {
+  const select = el(
+    "select",
+    { class: "best-picker", "aria-label": `Best value of ${key}`, "data-key": key },
+    Object.entries(DIRECTIONS).map(([value, label]) => el("option", { value }, label)),
+  );
+  select.value = bestChoice[key] || "";
+  select.addEventListener("change", () => chooseBest(key, select.value));
+  return select;
+}
+
 function renderMetrics() {
   const keys = [...new Set(runs.flatMap((run) => Object.keys(run.metrics)))].sort();
   const rows = keys.map((key) => {
     const values = runs.map((run) => metricNumber(run.metrics[key]?.value));
-    const finite = values.filter((v) => v !== null && Number.isFinite(v));
-    const best = finite.length > 1 ? (LOWER_IS_BETTER.test(key) ? Math.min(...finite) : Math.max(...finite)) : null;
-    const cells = values
-      .map((v) => `<td class="num ${v === best ? "best" : ""} ${v === null ? "missing" : ""}">${formatValue(v)}</td>`)
-      .join("");
-    return `<tr data-key="${escapeHtml(key)}"><td class="mono">${escapeHtml(key)}</td>${cells}</tr>`;
+    const best = bestValue(values, bestChoice[key]);
+    const cells = values.map((v) => {
+      const missing = v === null || v === undefined;
+      const isBest = !missing && best !== null && v === best;
+      const classes = ["num", isBest ? "best" : "", missing ? "missing" : ""].filter(Boolean);
+      return el("td", { class: classes.join(" "), title: isBest ? "Best" : null }, formatValue(v));
+    });
+    return el(
+      "tr",
+      { "data-key": key },
+      el("td", { class: "metric-key" }, el("span", { class: "mono", title: key }, key), directionPicker(key)),
+      cells,
+    );
   });
+  const empty = el("tr", {}, el("td", { class: "subtle", colspan: runs.length + 1 }, "None"));
   const table = document.getElementById("metrics-diff");
-  table.innerHTML = `<thead><tr><th>Metric</th>${runHeader(true)}</tr></thead>
-    <tbody>${rows.join("") || `<tr><td class="subtle" colspan="${runs.length + 1}">None</td></tr>`}</tbody>`;
+  table.replaceChildren(
+    el("thead", {}, el("tr", {}, el("th", {}, "Metric"), runHeaderCells())),
+    el("tbody", {}, rows.length ? rows : empty),
+  );
   applyStyles(table);
 }
 

@@ -17,3 +17,20 @@ export function el(tag, attributes = {}, ...children) {
   }
   return element;
 }
+
+/**
+ * Replace the page's content with a "not found" notice (what the server's 404 page says), for
+ * when the API, not the page route, found the run or experiment missing.
+ */
+export function showNotFound(what, back = { href: "/", label: "Back to experiments" }) {
+  document.title = `Not found · mltrail`;
+  document.querySelector("main.page").replaceChildren(
+    el(
+      "section",
+      { class: "empty-state", "data-role": "not-found" },
+      el("h1", {}, `No such ${what}`),
+      el("p", { class: "muted" }, `The address does not name a ${what} this server knows.`),
+      el("p", {}, el("a", { class: "btn", href: back.href }, back.label)),
+    ),
+  );
+}

@@ -2,6 +2,7 @@
 // chosen param and metric columns, selection for compare and delete, live updates.
 
 import { ApiError, api, confirmDialog, live, metricNumber, toast } from "./api.js";
+import { showNotFound } from "./dom.js";
 import {
   applyStyles,
   escapeHtml,
@@ -485,8 +486,7 @@ async function loadExperiment() {
       <span class="mono subtle">${escapeHtml(experiment.id)}</span>`;
   } catch (error) {
     if (error.status === 404) {
-      document.getElementById("title").textContent = "Experiment not found";
-      document.getElementById("description").textContent = "It may have been deleted.";
+      showNotFound("experiment");
       return;
     }
     toast(error.message, "error");

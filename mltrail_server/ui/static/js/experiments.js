@@ -2,6 +2,7 @@
 
 import { api, confirmDialog, toast } from "./api.js";
 import { escapeHtml, formatAgo, formatDate, formatInteger } from "./format.js";
+import { mlflowLinkTarget } from "./mlflow-links.js";
 
 const PER_PAGE = 50;
 const table = document.querySelector("#experiments tbody");
@@ -137,4 +138,11 @@ pager.querySelector("[data-role=next]").addEventListener("click", () => {
   load();
 });
 
-load().catch((error) => toast(error.message, "error"));
+// An MLflow link pasted into a tab already on this page changes only the fragment.
+window.addEventListener("hashchange", () => {
+  const target = mlflowLinkTarget(location.hash);
+  if (target) location.replace(target);
+});
+const mlflowTarget = mlflowLinkTarget(location.hash);
+if (mlflowTarget) location.replace(mlflowTarget);
+else load().catch((error) => toast(error.message, "error"));

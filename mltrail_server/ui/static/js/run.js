@@ -4,7 +4,7 @@
 import { api, live, metricNumber, toast } from "./api.js";
 import { renderChartToolbar } from "./chart-settings.js";
 import { MetricChart, runSource } from "./charts.js";
-import { el } from "./dom.js";
+import { el, showNotFound } from "./dom.js";
 import {
   PALETTE,
   escapeHtml,
@@ -292,7 +292,11 @@ async function start() {
   try {
     run = await api(`/runs/${runId}`);
   } catch (error) {
-    document.getElementById("title").textContent = error.status === 404 ? "Run not found" : error.message;
+    if (error.status === 404) {
+      showNotFound("run");
+      return;
+    }
+    document.getElementById("title").textContent = error.message;
     document.getElementById("crumb-experiment").textContent = "";
     return;
   }

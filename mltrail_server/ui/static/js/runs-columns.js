@@ -31,14 +31,15 @@ export const CHECK_WIDTH = 40;
 const PARAM_WIDTH = 130;
 const METRIC_WIDTH = 120;
 
-/** By default: the first params, and the latest value of the first metrics. */
+/** By default: the latest value of the first metrics, then the first params (metrics are
+ * what a runs table is read for, so they come first, on screen without scrolling). */
 export function defaultColumns(paramKeys, metricKeys) {
   return [
-    ...[...paramKeys].sort().slice(0, AUTO_COLUMNS).map((key) => ({ kind: "param", key })),
     ...[...metricKeys]
       .sort()
       .slice(0, AUTO_COLUMNS)
       .map((key) => ({ kind: "metric", key, agg: "value" })),
+    ...[...paramKeys].sort().slice(0, AUTO_COLUMNS).map((key) => ({ kind: "param", key })),
   ];
 }
 
