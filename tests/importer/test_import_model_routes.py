@@ -1,6 +1,6 @@
-"""The admin-only import routes of the model side over real HTTP: a logged model keeps its
-`m-…` id and a registered model its version numbers; sending either again changes nothing;
-what cannot be kept is refused naming the field, and nothing of a refused request stays."""
+"""The admin-only import routes over real HTTP: a logged model keeps its `m-…` id and a
+registered model its version numbers; sending either again changes nothing; what cannot be
+kept is refused naming the field, and nothing of a refused request stays."""
 
 import uuid
 from collections.abc import Iterator
@@ -171,3 +171,24 @@ class TestRegisteredModels:
             f"{ML}/model-versions/get-download-uri", params={"name": name, "version": "1"}
         ).json()["artifact_uri"]
         assert uri.endswith(f"/{run}/artifacts/model")
+
+
+class TestTimes:
+    def test_a_time_without_a_zone_is_refused_naming_the_field(self, http: httpx.Client) -> None:
+        """A run's `started_at` without a zone was a 500 (the database layer refuses it)."""
+        experiment = http.get(f"{ML}/experiments/get", params={"experiment_id": "0"})
+        assert experiment.status_code == 200
+        body = {
+            "id": uuid.uuid4().hex,
+            "experiment_id": "0" * 32,
+            "name": "naive",
+            "status": "completed",
+            "started_at": "2020-01-01T00:00:00",
+        }
+        refused = http.post("/api/v1/import/runs", json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body", "started_at"]
+        naive = _logged("0" * 32, created_at="2020-01-01T00:00:00")
+        refused = http.post("/api/v1/import/logged-models", json=naive)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body", "created_at"]
