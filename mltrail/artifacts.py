@@ -28,6 +28,7 @@ from mltrail.transport import Body, Transport
 __all__ = [
     "artifact_dir",
     "download_artifact",
+    "file_body",
     "list_artifacts",
     "upload_directory",
     "upload_file",
@@ -61,7 +62,7 @@ def _url(run_id: str, path: str = "") -> str:
     return f"{base}/{quote(path, safe='/')}" if path else base
 
 
-def _reader(local: Path, size: int) -> Body:
+def file_body(local: Path, size: int) -> Body:
     """The file's bytes in chunks, from its start each time it is called; exactly `size`
     of them, as declared in Content-Length."""
 
@@ -90,7 +91,7 @@ def upload_file(
     response = transport.request(
         "PUT",
         _url(run_id, target),
-        body=_reader(source, size),
+        body=file_body(source, size),
         headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
     )
     return ArtifactFile.from_json(response.json())

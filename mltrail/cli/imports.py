@@ -66,7 +66,10 @@ def _print_report(report: ImportReport) -> None:
     stdout().print(make_table(["entity", "source", "here", ""], rows, title="Imported"))
     sent = sum(outcome.points_sent for outcome in report.runs)
     files = sum(outcome.files_sent for outcome in report.runs)
+    files += sum(outcome.files_sent for outcome in report.models)
     stdout().print(f"Sent {sent:,} metric points and {files:,} artifact files in this pass.")
+    for outcome in report.skipped_models:
+        stdout().print(f"Skipped {outcome.kind} {outcome.id!r}: {outcome.skipped}.")
 
 
 @import_app.command("mlflow")
@@ -100,8 +103,11 @@ def import_mlflow(
     as_json: JsonOption = False,
 ) -> None:
     """Copy an MLflow tracking store here: experiments, runs (ids kept), params, tags,
-    notes, full metric histories, datasets and artifacts. Safe to run again: only what is
-    missing is copied. Exits 1 naming the runs whose copy does not match the source.
+    notes, full metric histories, datasets and artifacts; then logged models (ids kept, with
+    their files) and registered models (version numbers, aliases and tags kept; sources
+    pointed at the copies here, so models:/name@alias loads from this server). Safe to run
+    again: only what is missing is copied. Exits 1 naming the runs and models whose copy
+    does not match the source.
 
     Needs an admin's API key (MLTRAIL_API_KEY) and the mlflow client:
     pip install 'mltrail\\[import]'."""
@@ -120,21 +126,25 @@ def import_mlflow(
         return
     report = job.run(plan)
     mismatched = report.mismatched
+    models = report.mismatched_models
     if as_json:
         print_json(
             {
                 "counts": {k: {"source": s, "target": t} for k, (s, t) in report.counts.items()},
                 "runs": report.runs,
+                "models": report.models,
                 "mismatched": [outcome.run_id for outcome in mismatched],
+                "mismatched_models": [outcome.id for outcome in models],
             }
         )
     else:
         _print_report(report)
-    if mismatched:
-        named = ", ".join(
-            f"{o.run_id} ({o.error or 'metric checksum or counts differ'})" for o in mismatched
-        )
-        raise fail(f"{len(mismatched)} run(s) do not match the source: {named}")
+    problems = [
+        f"run {o.run_id} ({o.error or 'metric checksum or counts differ'})" for o in mismatched
+    ]
+    problems += [f"{o.kind} {o.id!r} ({o.error or 'counts differ'})" for o in models]
+    if problems:
+        raise fail(f"{len(problems)} do not match the source: {', '.join(problems)}")
 
 
 @import_app.command("export")

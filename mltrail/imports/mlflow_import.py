@@ -7,8 +7,9 @@ run is verified by a checksum of its metric histories read back from both sides.
 Every step is safe to repeat, so an import that was interrupted is simply run again: a
 series whose checksum matches already is not sent, a partly sent one is sent again (the
 server stores a point once), an artifact file is sent when it is missing or its size
-differs. Registered models would be a phase after the runs (their versions name runs by the
-ids kept here); logged models are not copied yet.
+differs. Then the model phases (mltrail/imports/mlflow_models.py): logged models with their
+ids and files, and registered models with their version numbers and aliases, their sources
+pointed at the copies here.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ from typing import Any
 
 from mltrail.errors import MltrailError
 from mltrail.imports.checksum import RunDigest, series_digest
+from mltrail.imports.mlflow_models import (
+    Lineage,
+    ModelOutcome,
+    ModelsImport,
+    RegisteredModel,
+    model_counts,
+)
 from mltrail.imports.mlflow_source import MlflowSource
-from mltrail.imports.target import DEFAULT_EXPERIMENT, Target
+from mltrail.imports.target import DEFAULT_EXPERIMENT, Target, v1_experiment_id
 from mltrail.progress import Advance, progress_bar
 
 __all__ = ["ENTITIES", "ImportReport", "MlflowImport", "Plan", "RunOutcome"]
@@ -42,7 +50,18 @@ STATUSES = {
     "FAILED": "failed",
     "KILLED": "killed",
 }
-ENTITIES = ("experiments", "runs", "params", "tags", "metric points", "datasets", "artifacts")
+ENTITIES = (
+    "experiments",
+    "runs",
+    "params",
+    "tags",
+    "metric points",
+    "datasets",
+    "artifacts",
+    "logged models",
+    "registered models",
+    "model versions",
+)
 
 
 def _time(ms: int | None) -> str | None:
@@ -55,10 +74,13 @@ def _hex_id(run_id: str) -> bool:
 
 @dataclass
 class Plan:
-    """What the source holds that the import covers: experiments with their runs."""
+    """What the source holds that the import covers: experiments with their runs, their
+    logged models, and the registered models."""
 
     experiments: list[Any]
     runs: dict[str, list[Any]]  # source experiment id -> runs
+    logged_models: list[Any] = field(default_factory=list)
+    registered: list[RegisteredModel] = field(default_factory=list)
 
     @property
     def all_runs(self) -> list[Any]:
@@ -73,6 +95,9 @@ class Plan:
             "tags": sum(len(run.data.tags) for run in runs),
             "metric series": sum(len(run.data.metrics) for run in runs),
             "datasets": sum(len(run.inputs.dataset_inputs) for run in runs if run.inputs),
+            "logged models": len(self.logged_models),
+            "registered models": len(self.registered),
+            "model versions": sum(len(item.versions) for item in self.registered),
         }
 
 
@@ -103,10 +128,19 @@ class RunOutcome:
 class ImportReport:
     counts: dict[str, tuple[int, int]]  # entity -> (source, target)
     runs: list[RunOutcome]
+    models: list[ModelOutcome] = field(default_factory=list)
 
     @property
     def mismatched(self) -> list[RunOutcome]:
         return [outcome for outcome in self.runs if not outcome.equal]
+
+    @property
+    def mismatched_models(self) -> list[ModelOutcome]:
+        return [outcome for outcome in self.models if not outcome.equal]
+
+    @property
+    def skipped_models(self) -> list[ModelOutcome]:
+        return [outcome for outcome in self.models if outcome.skipped is not None]
 
 
 def _depth_waves(runs: Sequence[Any]) -> list[list[Any]]:
@@ -158,7 +192,28 @@ class MlflowImport:
             )
         since_ms = None if since is None else int(since.timestamp() * 1000)
         runs = {e.experiment_id: self.source.runs(e.experiment_id, since_ms) for e in experiments}
-        return Plan(experiments, runs)
+        logged = [
+            model
+            for model in self.source.logged_models([e.experiment_id for e in experiments])
+            if since_ms is None or int(model.creation_timestamp or 0) >= since_ms
+        ]
+        registered = [
+            RegisteredModel(model, self.source.versions(model.name))
+            for model in self.source.registered_models()
+        ]
+        if wanted or since_ms is not None:
+            # Filtered: only the registered models with a version from what is copied.
+            runs_in = {run.info.run_id for listed in runs.values() for run in listed}
+            models_in = {model.model_id for model in logged}
+            registered = [
+                item
+                for item in registered
+                if any(
+                    v.run_id in runs_in or getattr(v, "model_id", None) in models_in
+                    for v in item.versions
+                )
+            ]
+        return Plan(experiments, runs, logged, registered)
 
     def run(self, plan: Plan) -> ImportReport:
         self.target.check_admin()
@@ -175,7 +230,11 @@ class MlflowImport:
                     for run in wave
                 ]
                 outcomes.extend(future.result() for future in futures)
-        return self._report(plan, ids, outcomes)
+        lineage = Lineage({run.info.run_id: run.info.artifact_uri or "" for run in runs})
+        models = ModelsImport(self.source, self.target, ids, lineage).run(
+            plan.logged_models, plan.registered
+        )
+        return self._report(plan, ids, outcomes, models)
 
     # -- phases ----------------------------------------------------------------------------------
 
@@ -219,7 +278,7 @@ class MlflowImport:
         ours = self.target.import_run(
             {
                 "id": run_id,
-                "experiment_id": experiment_id,
+                "experiment_id": v1_experiment_id(experiment_id),
                 "name": (info.run_name or run_id)[:250],
                 "status": STATUSES.get(info.status, "failed"),
                 "user": (info.user_id or None) and info.user_id[:255],
@@ -303,7 +362,13 @@ class MlflowImport:
             artifact_bytes=sum(files.values()),
         )
 
-    def _report(self, plan: Plan, ids: dict[str, str], outcomes: list[RunOutcome]) -> ImportReport:
+    def _report(
+        self,
+        plan: Plan,
+        ids: dict[str, str],
+        outcomes: list[RunOutcome],
+        models: list[ModelOutcome],
+    ) -> ImportReport:
         def total(side: str, what: str) -> int:
             return sum(getattr(outcome, side).get(what, 0) for outcome in outcomes)
 
@@ -321,4 +386,5 @@ class MlflowImport:
             ("artifact bytes", "artifact_bytes"),
         ):
             counts[entity] = (total("source", what), total("target", what))
-        return ImportReport(counts, outcomes)
+        counts.update(model_counts(models))
+        return ImportReport(counts, outcomes, models)

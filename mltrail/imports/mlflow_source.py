@@ -165,3 +165,69 @@ class MlflowSource:
     def download(self, run_id: str, path: str, into: Path) -> Path:
         """One artifact file, into the folder `into`."""
         return Path(self.client.download_artifacts(run_id, path, dst_path=str(into)))
+
+    # -- models ----------------------------------------------------------------------------------
+
+    def logged_models(self, experiment_ids: list[str]) -> list[Any]:
+        """The live logged models (MLflow 3) of these experiments, with their metrics; none
+        from a store older than MLflow 3."""
+        if not experiment_ids or not hasattr(self.client, "search_logged_models"):
+            return []
+        found: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_logged_models(
+                experiment_ids=experiment_ids, max_results=PAGE // 10, page_token=token
+            )
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
+
+    def logged_model_files(self, model: Any) -> dict[str, int]:
+        """Every file of a logged model's artifacts: path -> size."""
+        files: dict[str, int] = {}
+        pending: list[str | None] = [None]
+        while pending:
+            path = pending.pop()
+            for info in self.client.list_logged_model_artifacts(model.model_id, path):
+                if info.is_dir:
+                    pending.append(info.path)
+                else:
+                    files[info.path] = int(info.file_size or 0)
+        return files
+
+    def download_logged_model_file(self, model: Any, path: str, into: Path) -> Path:
+        """One file of a logged model's artifacts, into the folder `into`."""
+        artifacts = importlib.import_module("mlflow.artifacts")
+        local = artifacts.download_artifacts(
+            artifact_uri=f"{model.artifact_location.rstrip('/')}/{path}",
+            dst_path=str(into),
+            tracking_uri=self.uri,
+        )
+        return Path(local)
+
+    def registered_models(self) -> list[Any]:
+        """Every registered model (not prompts, which the mlflow client leaves out)."""
+        found: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_registered_models(max_results=PAGE, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
+
+    def versions(self, name: str) -> list[Any]:
+        """A registered model's versions, oldest first."""
+        found: list[Any] = []
+        token = None
+        quoted = f'"{name}"' if "'" in name else f"'{name}'"
+        while True:
+            page = self.client.search_model_versions(
+                f"name = {quoted}", max_results=PAGE // 5, page_token=token
+            )
+            found.extend(page)
+            token = page.token
+            if not token:
+                return sorted(found, key=lambda version: int(version.version))

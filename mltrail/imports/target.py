@@ -1,7 +1,10 @@
 """The server an import writes to, through its HTTP API and an admin's key: experiments
 through the MLflow wire (names keep their spaces and case, as MLflow's do), runs through
 the admin-only `POST /api/v1/import/runs` (ids, times and status kept), then what each run
-logged through the run's own routes. Every write is safe to send again."""
+logged through the run's own routes; logged models and registered models through
+`POST /api/v1/import/logged-models` and `.../registered-models` (ids and version numbers
+kept), a logged model's files through the MLflow artifact routes. Every write is safe to
+send again."""
 
 from __future__ import annotations
 
@@ -10,19 +13,28 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mltrail import artifacts
 from mltrail.errors import MltrailError, NotFound
 from mltrail.imports.checksum import Point
 from mltrail.transport import Transport
 
-__all__ = ["DEFAULT_EXPERIMENT", "Target"]
+__all__ = ["DEFAULT_EXPERIMENT", "Target", "v1_experiment_id"]
 
 ML = "/api/2.0/mlflow"
+ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
+PROXIED = "mlflow-artifacts:"
 DEFAULT_EXPERIMENT = "0"
 BATCH_POINTS = 10_000  # /api/v1/runs/{id}/batch limits
 BATCH_KEYS = 1_000
 HISTORY_PAGE = 25_000
+
+
+def v1_experiment_id(experiment_id: str) -> str:
+    """The /api/v1 spelling (a UUID) of an experiment id the MLflow wire gave: MLflow's
+    default experiment "0" is the nil UUID there."""
+    return "0" * 32 if experiment_id == DEFAULT_EXPERIMENT else experiment_id
 
 
 def _json_value(value: float) -> float | str:
@@ -190,3 +202,78 @@ class Target:
             os.replace(local, renamed)
             local = renamed
         artifacts.upload_file(self.transport, run_id, local, directory or None)
+
+    # -- logged models and the registry ----------------------------------------------------------
+
+    def import_logged_model(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the logged model as given, or make the existing one match; v1's view."""
+        model: dict[str, Any] = self.transport.json(
+            "POST", "/api/v1/import/logged-models", json=body
+        )
+        return model
+
+    def mlflow_logged_model(self, model_id: str) -> dict[str, Any]:
+        model: dict[str, Any] = self.transport.json("GET", f"{ML}/logged-models/{model_id}")[
+            "model"
+        ]
+        return model
+
+    def import_registered_model(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create the registered model with the versions sent, or make it match; v1's view."""
+        model: dict[str, Any] = self.transport.json(
+            "POST", "/api/v1/import/registered-models", json=body
+        )
+        return model
+
+    def model_versions(self, name: str) -> dict[int, dict[str, Any]]:
+        """A registered model's versions here, by number (v1's view)."""
+        found: dict[int, dict[str, Any]] = {}
+        page = 1
+        while True:
+            listed = self.transport.json(
+                "GET",
+                f"/api/v1/models/{quote(name, safe='')}/versions",
+                params={"page": page, "per_page": 100},
+            )
+            found.update({int(item["version"]): item for item in listed["items"]})
+            if page >= int(listed.get("pages") or 1):
+                return found
+            page += 1
+
+    @staticmethod
+    def store_path(location: str) -> str:
+        """The path in this server's artifact store of a location it gave out."""
+        if not location.startswith(PROXIED):
+            raise MltrailError(
+                f"{location} is not in this server's artifact store ({PROXIED}/...): the "
+                "experiment here has an artifact location of its own, so the files are not copied"
+            )
+        return location[len(PROXIED) :].strip("/")
+
+    def stored_files(self, location: str) -> dict[str, int]:
+        """Every file under a location of this server's artifact store: path -> size."""
+        root = self.store_path(location)
+        files: dict[str, int] = {}
+        pending = [""]
+        while pending:
+            directory = pending.pop()
+            path = f"{root}/{directory}" if directory else root
+            listed = self.transport.json("GET", ARTIFACTS_API, params={"path": path})
+            for item in listed.get("files") or []:
+                relative = f"{directory}/{item['path']}" if directory else item["path"]
+                if item.get("is_dir"):
+                    pending.append(relative)
+                else:
+                    files[relative] = int(item.get("file_size") or 0)
+        return files
+
+    def store_file(self, location: str, local: Path, path: str) -> None:
+        """Upload `local` as `path` under a location of this server's artifact store."""
+        size = local.stat().st_size
+        target = quote(f"{self.store_path(location)}/{path}", safe="/")
+        self.transport.request(
+            "PUT",
+            f"{ARTIFACTS_API}/{target}",
+            body=artifacts.file_body(local, size),
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from mltrail_server.models.common import Page, reject_nulls
 from mltrail_server.models.tracking import (
@@ -58,8 +58,8 @@ class RunImport(BaseModel):
     parent_run_id: UUID | None = Field(
         default=None, description="Kept when that run is in the same experiment here"
     )
-    started_at: datetime
-    ended_at: datetime | None = None
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> "RunImport":

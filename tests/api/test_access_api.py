@@ -208,6 +208,37 @@ CASES = [
         },
         **ADMIN_ONLY,
     ),
+    Case(
+        "POST",
+        "/api/v1/import/logged-models",
+        lambda k, e, r: {
+            "id": f"m-{uuid.uuid4().hex}",
+            "experiment_id": e,
+            "name": "imported",
+            "source_run_id": r,
+            "created_at": "2020-01-01T00:00:00Z",
+            "updated_at": "2020-01-01T00:00:00Z",
+        },
+        **ADMIN_ONLY,
+    ),
+    Case(
+        "POST",
+        "/api/v1/import/registered-models",
+        lambda k, e, r: {
+            "name": f"imported-{uuid.uuid4().hex}",
+            "versions": [
+                {
+                    "version": 3,
+                    "source": f"runs:/{r}/model",
+                    "created_at": "2020-01-01T00:00:00Z",
+                    "updated_at": "2020-01-01T00:00:00Z",
+                }
+            ],
+            "created_at": "2020-01-01T00:00:00Z",
+            "updated_at": "2020-01-01T00:00:00Z",
+        },
+        **ADMIN_ONLY,
+    ),
     Case("DELETE", "/api/v1/keys/{key_id}", None, **ADMIN_ONLY),
     Case("GET", "/api/v1/audit", None, **ADMIN_ONLY),
     Case("PATCH", "/api/v1/users/{user_id}", lambda k, e, r: {"role": "viewer"}, **ADMIN_ONLY),

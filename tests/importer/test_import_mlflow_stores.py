@@ -41,6 +41,21 @@ class TestLocalStores:
         return files
 
 
+class TestTheDefaultExperiment:
+    def test_its_runs_arrive_in_ours(self, tmp_path: Path, ours: LiveServer) -> None:
+        """MLflow's default experiment is "0", which /api/v1 spells as the nil UUID: its
+        runs were refused (422) and the import exited 1."""
+        source = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        client = MlflowClient(tracking_uri=source)
+        run = client.create_run("0", start_time=START, run_name="in-default")
+        client.log_metric(run.info.run_id, "loss", 0.5, timestamp=START, step=0)
+        done = run_import("mlflow", "--from", source, "--to", ours.url)
+        assert done.returncode == 0, done.stderr + done.stdout
+        got = MlflowClient(tracking_uri=ours.url).get_run(run.info.run_id)
+        assert (got.info.experiment_id, got.info.run_name) == ("0", "in-default")
+        assert got.data.metrics == {"loss": 0.5}
+
+
 class TestVerification:
     def test_a_run_that_does_not_match_is_named_with_exit_code_1(
         self, tmp_path: Path, ours: LiveServer

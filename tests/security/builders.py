@@ -364,6 +364,48 @@ _ALL = [
             },
         ),
     ),
+    # An import rewrites the victim's logged model, or its registered model's description
+    # and version 1, as given: admins only.
+    Builder(
+        "POST",
+        f"{V1}/import/logged-models",
+        Rule.ADMIN,
+        lambda i: Call(
+            "POST",
+            f"{V1}/import/logged-models",
+            json={
+                "id": i.model,
+                "experiment_id": i.experiment,
+                "name": "evil",
+                "status": "FAILED",
+                "created_at": "2001-01-01T00:00:00Z",
+                "updated_at": "2001-01-01T00:00:00Z",
+            },
+        ),
+    ),
+    Builder(
+        "POST",
+        f"{V1}/import/registered-models",
+        Rule.ADMIN,
+        lambda i: Call(
+            "POST",
+            f"{V1}/import/registered-models",
+            json={
+                "name": i.registered,
+                "description": "evil",
+                "versions": [
+                    {
+                        "version": 1,
+                        "source": "s3://evil/model",
+                        "created_at": "2001-01-01T00:00:00Z",
+                        "updated_at": "2001-01-01T00:00:00Z",
+                    }
+                ],
+                "created_at": "2001-01-01T00:00:00Z",
+                "updated_at": "2001-01-01T00:00:00Z",
+            },
+        ),
+    ),
     # -- MLflow -------------------------------------------------------------------------------
     Builder(
         "POST",

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail.encoding import check_key
 from mltrail_server.db.repositories import logged_models as models_repo
 from mltrail_server.db.repositories import runs as runs_repo
-from mltrail_server.db.tables import ACTIVE, DELETED
+from mltrail_server.db.tables import ACTIVE, DELETED, Experiment
 from mltrail_server.db.tables import LoggedModel as LoggedModelRow
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import InvalidInput, NotFound
@@ -47,6 +47,14 @@ MAX_RESULTS = 1000
 MAX_NAME_LENGTH = 500
 
 
+def logged_model_location(experiment: Experiment, model_id: str) -> str:
+    """Where a new logged model's files go: under the experiment's own artifact location
+    when it has one, else in this server's store (MLflow's layout)."""
+    if experiment.artifact_location:
+        return f"{experiment.artifact_location.rstrip('/')}/models/{model_id}/artifacts"
+    return f"{ARTIFACT_SCHEME}/{model_artifact_prefix(experiment.id, model_id)}"
+
+
 def model_not_found(model_id: str) -> NotFound:
     return NotFound(f"Logged model with ID '{model_id}' not found.")
 
@@ -69,10 +77,7 @@ class LoggedModelService:
         if source_run is not None and await runs_repo.get_any(self.session, source_run) is None:
             source_run = None
         model_id = f"m-{uuid.uuid4().hex}"
-        if experiment.artifact_location:
-            location = f"{experiment.artifact_location.rstrip('/')}/models/{model_id}/artifacts"
-        else:
-            location = f"{ARTIFACT_SCHEME}/{model_artifact_prefix(experiment.id, model_id)}"
+        location = logged_model_location(experiment, model_id)
         now = utcnow()
         row = LoggedModelRow(
             id=model_id,
