@@ -37,7 +37,9 @@ class RunCreate(BaseModel):
     user: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=5000)
     parent_run_id: UUID | None = Field(default=None, description="Makes this a nested run")
-    started_at: datetime | None = Field(default=None, description="Defaults to now")
+    started_at: AwareDatetime | None = Field(
+        default=None, description="Defaults to now; with a time zone (e.g. `Z`)"
+    )
     params: dict[Key, ParamValue] = Field(
         default_factory=dict, max_length=MAX_BATCH_PARAMS, description="Write-once params"
     )
@@ -77,7 +79,7 @@ class RunUpdate(BaseModel):
     status: RunStatus | None = None
     name: str | None = Field(default=None, min_length=1, max_length=250)
     description: str | None = Field(default=None, max_length=5000)
-    ended_at: datetime | None = None
+    ended_at: AwareDatetime | None = Field(default=None, description="With a time zone")
 
     @model_validator(mode="after")
     def _no_null_required_fields(self) -> "RunUpdate":

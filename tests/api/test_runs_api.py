@@ -41,6 +41,17 @@ class TestCreateRun:
         assert response.status_code == 422
         assert "parent_run_id" in response.json()["detail"]
 
+    async def test_a_start_time_without_a_zone_is_422_naming_it(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        experiment = await create_experiment(client)
+        response = await client.post(
+            f"/api/v1/experiments/{experiment['id']}/runs",
+            json={"started_at": "2026-01-02T00:00:00"},
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "started_at"]
+
 
 class TestGetAndListRuns:
     async def test_get(self, client: httpx.AsyncClient) -> None:
@@ -111,6 +122,19 @@ class TestUpdateRun:
             json={"status": "completed", "ended_at": "2026-01-01T00:00:00Z"},
         )
         assert response.status_code == 422
+        assert (await client.get(f"/api/v1/runs/{run['id']}")).json()["status"] == "running"
+
+    async def test_an_end_time_without_a_zone_is_422_naming_it(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        experiment = await create_experiment(client)
+        run = await create_run(client, experiment["id"])
+        response = await client.patch(
+            f"/api/v1/runs/{run['id']}",
+            json={"status": "completed", "ended_at": "2026-01-02T00:00:00"},
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "ended_at"]
         assert (await client.get(f"/api/v1/runs/{run['id']}")).json()["status"] == "running"
 
     async def test_missing_is_404(self, client: httpx.AsyncClient) -> None:
