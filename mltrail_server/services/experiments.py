@@ -109,10 +109,10 @@ class ExperimentService:
         except IntegrityError:
             await self.session.rollback()
             raise duplicate(data.name) from None
-        if data.description:
+        if data.description is not None:
             await repo.set_tags(self.session, row.id, {NOTE_TAG: data.description})
         self._invalidate()
-        notes = {row.id: data.description} if data.description else {}
+        notes = {} if data.description is None else {row.id: data.description}
         return Experiment.model_validate({**_columns(row, notes), "run_count": 0, "runs": []})
 
     async def _owner(self, asked: str | None, principal: Principal) -> str:
@@ -192,9 +192,9 @@ class ExperimentService:
 
     async def _set_note(self, row: ExperimentRow, text: str | None) -> None:
         """An experiment's description is its MLflow note tag, as a run's is (one place, read
-        by both APIs); an empty one removes the tag. A note left in the old column moves."""
+        by both APIs), stored as sent; null removes the tag. A note in the old column moves."""
         row.description = None
-        if text:
+        if text is not None:
             await repo.set_tags(self.session, row.id, {NOTE_TAG: text})
         else:
             await repo.delete_tag(self.session, row.id, NOTE_TAG)

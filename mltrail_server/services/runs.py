@@ -76,7 +76,7 @@ class RunService:
         await repo.add(self.session, row)
         await tracking_repo.add_params(self.session, row.id, data.params)
         tags = dict(data.tags)
-        if data.description:
+        if data.description is not None:
             tags[NOTE_TAG] = data.description
         await tracking_repo.set_tags(self.session, row.id, tags)
         self._invalidate(experiment_id)
@@ -164,10 +164,10 @@ class RunService:
         return row
 
     async def _set_note(self, row: RunRow, text: str | None) -> None:
-        """A run's description is its MLflow note tag (what the mlflow client reads); an
-        empty one removes the tag. A note left in the old column moves to the tag."""
+        """A run's description is its MLflow note tag (what the mlflow client reads), stored
+        as sent; null removes the tag. A note left in the old column moves to the tag."""
         row.description = None
-        if text:
+        if text is not None:
             await tracking_repo.set_tags(self.session, row.id, {NOTE_TAG: text})
         else:
             await tracking_repo.delete_tag(self.session, row.id, NOTE_TAG)

@@ -246,7 +246,8 @@ notesForm.addEventListener("submit", async (event) => {
   try {
     const updated = await api(`/runs/${runId}`, {
       method: "PATCH",
-      body: { description: notesForm.elements.description.value },
+      // Emptied: no note at all (the tag goes), rather than an empty one.
+      body: { description: notesForm.elements.description.value || null },
     });
     run.description = updated.description;
     renderNotes();
