@@ -109,9 +109,15 @@ class Experiments:
     def create(
         self, name: str, *, owner: str | None = None, description: str | None = None
     ) -> Experiment:
-        """Create an experiment (Conflict if the name is taken). `owner` defaults to
-        `MLTRAIL_USER`, else the login name."""
-        body: dict[str, Any] = {"name": name, "owner": owner or self._settings.user}
+        """Create an experiment (Conflict if the name is taken). With an API key the server
+        makes its user the owner (an admin may name another existing user as `owner`);
+        without one, `owner` defaults to `MLTRAIL_USER`, else the login name."""
+        body: dict[str, Any] = {"name": name}
+        if owner is not None:
+            body["owner"] = owner
+        elif not self._settings.api_key:
+            # A server without auth knows no user: the login name is the best guess of who.
+            body["owner"] = self._settings.user
         if description is not None:
             body["description"] = description
         return Experiment.from_json(self._transport.json("POST", "/api/v1/experiments", json=body))

@@ -4,7 +4,7 @@
 |---|---|
 | `MLTRAIL_URL` | the server, default `http://127.0.0.1:8000` |
 | `MLTRAIL_API_KEY` | sent as `Authorization: Bearer <key>` |
-| `MLTRAIL_USER` | owner of experiments and user of runs, default the login name |
+| `MLTRAIL_USER` | user of runs; owner of experiments only without an API key (else its user) |
 | `MLTRAIL_SPOOL_DIR` | where unsent points wait on disk, default `~/.mltrail/spool` |
 """
 

@@ -18,6 +18,7 @@ from mltrail_server.mlflow.router import router as mlflow_router
 from mltrail_server.routes import (
     admin,
     artifacts,
+    docs,
     experiments,
     health,
     imports,
@@ -65,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         debug=settings.debug,
         lifespan=lifespan,
         description="Track machine-learning experiments: runs, params, metrics, artifacts.",
+        # Our own /docs and /redoc (routes/docs.py): FastAPI's load their scripts from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.live_hub = LiveHub(runtime)
@@ -106,7 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # MLflow's wire API renders its own errors (mltrail_server.mlflow.errors.MlflowRoute).
     app.include_router(mlflow_router)
     app.include_router(ui_session.router)
+    app.include_router(docs.router)
     app.include_router(ui.router)
+    app.mount(docs.ASSETS, docs.assets, name="api-docs")  # before /static, which it is under
     app.mount("/static", ui.static_files, name="static")
     return app
 

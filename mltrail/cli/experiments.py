@@ -46,7 +46,11 @@ def create_experiment(
     name: Annotated[str, typer.Argument(help="ASCII letters, digits, '_' and '-'.")],
     description: Annotated[str | None, typer.Option(help="What it is about.")] = None,
     owner: Annotated[
-        str | None, typer.Option(help="Default: $MLTRAIL_USER, else your login name.")
+        str | None,
+        typer.Option(
+            help="An existing user (admins only). Default: the API key's user; without a key, "
+            "$MLTRAIL_USER, else your login name."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

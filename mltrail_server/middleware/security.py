@@ -1,9 +1,9 @@
 """Security headers on every response, and the request body size limit (413).
 
 Every response gets SECURITY_HEADERS and a Content-Security-Policy unless it set its own
-(artifact downloads set a sandboxing one, UI pages add the digest of their import map):
-HTML gets PAGE_POLICY (scripts and styles from our origin only, nothing inline), the API
-docs pages DOCS_POLICY, and anything else API_POLICY.
+(artifact downloads set a sandboxing one, UI pages add the digest of their import map, the
+API docs pages set `docs_policy`): HTML gets PAGE_POLICY (scripts and styles from our origin
+only, nothing inline), and anything else API_POLICY.
 """
 
 import base64
@@ -17,10 +17,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "API_POLICY",
-    "DOCS_POLICY",
     "PAGE_POLICY",
     "SECURITY_HEADERS",
     "SecurityMiddleware",
+    "docs_policy",
     "page_policy",
     "script_hash",
 ]
@@ -59,30 +59,25 @@ def page_policy(script_hashes: Iterable[str] = ()) -> str:
 
 PAGE_POLICY = page_policy()
 
-# FastAPI's /docs and /redoc load Swagger UI and ReDoc from jsDelivr and start them with an
-# inline script; the pages hold no user data, and still may not be framed or post elsewhere.
-_CDN = "https://cdn.jsdelivr.net"
-DOCS_POLICY = (
-    f"default-src 'none'; script-src 'self' 'unsafe-inline' {_CDN}; "
-    f"style-src 'self' 'unsafe-inline' {_CDN} https://fonts.googleapis.com; "
-    "img-src 'self' data: https:; font-src 'self' https://fonts.gstatic.com; "
-    f"connect-src 'self'; worker-src blob:; {_LOCKDOWN}"
-)
+
+def docs_policy(script_hashes: Iterable[str] = ()) -> str:
+    """The API docs pages' policy (/docs, /redoc): Swagger UI and ReDoc from our origin, and
+    the one inline script that starts Swagger UI by its digest. Both set inline styles, and
+    ReDoc runs a worker from a blob; the pages hold no user data, and still may not be
+    framed or post elsewhere."""
+    scripts = " ".join(["'self'", *script_hashes])
+    return (
+        f"default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:; font-src 'self'; connect-src 'self'; worker-src blob:; {_LOCKDOWN}"
+    )
+
 
 # Artifact uploads stream to disk and have their own, larger limit.
 UNLIMITED_PATHS = re.compile(r"^/api/2\.0/mlflow-artifacts/|^/api/v1/runs/[^/]+/artifacts/")
 
 
-def _docs_paths(scope: Scope) -> set[str]:
-    app = scope.get("app")
-    names = ("docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url")
-    return {path for name in names if isinstance(path := getattr(app, name, None), str)}
-
-
-def _policy(scope: Scope, headers: MutableHeaders) -> str:
-    if not headers.get("content-type", "").startswith("text/html"):
-        return API_POLICY
-    return DOCS_POLICY if scope["path"] in _docs_paths(scope) else PAGE_POLICY
+def _policy(headers: MutableHeaders) -> str:
+    return PAGE_POLICY if headers.get("content-type", "").startswith("text/html") else API_POLICY
 
 
 class BodyTooLarge(Exception):
@@ -105,7 +100,7 @@ class SecurityMiddleware:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
                     headers.setdefault(name, value)
-                headers.setdefault("content-security-policy", _policy(scope, headers))
+                headers.setdefault("content-security-policy", _policy(headers))
             await send(message)
 
         if UNLIMITED_PATHS.match(scope["path"]):

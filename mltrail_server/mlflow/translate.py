@@ -29,7 +29,6 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 ARTIFACT_SCHEME = "mlflow-artifacts:"
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
-NOTE_TAG = "mlflow.note.content"
 USER_TAG = "mlflow.user"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -31,7 +31,15 @@ class ExperimentCreate(BaseModel):
         description=NAME_DESCRIPTION,
         examples=["hyperparameter_search_v1"],
     )
-    owner: str = Field(min_length=1, max_length=50, description="Username of the owner")
+    owner: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description=(
+            "Username of the owner. With auth on, the caller owns it (an admin may name another "
+            "existing user instead); with auth off it is required"
+        ),
+    )
     description: str | None = Field(default=None, max_length=500)
 
     @field_validator("name")

@@ -16,6 +16,10 @@ from mltrail_server.models.tracking import (
     TagValue,
 )
 
+# MLflow's note of a run (its client's `set_tag`, its UI's Notes): the one place a run's
+# `description` lives; v1 reads and writes it as `description`.
+NOTE_TAG = "mlflow.note.content"
+
 
 class RunStatus(StrEnum):
     RUNNING = "running"

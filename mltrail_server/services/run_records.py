@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.tables import Run as RunRow
 from mltrail_server.db.tables import RunLink
-from mltrail_server.models.run import Run
+from mltrail_server.models.run import NOTE_TAG, Run
 from mltrail_server.models.tracking import LatestMetric, dump_metric_value
 from mltrail_server.services.tracking import latest_metric
 
@@ -44,6 +44,7 @@ class RunRecord:
 
     def to_v1(self) -> Run:
         run = Run.model_validate(self.row)
+        run.description = note(self.row.description, self.tags)
         run.params = self.params
         run.tags = self.tags
         run.metrics = self.metrics
@@ -87,6 +88,12 @@ async def load_page(session: AsyncSession, rows: Sequence[Any], *, links: bool =
     return RunPage(rows, data, linked)
 
 
+def note(column: str | None, tags: Mapping[str, str]) -> str | None:
+    """A run's description: its MLflow note tag. The `description` column is only read for
+    runs whose notes were written before the tag held them, until a write moves them."""
+    return tags.get(NOTE_TAG, column)
+
+
 def v1_run(row: Any, data: repo.RunData) -> dict[str, Any]:
     """A run as the v1 `Run` JSON (datetimes and UUIDs are left to orjson, which writes them
     as pydantic does: ISO 8601 with `Z`, lowercase hyphenated hex)."""
@@ -96,7 +103,7 @@ def v1_run(row: Any, data: repo.RunData) -> dict[str, Any]:
         "name": row.name,
         "status": row.status,
         "user": row.user,
-        "description": row.description,
+        "description": note(row.description, data.tags),
         "parent_run_id": row.parent_run_id,
         "started_at": row.started_at,
         "ended_at": row.ended_at,

@@ -17,6 +17,7 @@ from mltrail_server.db.types import utcnow
 from mltrail_server.db.unit_of_work import after_commit
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
 from mltrail_server.models.run import (
+    NOTE_TAG,
     TERMINAL_STATUSES,
     Run,
     RunCreate,
@@ -67,7 +68,6 @@ class RunService:
             name=data.name or generated_name(),
             status=RunStatus.RUNNING.value,
             user=data.user,
-            description=data.description,
             parent_run_id=data.parent_run_id,
             started_at=data.started_at or now,
             created_at=now,
@@ -75,7 +75,10 @@ class RunService:
         )
         await repo.add(self.session, row)
         await tracking_repo.add_params(self.session, row.id, data.params)
-        await tracking_repo.set_tags(self.session, row.id, data.tags)
+        tags = dict(data.tags)
+        if data.description is not None:
+            tags[NOTE_TAG] = data.description
+        await tracking_repo.set_tags(self.session, row.id, tags)
         self._invalidate(experiment_id)
         return row
 
@@ -104,13 +107,14 @@ class RunService:
         row.name = data.name
         row.status = data.status.value
         row.user = data.user
-        row.description = data.description
         row.parent_run_id = parent_id
         row.started_at = data.started_at
         row.ended_at = data.ended_at
         row.lifecycle = ACTIVE
         row.deleted_at = None
         row.updated_at = now
+        await self.session.flush()  # a new run's row first: its note tag refers to it
+        await self._set_note(row, data.description)
         await self.session.flush()
         self._invalidate(data.experiment_id)
         return await self._render(row), created
@@ -140,6 +144,8 @@ class RunService:
         changes = data.model_dump(exclude_unset=True)
         status = changes.pop("status", None)
         ended_at = changes.pop("ended_at", None)
+        if "description" in changes:
+            await self._set_note(row, changes.pop("description"))
         for field, value in changes.items():
             setattr(row, field, value)
         if status is not None:
@@ -156,6 +162,15 @@ class RunService:
         await self.session.flush()
         self._invalidate(row.experiment_id)
         return row
+
+    async def _set_note(self, row: RunRow, text: str | None) -> None:
+        """A run's description is its MLflow note tag (what the mlflow client reads), stored
+        as sent; null removes the tag. A note left in the old column moves to the tag."""
+        row.description = None
+        if text is not None:
+            await tracking_repo.set_tags(self.session, row.id, {NOTE_TAG: text})
+        else:
+            await tracking_repo.delete_tag(self.session, row.id, NOTE_TAG)
 
     async def delete_run(self, run_id: uuid.UUID, *, purge: bool) -> None:
         """Soft delete (restorable), or with `purge` remove the run and all it logged."""

@@ -149,7 +149,7 @@ CASES = [
     Case(
         "POST",
         "/api/v1/experiments",
-        lambda k, e, r: {"name": uuid.uuid4().hex, "owner": "x"},
+        lambda k, e, r: {"name": uuid.uuid4().hex},
         **ANY_WRITER,
     ),
     Case("GET", E, None, **READ),

@@ -44,7 +44,7 @@ async def new_user(client: httpx.AsyncClient, admin: str, role: str = "member") 
 async def owned_experiment(client: httpx.AsyncClient, key: str) -> str:
     response = await client.post(
         "/api/v1/experiments",
-        json={"name": f"e-{uuid.uuid4().hex[:8]}", "owner": "x"},
+        json={"name": f"e-{uuid.uuid4().hex[:8]}"},
         headers=as_key(key),
     )
     assert response.status_code == 201, response.text

@@ -146,7 +146,7 @@ def without_redis(database_url: str, tmp_path: Path) -> Iterator[tuple[Worker, W
 
 def create_experiment(worker: Worker, key: str) -> httpx.Response:
     """A write any member may make."""
-    body = {"name": f"e-{uuid.uuid4().hex[:10]}", "owner": "x"}
+    body = {"name": f"e-{uuid.uuid4().hex[:10]}"}
     return worker.request("POST", "/api/v1/experiments", key, json=body)
 
 

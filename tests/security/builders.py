@@ -152,7 +152,7 @@ _ALL = [
         "POST",
         f"{V1}/experiments",
         Rule.CREATE,
-        lambda i: Call("POST", f"{V1}/experiments", json={"name": _name("new"), "owner": "x"}),
+        lambda i: Call("POST", f"{V1}/experiments", json={"name": _name("new")}),
     ),
     Builder(
         "PATCH",

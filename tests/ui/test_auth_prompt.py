@@ -63,3 +63,40 @@ class TestApiKeyPrompt:
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         assert page.evaluate("document.cookie") == ""
         assert page.evaluate("JSON.stringify(sessionStorage)") == "{}"
+
+
+class TestSignedIn:
+    """The dialog says truly where the key is kept (a cookie every tab shares), the header
+    names who is signed in, and signing out forgets the key for every tab."""
+
+    def test_header_names_the_user_every_tab_shares_the_key_and_sign_out_forgets_it(
+        self, guarded_page: Page, guarded_server: tuple[LiveServer, str]
+    ) -> None:
+        page = guarded_page
+        page.goto("/")
+        dialog = page.locator("#api-key-dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog).not_to_contain_text("tab only")
+        expect(dialog).to_contain_text("every tab")
+        dialog.get_by_label("API key").fill(guarded_server[1])
+        dialog.get_by_role("button", name="Continue").click()
+        expect(dialog).to_be_hidden()
+        account = page.locator("#account")
+        expect(account).to_be_visible()
+        expect(page.locator("#account-name")).to_have_text("admin")  # the first admin's user
+        expect(account).to_contain_text("(admin)")
+        screenshot(page, "signed-in-header")
+
+        other = page.context.new_page()  # another tab of the same browser
+        other.goto("/models")
+        expect(other.locator("#account-name")).to_have_text("admin")
+        expect(other.locator("#api-key-dialog")).to_be_hidden()
+
+        page.get_by_role("button", name="Sign out").click()
+        expect(dialog).to_be_visible()  # the reloaded page has no key any more
+        assert not [c for c in page.context.cookies() if c["name"] == "mltrail_key"]
+        expect(account).to_be_hidden()
+        screenshot(page, "signed-out")
+        other.reload()
+        expect(other.locator("#api-key-dialog")).to_be_visible()
+        other.close()

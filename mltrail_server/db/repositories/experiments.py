@@ -138,6 +138,18 @@ async def load_tags(
     return tags
 
 
+async def load_tag_values(
+    session: AsyncSession, experiment_ids: Sequence[uuid.UUID], key: str
+) -> dict[uuid.UUID, str]:
+    """The value of the tag `key` of each of the experiments that has it."""
+    if not experiment_ids:
+        return {}
+    query = select(ExperimentTag.experiment_id, ExperimentTag.value).where(
+        ExperimentTag.experiment_id.in_(list(experiment_ids)), ExperimentTag.key == key
+    )
+    return {experiment_id: value for experiment_id, value in (await session.execute(query)).all()}
+
+
 async def set_tags(session: AsyncSession, experiment_id: uuid.UUID, tags: dict[str, str]) -> None:
     if not tags:
         return

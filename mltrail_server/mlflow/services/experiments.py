@@ -240,13 +240,14 @@ class MlflowExperimentService:
         row = await self.active_row(experiment_id)
         check_experiment_tag(key, value)
         await repo.set_tags(self.session, row.id, {key: value})
-        after_commit(self.session, lambda: self.cache.bump(experiment_key(row.id)))
+        # The list too: its items' descriptions are their note tags.
+        after_commit(self.session, lambda: self.cache.bump(LIST, experiment_key(row.id)))
 
     async def delete_tag(self, experiment_id: str, key: str) -> None:
         row = await self.active_row(experiment_id)
         if not await repo.delete_tag(self.session, row.id, key):
             raise NotFound(f"No tag with name: {key} in experiment with id {experiment_id}")
-        after_commit(self.session, lambda: self.cache.bump(experiment_key(row.id)))
+        after_commit(self.session, lambda: self.cache.bump(LIST, experiment_key(row.id)))
 
     async def _render(self, row: ExperimentRow) -> wire.Experiment:
         tags = await repo.load_tags(self.session, [row.id])

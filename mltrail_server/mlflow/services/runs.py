@@ -4,7 +4,7 @@ soft delete and restore, reads that include deleted runs, and search.
 - A run is named by `run_name`, else by its `mlflow.runName` tag, else with a generated
   adjective-noun-NNN name; both given and different is a 400. The tag always mirrors the name.
 - `mlflow.parentRunId` also sets the v1 `parent_run_id` when the parent is a live run of the
-  same experiment; `mlflow.note.content` is the v1 description.
+  same experiment; `mlflow.note.content` is the v1 description (the one place it lives).
 - A run in an experiment with a custom `artifact_location` stores its artifact URI; other runs
   use `mlflow-artifacts:/<experiment>/<run>/artifacts` (computed, so v1 runs have one too).
 """
@@ -29,7 +29,6 @@ from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.translate import (
     DEFAULT_EXPERIMENT_ID,
     FROM_MLFLOW_STATUS,
-    NOTE_TAG,
     PARENT_RUN_TAG,
     RUN_NAME_TAG,
     experiment_id_in,
@@ -46,7 +45,6 @@ from mltrail_server.services.runs import RunService
 
 MAX_RUN_NAME_LENGTH = 250
 MAX_USER_LENGTH = 255
-MAX_DESCRIPTION_LENGTH = 5000
 MAX_SEARCH_RESULTS = 50_000
 VIEWS = {
     wire.ViewType.ACTIVE_ONLY: RunView.ACTIVE,
@@ -124,7 +122,7 @@ class MlflowRunService:
         data = RunCreate.model_construct(
             name=name,
             user=(request.user_id or None) and request.user_id[:MAX_USER_LENGTH],
-            description=tags[NOTE_TAG][:MAX_DESCRIPTION_LENGTH] if NOTE_TAG in tags else None,
+            description=None,  # the note tag among `tags` is the description
             parent_run_id=await self._parent(tags.get(PARENT_RUN_TAG), experiment.id),
             started_at=None
             if request.start_time is None

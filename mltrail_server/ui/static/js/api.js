@@ -90,17 +90,36 @@ export async function api(path, { method = "GET", body, query, signal } = {}) {
 }
 
 /**
- * Who is looking: viewers get no write controls (elements marked `data-write` are hidden by
- * the stylesheet). The server still checks every write; this only spares them dead buttons.
+ * Who is looking: the header names the signed-in user and offers to sign out; viewers get
+ * no write controls (elements marked `data-write` are hidden by the stylesheet). The server
+ * still checks every write; this only spares them dead buttons. With auth off nobody is
+ * signed in, and the header says nothing.
  */
 async function applyRole() {
+  let me;
   try {
-    const me = await api("/me");
-    document.documentElement.dataset.role = me.role;
+    me = await api("/me");
   } catch {
-    // An older server without /me: show everything and let the API decide.
+    return; // An older server without /me: show everything and let the API decide.
   }
+  document.documentElement.dataset.role = me.role;
+  if (!me.authenticated) return;
+  document.getElementById("account-name").textContent = me.name;
+  document.getElementById("account-role").textContent = `(${me.role})`;
+  document.getElementById("account").hidden = false;
 }
+
+/** Sign out: the server drops the key's cookie; the page then asks for a key again. */
+async function signOut() {
+  const response = await fetch("/ui/session", { method: "DELETE", headers: UI_HEADERS });
+  if (!response.ok) {
+    toast(`Signing out failed: the server answered ${response.status}`, "error");
+    return;
+  }
+  location.reload();
+}
+
+document.getElementById("sign-out").addEventListener("click", signOut);
 applyRole();
 
 /** Metric values travel as numbers or "NaN" / "Infinity" / "-Infinity". */

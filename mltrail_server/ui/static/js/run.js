@@ -22,6 +22,9 @@ const chartsBox = document.getElementById("charts");
 const charts = new Map();
 let run = null;
 
+// Where MLflow keeps a run's note; the API gives it as the run's `description`.
+const NOTE_TAG = "mlflow.note.content";
+
 function kvRows(entries) {
   if (!entries.length) return '<tr><td class="subtle" colspan="2">None</td></tr>';
   return entries
@@ -243,7 +246,8 @@ notesForm.addEventListener("submit", async (event) => {
   try {
     const updated = await api(`/runs/${runId}`, {
       method: "PATCH",
-      body: { description: notesForm.elements.description.value },
+      // Emptied: no note at all (the tag goes), rather than an empty one.
+      body: { description: notesForm.elements.description.value || null },
     });
     run.description = updated.description;
     renderNotes();
@@ -305,8 +309,10 @@ async function start() {
   renderMetricsTable();
   document.querySelector("#params tbody").innerHTML = kvRows(Object.entries(run.params));
   document.getElementById("params-count").textContent = Object.keys(run.params).length || "";
-  document.querySelector("#tags tbody").innerHTML = kvRows(Object.entries(run.tags));
-  document.getElementById("tags-count").textContent = Object.keys(run.tags).length || "";
+  // The note tag is the run's description, shown in the Notes card rather than as a tag.
+  const tags = Object.entries(run.tags).filter(([key]) => key !== NOTE_TAG);
+  document.querySelector("#tags tbody").innerHTML = kvRows(tags);
+  document.getElementById("tags-count").textContent = tags.length || "";
   renderChartToolbar(document.getElementById("chart-toolbar"));
   renderCharts();
   renderArtifacts();
