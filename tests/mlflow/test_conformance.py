@@ -719,6 +719,29 @@ CASES = [
         then=(GET_EXPERIMENT,),
     ),
     Case(
+        "ajax-runs-create",
+        post(
+            f"{AJAX}/runs/create",
+            {"experiment_id": "{e}", "run_name": "made-in-the-ui", "start_time": 1_700_000_000_000},
+        ),
+        EXP,
+    ),
+    Case(
+        "ajax-runs-log-metric",
+        post(
+            f"{AJAX}/runs/log-metric",
+            {"run_id": "{r}", "key": "acc", "value": 0.5, "timestamp": 1700000000000, "step": 3},
+        ),
+        RUN,
+        then=(GET_RUN,),
+    ),
+    Case(
+        "ajax-runs-log-parameter",
+        post(f"{AJAX}/runs/log-parameter", {"run_id": "{r}", "key": "lr", "value": "0.1"}),
+        RUN,
+        then=(GET_RUN,),
+    ),
+    Case(
         "ajax-runs-update",
         post(f"{AJAX}/runs/update", {"run_id": "{r}", "run_name": "renamed-in-the-ui"}),
         RUN,

@@ -46,13 +46,17 @@ UI_ROUTES: dict[str, frozenset[tuple[str, str]]] = {
             ("GET", "/registered-models/search"),
             ("GET", "/model-versions/search"),
             # The writes of its experiment list and run pages (create, rename, delete,
-            # restore, tags, notes): the same rules as under /api.
+            # restore, tags, notes, and the runs, metrics and params its forms create): the
+            # same rules as under /api.
             ("POST", "/experiments/create"),
             ("POST", "/experiments/update"),
             ("POST", "/experiments/delete"),
             ("POST", "/experiments/restore"),
             ("POST", "/experiments/set-experiment-tag"),
             ("POST", "/experiments/delete-experiment-tag"),
+            ("POST", "/runs/create"),
+            ("POST", "/runs/log-metric"),
+            ("POST", "/runs/log-parameter"),
             ("POST", "/runs/update"),
             ("POST", "/runs/delete"),
             ("POST", "/runs/restore"),
