@@ -28,6 +28,7 @@ from mltrail_server.db.repositories import logged_models as logged_models_repo
 from mltrail_server.db.repositories import registry as repo
 from mltrail_server.db.repositories import registry_search
 from mltrail_server.db.repositories import runs as runs_repo
+from mltrail_server.db.tables import LoggedModel as LoggedModelRow
 from mltrail_server.db.tables import ModelVersion, RegisteredModel
 from mltrail_server.db.types import utcnow
 from mltrail_server.errors import Conflict, InvalidInput, NotFound
@@ -398,21 +399,7 @@ class RegistryService:
         if await runs_repo.get(self.session, run_id) is None:
             raise run_not_found(run_id)
         rows = await logged_models_repo.of_run(self.session, run_id)
-        return [
-            LoggedModel(
-                id=row.id,
-                name=row.name,
-                model_type=row.model_type,
-                status=row.status,
-                source_run_id=row.source_run_id,
-                artifact_location=row.artifact_location,
-                created_at=row.created_at,
-                updated_at=row.updated_at,
-                tags=json.loads(row.tags or "{}"),
-                params=json.loads(row.params or "{}"),
-            )
-            for row in rows
-        ]
+        return [logged_model_view(row) for row in rows]
 
     # -- aliases ---------------------------------------------------------------------------
 
@@ -505,3 +492,19 @@ class RegistryService:
             )
             for row, name in rows
         ]
+
+
+def logged_model_view(row: LoggedModelRow) -> LoggedModel:
+    """A logged model as `/api/v1` shows it (its tags and params are stored as JSON)."""
+    return LoggedModel(
+        id=row.id,
+        name=row.name,
+        model_type=row.model_type,
+        status=row.status,
+        source_run_id=row.source_run_id,
+        artifact_location=row.artifact_location,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        tags=json.loads(row.tags or "{}"),
+        params=json.loads(row.params or "{}"),
+    )

@@ -3,7 +3,6 @@
 artifact root, checked as MLflow checks them (`safe_relative_path`). They live where the
 client uploads them, `<experiment>/models/<id>/artifacts` in the artifact store."""
 
-import posixpath
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +14,7 @@ from mltrail_server.errors import InvalidInput, NotFound
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow.errors import BadRequest
 from mltrail_server.mlflow.services.logged_models import model_not_found
-from mltrail_server.mlflow.services.run_artifacts import safe_relative_path
+from mltrail_server.mlflow.services.run_artifacts import list_files, safe_relative_path
 from mltrail_server.mlflow.wire_artifacts import GetLoggedModelArtifact, ListLoggedModelArtifacts
 from mltrail_server.services.artifact_paths import model_artifact_prefix
 from mltrail_server.services.artifacts import ArtifactService
@@ -36,15 +35,7 @@ class MlflowModelArtifactService:
         relative = safe_relative_path(path) if path else ""
         row = await self._model(model_id)
         prefix = model_artifact_prefix(row.experiment_id, row.id)
-        entries = await self.artifacts.list(f"{prefix}/{relative}" if relative else prefix)
-        files = [
-            wire.FileInfo(
-                path=posixpath.join(relative, posixpath.basename(entry.path)),
-                is_dir=entry.is_dir,
-                file_size=None if entry.is_dir else entry.size,
-            )
-            for entry in entries
-        ]
+        files = await list_files(self.artifacts, prefix, relative)
         return wire.ListRunArtifactsResponse(root_uri=row.artifact_location, files=files)
 
     async def download(

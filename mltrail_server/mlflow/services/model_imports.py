@@ -34,7 +34,7 @@ from mltrail_server.models.imports import (
 )
 from mltrail_server.models.registry import LoggedModel
 from mltrail_server.services.experiments import not_found
-from mltrail_server.services.registry import ModelRecord, RegistryService
+from mltrail_server.services.registry import ModelRecord, RegistryService, logged_model_view
 from mltrail_server.services.registry_rules import canonical_stage, check_alias, check_tag
 
 __all__ = ["ModelImportService"]
@@ -100,7 +100,7 @@ class ModelImportService:
             await models_repo.add(self.session, row)
         await self.session.flush()
         await self._logged_model_metrics(data)
-        return _logged_model(row, tags, params), created
+        return logged_model_view(row), created
 
     async def _logged_model_metrics(self, data: LoggedModelImport) -> None:
         """The model's points whose run is here; a point it has already stays as it was."""
@@ -199,18 +199,3 @@ class ModelImportService:
             await registry_repo.set_version_tag(self.session, model.id, data.version, key, value)
         model.last_version = max(model.last_version or 0, data.version)
         await self.session.flush()
-
-
-def _logged_model(row: LoggedModelRow, tags: dict[str, str], params: dict[str, str]) -> LoggedModel:
-    return LoggedModel(
-        id=row.id,
-        name=row.name,
-        model_type=row.model_type,
-        status=row.status,
-        source_run_id=row.source_run_id,
-        artifact_location=row.artifact_location,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        tags=tags,
-        params=params,
-    )

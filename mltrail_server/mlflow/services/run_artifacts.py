@@ -50,15 +50,7 @@ class MlflowRunArtifactService:
         relative = safe_relative_path(query.path) if query.path else ""
         row = await self._run(query)
         prefix = run_artifact_prefix(row.experiment_id, row.id)
-        entries = await self.artifacts.list(f"{prefix}/{relative}" if relative else prefix)
-        files = [
-            wire.FileInfo(
-                path=posixpath.join(relative, posixpath.basename(entry.path)),
-                is_dir=entry.is_dir,
-                file_size=None if entry.is_dir else entry.size,
-            )
-            for entry in entries
-        ]
+        files = await list_files(self.artifacts, prefix, relative)
         return wire.ListRunArtifactsResponse(
             root_uri=run_artifact_uri(row.experiment_id, row.id, row.artifact_uri),
             files=files,
@@ -114,3 +106,17 @@ async def _read_at_most(chunks: AsyncIterable[bytes], limit: int) -> bytes:
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+async def list_files(artifacts: ArtifactService, prefix: str, relative: str) -> list[wire.FileInfo]:
+    """The entries directly under `relative` in the store's `prefix` ('' : the prefix
+    itself), with paths relative to the prefix, as MLflow lists them."""
+    entries = await artifacts.list(f"{prefix}/{relative}" if relative else prefix)
+    return [
+        wire.FileInfo(
+            path=posixpath.join(relative, posixpath.basename(entry.path)),
+            is_dir=entry.is_dir,
+            file_size=None if entry.is_dir else entry.size,
+        )
+        for entry in entries
+    ]
