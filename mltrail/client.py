@@ -109,18 +109,26 @@ class Experiments:
     def create(
         self, name: str, *, owner: str | None = None, description: str | None = None
     ) -> Experiment:
-        """Create an experiment (Conflict if the name is taken). With an API key the server
-        makes its user the owner (an admin may name another existing user as `owner`);
-        without one, `owner` defaults to `MLTRAIL_USER`, else the login name."""
+        """Create an experiment (Conflict if the name is taken). On a server with auth the
+        API key's user owns it (an admin may name another existing user as `owner`); on one
+        without, `owner` defaults to `MLTRAIL_USER`, else the login name."""
         body: dict[str, Any] = {"name": name}
         if owner is not None:
             body["owner"] = owner
-        elif not self._settings.api_key:
+        elif not self._server_knows_the_user():
             # A server without auth knows no user: the login name is the best guess of who.
             body["owner"] = self._settings.user
         if description is not None:
             body["description"] = description
         return Experiment.from_json(self._transport.json("POST", "/api/v1/experiments", json=body))
+
+    def _server_knows_the_user(self) -> bool:
+        """Whether the server tells who the caller is (auth on, and a key sent). A key sent
+        to a server without auth names nobody, so that is asked rather than assumed."""
+        if not self._settings.api_key:
+            return False
+        me: dict[str, Any] = self._transport.json("GET", "/api/v1/me")
+        return bool(me.get("authenticated", True))
 
     def get_or_create(self, name: str, *, owner: str | None = None) -> Experiment:
         """The experiment called `name`, created if there is none. Safe against another

@@ -58,9 +58,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Se
 
 def _admins_run_dir(secured: Secured) -> str:
     with httpx.Client(base_url=secured.server.url, headers=secured.admin, timeout=30) as http:
-        experiment = http.post(
-            "/api/v1/experiments", json={"name": f"mine-{uuid.uuid4().hex[:8]}", "owner": "a"}
-        )
+        experiment = http.post("/api/v1/experiments", json={"name": f"mine-{uuid.uuid4().hex[:8]}"})
         assert experiment.status_code == 201, experiment.text
         run = http.post(f"/api/v1/experiments/{experiment.json()['id']}/runs", json={})
         assert run.status_code == 201, run.text

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+import mltrail
 from mltrail.cli import app
 from mltrail_server.db.engine import Database
 from mltrail_server.services.auth import AuthService
@@ -214,3 +215,13 @@ class TestUsersAndKeys:
         assert (
             as_key(secured, admin, "users", "create", unique("x"), "--role", "god").exit_code == 2
         )
+
+
+class TestOwnerOnAServerWithoutAuth:
+    def test_a_client_with_a_key_still_creates_owned_by_its_user_name(
+        self, server: LiveServer
+    ) -> None:
+        # A key left in the environment from a team server, used against a local one.
+        with mltrail.Client(server.url, api_key="et_a-key-this-server-never-made") as api:
+            created = api.experiments.create(f"keyed-{uuid.uuid4().hex[:8]}")
+        assert created.owner == "sdk-tester"
