@@ -139,6 +139,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return value
 
 
+def side_database(url: str) -> Database:
+    """A database handle for a test's own reads and writes beside the app it runs: on SQLite
+    it waits for the write lock as long as the app's test settings do (a fixture that gave
+    up after the default 10 s failed a loaded run)."""
+    return Database(url, pooled=False, busy_timeout=TEST_BUSY_TIMEOUT_SECONDS)
+
+
 async def _empty(database: Database) -> None:
     async with database.engine.begin() as connection:
         if database.dialect == "postgresql":

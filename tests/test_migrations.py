@@ -23,7 +23,7 @@ from mltrail_server.db.migrate import alembic_config, downgrade
 from mltrail_server.db.tables import Base
 from mltrail_server.main import create_app
 from tests.api.test_metric_history_api import block_buckets
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from tests.conftest import _create_postgres_database, _drop_postgres_database, side_database
 from tests.services_available import require_postgres
 
 EXPECTED = set(Base.metadata.tables)
@@ -39,7 +39,7 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
         )
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
-    database = Database(url, pooled=False)
+    database = side_database(url)
     yield database
     await database.dispose()
     if request.param == "postgres":

@@ -2,10 +2,9 @@
 
 from dataclasses import dataclass
 
-from mltrail_server.db.engine import Database
 from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService
-from tests.conftest import Backend, Server, _empty
+from tests.conftest import Backend, Server, _empty, side_database
 
 
 @dataclass
@@ -19,7 +18,7 @@ class Keys:
 
 async def first_admin_key(backend: Backend) -> str:
     """Empty the database and create its first admin, as a first start would."""
-    database = Database(backend.settings().resolved_database_url, pooled=False)
+    database = side_database(backend.settings().resolved_database_url)
     await _empty(database)
     async with transaction(database.session()) as session:
         admin = await AuthService(session).bootstrap_admin()

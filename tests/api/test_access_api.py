@@ -11,11 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from mltrail_server.db.engine import Database
 from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, auth_required
 from tests.api.access import Keys, as_key, first_admin_key
-from tests.conftest import Backend, Server, _empty, start_server, stop_server
+from tests.conftest import Backend, Server, _empty, side_database, start_server, stop_server
 
 
 async def owned_run(server: Server, keys: Keys) -> tuple[str, str]:
@@ -430,7 +429,7 @@ def test_auth_is_on_beyond_loopback() -> None:
 
 
 async def test_first_admin_key_is_created_once(sqlite_backend: Backend) -> None:
-    database = Database(sqlite_backend.settings().resolved_database_url, pooled=False)
+    database = side_database(sqlite_backend.settings().resolved_database_url)
     await _empty(database)
 
     async def bootstrap() -> str | None:

@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mltrail.cli import app
-from mltrail_server.db.engine import Database
 from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, Role
+from tests.conftest import side_database
 from tests.sdk.live_server import LiveServer
 
 runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
@@ -35,7 +35,7 @@ def live(tmp_path: Path) -> Iterator[Live]:
     server = LiveServer(tmp_path, {"AUTH_ENABLED": "true"})
 
     async def prepare() -> tuple[str, str, str]:
-        database = Database(f"sqlite+aiosqlite:///{server.database}", pooled=False)
+        database = side_database(f"sqlite+aiosqlite:///{server.database}")
         await database.migrate()
         async with transaction(database.session()) as session:
             service = AuthService(session)

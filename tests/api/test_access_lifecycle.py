@@ -10,10 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from mltrail_server.db.engine import Database
 from mltrail_server.db.tables import ApiKey
 from tests.api.access import Keys, as_key, first_admin_key, make_users
-from tests.conftest import Backend, Server, start_server, stop_server
+from tests.conftest import Backend, Server, side_database, start_server, stop_server
 
 
 @pytest.fixture
@@ -346,7 +345,7 @@ class TestKeysAreStoredAsHashes:
         server, keys = secured_on
         _, extra = await new_user(server.client, keys.admin)
         raw_keys = [keys.admin, keys.owner, keys.member, keys.viewer, extra]
-        database = Database(server.backend.settings().resolved_database_url, pooled=False)
+        database = side_database(server.backend.settings().resolved_database_url)
         try:
             async with database.session() as session:
                 rows = (await session.execute(select(ApiKey))).scalars().all()

@@ -16,10 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from mltrail_server.db.engine import Database
 from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, Role
-from tests.conftest import _async_url, _create_postgres_database, _drop_postgres_database
+from tests.conftest import (
+    _async_url,
+    _create_postgres_database,
+    _drop_postgres_database,
+    side_database,
+)
 from tests.sdk.live_server import free_port, spawn_uvicorn, wait_until_healthy
 from tests.services_available import REDIS_URL, require_postgres, require_redis
 
@@ -56,7 +60,7 @@ def database_url() -> Iterator[str]:
     url = _create_postgres_database(name)
 
     async def migrate() -> None:
-        database = Database(_async_url(url), pooled=False)
+        database = side_database(_async_url(url))
         await database.migrate()
         await database.dispose()
 
@@ -71,7 +75,7 @@ def team(database_url: str) -> Team:
     request spends a rate-limit token before the test does)."""
 
     async def create() -> Team:
-        database = Database(_async_url(database_url), pooled=False)
+        database = side_database(_async_url(database_url))
         keys: dict[str, tuple[str, str]] = {}
         async with transaction(database.session()) as session:
             service = AuthService(session)

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mltrail.cli import app
-from mltrail_server.db.engine import Database
 from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService, Role
+from tests.conftest import side_database
 from tests.sdk.live_server import LiveServer
 
 # The CLI's default owner used to be $MLTRAIL_USER, else the login name (often `root`).
@@ -45,7 +45,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     admin_name, member_name = f"ops-{uuid.uuid4().hex[:6]}", f"m-{uuid.uuid4().hex[:6]}"
 
     async def prepare() -> tuple[str, str]:
-        database = Database(f"sqlite+aiosqlite:///{server.database}", pooled=False)
+        database = side_database(f"sqlite+aiosqlite:///{server.database}")
         await database.migrate()
         async with transaction(database.session()) as session:
             service = AuthService(session)

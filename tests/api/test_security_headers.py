@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from mltrail_server.db.engine import Database
-from tests.conftest import Backend, Server, _empty, start_server, stop_server
+from tests.conftest import Backend, Server, _empty, side_database, start_server, stop_server
 
 A = "/api/2.0/mlflow"
 MLFLOW_ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -84,7 +83,7 @@ class Seeded:
 async def seeded(sqlite_backend: Backend) -> AsyncIterator[Seeded]:
     """A server on an emptied SQLite database with one MLflow experiment and run."""
     settings = sqlite_backend.settings()
-    database = Database(settings.resolved_database_url, pooled=False)
+    database = side_database(settings.resolved_database_url)
     await _empty(database)
     await database.dispose()
     server = await start_server(settings, sqlite_backend)

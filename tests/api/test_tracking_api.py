@@ -7,8 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from mltrail_server.db.engine import Database
-from tests.conftest import Server
+from tests.conftest import Server, side_database
 from tests.factories import create_experiment, create_run
 
 MISSING = "00000000-0000-0000-0000-000000000000"
@@ -260,7 +259,7 @@ class TestRunDetails:
 
 async def stored_rows(server: Server) -> dict[str, int]:
     """Rows left in the tables of what runs log (the database is emptied for each test)."""
-    database = Database(server.backend.settings().resolved_database_url, pooled=False)
+    database = side_database(server.backend.settings().resolved_database_url)
     counts = {}
     async with database.engine.connect() as connection:
         for table in ("metric", "latest_metric", "param"):
@@ -275,7 +274,7 @@ class TestMetricBlocks:
 
     @staticmethod
     async def blocks(server: Server) -> list[tuple[int, int, float | None, float | None, int]]:
-        database = Database(server.backend.settings().resolved_database_url, pooled=False)
+        database = side_database(server.backend.settings().resolved_database_url)
         try:
             async with database.engine.connect() as connection:
                 rows = await connection.execute(

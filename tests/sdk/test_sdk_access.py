@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 
 import mltrail
 from mltrail.cli import app
-from mltrail_server.db.engine import Database
 from mltrail_server.services.auth import AuthService
+from tests.conftest import side_database
 from tests.sdk.live_server import LiveServer
 
 runner = CliRunner(env={"COLUMNS": "200"})  # a wide table, whatever runs the tests
@@ -59,7 +59,7 @@ def me(secured: Secured, key: str) -> httpx.Response:
 
 async def principal_of(database_url: str, key: str) -> tuple[str, str]:
     """Who the server takes `key` for: its user's name and role."""
-    database = Database(database_url.replace("sqlite://", "sqlite+aiosqlite://"), pooled=False)
+    database = side_database(database_url.replace("sqlite://", "sqlite+aiosqlite://"))
     try:
         async with database.read_session() as session:
             principal = await AuthService(session).authenticate(key)
