@@ -4,10 +4,12 @@ request cannot make the server resolve a huge tree or batch many reads into one.
 MLflow's server (3.1.1 on, "graphql batching attacks") allows at most 10 root fields, 10
 aliases at any one level, a depth of 10 and 1,000 selections in all, counted with fragments
 expanded where they are spread; these are the same numbers and the same messages. On top of
-them, the text is bounded in characters and tokens (parsing is linear in both), and only one
-operation may be sent: a JSON array of requests is not taken.
+them, the text is bounded in characters and tokens (parsing is linear in both), one answer
+name may be selected at most 10 times at one level (validation's cost grows with the square
+of that), and only one operation may be sent: a JSON array of requests is not taken.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 
 from graphql import (
@@ -25,6 +27,7 @@ __all__ = [
     "MAX_ALIASES",
     "MAX_DEPTH",
     "MAX_QUERY_CHARS",
+    "MAX_REPEATS",
     "MAX_ROOT_FIELDS",
     "MAX_SELECTIONS",
     "MAX_TOKENS",
@@ -36,6 +39,7 @@ MAX_ROOT_FIELDS = 10
 MAX_ALIASES = 10
 MAX_DEPTH = 10
 MAX_SELECTIONS = 1000
+MAX_REPEATS = 10  # selections of one answer name at one level
 # MLflow's UI's largest query (GetRun) is about 1,500 characters and 120 tokens.
 MAX_QUERY_CHARS = 100_000
 MAX_TOKENS = 10_000
@@ -85,6 +89,7 @@ def _check_shape(document: DocumentNode) -> None:
                 raise QueryTooLarge(f"Query exceeds maximum depth of {MAX_DEPTH}")
             fields, aliases, seen = _fields_of(selection_set, fragments, seen)
             most_aliases = max(most_aliases, aliases)
+            _check_repeats(fields)
             for field in fields:
                 if depth == 1:
                     root_fields += 1
@@ -99,6 +104,17 @@ def _check_shape(document: DocumentNode) -> None:
         raise QueryTooLarge(_at_most(MAX_ROOT_FIELDS, "root fields", root_fields))
     if most_aliases > MAX_ALIASES:
         raise QueryTooLarge(_at_most(MAX_ALIASES, "aliases", most_aliases))
+
+
+def _check_repeats(fields: list[FieldNode]) -> None:
+    """Validation compares every two fields of one answer name at one level (they must
+    merge), so a name sent a thousand times costs a million comparisons."""
+    names = Counter((field.alias or field.name).value for field in fields)
+    name, times = names.most_common(1)[0] if names else ("", 0)
+    if times > MAX_REPEATS:
+        raise QueryTooLarge(
+            f"Query selects '{name}' {times} times at one level; at most {MAX_REPEATS}"
+        )
 
 
 def _at_most(limit: int, what: str, got: int) -> str:

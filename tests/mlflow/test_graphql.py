@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from mlflow.tracking import MlflowClient
 
-from mltrail_server.mlflow.graphql_limits import MAX_QUERY_CHARS, MAX_TOKENS
+from mltrail_server.mlflow.graphql_limits import MAX_QUERY_CHARS, MAX_REPEATS, MAX_TOKENS
 from tests.mlflow import graphql_queries as gq
 from tests.mlflow.conftest import unique
 
@@ -116,6 +116,18 @@ class TestBoundsOfOurOwn:
         found = answer(v1, {"query": "{ " + "a " * MAX_TOKENS + "}"})
         assert found["data"] is None
         assert f"more than {MAX_TOKENS} tokens" in found["errors"][0]
+
+    def test_a_field_repeated_at_one_level_past_the_bound_is_refused(
+        self, v1: httpx.Client
+    ) -> None:
+        """Validation compares each two of them: 900 copies would cost 400,000 checks."""
+        fields = "runName " * (MAX_REPEATS + 1)
+        query = '{ mlflowGetRun(input: {runId: "x"}) { run { info { ' + fields + "} } } }"
+        found = answer(v1, {"query": query})
+        assert found["data"] is None
+        assert found["errors"] == [
+            f"Query selects 'runName' {MAX_REPEATS + 1} times at one level; at most {MAX_REPEATS}"
+        ]
 
     def test_a_batch_of_requests_is_a_400_that_says_what_to_send(self, v1: httpx.Client) -> None:
         response = v1.post("/graphql", json=[{"query": "{ __typename }"}] * 2)

@@ -39,6 +39,9 @@ HOSTILE = {
     "aliases": '{ mlflowGetRun(input: {runId: "x"}) { run { info { '
     + " ".join(f"n{i}: runName" for i in range(500))
     + " } } } }",
+    "repeated field": '{ mlflowGetRun(input: {runId: "x"}) { run { info { '
+    + "runName " * 900
+    + "} } } }",
     "depth": "{ " + " { ".join(f"f{i}" for i in range(200)) + " }" * 200,
     "fragment cycle": '{ mlflowGetRun(input: {runId: "x"}) { run { info { ...A } } } }'
     " fragment A on MlflowRunInfo { runName ...B } fragment B on MlflowRunInfo { runId ...A }",
