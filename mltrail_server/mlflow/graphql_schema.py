@@ -33,6 +33,7 @@ from graphql import (
 
 from mltrail_server.errors import InvalidInput
 from mltrail_server.mlflow import render_registry, wire
+from mltrail_server.mlflow import wire_registry as rw
 from mltrail_server.mlflow.errors import missing_value
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
@@ -41,10 +42,6 @@ from mltrail_server.mlflow.translate import run_id_in
 from mltrail_server.services.registry import RegistryService
 
 __all__ = ["GraphQLContext", "schema"]
-
-# The registry's page of `model-versions/search` (mlflow/routes/registry.py).
-DEFAULT_VERSIONS_PAGE = 10_000
-MAX_VERSIONS_PAGE = 200_000
 
 TYPE_DEFS = """
 "Names the UI component a query comes from (MLflow's UI marks each of its queries)."
@@ -307,13 +304,7 @@ async def resolve_search_model_versions(
     """Registered model versions matching a filter, a page at a time (as
     model-versions/search)."""
     given = _input(input)
-    max_results = given.get("max_results")
-    size = DEFAULT_VERSIONS_PAGE if max_results is None else max_results
-    if not 0 < size <= MAX_VERSIONS_PAGE:
-        raise InvalidInput(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{MAX_VERSIONS_PAGE}, but got value {size}"
-        )
+    size = rw.page_size(given.get("max_results"), rw.DEFAULT_VERSIONS_PAGE, rw.MAX_VERSIONS_PAGE)
     order_by = [text for text in given.get("order_by") or () if text is not None]
     records, token = await _context(info).registry.search_versions(
         given.get("filter"), order_by, size, given.get("page_token")
