@@ -12,7 +12,9 @@ from mltrail_server.dependencies import (
     SessionDep,
     SettingsDep,
 )
+from mltrail_server.mlflow.graphql_schema import GraphQLContext
 from mltrail_server.mlflow.services.experiments import MlflowExperimentService
+from mltrail_server.mlflow.services.graphql import GraphQLService
 from mltrail_server.mlflow.services.logged_models import LoggedModelService
 from mltrail_server.mlflow.services.logging import MlflowLoggingService
 from mltrail_server.mlflow.services.model_artifacts import MlflowModelArtifactService
@@ -86,3 +88,15 @@ async def get_mlflow_ui_read_service(session: SessionDep, cache: CacheDep) -> Ml
 
 MlflowUiReadServiceDep = Annotated[MlflowUiReadService, Depends(get_mlflow_ui_read_service)]
 RegistryServiceDep = Annotated[RegistryService, Depends(get_registry_service)]
+
+
+async def get_graphql_service(
+    runs: MlflowRunServiceDep,
+    experiments: MlflowExperimentServiceDep,
+    logging: MlflowLoggingServiceDep,
+    registry: RegistryServiceDep,
+) -> GraphQLService:
+    return GraphQLService(GraphQLContext(runs, experiments, logging, registry))
+
+
+GraphQLServiceDep = Annotated[GraphQLService, Depends(get_graphql_service)]

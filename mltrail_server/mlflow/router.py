@@ -1,5 +1,6 @@
-"""MLflow's wire protocol (`/api/2.0/mlflow/...`, `/api/2.0/mlflow-artifacts/...` and
-`/api/3.0/mlflow/server-info`), as thin translations over the same services as /api/v1.
+"""MLflow's wire protocol (`/api/2.0/mlflow/...`, `/api/2.0/mlflow-artifacts/...`,
+`/api/3.0/mlflow/server-info` and `/graphql`), as thin translations over the same services
+as /api/v1.
 
 Anything else under those prefixes is a 404 `ENDPOINT_NOT_FOUND` in MLflow's shape, which the
 client reports as such instead of as an internal error.
@@ -14,6 +15,7 @@ from mltrail_server.mlflow.routes import (
     artifact_uploads,
     artifacts,
     experiments,
+    graphql,
     logged_models,
     metrics,
     registry,
@@ -39,6 +41,8 @@ router.include_router(artifact_presigned.router, prefix=ARTIFACTS_PREFIX)
 router.include_router(server.router, prefix=V3_PREFIX)
 router.include_router(server.version_router)
 router.include_router(traces.router)  # not supported yet: before the unknown endpoints
+# MLflow's UI's GraphQL endpoint, at the root as MLflow serves it.
+router.include_router(graphql.router)
 
 
 async def unknown_endpoint(request: Request) -> Response:

@@ -4,6 +4,7 @@ permission rule checks (a version's `run_id` is where it came from, not somethin
 
 from pydantic import Field
 
+from mltrail_server.errors import InvalidInput
 from mltrail_server.mlflow.wire import Int64, KeyValue, Message, repeated
 from mltrail_server.services.access import Targets
 
@@ -35,6 +36,23 @@ class SetRegisteredModelTag(RegistryRequest):
 
 class DeleteRegisteredModelTag(RegistryRequest):
     key: str
+
+
+MAX_MODELS_PAGE = 1000
+DEFAULT_MODELS_PAGE = 100
+MAX_VERSIONS_PAGE = 200_000
+DEFAULT_VERSIONS_PAGE = 10_000
+
+
+def page_size(given: int | None, default: int, most: int) -> int:
+    """A search's `max_results`: `default` when not given, else 1 to `most`."""
+    size = default if given is None else given
+    if not 0 < size <= most:
+        raise InvalidInput(
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{most}, but got value {size}"
+        )
+    return size
 
 
 class SearchRegistry(Message):

@@ -15,6 +15,11 @@ A = "/api/2.0/mlflow"
 J = "/ajax-api/2.0/mlflow"
 MPU = "/api/2.0/mlflow-artifacts/mpu"
 ALLOWED = "allowed"  # past authentication and permission: neither 401 nor 403, nor a 5xx
+GRAPHQL_GET_RUN = {
+    "query": "query GetRun($data: MlflowGetRunInput!) { mlflowGetRun(input: $data) "
+    "{ run { info { runId } experiment { name } modelVersions { name } } } }",
+    "variables": {"data": {"runId": "{r}"}},
+}
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,8 @@ CASES = [
         "read",
     ),
     Case("GET", J + "/logged-models/{m}/artifacts/files?artifact_file_path=MLmodel", None, "read"),
+    # MLflow's UI's GraphQL: reads only, the run page's query among them.
+    Case("POST", "/graphql", GRAPHQL_GET_RUN, "read"),
     Case("POST", A + "/registered-models/create", {"name": "n-{u}"}, "writer"),
     Case("GET", A + "/registered-models/get?name={n}", None, "read"),
     Case("GET", A + "/registered-models/search?max_results=5", None, "read"),
@@ -307,7 +314,7 @@ class TestMlflowRoleMatrix:
         routes = {
             (method.upper(), path)
             for path, operations in paths.items()
-            if path.startswith(("/api/2.0", "/api/3.0", "/ajax-api/", "/get-artifact"))
+            if path.startswith(("/api/2.0", "/api/3.0", "/ajax-api/", "/get-artifact", "/graphql"))
             for method in operations
         }
         covered = {(case.method, openapi_template(case.path)) for case in CASES}

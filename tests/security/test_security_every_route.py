@@ -13,8 +13,9 @@ from mltrail_server.services.access import ACCESS_KEY
 from tests.security.builders import EXEMPT, READ_ONLY_POSTS, route_table
 from tests.security.world import World, raw_url
 
-# MLflow's UI paths too: `/ajax-api/...` aliases and `/get-artifact` take the same key check.
-API_PREFIXES = ("/api/v1/", "/api/2.0/", "/api/3.0/", "/ajax-api/", "/get-artifact")
+# MLflow's UI paths too: `/ajax-api/...` aliases, `/get-artifact` and `/graphql` take the same
+# key check.
+API_PREFIXES = ("/api/v1/", "/api/2.0/", "/api/3.0/", "/ajax-api/", "/get-artifact", "/graphql")
 
 
 def api_routes() -> list[tuple[str, str]]:

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from mltrail_server.dependencies import PrincipalDep
-from mltrail_server.errors import InvalidInput
 from mltrail_server.mlflow import render_registry as render
 from mltrail_server.mlflow import wire
 from mltrail_server.mlflow import wire_registry as rw
@@ -20,20 +19,6 @@ from mltrail_server.services.access import READ_ONLY
 router = APIRouter(route_class=MlflowRoute)
 RM = "/registered-models"
 MV = "/model-versions"
-MAX_MODELS_PAGE = 1000
-DEFAULT_MODELS_PAGE = 100
-MAX_VERSIONS_PAGE = 200_000
-DEFAULT_VERSIONS_PAGE = 10_000
-
-
-def _page_size(given: int | None, default: int, most: int) -> int:
-    size = default if given is None else given
-    if not 0 < size <= most:
-        raise InvalidInput(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{most}, but got value {size}"
-        )
-    return size
 
 
 # -- registered models -------------------------------------------------------------------------
@@ -98,7 +83,7 @@ async def search_registered_models(
     """Registered models matching a filter (`name`, `tags.<key>`, with AND, OR and
     parentheses), by `order_by` (`name`, `creation_timestamp`, `last_updated_timestamp`),
     a page at a time (100 by default, at most 1000)."""
-    size = _page_size(query.max_results, DEFAULT_MODELS_PAGE, MAX_MODELS_PAGE)
+    size = rw.page_size(query.max_results, rw.DEFAULT_MODELS_PAGE, rw.MAX_MODELS_PAGE)
     records, token = await service.search_models(
         query.filter, query.order_by, size, query.page_token
     )
@@ -243,7 +228,7 @@ async def search_model_versions(
 ) -> rw.SearchModelVersionsResponse:
     """Versions matching a filter (`name`, `version_number`, `run_id`, `source_path`,
     `tags.<key>`, with AND, OR and parentheses), by `order_by`, a page at a time."""
-    size = _page_size(query.max_results, DEFAULT_VERSIONS_PAGE, MAX_VERSIONS_PAGE)
+    size = rw.page_size(query.max_results, rw.DEFAULT_VERSIONS_PAGE, rw.MAX_VERSIONS_PAGE)
     records, token = await service.search_versions(
         query.filter, query.order_by, size, query.page_token
     )
