@@ -222,6 +222,7 @@ class TestOwnerOnAServerWithoutAuth:
         self, server: LiveServer
     ) -> None:
         # A key left in the environment from a team server, used against a local one.
-        with mltrail.Client(server.url, api_key="et_a-key-this-server-never-made") as api:
+        mltrail.init(url=server.url, api_key="et_a-key-this-server-never-made", user="keyed")
+        with mltrail.Client() as api:
             created = api.experiments.create(f"keyed-{uuid.uuid4().hex[:8]}")
-        assert created.owner == "sdk-tester"
+        assert created.owner == "keyed"
