@@ -16,7 +16,6 @@ simply run again after an interruption.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from mltrail.encoding import encode_value
 from mltrail.errors import MltrailError
 from mltrail.imports.mlflow_source import MlflowSource
 from mltrail.imports.target import Target, v1_experiment_id
@@ -48,14 +48,6 @@ STAGES = {"none": "None", "staging": "Staging", "production": "Production", "arc
 
 def _time(ms: int | None) -> str:
     return (EPOCH + timedelta(milliseconds=int(ms or 0))).isoformat()
-
-
-def _value(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
 
 
 def _status(value: Any) -> str:
@@ -215,7 +207,7 @@ class ModelsImport:
         points = [
             {
                 "key": metric.key,
-                "value": _value(float(metric.value)),
+                "value": encode_value(float(metric.value)),
                 "timestamp": int(metric.timestamp),
                 "step": int(metric.step or 0),
                 "run_id": metric.run_id,

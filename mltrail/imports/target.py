@@ -8,7 +8,6 @@ send again."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mltrail import artifacts
+from mltrail.encoding import decode_value, encode_value
 from mltrail.errors import MltrailError, NotFound
 from mltrail.imports.checksum import Point
 from mltrail.transport import Transport
@@ -35,20 +35,6 @@ def v1_experiment_id(experiment_id: str) -> str:
     """The /api/v1 spelling (a UUID) of an experiment id the MLflow wire gave: MLflow's
     default experiment "0" is the nil UUID there."""
     return "0" * 32 if experiment_id == DEFAULT_EXPERIMENT else experiment_id
-
-
-def _json_value(value: float) -> float | str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, str):
-        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[value]
-    return float(value)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -138,7 +124,7 @@ class Target:
         """Send a series; points the server holds already are not stored twice."""
         for chunk in _chunks(points, BATCH_POINTS):
             metrics = [
-                {"key": key, "step": step, "timestamp": timestamp, "value": _json_value(value)}
+                {"key": key, "step": step, "timestamp": timestamp, "value": encode_value(value)}
                 for step, timestamp, value in chunk
             ]
             self.transport.json("POST", f"/api/v1/runs/{run_id}/batch", json={"metrics": metrics})
@@ -153,7 +139,7 @@ class Target:
                 params={"key": key, "cursor": cursor, "limit": HISTORY_PAGE},
             )
             points.extend(
-                (int(p["step"]), int(p["timestamp"]), _float(p["value"]))
+                (int(p["step"]), int(p["timestamp"]), decode_value(p["value"]))
                 for p in page.get("points", [])
             )
             cursor = page.get("next_cursor")
