@@ -10,6 +10,7 @@ import pytest
 from mltrail_server.mlflow.translate import MLFLOW_VERSION
 from tests.api.access import Keys, as_key
 from tests.conftest import Server
+from tests.security.builders import AJAX_WRITES
 
 A = "/api/2.0/mlflow"
 J = "/ajax-api/2.0/mlflow"
@@ -204,24 +205,7 @@ CASES = [
     ),
 ]
 # MLflow's UI writes and registry searches under /ajax-api: the same routes, the same rules.
-AJAX_ALIASES = (
-    "/experiments/create",
-    "/experiments/update",
-    "/experiments/delete",
-    "/experiments/restore",
-    "/experiments/set-experiment-tag",
-    "/experiments/delete-experiment-tag",
-    "/runs/create",
-    "/runs/log-metric",
-    "/runs/log-parameter",
-    "/runs/update",
-    "/runs/delete",
-    "/runs/restore",
-    "/runs/set-tag",
-    "/runs/delete-tag",
-    "/registered-models/search",
-    "/model-versions/search",
-)
+AJAX_ALIASES = (*AJAX_WRITES, "/registered-models/search", "/model-versions/search")
 CASES += [
     Case(case.method, J + case.path.removeprefix(A), case.body, case.rule)
     for case in list(CASES)
