@@ -153,7 +153,10 @@ class S3Bucket:
 
 
 def pipe(source: socket.socket, sink: socket.socket) -> None:
-    """Copy bytes one way until either side closes, then shut both down."""
+    """Copy bytes one way until either side closes, then shut both down and close them.
+    Closing matters: a socket only shut down keeps taking a sender's bytes until its buffer
+    is full, and the sender then waits forever (an upload through a relay whose far side
+    dropped it hung a loaded run); closed, it answers with a reset and the sender fails."""
     try:
         while data := source.recv(65536):
             sink.sendall(data)
@@ -163,6 +166,7 @@ def pipe(source: socket.socket, sink: socket.socket) -> None:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 class Relay:
