@@ -35,6 +35,7 @@ import glob
 import json
 import numbers
 import os
+import sys
 import tempfile
 import uuid
 import warnings
@@ -365,6 +366,13 @@ class Run:
                     f"wandb.log: {key!r} is {type(value).__name__}; log a number, "
                     "wandb.Table, wandb.Histogram or wandb.Image"
                 )
+        for key in flat.keys() & set(self._step_metrics.values()):
+            value = _metric_value(key, flat[key])
+            if value is None or not value.is_integer() or value < 0:
+                raise ValueError(
+                    f"wandb.log: {key!r} is a step metric (define_metric), so it must be a "
+                    f"whole number >= 0 (steps here are integers), got {flat[key]!r}"
+                )
         if step is not None:
             if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
                 raise ValueError(f"wandb.log: step must be an int >= 0, got {step!r}")
@@ -411,14 +419,9 @@ class Run:
     def _step_of(self, key: str, step: int) -> int:
         for pattern, step_metric in self._step_metrics.items():
             if key != step_metric and fnmatch.fnmatchcase(key, pattern):
-                if step_metric not in self._last_seen:
-                    return step
-                value = self._last_seen[step_metric]
-                if not value.is_integer() or value < 0:
-                    raise ValueError(
-                        f"wandb.log: {key!r} is charted against {step_metric!r}, whose value "
-                        f"{value} is not a whole number >= 0 (steps here are integers)"
-                    )
+                value = self._last_seen.get(step_metric)
+                if value is None or not value.is_integer() or value < 0:
+                    return step  # not logged yet (or before define_metric named it)
                 return int(value)
         return step
 
@@ -460,7 +463,7 @@ class Run:
             _forget(self)
 
     def _at_exit(self) -> None:
-        self.finish()
+        self.finish(exit_code=1 if hasattr(sys, "last_value") else 0)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -590,7 +593,10 @@ def init(
         active = _start(project, name, notes, run_tags, resumed, resume)
     started = Run(active, project, group=group, tags=labels, notes=notes, media_dir=media_dir)
     if active is not None and resume:
+        # W&B goes on after the resumed run's last step, with its config as it was.
         started.config._params.update(active.info.params)
+        steps = [metric.step for metric in active.info.metrics.values()]
+        started.step = max(steps) + 1 if steps else 0
     try:
         started.config.update(given_config)
     except Exception:

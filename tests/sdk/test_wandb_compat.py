@@ -175,7 +175,7 @@ class TestConfig:
         assert again.id == first.id
         with pytest.raises(ValueError, match="config key 'lr'"):
             wandb.config.update({"lr": 0.5})
-        wandb.log({"loss": 0.5}, step=1)
+        wandb.log({"loss": 0.5})  # goes on after the last step
         wandb.finish()
         stored = client.runs.get(first.id)
         assert (stored.status, stored.description) == ("completed", "resumed")
@@ -250,6 +250,19 @@ class TestMedia:
             assert image.getpixel((0, 0)) == (255, 0, 0)
         assert (got / "step_2.caption.txt").read_text() == "a red corner"
 
+    def test_an_image_file_keeps_its_bytes(
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
+    ) -> None:
+        (tmp_path / "plot.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+        run = wandb.init(project="wandb-media")
+        wandb.log({"plot": wandb.Image(str(tmp_path / "plot.jpg"))})
+        wandb.finish()
+        got = client.download_artifact(run.id, "media/plot/step_0.jpg", tmp_path / "back.jpg")
+        assert got.read_bytes() == b"\xff\xd8 not really a jpeg"
+        assert [f.path for f in client.list_artifacts(run.id, "media/plot")] == [
+            "media/plot/step_0.jpg"
+        ]
+
     def test_save_uploads_the_file(
         self, sdk: Settings, client: mltrail.Client, tmp_path: Path
     ) -> None:
@@ -298,6 +311,9 @@ class TestErrors:
             wandb.log({"loss": 1.0}, step=-1)
         with pytest.raises(ValueError, match=r"define_metric: summary 'median'"):
             wandb.define_metric("loss", summary="median")
+        wandb.define_metric("val/*", step_metric="epoch")
+        with pytest.raises(ValueError, match=r"'epoch' is a step metric .* got 0.5"):
+            wandb.log({"val/acc": 0.9, "epoch": 0.5})
         with pytest.raises(ValueError, match=r"Table: row 0 has 1 values but the table has 2"):
             wandb.Table(columns=["a", "b"], data=[[1]])
 
