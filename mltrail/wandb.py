@@ -288,8 +288,10 @@ class Run:
         self._active = active
         self.project = project
         self.group = group
-        self.tags = tags
-        self.notes = notes
+        self._tags = tags
+        self._notes = notes
+        self._name = active.name if active else "disabled"
+        self._files: Path | None = None
         self.config = Config(active)
         self.summary = Summary(active)
         self.step = 0
@@ -298,6 +300,7 @@ class Run:
         self._last_seen: dict[str, float] = {}
         self._media_dir = media_dir
         self._finished = False
+        self._resumed = False
         self._disabled_id = uuid.uuid4().hex if active is None else ""
         atexit.register(self._at_exit)
 
@@ -307,7 +310,50 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self._active.name if self._active else "disabled"
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._change(name=str(value))
+        self._name = str(value)
+
+    @property
+    def notes(self) -> str | None:
+        """The run's description; setting it changes the stored one."""
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str) -> None:
+        self._change(description=str(value))
+        self._notes = str(value)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's labels; setting them (`run.tags += ("best",)`) rewrites `mltrail.tags`."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Any) -> None:
+        labels = _labels(value)
+        if self._active is not None:
+            self._active.set_tags({TAGS_TAG: ",".join(labels)})
+        self._tags = labels
+
+    @property
+    def resumed(self) -> bool:
+        return self._resumed
+
+    @property
+    def dir(self) -> str:
+        """A local directory whose files are uploaded among the run's artifacts at `finish`."""
+        if self._files is None:
+            self._files = Path(tempfile.mkdtemp(prefix="mltrail-wandb-files-", dir=self._media_dir))
+        return str(self._files)
+
+    def _change(self, **fields: str) -> None:
+        if self._active is not None:
+            with Client() as client:
+                client.runs.update(self._active.id, **fields)
 
     @property
     def url(self) -> str | None:
@@ -455,6 +501,8 @@ class Run:
             return
         try:
             self._commit()
+            if self._active is not None and self._files is not None and any(self._files.iterdir()):
+                self._active.log_artifacts(self._files)
         finally:
             self._finished = True
             atexit.unregister(self._at_exit)
@@ -594,6 +642,7 @@ def init(
     started = Run(active, project, group=group, tags=labels, notes=notes, media_dir=media_dir)
     if active is not None and resume:
         # W&B goes on after the resumed run's last step, with its config as it was.
+        started._resumed = True
         started.config._params.update(active.info.params)
         steps = [metric.step for metric in active.info.metrics.values()]
         started.step = max(steps) + 1 if steps else 0

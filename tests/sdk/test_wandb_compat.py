@@ -274,6 +274,28 @@ class TestMedia:
         assert restored.read_bytes() == b"weights"
 
 
+class TestRunAttributes:
+    def test_name_notes_and_tags_set_on_the_run_are_stored(
+        self, sdk: Settings, client: mltrail.Client
+    ) -> None:
+        run = wandb.init(project="wandb-attrs", name="first", tags=["a"])
+        run.name = "renamed"
+        run.notes = "later notes"
+        run.tags += ("best",)
+        wandb.finish()
+        stored = client.runs.get(run.id)
+        assert (stored.name, stored.description) == ("renamed", "later notes")
+        assert stored.tags["mltrail.tags"] == "a,best"
+
+    def test_files_written_to_run_dir_are_uploaded_at_finish(
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
+    ) -> None:
+        run = wandb.init(project="wandb-attrs")
+        (Path(run.dir) / "model.pt").write_bytes(b"w")
+        wandb.finish()
+        assert [f.path for f in client.list_artifacts(run.id)] == ["model.pt"]
+
+
 class TestErrors:
     @pytest.mark.parametrize("call", ["watch", "Artifact", "sweep", "agent", "alert"])
     def test_unsupported_calls_raise_naming_them(self, call: str) -> None:
