@@ -49,7 +49,7 @@ import mltrail
 from mltrail.client import Client
 from mltrail.config import current_settings
 from mltrail.encoding import param_value
-from mltrail.errors import MltrailError, NotFound
+from mltrail.errors import InvalidRequest, MltrailError, NotFound
 from mltrail.run import ActiveRun, start_run
 from mltrail.wandb_media import Histogram, Image, Media, Table
 
@@ -667,7 +667,7 @@ def _start(
         return start_run(project, name=name, tags=tags, description=notes)
     try:
         active = start_run(run_id=resumed, tags=tags)
-    except NotFound:
+    except (NotFound, InvalidRequest):
         raise NotSupported(
             f"resume={resume!r}: there is no run {resumed!r} to resume, and the server "
             "assigns the ids of new runs"

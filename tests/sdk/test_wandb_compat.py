@@ -5,7 +5,9 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
@@ -313,6 +315,9 @@ class TestErrors:
             wandb.init(project="wandb-errors", resume="auto")
         with pytest.raises(wandb.NotSupported, match=r"id='abc' without resume"):
             wandb.init(project="wandb-errors", id="abc")
+        for missing in (str(uuid.uuid4()), "not-a-run-id"):
+            with pytest.raises(wandb.NotSupported, match=r"resume='allow': there is no run"):
+                wandb.init(id=missing, resume="allow")
         run = wandb.init(project="wandb-errors")
         with pytest.raises(wandb.NotSupported, match=r"run\.log_artifact is not supported"):
             run.log_artifact("x")
@@ -342,10 +347,13 @@ class TestErrors:
 
 class TestLogin:
     def test_a_key_becomes_the_sdk_api_key(self, sdk: Settings) -> None:
-        assert wandb.login(key="k-123") is True
-        settings = mltrail.config.current_settings()
-        assert (settings.api_key, settings.url, settings.spool_dir) == (
-            "k-123",
-            sdk.url,
-            sdk.spool_dir,
-        )
+        try:
+            assert wandb.login(key="k-123") is True
+            settings = mltrail.config.current_settings()
+            assert (settings.api_key, settings.url, settings.spool_dir) == (
+                "k-123",
+                sdk.url,
+                sdk.spool_dir,
+            )
+        finally:
+            mltrail.init(**asdict(sdk))  # later tests must not send this key
