@@ -271,7 +271,7 @@ def start_run(
         else:
             found = client.experiments.get_or_create(experiment or "default")
             if settings.run_context:  # the user's own tags win over the recorded ones
-                checked_tags = {**_run_context.context_tags(), **checked_tags}
+                checked_tags = {**_run_context.context_tags(settings.user), **checked_tags}
             info = client.runs.create(
                 found.id,
                 name=name,

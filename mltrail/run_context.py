@@ -114,11 +114,12 @@ def _cluster_tags() -> dict[str, str]:
     return tags
 
 
-def context_tags(cwd: Path | None = None) -> dict[str, str]:
-    """The context of a run started now in `cwd` (default: the working directory), as tags."""
+def context_tags(user: str, cwd: Path | None = None) -> dict[str, str]:
+    """The context of `user`'s run started now in `cwd` (default: the working directory)."""
     where = Path.cwd() if cwd is None else cwd
     script = sys.argv[0] if sys.argv and sys.argv[0] else "<interactive>"
     tags = {
+        "mlflow.user": user,
         "mlflow.source.name": script,
         "mlflow.source.type": "LOCAL",
         PREFIX + "command": shlex.join(sys.argv) if sys.argv else "",

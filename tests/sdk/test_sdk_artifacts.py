@@ -54,7 +54,8 @@ class TestRoundTrip:
     def test_log_artifacts_keeps_the_tree(
         self, sdk: Settings, client: mltrail.Client, tree: Path, tmp_path: Path
     ) -> None:
-        with mltrail.start_run(experiment="sdk-artifacts") as run:
+        # No run context: its files would sit beside `out` at the root.
+        with mltrail.start_run(experiment="sdk-artifacts", run_context=False) as run:
             uploaded = run.log_artifacts(tree, artifact_path="out")
         assert [a.path for a in uploaded] == [
             "out/config.json",
