@@ -270,14 +270,14 @@ def start_run(
                 info = client.runs.update(run_id, status="running")
         else:
             found = client.experiments.get_or_create(experiment or "default")
-            if settings.run_context:  # the user's own tags win over the recorded ones
-                checked_tags = {**_run_context.context_tags(settings.user), **checked_tags}
+            context = _run_context.context_tags(settings.user) if settings.run_context else {}
             info = client.runs.create(
                 found.id,
                 name=name,
                 user=settings.user,
                 description=description,
                 parent_run_id=parent_run_id,
+                tags=context,
             )
             try:
                 client.runs.log_batch(info.id, params=checked_params, tags=checked_tags)

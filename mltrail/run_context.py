@@ -25,6 +25,7 @@ from pathlib import Path
 from mltrail import artifacts
 from mltrail.config import Settings
 from mltrail.errors import MltrailError
+from mltrail.sender import THREAD_PREFIX
 from mltrail.transport import Transport
 
 __all__ = [
@@ -166,7 +167,8 @@ def start_upload(settings: Settings, run_id: str, *, diff: bytes | None) -> thre
         target=upload_context_files,
         args=(settings, run_id),
         kwargs={"diff": diff},
-        name=f"mltrail-context-{run_id[:8]}",
+        # The sender's prefix: its requests stay out of the application's INFO log too.
+        name=f"{THREAD_PREFIX}context-{run_id[:8]}",
         daemon=True,
     )
     thread.start()
