@@ -38,6 +38,18 @@ def _git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture
+def sampling(server: LiveServer, spool_dir: Path) -> Settings:
+    """The SDK pointed at the shared server, sampling system metrics every 0.1 s."""
+    return mltrail.init(
+        url=server.url,
+        spool_dir=spool_dir,
+        flush_interval=0.2,
+        give_up_after=5.0,
+        system_metrics_interval=0.1,
+    )
+
+
+@pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git repository with one commit on branch `trial`, as the working directory."""
     repo = tmp_path / "project"
@@ -52,9 +64,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 class TestSystemMetrics:
     def test_samples_arrive_while_the_run_trains(
-        self, sdk: Settings, client: mltrail.Client, monkeypatch: pytest.MonkeyPatch
+        self, sampling: Settings, client: mltrail.Client
     ) -> None:
-        monkeypatch.setenv("MLTRAIL_SYSTEM_METRICS_INTERVAL", "0.2")
         with mltrail.start_run(experiment="sdk-system") as run:
             run.log({"loss": 1.0}, step=0)
             keys = _wait_for(
@@ -74,9 +85,8 @@ class TestSystemMetrics:
         assert stored.metrics["loss"].value == 1.0
 
     def test_switched_off_no_system_metrics_arrive(
-        self, sdk: Settings, client: mltrail.Client, monkeypatch: pytest.MonkeyPatch
+        self, sampling: Settings, client: mltrail.Client
     ) -> None:
-        monkeypatch.setenv("MLTRAIL_SYSTEM_METRICS_INTERVAL", "0.05")
         with mltrail.start_run(experiment="sdk-system", system_metrics=False) as off:
             # A run beside it that samples shows how long is long enough to have sampled.
             with mltrail.start_run(experiment="sdk-system") as on:
@@ -89,27 +99,38 @@ class TestSystemMetrics:
         self, server: LiveServer, spool_dir: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("MLTRAIL_SYSTEM_METRICS", "false")
+        monkeypatch.setenv("MLTRAIL_SYSTEM_METRICS_INTERVAL", "2.5")
         settings = mltrail.init(url=server.url, spool_dir=spool_dir)
-        assert settings.system_metrics is False
+        assert (settings.system_metrics, settings.system_metrics_interval) == (False, 2.5)
         monkeypatch.setenv("MLTRAIL_SYSTEM_METRICS", "perhaps")
         with pytest.raises(mltrail.ConfigError, match="MLTRAIL_SYSTEM_METRICS must be true"):
             mltrail.init(url=server.url, spool_dir=spool_dir)
 
     def test_a_failing_sampler_does_not_break_logging(
-        self, sdk: Settings, client: mltrail.Client, monkeypatch: pytest.MonkeyPatch
+        self, sampling: Settings, client: mltrail.Client, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         def broken(*args: object, **kwargs: object) -> object:
             raise OSError("simulated: /proc is not readable")
 
-        monkeypatch.setenv("MLTRAIL_SYSTEM_METRICS_INTERVAL", "0.05")
-        monkeypatch.setattr(psutil, "virtual_memory", broken)
+        calls = 0
+
+        def counting(*args: object, **kwargs: object) -> object:
+            nonlocal calls
+            calls += 1
+            return broken()
+
+        monkeypatch.setattr(psutil, "virtual_memory", counting)
         with mltrail.start_run(experiment="sdk-system") as run:
-            for step in range(200):
+            step = 0
+            deadline = time.monotonic() + WAIT_SECONDS
+            while calls < 3 and time.monotonic() < deadline:  # the sampler failed 3 times
                 run.log({"loss": 1.0 / (step + 1)}, step=step)
-                time.sleep(0.002)  # let the sampler fail a few times meanwhile
+                step += 1
+                time.sleep(0.005)
+        assert calls >= 3
         stored = client.runs.get(run.id)
         assert stored.status == "completed"
-        assert len(client.metric_history(run.id, "loss")) == 200
+        assert len(client.metric_history(run.id, "loss")) == step
         assert _system_keys(client, run.id) == set()
 
 
