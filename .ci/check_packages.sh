@@ -5,7 +5,7 @@
 # nothing in the checkout (the app/ shim, the migrations, the UI) can stand in for them:
 #   1. the wheel with [server,cli]: the CLI, `db upgrade`, a live server, its API, UI and
 #      static files;
-#   2. the wheel alone: only httpx comes with it, the SDK imports and talks to that server,
+#   2. the wheel alone: only httpx and psutil come with it, the SDK imports and talks to that server,
 #      and the `mltrail` command says how to install the CLI;
 #   3. the sdist with [server]: pip builds it, and the server's app imports.
 # Needs `build` (the dev extra), i.e. runs after `make test`: PYTHON=.venv/bin/python.
@@ -192,7 +192,7 @@ fi
 
 # --- 2. the wheel alone, against that server -------------------------------------------
 "$sdk/bin/python" - "$url" <<'EOF' || die "the SDK-only install"
-"""Only httpx comes with the SDK; it imports and talks to the server."""
+"""Only httpx and psutil come with the SDK; it imports and talks to the server."""
 import importlib.metadata
 import sys
 
@@ -200,6 +200,7 @@ import mltrail
 
 url = sys.argv[1]
 assert importlib.metadata.version("httpx"), "httpx is not installed"
+assert importlib.metadata.version("psutil"), "psutil (system metrics) is not installed"
 server_side = ["fastapi", "sqlalchemy", "uvicorn", "pydantic", "alembic", "typer", "rich"]
 present = []
 for name in server_side:
@@ -210,7 +211,7 @@ for name in server_side:
         pass
 assert not present, f"the SDK alone installs {present}"
 assert mltrail.Client(url).experiments.get("packaging").name == "packaging"
-print("packages: the wheel alone installs httpx and none of " + ", ".join(server_side))
+print("packages: the wheel alone installs httpx and psutil and none of " + ", ".join(server_side))
 print("packages: the SDK alone reads the experiment back from the server")
 EOF
 "$sdk/bin/pip" list --format=freeze >"$work/sdk-packages.txt"

@@ -3,6 +3,7 @@
     .venv/bin/python bench/sdk_log_overhead.py            # ~30 s, SQLite in a temp dir
     .venv/bin/python bench/sdk_log_overhead.py --quick    # toy sizes
     .venv/bin/python bench/sdk_log_overhead.py --database-url postgresql://postgres@127.0.0.1:5432/db
+    .venv/bin/python bench/sdk_log_overhead.py --system-metrics-interval 0.1   # sampling often
 
 It starts `uvicorn mltrail_server.main:app` on a free port (over a fresh SQLite file unless
 `--database-url` is given) and measures, through the SDK only:
@@ -12,6 +13,9 @@ It starts `uvicorn mltrail_server.main:app` on a free port (over a fresh SQLite 
 2. the same while the server is unreachable (it is killed mid-run: points go to the spool);
 3. end to end: points per second from the first `run.log` to `run.finish()` returning with
    every point stored, checked against the server's metric history.
+
+System metrics are sampled as in any run (every 10 s unless `--system-metrics-interval`
+says otherwise; `--no-system-metrics` switches them off), so the timings include them.
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ def end_to_end(server: Server, steps: int) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     with mltrail.Client(server.url) as client:
         stored = sum(len(client.metric_history(run.id, key)) for key in ("loss", "acc"))
-    if stored != 2 * steps:
+    if stored != 2 * steps:  # only the loop's own keys: system/ points come on top
         raise SystemExit(f"end to end: {stored} points stored, {2 * steps} logged")
     return {
         "points": 2 * steps,
@@ -138,6 +142,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temp dir")
     parser.add_argument("--quick", action="store_true", help="toy sizes")
+    parser.add_argument(
+        "--system-metrics-interval",
+        type=float,
+        default=10.0,
+        help="seconds between system metric samples (default 10, the SDK's)",
+    )
+    parser.add_argument("--no-system-metrics", action="store_true", help="switch them off")
     args = parser.parse_args()
     calls = 20_000 if args.quick else 200_000
     steps = 20_000 if args.quick else 250_000
@@ -148,7 +159,13 @@ def main() -> None:
         server = Server(database_url, directory)
         server.start()
         try:
-            mltrail.init(url=server.url, spool_dir=directory / "spool", give_up_after=2.0)
+            mltrail.init(
+                url=server.url,
+                spool_dir=directory / "spool",
+                give_up_after=2.0,
+                system_metrics=not args.no_system_metrics,
+                system_metrics_interval=args.system_metrics_interval,
+            )
             with mltrail.start_run(experiment="bench-sdk", name="overhead") as run:
                 up = per_call(run, calls, 0)
                 server.kill()
@@ -163,7 +180,9 @@ def main() -> None:
             server.stop()
 
     where = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
+    sampling = "off" if args.no_system_metrics else f"every {args.system_metrics_interval:g}s"
     print(f"mltrail SDK, {calls:,} calls of run.log({{2 metrics}}) each; server on {where}")
+    print(f"system metrics: {sampling}")
     print(f"{'':28}{'median':>10}{'p99':>10}{'max':>12}{'mean':>10}")
     for label, figures in (("server up", up), ("server unreachable", down)):
         print(

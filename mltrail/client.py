@@ -188,8 +188,9 @@ class Runs:
         user: str | None = None,
         description: str | None = None,
         parent_run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> Run:
-        """Start a run (status `running`) in an experiment (id or name)."""
+        """Start a run (status `running`) in an experiment (id or name), with `tags`."""
         experiment_id = self._experiments.resolve_id(experiment)
         body = {
             k: v
@@ -198,6 +199,7 @@ class Runs:
                 "user": user,
                 "description": description,
                 "parent_run_id": parent_run_id,
+                "tags": dict(tags) if tags else None,
             }.items()
             if v is not None
         }

@@ -6,6 +6,9 @@
 | `MLTRAIL_API_KEY` | sent as `Authorization: Bearer <key>` |
 | `MLTRAIL_USER` | user of runs; owner of experiments only without an API key (else its user) |
 | `MLTRAIL_SPOOL_DIR` | where unsent points wait on disk, default `~/.mltrail/spool` |
+| `MLTRAIL_SYSTEM_METRICS` | `false` to not sample `system/` metrics (default `true`) |
+| `MLTRAIL_SYSTEM_METRICS_INTERVAL` | seconds between samples, default 10 |
+| `MLTRAIL_RUN_CONTEXT` | `false` to not record git, command line, packages... (default `true`) |
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ class Settings:
     max_queue: int = 100_000
     give_up_after: float = 30.0
     probe_interval: float = 10.0
+    #: Sample CPU, memory, disk, network and GPU figures as `system/...` metrics.
+    system_metrics: bool = True
+    system_metrics_interval: float = 10.0
+    #: Record git state, command line, host, job ids as tags and the packages as an artifact
+    #: when a run is created; `capture_diff` also uploads `git diff HEAD` as an artifact.
+    run_context: bool = True
+    capture_diff: bool = False
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
@@ -66,6 +76,10 @@ class Settings:
             raise ConfigError("need 1 <= batch_size <= max_queue")
         if self.flush_interval <= 0 or self.give_up_after < 0 or self.timeout <= 0:
             raise ConfigError("flush_interval and timeout must be > 0, give_up_after >= 0")
+        if not self.system_metrics_interval > 0:
+            raise ConfigError(
+                f"system_metrics_interval must be > 0 seconds, got {self.system_metrics_interval}"
+            )
 
     @property
     def headers(self) -> dict[str, str]:
@@ -80,6 +94,14 @@ VARIABLES = {
     "user": "MLTRAIL_USER",
     "spool_dir": "MLTRAIL_SPOOL_DIR",
 }
+#: Variables that came after the rename (no `EXPTRACK_*` name to honour).
+NEW_VARIABLES = {
+    "system_metrics": "MLTRAIL_SYSTEM_METRICS",
+    "system_metrics_interval": "MLTRAIL_SYSTEM_METRICS_INTERVAL",
+    "run_context": "MLTRAIL_RUN_CONTEXT",
+}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 # The names of these variables before the rename, honoured (with a warning) for one release.
 DEPRECATED_PREFIX = "EXPTRACK_"
 
@@ -101,7 +123,26 @@ def adopt_deprecated_environment() -> None:
 
 def _environment() -> dict[str, object]:
     adopt_deprecated_environment()
-    return {name: os.environ[var] for name, var in VARIABLES.items() if os.environ.get(var)}
+    variables = {**VARIABLES, **NEW_VARIABLES}
+    return {name: os.environ[var] for name, var in variables.items() if os.environ.get(var)}
+
+
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE + _FALSE:
+        return text in _TRUE
+    variable = NEW_VARIABLES.get(name, name)
+    raise ConfigError(f"{variable} must be true or false (or 1/0, yes/no, on/off), got {value!r}")
+
+
+def _seconds(name: str, value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        variable = NEW_VARIABLES.get(name, name)
+        raise ConfigError(f"{variable} must be a number of seconds, got {value!r}") from None
 
 
 def _build(values: dict[str, object], overrides: dict[str, object]) -> Settings:
@@ -110,6 +151,13 @@ def _build(values: dict[str, object], overrides: dict[str, object]) -> Settings:
         values["url"] = str(values["url"]).rstrip("/")
     if "spool_dir" in values:
         values["spool_dir"] = Path(str(values["spool_dir"])).expanduser()
+    for name in ("system_metrics", "run_context", "capture_diff"):
+        if name in values:
+            values[name] = _flag(name, values[name])
+    if "system_metrics_interval" in values:
+        values["system_metrics_interval"] = _seconds(
+            "system_metrics_interval", values["system_metrics_interval"]
+        )
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except TypeError as exc:

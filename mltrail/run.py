@@ -22,13 +22,15 @@ from types import TracebackType
 from typing import Literal
 
 from mltrail import artifacts
+from mltrail import run_context as _run_context
 from mltrail.client import Client
 from mltrail.config import Settings, current_settings
-from mltrail.encoding import check_key, now_ms, param_value
+from mltrail.encoding import Point, check_key, now_ms, param_value
 from mltrail.errors import MltrailError
 from mltrail.models import ArtifactFile, Run
 from mltrail.progress import progress_bar
 from mltrail.sender import Sender
+from mltrail.system_metrics import SystemMetrics
 from mltrail.transport import Transport
 
 __all__ = ["ActiveRun", "FinalStatus", "start_run"]
@@ -52,7 +54,26 @@ class ActiveRun:
         self._known_keys: set[str] = set()
         self._finished = False
         self._finish_lock = threading.Lock()
+        self._system_metrics: SystemMetrics | None = None
+        self._context_upload: threading.Thread | None = None
         atexit.register(self._at_exit)
+
+    def _start_extras(self, *, upload_context: bool, diff: bytes | None) -> None:
+        """Start sampling system metrics and uploading the context files, as settings say."""
+        if self.settings.system_metrics:
+            self._system_metrics = SystemMetrics(
+                self._queue_points,
+                self.settings.system_metrics_interval,
+                name=f"mltrail-system-{self.id[:8]}",
+            ).start()
+        if upload_context:
+            self._context_upload = _run_context.start_upload(self.settings, self.id, diff=diff)
+
+    def _queue_points(self, points: list[Point]) -> None:
+        """Queue points made by the SDK itself (system metrics), keys already checked."""
+        self._points.extend(points)
+        if len(self._points) >= self._sender.notify_at:
+            self._sender.on_backlog()
 
     @property
     def id(self) -> str:
@@ -148,6 +169,10 @@ class ActiveRun:
                 return
             self._finished = True
         atexit.unregister(self._at_exit)
+        if self._system_metrics is not None:
+            self._system_metrics.stop()
+        if self._context_upload is not None:
+            self._context_upload.join(self.settings.give_up_after + self.settings.timeout)
         sender = self._sender
         sender.close({"status": status, "ended_at": datetime.now(UTC).isoformat()})
         try:
@@ -214,6 +239,9 @@ def start_run(
     run_id: str | None = None,
     description: str | None = None,
     parent_run_id: str | None = None,
+    system_metrics: bool | None = None,
+    run_context: bool | None = None,
+    capture_diff: bool | None = None,
 ) -> ActiveRun:
     """Start a run in `experiment` (a name: created when missing; default `default`), or
     resume the run `run_id` (set back to `running`). `params` and `tags` are stored before
@@ -223,8 +251,14 @@ def start_run(
 
     Starting needs the server (it assigns the run's id); it is retried for the settings'
     `give_up_after` seconds before `ServerUnreachable` is raised. Spooled data of earlier
-    runs is uploaded in the background."""
-    settings = current_settings()
+    runs is uploaded in the background.
+
+    `system_metrics`, `run_context` and `capture_diff` override the settings of the same
+    names for this run (see `mltrail.system_metrics` and `mltrail.run_context`); the context
+    is recorded only when the run is created, not when it is resumed."""
+    settings = current_settings(
+        system_metrics=system_metrics, run_context=run_context, capture_diff=capture_diff
+    )
     checked_params = _checked(params or {}, "param")
     checked_tags = _checked(tags or {}, "tag")
     with Client() as client:
@@ -236,12 +270,14 @@ def start_run(
                 info = client.runs.update(run_id, status="running")
         else:
             found = client.experiments.get_or_create(experiment or "default")
+            context = _run_context.context_tags(settings.user) if settings.run_context else {}
             info = client.runs.create(
                 found.id,
                 name=name,
                 user=settings.user,
                 description=description,
                 parent_run_id=parent_run_id,
+                tags=context,
             )
             try:
                 client.runs.log_batch(info.id, params=checked_params, tags=checked_tags)
@@ -254,7 +290,11 @@ def start_run(
                 params={**info.params, **checked_params},
                 tags={**info.tags, **checked_tags},
             )
-    return ActiveRun(info, settings)
+    active = ActiveRun(info, settings)
+    created = run_id is None and settings.run_context
+    diff = _run_context.git_diff() if created and settings.capture_diff else None
+    active._start_extras(upload_context=created, diff=diff)
+    return active
 
 
 def _mark_failed(client: Client, run_id: str) -> None:

@@ -37,7 +37,15 @@ def spool_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("MLTRAIL_URL", "MLTRAIL_API_KEY", "MLTRAIL_USER", "MLTRAIL_SPOOL_DIR"):
+    for variable in (
+        "MLTRAIL_URL",
+        "MLTRAIL_API_KEY",
+        "MLTRAIL_USER",
+        "MLTRAIL_SPOOL_DIR",
+        "MLTRAIL_SYSTEM_METRICS",
+        "MLTRAIL_SYSTEM_METRICS_INTERVAL",
+        "MLTRAIL_RUN_CONTEXT",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("MLTRAIL_USER", "sdk-tester")
 

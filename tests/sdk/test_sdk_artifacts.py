@@ -54,7 +54,8 @@ class TestRoundTrip:
     def test_log_artifacts_keeps_the_tree(
         self, sdk: Settings, client: mltrail.Client, tree: Path, tmp_path: Path
     ) -> None:
-        with mltrail.start_run(experiment="sdk-artifacts") as run:
+        # No run context: its files would sit beside `out` at the root.
+        with mltrail.start_run(experiment="sdk-artifacts", run_context=False) as run:
             uploaded = run.log_artifacts(tree, artifact_path="out")
         assert [a.path for a in uploaded] == [
             "out/config.json",
@@ -105,7 +106,8 @@ class TestCli:
     def test_artifacts_lists_a_runs_files(
         self, sdk: Settings, server: LiveServer, tree: Path
     ) -> None:
-        with mltrail.start_run(experiment="sdk-artifacts") as run:
+        # No run context: its files would be listed too.
+        with mltrail.start_run(experiment="sdk-artifacts", run_context=False) as run:
             run.log_artifacts(tree)
 
         result = runner.invoke(app, ["--url", server.url, "runs", "artifacts", run.id])
@@ -136,7 +138,7 @@ class TestCli:
         assert [e["path"] for e in json.loads(only.stdout)] == ["plots/deep/weights.bin"]
 
     def test_a_run_without_artifacts(self, sdk: Settings, server: LiveServer) -> None:
-        with mltrail.start_run(experiment="sdk-artifacts") as run:
+        with mltrail.start_run(experiment="sdk-artifacts", run_context=False) as run:
             pass
         result = runner.invoke(app, ["--url", server.url, "runs", "artifacts", run.id])
         assert (result.exit_code, result.stdout) == (0, "No artifacts.\n")

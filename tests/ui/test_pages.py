@@ -101,6 +101,22 @@ class TestRunPage:
         expect(page.locator("#artifacts")).to_contain_text("confusion_matrix.csv")
         screenshot(page, "run")
 
+    def test_system_metrics_chart_in_their_own_section(self, page: Page, api: httpx.Client) -> None:
+        experiment = make_experiment(api, "system-section")
+        run = make_run(
+            api,
+            experiment["id"],
+            "with-system",
+            metrics={"loss": curve(20, 2.0, 0.5), "system/cpu_percent": curve(5, 10.0, 80.0)},
+        )
+        page.goto(f"/runs/{run['id']}")
+        expect(page.locator("#system-title")).to_be_visible()
+        expect(
+            page.locator("#system-charts .chart[data-metric='system/cpu_percent']")
+        ).to_have_count(1)
+        expect(page.locator("#charts .chart[data-metric='loss']")).to_have_count(1)
+        expect(page.locator("#charts .chart[data-metric='system/cpu_percent']")).to_have_count(0)
+
     def test_artifacts_browse_and_download(self, page: Page, demo: dict[str, Any]) -> None:
         page.goto(f"/runs/{demo['runs'][1]['id']}")
         artifacts = page.locator("#artifacts")

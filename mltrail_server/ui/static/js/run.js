@@ -19,6 +19,9 @@ import { aliasChips, modelHref, stageText } from "./registry.js";
 
 const runId = document.getElementById("run-page").dataset.runId;
 const chartsBox = document.getElementById("charts");
+// The SDK's system metrics (`system/...`) chart in a section of their own, below the run's.
+const SYSTEM_PREFIX = "system/";
+const systemBox = document.getElementById("system-charts");
 const charts = new Map();
 let run = null;
 
@@ -74,7 +77,7 @@ function renderMetricsTable() {
 }
 
 function addChart(key) {
-  const chart = new MetricChart(chartsBox, {
+  const chart = new MetricChart(key.startsWith(SYSTEM_PREFIX) ? systemBox : chartsBox, {
     key,
     series: [{ runId, label: key, color: PALETTE[0] }],
     source: runSource(runId, key),
@@ -87,6 +90,7 @@ function addChart(key) {
 function renderCharts() {
   const keys = Object.keys(run.metrics).sort();
   document.getElementById("no-metrics").hidden = keys.length > 0;
+  document.getElementById("system-title").hidden = !keys.some((k) => k.startsWith(SYSTEM_PREFIX));
   for (const key of keys) if (!charts.has(key)) addChart(key);
 }
 
