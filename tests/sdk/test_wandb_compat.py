@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ import mltrail
 import mltrail.wandb as wandb
 from mltrail.config import Settings
 from tests.sdk.live_server import LiveServer
+from tests.services_available import require_module
 
 # Written as W&B's quickstart shows; only the import differs.
 TRAINING_SCRIPT = """
@@ -139,7 +141,7 @@ class TestSteps:
     def test_numpy_scalars_and_nested_dicts_are_logged(
         self, sdk: Settings, client: mltrail.Client
     ) -> None:
-        numpy = pytest.importorskip("numpy")
+        numpy: Any = require_module("numpy", "W&B scripts log numpy values")
         run = wandb.init(project="wandb-steps")
         wandb.log({"train": {"loss": numpy.float32(0.5), "n": numpy.int64(3)}})
         wandb.finish()
@@ -239,8 +241,10 @@ class TestMedia:
     def test_an_image_array_is_stored_as_png_with_its_caption(
         self, sdk: Settings, client: mltrail.Client, tmp_path: Path
     ) -> None:
-        numpy = pytest.importorskip("numpy")
-        pil = pytest.importorskip("PIL.Image")
+        numpy: Any = require_module("numpy", "W&B scripts log numpy values")
+        require_module("PIL", "wandb.Image of an array writes a PNG with pillow")
+        from PIL import Image as pil
+
         run = wandb.init(project="wandb-media")
         pixels = numpy.zeros((4, 6, 3), dtype=numpy.uint8)
         pixels[0, 0] = [255, 0, 0]
