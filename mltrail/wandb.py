@@ -296,6 +296,8 @@ class Run:
         self.summary = Summary(active)
         self.step = 0
         self._row: dict[str, Any] = {}
+        #: The numbers of `_row`, parsed once by `log`.
+        self._row_numbers: dict[str, float] = {}
         self._step_metrics: dict[str, str] = {}
         self._last_seen: dict[str, float] = {}
         self._media_dir = media_dir
@@ -406,14 +408,19 @@ class Run:
         if not isinstance(data, Mapping):
             raise TypeError(f"wandb.log takes a dict of name -> value, got {type(data).__name__}")
         flat = _flatten(data)
+        parsed: dict[str, float] = {}
         for key, value in flat.items():
-            if not isinstance(value, Media) and _metric_value(key, value) is None:
+            if isinstance(value, Media):
+                continue
+            number = _metric_value(key, value)
+            if number is None:
                 raise TypeError(
                     f"wandb.log: {key!r} is {type(value).__name__}; log a number, "
                     "wandb.Table, wandb.Histogram or wandb.Image"
                 )
+            parsed[key] = number
         for key in flat.keys() & set(self._step_metrics.values()):
-            value = _metric_value(key, flat[key])
+            value = parsed.get(key)
             if value is None or not value.is_integer() or value < 0:
                 raise ValueError(
                     f"wandb.log: {key!r} is a step metric (define_metric), so it must be a "
@@ -433,34 +440,28 @@ class Run:
                 self._commit()
                 self.step = int(step)
         self._row.update(flat)
+        self._row_numbers.update(parsed)
         if commit or (commit is None and step is None):
             self._commit()
 
     def _commit(self) -> None:
         row, self._row = self._row, {}
+        parsed, self._row_numbers = self._row_numbers, {}
         if not row:
             return
         step = self.step
         self.step += 1
+        self._last_seen.update(parsed)  # first: a step metric in this row sets the others' step
         numbers_at: dict[int, dict[str, float]] = {}
-        media: dict[str, Media] = {}
-        for key, value in row.items():
-            if isinstance(value, Media):
-                media[key] = value
-                continue
-            number = _metric_value(key, value)
-            assert number is not None  # checked in log
-            self._last_seen[key] = number
-        for key, value in row.items():
-            if not isinstance(value, Media):
-                at = self._step_of(key, step)
-                numbers_at.setdefault(at, {})[key] = self._last_seen[key]
+        for key, number in parsed.items():
+            numbers_at.setdefault(self._step_of(key, step), {})[key] = number
         if self._active is not None:
             for at, values in numbers_at.items():
                 self._active.log(values, step=at)
-            for key, value in media.items():
-                self._upload(key, value, self._step_of(key, step))
-        self.summary.record({k: v for k, v in row.items()})
+            for key, value in row.items():
+                if isinstance(value, Media):
+                    self._upload(key, value, self._step_of(key, step))
+        self.summary.record(row)
 
     def _step_of(self, key: str, step: int) -> int:
         for pattern, step_metric in self._step_metrics.items():
