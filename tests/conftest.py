@@ -8,6 +8,7 @@ imports `app.main`.
 import asyncio
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +21,7 @@ os.environ.update(
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import make_url, text  # noqa: E402
 
 from mltrail_server.config import Settings  # noqa: E402
 from mltrail_server.db.engine import Database  # noqa: E402
@@ -174,7 +175,27 @@ async def start_server(settings: Settings, backend: Backend) -> Server:
 
 async def stop_server(server: Server) -> None:
     await server.client.aclose()
-    await server.app.state.runtime.stop()  # type: ignore[attr-defined]
+    runtime = server.app.state.runtime  # type: ignore[attr-defined]
+    await runtime.stop()
+    if runtime.settings.resolved_database_url.startswith("sqlite"):
+        _assert_write_lock_free(make_url(runtime.settings.resolved_database_url).database or "")
+
+
+def _assert_write_lock_free(path: str) -> None:
+    """A stopped app holds no SQLite write lock: a connection it left inside a transaction
+    would make the next test's first write wait out the busy timeout ("database is locked"
+    in a later test's setup). Fails the test that left it, after a wait generous enough for
+    a writer of the test's own still finishing."""
+    if not path or path == ":memory:" or not os.path.exists(path):
+        return
+    probe = sqlite3.connect(path, isolation_level=None, timeout=60)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        raise AssertionError(f"the stopped app left SQLite's write lock held ({exc})") from None
+    finally:
+        probe.close()
 
 
 @pytest.fixture

@@ -45,6 +45,9 @@ BATCH = 16
 # With nothing due, the drainer still looks this often: rows another host queued, or whose
 # lease ran out, are its to take too.
 IDLE_POLL_SECONDS = 60.0
+# Stopping waits this long for the row under way (its transaction is never cancelled
+# halfway); past it, a store that does not answer is given up on and the row handed back.
+STOP_GRACE_SECONDS = 30.0
 ERROR_MAX_CHARS = 1000
 
 
@@ -63,6 +66,7 @@ class PurgeDrainer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._claimed: set[int] = set()
+        self._stopping = False
         # Pending purges as of the last pass (the `mltrail_artifact_purge_backlog` gauge).
         self.backlog = 0
 
@@ -72,6 +76,7 @@ class PurgeDrainer:
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             # A new event loop (an app used without its lifespan) needs an event of its own.
             self._wake = asyncio.Event()
+            self._stopping = False
             self._task = loop.create_task(self._run(), name="artifact-purge-drainer")
         self._wake.set()
 
@@ -83,6 +88,12 @@ class PurgeDrainer:
         task, self._task = self._task, None
         if task is None:
             return
+        if task.get_loop() is asyncio.get_running_loop():
+            # The pass under way ends after its current row: a task cancelled inside a
+            # transaction can leave its connection, and SQLite's write lock, behind.
+            self._stopping = True
+            self._wake.set()
+            await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         if self._claimed and task.get_loop() is asyncio.get_running_loop():
@@ -98,14 +109,14 @@ class PurgeDrainer:
             logger.warning("could not hand back %d artifact purges: %s", len(claimed), exc)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 pause = await self.drain()
             except Exception as exc:  # the database failing: look again a little later
                 logger.warning("draining the artifact purges failed (%s); retrying", exc)
                 pause = LONGEST_PAUSE_SECONDS / 4
-            if pause > 0:
+            if pause > 0 and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
 
@@ -117,6 +128,8 @@ class PurgeDrainer:
             claimed = await repo.claim_due(session, now, now + LEASE, BATCH)
         self._claimed.update(row.id for row in claimed)
         for row in claimed:
+            if self._stopping:
+                return 0.0  # the rest is handed back
             await self._delete(database, row)
         if len(claimed) == BATCH:
             return 0.0

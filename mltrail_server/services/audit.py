@@ -2,7 +2,9 @@
 
 Events are buffered in memory and written in one statement per second by a background task
 (started with the server), so auditing adds no latency to writes; without that task (an app
-used without its lifespan) each event is written at once.
+used without its lifespan) each event is written at once. Stopping lets a write under way
+finish, then writes what is left: a writer cancelled halfway through its transaction lost
+the events it had taken from the buffer.
 """
 
 import asyncio
@@ -26,16 +28,17 @@ class AuditLog:
         self._buffer: list[dict[str, Any]] = []
         self._task: asyncio.Task[None] | None = None
         self._database: Database | None = None
+        self._stopping = asyncio.Event()
 
     def start(self, database: Database) -> None:
         self._database = database
+        self._stopping = asyncio.Event()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task
             self._task = None
         await self.flush()
 
@@ -61,6 +64,7 @@ class AuditLog:
             self._buffer[:0] = events[: self.MAX_BUFFER - len(self._buffer)]
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.FLUSH_SECONDS)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.FLUSH_SECONDS)
             await self.flush()
