@@ -1,12 +1,14 @@
 """The application factory; `app` is what `uvicorn mltrail_server.main:app` serves."""
 
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
 
 from mltrail_server import __version__
 from mltrail_server.config import Settings, get_settings
@@ -39,6 +41,42 @@ from mltrail_server.runtime import Runtime
 from mltrail_server.services.live import LiveHub
 
 logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def _routes() -> tuple[BaseRoute, ...]:
+    """Every route of both APIs and the UI, built once per process and shared by every app
+    made in it. Including a router makes FastAPI analyse each of its routes' signatures and
+    models (about half a second for ours): a process that makes many apps, as the test suite
+    does (one per test), paid that for each."""
+    routes = APIRouter()
+    routes.include_router(health.router)
+    routes.include_router(observability.router)
+    # Every route of both APIs is an AccessRoute: it checks the caller's key, and for a write
+    # the caller's permission on the very arguments its handler gets (routes/access.py).
+    # Grouped under one router that other paths skip at once (routes/prefixed.py).
+    v1 = PrefixedRouter("/api/v1/")
+    for router in (
+        # First, the ingest routes: tried first, and overlapping no other route's path.
+        tracking.router,
+        experiments.router,
+        run_search.router,  # before runs: /runs/search must not match /runs/{run_id}
+        runs.router,
+        metric_history.router,
+        live.router,
+        admin.router,
+        imports.router,
+        artifacts.router,
+        registry.router,
+    ):
+        v1.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)
+    routes.include_router(v1)
+    # MLflow's wire API renders its own errors (mltrail_server.mlflow.errors.MlflowRoute).
+    routes.include_router(mlflow_router)
+    routes.include_router(ui_session.router)
+    routes.include_router(docs.router)
+    routes.include_router(ui.router)
+    return tuple(routes.routes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,32 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     ui.install_page_errors(app)
-    app.include_router(health.router)
-    app.include_router(observability.router)
-    # Every route of both APIs is an AccessRoute: it checks the caller's key, and for a write
-    # the caller's permission on the very arguments its handler gets (routes/access.py).
-    # Grouped under one router that other paths skip at once (routes/prefixed.py).
-    v1 = PrefixedRouter("/api/v1/")
-    for router in (
-        # First, the ingest routes: tried first, and overlapping no other route's path.
-        tracking.router,
-        experiments.router,
-        run_search.router,  # before runs: /runs/search must not match /runs/{run_id}
-        runs.router,
-        metric_history.router,
-        live.router,
-        admin.router,
-        imports.router,
-        artifacts.router,
-        registry.router,
-    ):
-        v1.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)
-    app.include_router(v1)
-    # MLflow's wire API renders its own errors (mltrail_server.mlflow.errors.MlflowRoute).
-    app.include_router(mlflow_router)
-    app.include_router(ui_session.router)
-    app.include_router(docs.router)
-    app.include_router(ui.router)
+    app.router.routes.extend(_routes())
     app.mount(docs.ASSETS, docs.assets, name="api-docs")  # before /static, which it is under
     app.mount("/static", ui.static_files, name="static")
     return app
