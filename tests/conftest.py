@@ -148,12 +148,11 @@ def side_database(url: str) -> Database:
 
 
 async def _empty(database: Database) -> None:
+    # DELETE, not TRUNCATE, on PostgreSQL too: a test leaves a few rows, and TRUNCATE ...
+    # CASCADE swaps every table's files (0.3-0.5 s a test on a busy machine against 0.05 s).
     async with database.engine.begin() as connection:
-        if database.dialect == "postgresql":
-            await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
-        else:
-            for table in TABLES:
-                await connection.execute(text(f"DELETE FROM {table}"))
+        for table in TABLES:
+            await connection.execute(text(f"DELETE FROM {table}"))
 
 
 @dataclass

@@ -22,7 +22,7 @@ from tests.sdk.live_server import LiveServer
 from tests.services_available import IN_CI
 
 try:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+    from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 except ImportError:  # pragma: no cover - reported by the `browser` fixture
     sync_playwright = None
 
@@ -47,6 +47,14 @@ def _unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true requires it)", pytrace=False)
     pytest.skip(reason)
+
+
+# How long an action or an expectation waits for the page: generous, because a loaded 2-core
+# machine took more than 10 s to render Swagger UI's operations; a passing test waits only as
+# long as the page needs.
+UI_WAIT_MS = 60_000
+if sync_playwright is not None:
+    expect.set_options(timeout=UI_WAIT_MS)  # `expect` has a default of its own (5 s)
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +106,7 @@ def page(
 ) -> Iterator["Page"]:
     """A fresh browser tab on the live server; the test fails if the page logged an error."""
     context = browser.new_context(viewport=VIEWPORT, base_url=ui_server.url)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(UI_WAIT_MS)
     tab = context.new_page()
     console_errors.watch(tab)
     yield tab

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.sdk.live_server import LiveServer
-from tests.ui.conftest import VIEWPORT, ConsoleErrors
+from tests.ui.conftest import UI_WAIT_MS, VIEWPORT, ConsoleErrors
 
 FIRST_KEY = re.compile(r"First admin API key \(shown once, keep it safe\): (\S+)")
 
@@ -110,7 +110,7 @@ def admin_page(browser: Browser, guarded: Guarded, console_errors: ConsoleErrors
     context = browser.new_context(
         viewport=VIEWPORT, base_url=guarded.server.url, accept_downloads=True
     )
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(UI_WAIT_MS)
     page = context.new_page()
     console_errors.watch(page)
     page.goto("/")
