@@ -37,9 +37,14 @@ __all__ = [
     "MediaKind",
     "check_media_key",
     "check_step",
+    "copy_image_file",
     "histogram",
+    "histogram_record",
     "image_file",
+    "index_body",
     "item_path",
+    "parse_index",
+    "require_pyarrow",
     "write_image",
     "write_table",
 ]
@@ -205,6 +210,7 @@ def write_image(image: object, target: Path) -> None:
 
 
 def copy_image_file(source: Path, target: Path) -> None:
+    """An image file logged by path: its bytes as they are."""
     shutil.copyfile(source, target)
 
 

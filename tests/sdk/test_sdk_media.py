@@ -3,12 +3,14 @@ at two steps comes back through the artifact API as it was logged (pixels, rows,
 run's `media/index.json` lists every item, and bad input raises naming the argument."""
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import mltrail
+import mltrail.wandb as wandb
 from mltrail.config import Settings
 from tests.services_available import require_module
 
@@ -246,3 +248,50 @@ class TestKeysAndSteps:
         got = client.download_artifact(run.id, "media/histograms/h/step-1.json", tmp_path / "h")
         stored = json.loads(got.read_text())
         assert (stored["edges"][0], stored["edges"][-1], sum(stored["counts"])) == (3.5, 4.5, 1)
+
+
+class TestWithoutOptionalModules:
+    """What a training machine with only `pip install mltrail` sees (the module made
+    unimportable for the test, as it is when it is not installed)."""
+
+    def test_a_table_without_pyarrow_names_the_extra(
+        self, sdk: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "pyarrow", None)
+        with mltrail.start_run(experiment="sdk-media", run_context=False) as run:
+            with pytest.raises(ImportError, match=r"log_table: .*pip install 'mltrail\[media\]'"):
+                run.log_table("t", [{"a": 1}])
+            assert run.media() == []
+
+    def test_a_wandb_table_without_pyarrow_raises_when_logged(
+        self, sdk: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "pyarrow", None)
+        missing = r"wandb\.Table.*pip install 'mltrail\[media\]'"
+        with wandb.init(project="wandb-media"), pytest.raises(ImportError, match=missing):
+            wandb.log({"t": wandb.Table(columns=["a"], data=[[1]])})
+
+    def test_an_array_image_without_pillow_names_the_extra(
+        self, sdk: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        numpy: Any = require_module("numpy", "log_image takes numpy arrays")
+        monkeypatch.setitem(sys.modules, "PIL", None)
+        with (
+            mltrail.start_run(experiment="sdk-media", run_context=False) as run,
+            pytest.raises(ImportError, match=r"log_image: .*needs pillow"),
+        ):
+            run.log_image("x", numpy.zeros((2, 2), dtype=numpy.uint8))
+
+    def test_values_are_binned_without_numpy_as_numpy_bins_them(
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        numpy: Any = require_module("numpy", "the expected bins are numpy's")
+        values = [0.5, 1.25, 2.0, 2.0, 3.75, 9.0, -4.0, 0.0]
+        counts, edges = numpy.histogram(values, bins=5)
+        monkeypatch.setitem(sys.modules, "numpy", None)
+        with mltrail.start_run(experiment="sdk-media", run_context=False) as run:
+            run.log_histogram("plain", values, step=0, bins=5)
+        got = client.download_artifact(run.id, "media/histograms/plain/step-0.json", tmp_path / "h")
+        stored = json.loads(got.read_text())
+        assert stored["counts"] == counts.tolist()
+        assert stored["edges"] == pytest.approx(edges.tolist())
