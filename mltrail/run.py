@@ -15,20 +15,22 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
-from mltrail import artifacts
+from mltrail import artifacts, media
 from mltrail import run_context as _run_context
 from mltrail.client import Client
 from mltrail.config import Settings, current_settings
 from mltrail.encoding import Point, check_key, now_ms, param_value
 from mltrail.errors import MltrailError
+from mltrail.media import MediaItem
 from mltrail.models import ArtifactFile, Run
 from mltrail.progress import progress_bar
+from mltrail.run_media import RunMedia
 from mltrail.sender import Sender
 from mltrail.system_metrics import SystemMetrics
 from mltrail.transport import Transport
@@ -56,6 +58,7 @@ class ActiveRun:
         self._finish_lock = threading.Lock()
         self._system_metrics: SystemMetrics | None = None
         self._context_upload: threading.Thread | None = None
+        self._media = RunMedia(info.id, settings)
         atexit.register(self._at_exit)
 
     def _start_extras(self, *, upload_context: bool, diff: bytes | None) -> None:
@@ -155,6 +158,72 @@ class ActiveRun:
         with Transport(self.settings) as transport:
             return artifacts.upload_directory(transport, self.id, local_dir, artifact_path)
 
+    def log_image(
+        self, key: str, image: Any, step: int | None = None, caption: str | None = None
+    ) -> MediaItem:
+        """Store an image as `media/images/<key>/step-<step>.png` (step 0 by default) and
+        list it, with its `caption`, in the run's `media/index.json`. `image` is a numpy
+        array (H×W, H×W×3 or H×W×4; uint8, or floats in [0, 1]), a PIL image, a matplotlib
+        figure (anything with `savefig(file, format="png")`), or the path of an image file
+        (kept as it is, with its suffix). Arrays and PIL images need pillow
+        (`pip install 'mltrail[media]'`). Like `log_artifact`, this waits for the server."""
+        key, at = self._media_args("log_image", key, step)
+        if caption is not None and not isinstance(caption, str):
+            raise ValueError(f"log_image: caption must be a string, got {caption!r}")
+        source = media.image_file(image)
+        if source is not None:
+            return self._media.add(
+                "image",
+                key,
+                at,
+                source.suffix.lower(),
+                lambda target: media.copy_image_file(source, target),
+                caption,
+            )
+        return self._media.add(
+            "image", key, at, ".png", lambda target: media.write_image(image, target), caption
+        )
+
+    def log_table(
+        self, key: str, data: Any, step: int | None = None, columns: Sequence[str] | None = None
+    ) -> MediaItem:
+        """Store a table as Parquet, `media/tables/<key>/step-<step>.parquet`, listed in the
+        run's `media/index.json`. `data` is a list of rows (lists of values, named by
+        `columns`), a list of dicts (`columns` picks and orders their keys), a pandas
+        DataFrame or a pyarrow Table. Needs pyarrow (`pip install 'mltrail[media]'`)."""
+        key, at = self._media_args("log_table", key, step)
+        media.require_pyarrow("log_table")
+        return self._media.add(
+            "table", key, at, ".parquet", lambda target: media.write_table(data, columns, target)
+        )
+
+    def log_histogram(
+        self,
+        key: str,
+        values: Any = None,
+        step: int | None = None,
+        bins: int = 64,
+        counts: Any = None,
+        edges: Any = None,
+    ) -> MediaItem:
+        """Store a histogram as `media/histograms/<key>/step-<step>.json`, holding
+        `{"key", "step", "edges", "counts"}` (one file per step, for a heat map over steps),
+        listed in the run's `media/index.json`. Either `values` (numbers, binned into `bins`
+        equal bins) or `counts` with `edges` (one more edge than counts)."""
+        key, at = self._media_args("log_histogram", key, step)
+        found = media.histogram(values, bins=bins, counts=counts, edges=edges)
+        record = media.histogram_record(key, at, found)
+        return self._media.add("histogram", key, at, ".json", lambda t: t.write_bytes(record))
+
+    def media(self) -> list[MediaItem]:
+        """The images, tables and histograms this run has stored, as its index lists them."""
+        return self._media.items()
+
+    def _media_args(self, call: str, key: str, step: int | None) -> tuple[str, int]:
+        if self._finished:
+            raise MltrailError(f"run {self.info.id} is finished; start or resume a run to log")
+        return media.check_media_key(key, call), media.check_step(step, call)
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything logged so far is stored by the server or spooled; False if
         `timeout` seconds passed first."""
@@ -173,6 +242,12 @@ class ActiveRun:
             self._system_metrics.stop()
         if self._context_upload is not None:
             self._context_upload.join(self.settings.give_up_after + self.settings.timeout)
+        try:
+            self._media.finish()
+        except MltrailError as error:
+            print(
+                f"mltrail: run {self.id}'s media index was not uploaded: {error}", file=sys.stderr
+            )
         sender = self._sender
         sender.close({"status": status, "ended_at": datetime.now(UTC).isoformat()})
         try:

@@ -21,7 +21,7 @@ wandb.finish()
 | `group`, `job_type` | tags `mltrail.group`, `mltrail.job_type` |
 | `summary[key] = value` | a tag `summary.<key>` |
 | `log` | metric points at W&B's step (or a `define_metric` step metric's value) |
-| `Table`, `Histogram`, `Image` | artifacts under `media/<key>/` (see `mltrail.wandb_media`) |
+| `Table`, `Histogram`, `Image` | the SDK's `log_table`, `log_histogram`, `log_image` |
 
 What it cannot honour raises `NotSupported` (a `NotImplementedError`) naming the call.
 """
@@ -50,6 +50,7 @@ from mltrail.client import Client
 from mltrail.config import current_settings
 from mltrail.encoding import param_value
 from mltrail.errors import InvalidRequest, MltrailError, NotFound
+from mltrail.media import require_pyarrow
 from mltrail.run import ActiveRun, start_run
 from mltrail.wandb_media import Histogram, Image, Media, Table
 
@@ -411,6 +412,8 @@ class Run:
         parsed: dict[str, float] = {}
         for key, value in flat.items():
             if isinstance(value, Media):
+                if isinstance(value, Table):
+                    require_pyarrow("wandb.log of a wandb.Table")
                 continue
             number = _metric_value(key, value)
             if number is None:
@@ -474,9 +477,7 @@ class Run:
 
     def _upload(self, key: str, value: Media, step: int) -> None:
         assert self._active is not None
-        base = Path(tempfile.mkdtemp(prefix="mltrail-wandb-", dir=self._media_dir))
-        for path in value.write(base / f"step_{step}{value.suffix}"):
-            self._active.log_artifact(path, artifact_path=f"media/{key}")
+        value.store(self._active, key, step)
 
     def save(self, glob_str: str, base_path: str | None = None, policy: str = "live") -> list[str]:
         """Upload the files matching `glob_str` now (whatever the `policy`), keeping their
@@ -601,10 +602,11 @@ def init(
 ) -> Run:
     """Start (or, with `id=` and `resume='must'`/`'allow'`, resume) a run; see the module's
     table for where each argument goes. `entity` and `anonymous` are accepted and ignored;
-    `dir` is where media files are written before upload. `mode='offline'` is the same as
-    online: the run is created on the server, and points wait in the spool for as long as
-    the server then does not answer (`mltrail sync` uploads them). `mode='disabled'` gives
-    a run that logs nothing. Without `project`, `WANDB_PROJECT` or else `default`."""
+    `dir` is where `run.dir` is made (media go through temporary files). `mode='offline'` is
+    the same as online: the run is created on the server, and points wait in the spool for
+    as long as the server then does not answer (`mltrail sync` uploads them).
+    `mode='disabled'` gives a run that logs nothing. Without `project`, `WANDB_PROJECT` or
+    else `default`."""
     global run
     if unsupported:
         raise NotSupported(

@@ -1,12 +1,13 @@
-"""The media values of `mltrail.wandb`: `Table`, `Histogram` and `Image`, each written to a file
-and uploaded among the run's artifacts when the step it was logged at is committed.
+"""The media values of `mltrail.wandb`: `Table`, `Histogram` and `Image`, stored when the step
+they were logged at is committed, through the SDK's own `log_table`, `log_histogram` and
+`log_image` (see `mltrail.media`), so a W&B script's media are stored as the SDK's are:
 
-- `Table(columns=..., data=...)` -> `media/<key>/step_<N>.table.json`, holding
-  `{"columns": [...], "data": [[...]]}`;
+- `Table(columns=..., data=...)` -> `media/tables/<key>/step-<N>.parquet` (needs pyarrow:
+  `wandb.log` of a Table raises at once without it);
 - `Histogram(sequence)` or `Histogram(np_histogram=(counts, bins))` ->
-  `media/<key>/step_<N>.histogram.json`, holding `{"bins": [...], "counts": [...]}`;
-- `Image(array, PIL image or file path, caption=...)` -> `media/<key>/step_<N>.png` (a file
-  keeps its suffix), its caption beside it as `step_<N>.caption.txt`.
+  `media/histograms/<key>/step-<N>.json`, holding `{"key", "step", "edges", "counts"}`;
+- `Image(array, PIL image or file path, caption=...)` -> `media/images/<key>/step-<N>.png`
+  (a file keeps its suffix), its caption in `media/index.json`.
 
 Encoding an array as PNG needs pillow (and numpy for arrays); without them `Image` of an array
 raises at once, naming what is missing, rather than dropping the image.
@@ -14,26 +15,24 @@ raises at once, naming what is missing, rather than dropping the image.
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from mltrail.media import MAX_HISTOGRAM_BINS, image_file
+
+if TYPE_CHECKING:
+    from mltrail.run import ActiveRun
 
 __all__ = ["Histogram", "Image", "Media", "Table"]
-
-MAX_HISTOGRAM_BINS = 512
 
 
 class Media:
     """A value `wandb.log` stores as a file rather than a metric point."""
 
-    #: How the file's name ends (after `step_<N>`).
-    suffix = ".json"
-
-    def write(self, path: Path) -> list[Path]:
-        """Write the value to `path` (and any side files); return the files to upload."""
+    def store(self, run: ActiveRun, key: str, step: int) -> None:
+        """Store the value among `run`'s media at `step`."""
         raise NotImplementedError
 
 
@@ -55,8 +54,6 @@ def _plain(value: Any) -> Any:
 class Table(Media):
     """`wandb.Table(columns=[...], data=[[...], ...])`, `dataframe=` (pandas) or rows added
     with `add_data(*row)`; logged as a JSON file of columns and rows."""
-
-    suffix = ".table.json"
 
     def __init__(
         self,
@@ -89,10 +86,9 @@ class Table(Media):
         self._check_width(row, "the added row")
         self.data.append(list(row))
 
-    def write(self, path: Path) -> list[Path]:
-        body = {"columns": self.columns, "data": [[_plain(v) for v in row] for row in self.data]}
-        path.write_text(json.dumps(body))
-        return [path]
+    def store(self, run: ActiveRun, key: str, step: int) -> None:
+        rows = [[_plain(v) for v in row] for row in self.data]
+        run.log_table(key, rows, step=step, columns=self.columns)
 
 
 def _number(value: Any, what: str) -> float:
@@ -108,8 +104,6 @@ def _number(value: Any, what: str) -> float:
 class Histogram(Media):
     """`wandb.Histogram(sequence, num_bins=64)` (counted here into equal bins), or
     `wandb.Histogram(np_histogram=(counts, bin_edges))`; logged as JSON of bins and counts."""
-
-    suffix = ".histogram.json"
 
     def __init__(
         self,
@@ -144,26 +138,20 @@ class Histogram(Media):
         for value in values:
             self.counts[min(int((value - low) / width), num_bins - 1)] += 1
 
-    def write(self, path: Path) -> list[Path]:
-        path.write_text(json.dumps({"bins": self.bins, "counts": self.counts}))
-        return [path]
+    def store(self, run: ActiveRun, key: str, step: int) -> None:
+        run.log_histogram(key, step=step, counts=self.counts, edges=self.bins)
 
 
 class Image(Media):
     """`wandb.Image(data, caption=None)`: a numpy array (H×W, H×W×3 or H×W×4; floats in
     [0, 1] are scaled to 0-255), a PIL image, or the path of an image file."""
 
-    suffix = ".png"
-
     def __init__(self, data_or_path: Any, mode: str | None = None, caption: str | None = None):
         self.caption = caption
         self._file: Path | None = None
         self._image: Any = None
         if isinstance(data_or_path, str | Path):
-            self._file = Path(data_or_path)
-            if not self._file.is_file():
-                raise FileNotFoundError(f"Image: no file at {self._file}")
-            self.suffix = self._file.suffix or ".png"
+            self._file = image_file(data_or_path)
             return
         try:
             from PIL import Image as PILImage
@@ -190,14 +178,7 @@ class Image(Media):
             array = numpy.clip(array * 255 if array.max() <= 1.0 else array, 0, 255)
         self._image = PILImage.fromarray(array.astype(numpy.uint8), mode=mode)
 
-    def write(self, path: Path) -> list[Path]:
-        if self._file is not None:
-            shutil.copyfile(self._file, path)
-        else:
-            self._image.save(path, format="PNG")
-        written = [path]
-        if self.caption is not None:
-            caption = path.with_name(path.name.removesuffix(self.suffix) + ".caption.txt")
-            caption.write_text(str(self.caption))
-            written.append(caption)
-        return written
+    def store(self, run: ActiveRun, key: str, step: int) -> None:
+        image = self._file if self._file is not None else self._image
+        caption = None if self.caption is None else str(self.caption)
+        run.log_image(key, image, step=step, caption=caption)

@@ -215,9 +215,12 @@ class TestModes:
 
 
 class TestMedia:
-    def test_table_and_histogram_are_stored_as_json_artifacts(
+    def test_table_and_histogram_are_stored_as_the_sdk_stores_them(
         self, sdk: Settings, client: mltrail.Client, tmp_path: Path
     ) -> None:
+        require_module("pyarrow", "wandb.Table is stored as Parquet")
+        import pyarrow.parquet as pq
+
         run = wandb.init(project="wandb-media")
         table = wandb.Table(columns=["id", "pred"], data=[[1, "cat"]])
         table.add_data(2, "dog")
@@ -225,18 +228,28 @@ class TestMedia:
         wandb.log({"weights": wandb.Histogram(np_histogram=([1, 2], [0.0, 0.5, 1.0]))})
         wandb.finish()
         got = client.download_artifact(run.id, "media", tmp_path / "got")
-        assert json.loads((got / "preds/step_0.table.json").read_text()) == {
-            "columns": ["id", "pred"],
-            "data": [[1, "cat"], [2, "dog"]],
-        }
-        assert json.loads((got / "weights/step_0.histogram.json").read_text()) == {
-            "bins": [0.0, 1.0, 2.0, 3.0],
+        assert pq.read_table(got / "tables/preds/step-0.parquet").to_pylist() == [
+            {"id": 1, "pred": "cat"},
+            {"id": 2, "pred": "dog"},
+        ]
+        assert json.loads((got / "histograms/weights/step-0.json").read_text()) == {
+            "key": "weights",
+            "step": 0,
+            "edges": [0.0, 1.0, 2.0, 3.0],
             "counts": [1, 2, 2],
         }
-        assert json.loads((got / "weights/step_1.histogram.json").read_text()) == {
-            "bins": [0.0, 0.5, 1.0],
+        assert json.loads((got / "histograms/weights/step-1.json").read_text()) == {
+            "key": "weights",
+            "step": 1,
+            "edges": [0.0, 0.5, 1.0],
             "counts": [1, 2],
         }
+        index = json.loads((got / "index.json").read_text())["items"]
+        assert [(i["kind"], i["key"], i["step"]) for i in index] == [
+            ("histogram", "weights", 0),
+            ("histogram", "weights", 1),
+            ("table", "preds", 0),
+        ]
 
     def test_an_image_array_is_stored_as_png_with_its_caption(
         self, sdk: Settings, client: mltrail.Client, tmp_path: Path
@@ -250,11 +263,19 @@ class TestMedia:
         pixels[0, 0] = [255, 0, 0]
         wandb.log({"sample": wandb.Image(pixels, caption="a red corner")}, step=2)
         wandb.finish()
-        got = client.download_artifact(run.id, "media/sample", tmp_path / "got")
-        with pil.open(got / "step_2.png") as image:
+        got = client.download_artifact(run.id, "media", tmp_path / "got")
+        with pil.open(got / "images/sample/step-2.png") as image:
             assert image.size == (6, 4)
             assert image.getpixel((0, 0)) == (255, 0, 0)
-        assert (got / "step_2.caption.txt").read_text() == "a red corner"
+        assert json.loads((got / "index.json").read_text())["items"] == [
+            {
+                "key": "sample",
+                "kind": "image",
+                "step": 2,
+                "path": "media/images/sample/step-2.png",
+                "caption": "a red corner",
+            }
+        ]
 
     def test_an_image_file_keeps_its_bytes(
         self, sdk: Settings, client: mltrail.Client, tmp_path: Path
@@ -263,11 +284,10 @@ class TestMedia:
         run = wandb.init(project="wandb-media")
         wandb.log({"plot": wandb.Image(str(tmp_path / "plot.jpg"))})
         wandb.finish()
-        got = client.download_artifact(run.id, "media/plot/step_0.jpg", tmp_path / "back.jpg")
+        where = "media/images/plot/step-0.jpg"
+        got = client.download_artifact(run.id, where, tmp_path / "back.jpg")
         assert got.read_bytes() == b"\xff\xd8 not really a jpeg"
-        assert [f.path for f in client.list_artifacts(run.id, "media/plot")] == [
-            "media/plot/step_0.jpg"
-        ]
+        assert [f.path for f in client.list_artifacts(run.id, "media/images/plot")] == [where]
 
     def test_save_uploads_the_file(
         self, sdk: Settings, client: mltrail.Client, tmp_path: Path
