@@ -31,6 +31,7 @@ async def test_each_caller_gets_what_the_rule_says(
 ) -> None:
     world, builder = backend_world, BUILDERS[route]
     got: dict[str, bool] = {}
+    seen: dict[str, tuple[int, list[str]]] = {}  # what each caller got, shown on a failure
     for caller in CALLERS:
         victim = await prepared_victim(world, builder)
         before = await victim_snapshot(world, builder, victim)
@@ -42,7 +43,8 @@ async def test_each_caller_gets_what_the_rule_says(
             if expected == OK
             else response.status_code in expected and not changed
         )
-    assert got == dict.fromkeys(CALLERS, True)
+        seen[caller] = (response.status_code, changed)
+    assert got == dict.fromkeys(CALLERS, True), f"status and what changed, by caller: {seen}"
 
 
 async def test_spelled_attacks_are_refused(backend_world: World) -> None:
