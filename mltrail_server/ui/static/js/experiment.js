@@ -314,7 +314,8 @@ let drawn = null;
 
 function renderRows() {
   const { rows: runs, columns } = shown;
-  const html = (row) => rowHtml(row.run, columns, state.selected.has(row.run.id), row);
+  const flat = !runs.some((row) => row.children || row.depth);
+  const html = (row) => rowHtml(row.run, columns, state.selected.has(row.run.id), { ...row, flat });
   if (runs.length <= WINDOWED_ABOVE) {
     drawn = null;
     tbody.innerHTML = runs.map(html).join("");

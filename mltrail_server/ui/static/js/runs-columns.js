@@ -119,14 +119,17 @@ function nameCell(run, tree) {
     ? `<button type="button" class="tree-toggle" data-role="toggle" aria-expanded="${tree.expanded}"
         aria-label="${tree.expanded ? "Collapse" : "Expand"} ${name} (${tree.children} ${noun})"
         title="${tree.children} ${noun}"><span class="caret"></span><span class="count">${tree.children}</span></button>`
-    : '<span class="tree-spacer"></span>';
+    : tree.flat
+      ? ""
+      : '<span class="tree-spacer"></span>';
   const pin = `<button type="button" class="pin${tree.pinned ? " on" : ""}" data-role="pin"
     aria-pressed="${tree.pinned}" aria-label="${tree.pinned ? "Unpin" : "Pin"} ${name}"
     title="${tree.pinned ? "Unpin: stop keeping this run on top" : "Pin: keep this run on top of every page"}">${PIN_ICON}</button>`;
   return `<td class="name depth-${depth}" title="${name}"><span class="name-cell">${toggle}<a href="/runs/${run.id}">${name}</a>${pin}</span></td>`;
 }
 
-/** One run's row; `tree` says where it sits: { depth, children, expanded, pinned }. */
+/** One run's row; `tree` says where it sits: { depth, children, expanded, pinned, flat }
+ * (`flat`: no row of the table has nested runs, so names need no room for a toggle). */
 export function rowHtml(run, columns, selected, tree = { depth: 0, children: 0, expanded: false, pinned: false }) {
   const cells = columns.map((column) => {
     if (column.kind === "param") {
