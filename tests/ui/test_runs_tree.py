@@ -103,6 +103,24 @@ class TestTree:
         row(page, "sweep").get_by_role("button", name="Collapse sweep (3 nested runs)").click()
         expect(page.locator("#runs tbody td.name a")).to_have_text(["sweep", "solo"])
 
+    def test_a_new_nested_run_joins_its_open_parent_live(
+        self, page: Page, api: httpx.Client, family: dict[str, Any]
+    ) -> None:
+        page.goto(f"/experiments/{family['experiment']['id']}")
+        toggle = row(page, "sweep").locator("[data-role=toggle]")
+        expect(toggle).to_have_text("3")
+        toggle.click()
+        expect(page.locator("#runs tbody tr")).to_have_count(5)
+        response = api.post(
+            f"/experiments/{family['experiment']['id']}/runs",
+            json={"name": "trial-3", "parent_run_id": family["sweep"]},
+        )
+        assert response.is_success, response.text
+        expect(toggle).to_have_text("4")
+        expect(page.locator("#runs tbody td.name a")).to_have_text(
+            ["sweep", "trial-3", "trial-2", "trial-1", "trial-0", "solo"]
+        )
+
     def test_a_filter_nests_its_matches_among_themselves(
         self, page: Page, family: dict[str, Any]
     ) -> None:

@@ -25,7 +25,8 @@ import {
   sortField,
   tableColumns,
 } from "./runs-columns.js";
-import { ColumnPresets, Pins, idsClause, nestedCount, treeRows } from "./runs-tree.js";
+import { hasNestedRuns, loadNested, loadPinned } from "./runs-search.js";
+import { ColumnPresets, Pins, nestedCount, treeRows } from "./runs-tree.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -138,73 +139,14 @@ let loading = null;
 // (and answers clicks) as soon as its first 100 runs arrive.
 const CHUNK = 100;
 // Without a filter a page holds top-level runs, each with its nested runs (loaded after the
-// page, level by level, at most this many); a filter's matches are nested only among themselves.
+// page); a filter's matches are nested only among themselves.
 const TOP_LEVEL = "attributes.parent_run_id IS NULL";
-const MAX_NESTED = 2000;
-const IDS_PER_SEARCH = 100;
 
 function noteKeys(runs) {
   for (const run of runs) {
     for (const key of Object.keys(run.params)) state.paramKeys.add(key);
     for (const key of Object.keys(run.metrics)) state.metricKeys.add(key);
   }
-}
-
-/** Every run one search finds, up to `limit`; `more` when there were more. */
-async function searchAll(body, signal, limit) {
-  const runs = [];
-  let token = null;
-  do {
-    const result = await api("/runs/search", {
-      method: "POST",
-      signal,
-      body: { ...body, max_results: Math.min(CHUNK, limit - runs.length), page_token: token },
-    });
-    runs.push(...result.runs);
-    token = result.next_page_token;
-  } while (token && runs.length < limit);
-  return { runs, more: Boolean(token) };
-}
-
-/** The runs nested under `ids`, at any depth (at most MAX_NESTED of them). */
-async function loadNested(ids, signal) {
-  const nested = [];
-  const seen = new Set(ids);
-  let level = ids;
-  let capped = false;
-  while (level.length && !capped) {
-    const next = [];
-    for (let at = 0; at < level.length && !capped; at += IDS_PER_SEARCH) {
-      const { runs, more } = await searchAll(
-        {
-          experiment_ids: [experimentId],
-          filter: idsClause("parent_run_id", level.slice(at, at + IDS_PER_SEARCH)),
-          order_by: orderBy(),
-        },
-        signal,
-        MAX_NESTED - nested.length,
-      );
-      const fresh = runs.filter((run) => !seen.has(run.id));
-      for (const run of fresh) seen.add(run.id);
-      nested.push(...fresh);
-      next.push(...fresh.map((run) => run.id));
-      capped = more || nested.length >= MAX_NESTED;
-    }
-    level = next;
-  }
-  return { nested, capped };
-}
-
-/** The pinned runs that still exist, in the order they were pinned (whatever the filter). */
-async function loadPinned(signal) {
-  if (!pins.ids.length) return [];
-  const { runs } = await searchAll(
-    { experiment_ids: [experimentId], filter: idsClause("run_id", pins.ids), order_by: [] },
-    signal,
-    pins.ids.length,
-  );
-  pins.keep(runs.map((run) => run.id));
-  return runs.sort((a, b) => pins.ids.indexOf(a.id) - pins.ids.indexOf(b.id));
 }
 
 /** One object per run: a pinned run's row on the page shares the pinned one's data. */
@@ -221,7 +163,7 @@ async function loadPage() {
   const tree = !state.filter;
   const search = { experiment_ids: [experimentId], filter: tree ? TOP_LEVEL : state.filter, order_by: orderBy() };
   const runs = [];
-  const pinned = loadPinned(controller.signal);
+  const pinned = loadPinned(experimentId, pins, controller.signal);
   pinned.catch(() => {}); // reported where it is awaited
   try {
     do {
@@ -245,7 +187,7 @@ async function loadPage() {
     } while (state.loadingMore);
     if (tree) {
       const roots = [...runs, ...state.pinnedRuns].map((run) => run.id);
-      const { nested, capped } = await loadNested(roots, controller.signal);
+      const { nested, capped } = await loadNested(experimentId, roots, orderBy(), controller.signal);
       if (controller.signal.aborted) return;
       noteKeys(nested);
       state.runs = samePinned([...runs, ...nested]);
@@ -660,7 +602,7 @@ async function loadExperiment() {
     document.getElementById("title").textContent = experiment.name;
     document.getElementById("description").textContent = experiment.description || "";
     state.runCount = experiment.run_count;
-    state.hasNested = await hasNestedRuns();
+    state.hasNested = await hasNestedRuns(experimentId);
     if (state.runs.length) render();
     document.getElementById("meta").innerHTML = `
       <span><b>${formatInteger(experiment.run_count)}</b> runs</span>
@@ -674,13 +616,6 @@ async function loadExperiment() {
     }
     toast(error.message, "error");
   }
-}
-
-/** Whether any run of the experiment is nested (then the page counts only top-level runs). */
-async function hasNestedRuns() {
-  const body = { experiment_ids: [experimentId], filter: "attributes.parent_run_id IS NOT NULL", max_results: 1 };
-  const result = await api("/runs/search", { method: "POST", body });
-  return result.runs.length > 0;
 }
 
 filterInput.value = state.filter;
