@@ -121,6 +121,42 @@ class TestTree:
             ["sweep", "trial-3", "trial-2", "trial-1", "trial-0", "solo"]
         )
 
+    def test_the_first_nested_run_of_a_flat_experiment_shows_live(
+        self, page: Page, api: httpx.Client
+    ) -> None:
+        experiment = make_experiment(api, "flat-then-nested")
+        parent = make_run(api, experiment["id"], "base")
+        page.goto(f"/experiments/{experiment['id']}")
+        expect(page.locator("#pager [data-role=label]")).to_have_text("Runs 1–1 of 1")
+        expect(page.locator("#runs tbody [data-role=toggle]")).to_have_count(0)
+        response = api.post(
+            f"/experiments/{experiment['id']}/runs",
+            json={"name": "finetune", "parent_run_id": parent["id"]},
+        )
+        assert response.is_success, response.text
+        toggle = row(page, "base").get_by_role("button", name="Expand base (1 nested run)")
+        expect(toggle).to_be_visible()
+        expect(page.locator("#runs tbody tr")).to_have_count(1)  # folded under its parent
+        expect(page.locator("#pager [data-role=label]")).to_have_text("Runs 1–1 · 1 nested")
+
+    def test_a_sort_orders_each_level_and_keeps_children_under_their_parent(
+        self, page: Page, family: dict[str, Any]
+    ) -> None:
+        page.goto(f"/experiments/{family['experiment']['id']}")
+        row(page, "sweep").locator("[data-role=toggle]").click()
+        expect(page.locator("#runs tbody tr")).to_have_count(5)
+        header = page.locator("#runs thead th[data-column='metric:acc:value']")
+        header.click()  # ascending; a run without the metric (sweep) last
+        expect(header).to_have_attribute("aria-sort", "ascending")
+        expect(page.locator("#runs tbody td.name a")).to_have_text(
+            ["solo", "sweep", "trial-0", "trial-1", "trial-2"]
+        )
+        header.click()
+        expect(header).to_have_attribute("aria-sort", "descending")
+        expect(page.locator("#runs tbody td.name a")).to_have_text(
+            ["solo", "sweep", "trial-2", "trial-1", "trial-0"]
+        )
+
     def test_a_filter_nests_its_matches_among_themselves(
         self, page: Page, family: dict[str, Any]
     ) -> None:

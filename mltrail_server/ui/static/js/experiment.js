@@ -55,6 +55,7 @@ const state = {
   expanded: new Set(), // runs whose nested runs are shown
   nestedCapped: false,
   hasNested: false, // whether the experiment has nested runs (the page's count then differs)
+  nestedCheck: null, // the promise of `hasNested`, asked again when runs come or go
   selected: new Set(),
   columns: loadColumns(),
   paramKeys: new Set(),
@@ -155,6 +156,12 @@ function samePinned(runs) {
   return runs.map((run) => pinned.get(run.id) || run);
 }
 
+/** Whether the experiment has nested runs (asked once, until runs come or go). */
+function checkNested() {
+  state.nestedCheck ??= hasNestedRuns(experimentId).catch(() => true); // when unsure, look
+  return state.nestedCheck;
+}
+
 async function loadPage() {
   const controller = new AbortController();
   loading?.abort();
@@ -185,7 +192,8 @@ async function loadPage() {
       state.nestedCapped = false;
       render();
     } while (state.loadingMore);
-    if (tree) {
+    // Only an experiment with nested runs pays for looking up each page's nested runs.
+    if (tree && (await checkNested())) {
       const roots = [...runs, ...state.pinnedRuns].map((run) => run.id);
       const { nested, capped } = await loadNested(experimentId, roots, orderBy(), controller.signal);
       if (controller.signal.aborted) return;
@@ -499,6 +507,7 @@ document.getElementById("delete").addEventListener("click", async () => {
   const failed = results.filter((r) => r.status === "rejected");
   state.selected.clear();
   toast(failed.length ? `${failed.length} of ${ids.length} could not be deleted` : `Deleted ${ids.length} run${ids.length === 1 ? "" : "s"}`, failed.length ? "error" : "");
+  state.nestedCheck = null;
   await Promise.all([loadExperiment(), loadPage()]);
 });
 
@@ -572,6 +581,7 @@ let reloadTimer = null;
 function reloadSoon() {
   clearTimeout(reloadTimer);
   reloadTimer = setTimeout(() => {
+    state.nestedCheck = null;
     loadExperiment();
     loadPage();
   }, 250);
@@ -602,7 +612,7 @@ async function loadExperiment() {
     document.getElementById("title").textContent = experiment.name;
     document.getElementById("description").textContent = experiment.description || "";
     state.runCount = experiment.run_count;
-    state.hasNested = await hasNestedRuns(experimentId);
+    state.hasNested = await checkNested();
     if (state.runs.length) render();
     document.getElementById("meta").innerHTML = `
       <span><b>${formatInteger(experiment.run_count)}</b> runs</span>
