@@ -16,6 +16,7 @@ import {
   statusBadge,
 } from "./format.js";
 import { aliasChips, modelHref, stageText } from "./registry.js";
+import { renderNestedRuns } from "./run-nested.js";
 
 const runId = document.getElementById("run-page").dataset.runId;
 const chartsBox = document.getElementById("charts");
@@ -322,6 +323,7 @@ async function start() {
   renderArtifacts();
   renderRegisteredVersions();
   renderLoggedModels();
+  renderNestedRuns(run);
   live(`/runs/${runId}/events`, {
     state: (data) => {
       applyRuns(data.runs);
