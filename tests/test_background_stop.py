@@ -9,7 +9,7 @@ write lock, so the writer is certainly inside its transaction when the server st
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,15 +47,11 @@ async def runtime(sqlite_backend: Backend) -> AsyncIterator[Runtime]:
     await runtime.stop()  # a second stop does nothing
 
 
-@pytest.fixture
-def write_lock(database_file: str) -> Iterator[sqlite3.Connection]:
+def _held_write_lock(database_file: str) -> sqlite3.Connection:
     """SQLite's write lock, held by a connection of the test's own until it rolls back."""
     holder = sqlite3.connect(database_file, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    yield holder
-    if holder.in_transaction:
-        holder.execute("ROLLBACK")
-    holder.close()
+    return holder
 
 
 def _lock_is_free(database_file: str) -> bool:
@@ -75,18 +71,24 @@ def _count(database_file: str, table: str) -> int:
         return int(reader.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-async def _stop_while_locked(runtime: Runtime, write_lock: sqlite3.Connection) -> None:
-    """Stop the runtime while the lock is held, then let the writer have the lock."""
+async def _stop_while_locked(
+    runtime: Runtime, write_lock: sqlite3.Connection, begun: Callable[[], bool]
+) -> None:
+    """Stop the runtime while the lock is held; once the writer has been told to stop (and,
+    before the fix, cancelled), let it have the lock."""
     stopping = asyncio.create_task(runtime.stop())
-    await asyncio.sleep(0.5)  # stop has begun and waits (or, before the fix, cancelled)
+    await _eventually(lambda: begun() or stopping.done(), "the writer was told to stop")
     write_lock.execute("ROLLBACK")
     await stopping
 
 
 class TestAuditLog:
     async def test_events_being_written_when_the_server_stops_are_kept(
-        self, runtime: Runtime, write_lock: sqlite3.Connection, database_file: str
+        self, runtime: Runtime, database_file: str
     ) -> None:
+        # The drainer of purges would wait for the lock too, and stop waits for it first.
+        await runtime.purge_drainer.stop()
+        write_lock = _held_write_lock(database_file)
         database, _ = await runtime.resources()
         await runtime.audit.record(
             database, principal="p", method="POST", path="/api/v1/x", status=201
@@ -94,8 +96,9 @@ class TestAuditLog:
         # The writer takes the event from its buffer and waits for the write lock.
         await _eventually(lambda: not runtime.audit._buffer, "the writer took the event")
 
-        await _stop_while_locked(runtime, write_lock)
+        await _stop_while_locked(runtime, write_lock, runtime.audit._stopping.is_set)
 
+        write_lock.close()
         assert _count(database_file, "audit_event") == 1
         assert _lock_is_free(database_file)
 
@@ -107,12 +110,11 @@ class TestPurgeDrainer:
         database, _ = await runtime.resources()
         async with transaction(database.session()) as session:
             await ArtifactPurges(session, runtime.purge_drainer).queue("gone/artifacts")
-        holder = sqlite3.connect(database_file, isolation_level=None)
+        holder = _held_write_lock(database_file)
         try:
-            holder.execute("BEGIN IMMEDIATE")
             runtime.purge_drainer.start()  # its pass waits for the lock to claim the row
             await asyncio.sleep(0.5)
-            await _stop_while_locked(runtime, holder)
+            await _stop_while_locked(runtime, holder, lambda: runtime.purge_drainer._stopping)
         finally:
             holder.close()
 
