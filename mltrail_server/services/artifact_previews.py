@@ -99,6 +99,10 @@ def _pointed(tokens: Sequence[Token], run_id: uuid.UUID, base_dir: str) -> list[
                 out += _link(src, token.content)
                 continue
             token.attrSet("src", _artifact_url(run_id, local))
+        elif token.type in ("th_open", "td_open") and token.attrs.get("style"):
+            # A column's alignment, as a class: the UI's pages allow no inline style.
+            align = str(token.attrs.pop("style")).removeprefix("text-align:")
+            token.attrSet("class", f"align-{align}")
         elif token.type == "link_open":
             href = str(token.attrGet("href") or "")
             local = _relative_target(base_dir, href)

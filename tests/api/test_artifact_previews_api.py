@@ -39,6 +39,7 @@ class TestMarkdown:
         text = (
             "# Report\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n"
             "[click](javascript:alert(3)) ![plot](plots/loss.png) ![far](https://example.com/a.png)"
+            "\n\n| epoch | accuracy |\n|---:|:---:|\n| 1 | 0.9 |\n"
         )
         await _upload(client, run["id"], "docs/README.md", text.encode())
 
@@ -56,6 +57,9 @@ class TestMarkdown:
         assert f'src="/api/v1/runs/{run["id"]}/artifacts/docs/plots/loss.png"' in html
         assert 'src="https://example.com' not in html
         assert '<a href="https://example.com/a.png"' in html
+        # Column alignment as classes: the UI's pages refuse inline styles.
+        assert "style=" not in html
+        assert '<th class="align-right">epoch</th>' in html
 
     async def test_a_missing_file_is_404(self, client: httpx.AsyncClient) -> None:
         experiment = await create_experiment(client)
