@@ -138,8 +138,12 @@ function delimitedSource(url, delimiter) {
 
 /** A Parquet table's page, read by the server. */
 export function parquetSource(runId, path) {
-  return (offset, limit) =>
-    api(`/runs/${runId}/artifact-previews/table/${encodePath(path)}`, { query: { offset, limit } });
+  return async (offset, limit) => {
+    const page = await api(`/runs/${runId}/artifact-previews/table/${encodePath(path)}`, {
+      query: { offset, limit },
+    });
+    return { columns: page.columns, rows: page.rows, total: page.total_rows };
+  };
 }
 
 async function showMarkdown(body, runId, path) {

@@ -82,25 +82,24 @@ export function histogramHeatmap(histograms) {
   );
 
   function draw() {
-    const width = Math.max(120, canvas.clientWidth || 600);
+    // In device pixels, each cell on whole pixels: no seams between cells.
     const ratio = window.devicePixelRatio || 1;
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(HEIGHT * ratio);
+    const width = Math.round(Math.max(120, canvas.clientWidth || 600) * ratio);
+    const height = Math.round(HEIGHT * ratio);
+    canvas.width = width;
+    canvas.height = height;
     const context = canvas.getContext("2d");
-    context.scale(ratio, ratio);
-    const columnWidth = width / grid.columns.length;
-    const rowHeight = HEIGHT / ROWS;
+    const columns = grid.columns.length;
     grid.columns.forEach((cells, column) => {
       const most = Math.max(...cells) || 1;
+      const left = Math.floor((column * width) / columns);
+      const right = Math.floor(((column + 1) * width) / columns);
       for (let row = 0; row < ROWS; row += 1) {
-        context.fillStyle = colour(cells[row] / most);
         // Row 0 holds the lowest values: drawn at the bottom.
-        context.fillRect(
-          column * columnWidth,
-          HEIGHT - (row + 1) * rowHeight,
-          Math.ceil(columnWidth),
-          Math.ceil(rowHeight),
-        );
+        const top = height - Math.floor(((row + 1) * height) / ROWS);
+        const bottom = height - Math.floor((row * height) / ROWS);
+        context.fillStyle = colour(cells[row] / most);
+        context.fillRect(left, top, right - left, bottom - top);
       }
     });
   }
@@ -115,7 +114,7 @@ export function histogramHeatmap(histograms) {
     if (column < 0 || row < 0) return;
     const from = grid.low + row * grid.band;
     const count = grid.columns[column][row];
-    readout.textContent = `step ${formatInteger(histograms[column].step)} · ${formatValue(from)} to ${formatValue(from + grid.band)} · count ${formatValue(Math.round(count * 100) / 100)}`;
+    readout.textContent = `step ${formatInteger(histograms[column].step)} · ${formatValue(from)} to ${formatValue(from + grid.band)} · count ${formatInteger(Math.round(count))}`;
   });
   new ResizeObserver(draw).observe(canvas);
   return figure;

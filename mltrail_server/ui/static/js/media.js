@@ -25,7 +25,10 @@ function byKey(items) {
     groups.get(id).items.push(item);
   }
   for (const group of groups.values()) group.items.sort((a, b) => a.step - b.step);
-  return [...groups.values()].sort((a, b) => a.key.localeCompare(b.key) || a.kind.localeCompare(b.kind));
+  const order = Object.keys(CARDS);
+  return [...groups.values()].sort(
+    (a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.key.localeCompare(b.key),
+  );
 }
 
 function card(group, ...body) {
@@ -87,7 +90,7 @@ function imageCard(runId, group) {
             "data-index": from + i,
             title: `step ${near.step}`,
           },
-          el("img", { src: artifactUrl(runId, near.path), alt: `step ${near.step}`, loading: "lazy" }),
+          el("img", { src: artifactUrl(runId, near.path), alt: `step ${near.step}` }),
         ),
       ),
     );
