@@ -9,15 +9,16 @@ from typing import Any
 import httpx
 import numpy
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 import mltrail
 from tests.sdk.live_server import LiveServer
-from tests.ui.conftest import make_experiment, make_run, screenshot
+from tests.ui.conftest import ConsoleErrors, make_experiment, make_run, screenshot
 
 COLOURS = [(220, 20, 20), (20, 180, 40), (30, 60, 230)]  # red, green, blue at steps 0, 1, 2
 TABLE_ROWS = 75
 HISTOGRAM_STEPS = 20
+PHONE = {"width": 390, "height": 844}
 
 PIXEL = """img => {
   const canvas = document.createElement("canvas");
@@ -174,3 +175,30 @@ class TestWithoutMedia:
         page.goto(f"/runs/{run['id']}")
         expect(page.locator("#artifacts a[data-path='media']")).to_be_visible()
         expect(page.locator("#media")).to_be_hidden()
+
+
+class TestOnAPhone:
+    def test_media_and_a_table_preview_fit_a_390px_screen(
+        self, browser: Browser, ui_server: LiveServer, media_run: str
+    ) -> None:
+        context = browser.new_context(viewport=PHONE, base_url=ui_server.url)
+        page = context.new_page()
+        errors = ConsoleErrors()
+        errors.watch(page)
+        page.goto(f"/runs/{media_run}")
+        expect(media_card(page, "histogram", "weights").locator("canvas")).to_be_visible()
+        expect(media_card(page, "table", "predictions").locator("tbody tr")).to_have_count(50)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        # The table's Parquet file, opened from the Artifacts card, previews as a table too.
+        artifacts = page.locator("#artifacts")
+        for folder in ("media/", "tables/", "predictions/"):
+            artifacts.get_by_role("link", name=folder, exact=True).click()
+        artifacts.get_by_role("link", name="step-0.parquet", exact=True).click()
+        body = page.locator("#artifact-preview [data-role=preview-body]")
+        expect(body.locator("[data-role=page-status]")).to_have_text("Rows 1–2 of 2")
+        expect(body.locator("thead th")).to_have_text(["id", "label"])
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, "run-media-phone")
+        context.close()
+        assert not errors, errors
