@@ -26,10 +26,18 @@ def _png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
+TEXT_PAGE = 64 * 1024  # artifact-preview.js
+
+
 def _log() -> str:
-    return "".join(
-        f"line {n:05d} epoch={n // 100} loss={1 / n:.6f}\n" for n in range(1, LOG_LINES + 1)
-    )
+    """Lines with a two-byte character; one of them cut in two by the end of the first page."""
+    lines = [f"line {n:05d} epoch={n // 100} loss={1 / n:.6f} é\n" for n in range(1, LOG_LINES + 1)]
+    cut = "".join(lines).encode().rfind("é".encode(), 0, TEXT_PAGE)
+    # Pad the first line so that an "é" starts on the page's last byte.
+    padded = lines[0].replace("line", "line" + " " * (TEXT_PAGE - 1 - cut), 1)
+    text = padded + "".join(lines[1:])
+    assert text.encode()[TEXT_PAGE - 1 : TEXT_PAGE + 1] == "é".encode()
+    return text
 
 
 def _csv() -> str:
@@ -123,13 +131,14 @@ class TestText:
     def test_a_large_log_shows_a_page_at_a_time(self, page: Page, run: dict[str, Any]) -> None:
         body = open_file(page, run, "train.log")
         text = body.locator("[data-role=preview-text]")
-        expect(text).to_contain_text("line 00001 epoch=0")
+        expect(text).to_contain_text("00001 epoch=0 loss=1.000000 é")
         expect(text).not_to_contain_text(f"line {LOG_LINES:05d}")
         expect(body.locator("[data-role=text-status]")).to_have_text(
             re.compile(r"^64 KB of \d+ KB shown$")
         )
         body.locator("[data-role=load-more]").click()
         expect(text).to_contain_text(f"line {LOG_LINES:05d} epoch=30")
+        expect(text).not_to_contain_text("\ufffd")  # no character broken by the page's end
         expect(body.locator("[data-role=load-more]")).to_be_hidden()
         # Every line once, in order: the pages join without a gap or a repeat.
         lines = text.inner_text().splitlines()
@@ -204,3 +213,33 @@ class TestDocuments:
         open_file(page, run, "config.json")
         page.locator("[data-role=close-preview]").click()
         expect(page.locator("#artifact-preview")).to_be_hidden()
+
+
+class TestCsvChunks:
+    def test_rows_are_the_same_wherever_a_chunk_ends(self, page: Page, run: dict[str, Any]) -> None:
+        """A CSV file is read 256 KB at a time: cut anywhere (inside quotes, between the
+        two quotes of an escaped one, between CR and LF), it gives the same records."""
+        page.goto(f"/runs/{run['id']}")
+        expect(page.locator("#artifacts a[data-file]").first).to_be_visible()
+        found = page.evaluate(
+            """async () => {
+              const { parseDelimited } = await import("/static/js/csv.js");
+              const text = 'a,b,c\\r\\n1,"x, ""y""\\nz",3\\r\\n"",,"q"\\n4,5,6';
+              const whole = JSON.stringify(parseDelimited(text, ",", true).records);
+              const wrong = [];
+              for (let cut = 0; cut <= text.length; cut += 1) {
+                const first = parseDelimited(text.slice(0, cut), ",", false);
+                const second = parseDelimited(first.rest + text.slice(cut), ",", true);
+                const joined = JSON.stringify([...first.records, ...second.records]);
+                if (joined !== whole) wrong.push(cut);
+              }
+              return { whole, wrong };
+            }"""
+        )
+        assert json.loads(found["whole"]) == [
+            ["a", "b", "c"],
+            ["1", 'x, "y"\nz', "3"],
+            ["", "", "q"],
+            ["4", "5", "6"],
+        ]
+        assert found["wrong"] == []
