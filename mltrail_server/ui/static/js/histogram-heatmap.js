@@ -60,7 +60,7 @@ export function regrid(histograms) {
 export function histogramHeatmap(histograms) {
   const grid = regrid(histograms);
   const canvas = el("canvas", { class: "heatmap", height: HEIGHT, "data-role": "heatmap" });
-  const readout = el("div", { class: "heatmap-readout muted", "data-role": "heatmap-readout" }, "Hover for a step's counts");
+  const readout = el("div", { class: "heatmap-readout muted", "data-role": "heatmap-readout" }, "Each step scaled to its fullest band; hover for counts");
   const figure = el(
     "div",
     { class: "heatmap-figure" },
