@@ -307,13 +307,21 @@ class Histogram:
     counts: list[int | float]
 
 
-def _finite(value: Any, what: str) -> float:
+def finite_number(
+    value: Any,
+    what: str,
+    *,
+    caller: str = "log_histogram",
+    not_a_number: type[Exception] = ValueError,
+) -> float:
+    """`value` as a finite float; otherwise `not_a_number` (or a ValueError for NaN and
+    infinities) naming the caller and what the value is."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"log_histogram: {what} must be numbers, got {value!r}") from None
+        raise not_a_number(f"{caller}: {what} must be numbers, got {value!r}") from None
     if not math.isfinite(number):
-        raise ValueError(f"log_histogram: {what} must be finite, got {value!r}")
+        raise ValueError(f"{caller}: {what} must be finite, got {value!r}")
     return number
 
 
@@ -337,7 +345,7 @@ def histogram(
             raise ValueError(f"log_histogram: bins must be an int, got {bins!r}")
         if not 1 <= bins <= MAX_HISTOGRAM_BINS:
             raise ValueError(f"log_histogram: bins must be 1-{MAX_HISTOGRAM_BINS}, got {bins}")
-        numbers = [_finite(v, "values") for v in _flat(values)]
+        numbers = [finite_number(v, "values") for v in _flat(values)]
         if not numbers:
             raise ValueError("log_histogram: values is empty")
         return _binned(numbers, bins)
@@ -345,11 +353,11 @@ def histogram(
         raise ValueError("log_histogram: pass values, or both counts and edges")
     got_counts: list[int | float] = []
     for value in _flat(counts):
-        number = _finite(value, "counts")
+        number = finite_number(value, "counts")
         if number < 0:
             raise ValueError(f"log_histogram: counts must be >= 0, got {value!r}")
         got_counts.append(int(number) if number.is_integer() else number)
-    got_edges = [_finite(v, "edges") for v in _flat(edges)]
+    got_edges = [finite_number(v, "edges") for v in _flat(edges)]
     if not got_counts or len(got_edges) != len(got_counts) + 1:
         raise ValueError(
             "log_histogram: edges must have one value more than counts (and counts at least "

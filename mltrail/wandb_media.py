@@ -15,12 +15,11 @@ raises at once, naming what is missing, rather than dropping the image.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mltrail.media import MAX_HISTOGRAM_BINS, image_file
+from mltrail.media import MAX_HISTOGRAM_BINS, finite_number, image_file
 
 if TYPE_CHECKING:
     from mltrail.run import ActiveRun
@@ -92,13 +91,7 @@ class Table(Media):
 
 
 def _number(value: Any, what: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"Histogram: {what} must be numbers, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"Histogram: {what} must be finite, got {value!r}")
-    return number
+    return finite_number(value, what, caller="Histogram", not_a_number=TypeError)
 
 
 class Histogram(Media):

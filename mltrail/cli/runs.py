@@ -26,22 +26,55 @@ app = typer.Typer(
 MAX_METRIC_COLUMNS = 6
 
 
+def nested_order(runs: list[Run]) -> list[tuple[Run, int]]:
+    """Each run with its depth, followed by the runs nested under it (in the order given);
+    a run whose parent is not among `runs` stands at the top level."""
+    listed = {run.id for run in runs}
+    children: dict[str, list[Run]] = {}
+    top: list[Run] = []
+    for run in runs:
+        if run.parent_run_id in listed and run.parent_run_id != run.id:
+            children.setdefault(run.parent_run_id, []).append(run)
+        else:
+            top.append(run)
+    ordered: list[tuple[Run, int]] = []
+    seen: set[str] = set()
+    # `runs` after `top`: runs whose parents form a cycle (bad data) are listed all the same.
+    for root in [*top, *runs]:
+        stack = [(root, 0)]
+        while stack:
+            run, depth = stack.pop()
+            if run.id in seen:
+                continue
+            seen.add(run.id)
+            ordered.append((run, depth))
+            stack.extend((child, depth + 1) for child in reversed(children.get(run.id, [])))
+    return ordered
+
+
+def _nested_name(name: str, depth: int) -> str:
+    return f"{'  ' * (depth - 1)}↳ {name}" if depth else name
+
+
 def runs_table(runs: list[Run]) -> None:
-    """Print runs as a table, with the latest value of their first few metrics."""
+    """Print runs as a table, with the latest value of their first few metrics; nested runs
+    are indented under their parent, and a PARENT column names it (its id's first 8 digits)."""
     keys = sorted({key for run in runs for key in run.metrics})[:MAX_METRIC_COLUMNS]
-    columns = ["RUN ID", "NAME", "STATUS", "STARTED", "ENDED", *keys]
+    nested = any(run.parent_run_id for run in runs)
+    columns = ["RUN ID", "NAME", *(["PARENT"] if nested else []), "STATUS", "STARTED", "ENDED"]
     rows = [
         (
             run.id,
-            run.name,
+            _nested_name(run.name, depth),
+            *([(run.parent_run_id or "")[:8]] if nested else []),
             run.status,
             format_time(run.started_at),
             format_time(run.ended_at),
             *(format_value(run.metrics[k].value) if k in run.metrics else "" for k in keys),
         )
-        for run in runs
+        for run, depth in nested_order(runs)
     ]
-    stdout().print(make_table(columns, rows))
+    stdout().print(make_table([*columns, *keys], rows))
 
 
 @app.command("ls")
@@ -50,7 +83,8 @@ def list_runs(
     experiment: Annotated[str, typer.Argument(help="The experiment's id or name.")],
     as_json: JsonOption = False,
 ) -> None:
-    """List an experiment's runs, most recently started first."""
+    """List an experiment's runs, most recently started first, nested runs under their
+    parent."""
     with client(ctx) as api:
         runs = api.runs.list(experiment)
     if as_json:

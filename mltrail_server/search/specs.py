@@ -12,6 +12,7 @@
 from mltrail_server.search.spec import (
     KEYED_OPS,
     LIST_OPS,
+    NULL_OPS,
     NUMBER_OPS,
     STRING_OPS,
     Field,
@@ -44,6 +45,8 @@ RUNS = SearchSpec(
     attributes={
         "artifact_uri": _STRING,
         "end_time": _TIME,
+        # A nested run's parent; `parent_run_id IS NULL` keeps the top-level runs.
+        "parent_run_id": Field("string", ("=", "!=", *LIST_OPS, *NULL_OPS)),
         "run_id": Field("string", STRING_OPS + LIST_OPS),
         "run_name": _STRING,
         "start_time": _TIME,

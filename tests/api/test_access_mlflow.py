@@ -2,14 +2,16 @@
 bodies and artifact paths there, so the permission check reads them from those."""
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from mltrail_server.mlflow.translate import MLFLOW_VERSION
-from tests.api.access import Keys, as_key
-from tests.conftest import Server
+from tests.api.access import Keys, as_key, first_admin_key, make_users
+from tests.conftest import Backend, Server, start_server, stop_server
 from tests.security.builders import AJAX_WRITES
 
 A = "/api/2.0/mlflow"
@@ -21,6 +23,19 @@ GRAPHQL_GET_RUN = {
     "{ run { info { runId } experiment { name } modelVersions { name } } } }",
     "variables": {"data": {"runId": "{r}"}},
 }
+
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def secured(sqlite_backend: Backend) -> AsyncIterator[tuple[Server, Keys]]:
+    """One server with auth on for the module: each case makes the owner's things it needs."""
+    admin = await first_admin_key(sqlite_backend)
+    server = await start_server(sqlite_backend.settings(auth_enabled=True), sqlite_backend)
+    keys = await make_users(server, admin)
+    yield server, keys
+    await stop_server(server)
 
 
 @dataclass(frozen=True)
@@ -275,6 +290,15 @@ async def owned(server: Server, keys: Keys) -> tuple[str, str, str, str]:
     return e, run_id, model.json()["model"]["info"]["model_id"], name
 
 
+async def deleted(server: Server, keys: Keys, path: str, victim: tuple[str, ...]) -> None:
+    """Delete the victim's experiment or run, for a route that restores it."""
+    e, r = victim[0], victim[1]
+    what = "experiments" if "experiments" in path else "runs"
+    body = {"experiment_id": e} if what == "experiments" else {"run_id": r}
+    done = await server.client.post(f"{A}/{what}/delete", json=body, headers=as_key(keys.admin))
+    assert done.status_code == 200, done.text
+
+
 def fill(value: Any, e: str, r: str, m: str, n: str = "") -> Any:
     if isinstance(value, str):
         return (
@@ -317,14 +341,15 @@ class TestMlflowRoleMatrix:
             "admin": keys.admin,
         }
         got: dict[str, int | str] = {}
+        # A refused caller leaves the owner's things as they were (the security suite checks
+        # it), so the next caller meets them too; one let through gets the next a fresh set.
+        victim: tuple[str, str, str, str] | None = None
         for caller, key in callers.items():
-            e, r, m, n = await owned(server, keys)
-            if case.path.endswith("/restore"):
-                what = "experiments" if "experiments" in case.path else "runs"
-                body = {"experiment_id": e} if what == "experiments" else {"run_id": r}
-                await server.client.post(
-                    f"{A}/{what}/delete", json=body, headers=as_key(keys.admin)
-                )
+            if victim is None:
+                victim = await owned(server, keys)
+                if case.path.endswith("/restore"):
+                    await deleted(server, keys, case.path, victim)
+            e, r, m, n = victim
             body = fill(case.body, e, r, m, n)
             response = await server.client.request(
                 case.method,
@@ -340,6 +365,8 @@ class TestMlflowRoleMatrix:
             if status == 403:
                 assert response.json()["error_code"] == "PERMISSION_DENIED"
             got[caller] = ALLOWED if status not in (401, 403) else status
+            if got[caller] == ALLOWED:
+                victim = None
         assert got == EXPECTED[case.rule]
 
 

@@ -129,19 +129,25 @@ class Workers:
                 worker.process.wait(timeout=10)
 
 
-@pytest.fixture
-def with_redis(database_url: str, tmp_path: Path) -> Iterator[tuple[Worker, Worker]]:
+# The workers serve a module's tests: each test's team is new, so nothing a worker has cached
+# or counted for one test's keys is met by another.
+@pytest.fixture(scope="module")
+def with_redis(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Worker, Worker]]:
     require_redis()
-    workers = Workers(database_url, tmp_path, REDIS_URL)
+    workers = Workers(database_url, tmp_path_factory.mktemp("with-redis"), REDIS_URL)
     try:
         yield workers.started()
     finally:
         workers.stop()
 
 
-@pytest.fixture
-def without_redis(database_url: str, tmp_path: Path) -> Iterator[tuple[Worker, Worker]]:
-    workers = Workers(database_url, tmp_path, "")
+@pytest.fixture(scope="module")
+def without_redis(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Worker, Worker]]:
+    workers = Workers(database_url, tmp_path_factory.mktemp("without-redis"), "")
     try:
         yield workers.started()
     finally:

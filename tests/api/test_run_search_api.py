@@ -281,6 +281,32 @@ class TestAttributeFilters:
         assert await matching(client, data, f"run_id LIKE '{a[:13]}%'") == ["a"]
         assert await matching(client, data, f"run_id ILIKE '{a.upper()}'") == ["a"]
 
+    async def test_parent_run_id_finds_top_level_runs_and_children(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        data = await seed(client)
+        a = data.runs["a"]["id"]
+        child = await create_run(
+            client,
+            data.experiment_id,
+            name="a.1",
+            started_at="2026-01-05T00:00:00Z",
+            parent_run_id=a,
+        )
+        await create_run(
+            client,
+            data.experiment_id,
+            name="a.1.1",
+            started_at="2026-01-06T00:00:00Z",
+            parent_run_id=child["id"],
+        )
+        assert await matching(client, data, "parent_run_id IS NULL") == ["a", "b", "c", "d"]
+        assert await matching(client, data, f"parent_run_id = '{a}'") == ["a.1"]
+        assert await matching(client, data, f"parent_run_id = '{a.replace('-', '')}'") == ["a.1"]
+        both = f"attributes.parent_run_id IN ('{a}', '{child['id']}')"
+        assert await matching(client, data, both) == ["a.1", "a.1.1"]
+        assert await matching(client, data, "parent_run_id IS NOT NULL") == ["a.1", "a.1.1"]
+
     async def test_unknown_status_is_422_listing_the_names(self, client: httpx.AsyncClient) -> None:
         experiment = await create_experiment(client)
         response = await client.post(

@@ -22,12 +22,23 @@ from tests.importer.mlflow_model_store import (
 from tests.sdk.live_server import LiveServer
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> tuple[str, FilledModels]:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    files = tmp_path / "files"
+def _filled(directory: Path) -> tuple[str, FilledModels]:
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    files = directory / "files"
     files.mkdir()
-    return uri, fill_models(uri, tmp_path / "artifacts", files)
+    return uri, fill_models(uri, directory / "artifacts", files)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, FilledModels]:
+    """An MLflow store with models, filled once: an import only reads its source."""
+    return _filled(tmp_path_factory.mktemp("mlflow-models"))
+
+
+@pytest.fixture
+def own_source(tmp_path: Path) -> tuple[str, FilledModels]:
+    """A store of the test's own, for a test that adds to it."""
+    return _filled(tmp_path)
 
 
 def _versions(url: str) -> dict[int, dict[str, object]]:
@@ -119,9 +130,9 @@ class TestModelsArrive:
 
 class TestFiltered:
     def test_models_of_experiments_left_out_are_not_copied(
-        self, source: tuple[str, FilledModels], ours: LiveServer
+        self, own_source: tuple[str, FilledModels], ours: LiveServer
     ) -> None:
-        uri, _ = source
+        uri, _ = own_source
         client = MlflowClient(tracking_uri=uri)
         client.create_experiment("other", artifact_location="file:///tmp/unused-other")
         done = run_import("mlflow", "--from", uri, "--to", ours.url, "--json", "-e", "other")

@@ -88,11 +88,19 @@ def migrate(url: str, revision: str = "head") -> None:
     asyncio.run(run())
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    """A data folder whose database is at the newest schema (`mltrail db upgrade`)."""
-    done = run_mltrail(tmp_path, "db", "upgrade")
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder that `mltrail db upgrade` brought to the newest schema, once a module."""
+    directory = tmp_path_factory.mktemp("migrated")
+    done = run_mltrail(directory, "db", "upgrade")
     assert done.returncode == 0, done.stderr
+    return directory / "data"
+
+
+@pytest.fixture
+def folder(tmp_path: Path, migrated: Path) -> Path:
+    """A folder of the test's own, holding a copy of that migrated database."""
+    shutil.copytree(migrated, tmp_path / "data")
     return tmp_path
 
 

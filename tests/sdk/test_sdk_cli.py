@@ -126,6 +126,74 @@ class TestRuns:
         assert result.exit_code == 1 and "404" in result.stderr
 
 
+@dataclass(frozen=True)
+class Family:
+    experiment: str
+    parent: str
+    children: tuple[str, ...]
+    grandchild: str
+
+
+@pytest.fixture
+def family(server: LiveServer) -> Family:
+    """`sweep` with trial-0 and trial-1 nested in it, and `fold` nested in trial-0, started in
+    that order; and `solo`, started last, with no parent."""
+    name = f"nested-{uuid.uuid4().hex[:8]}"
+    with mltrail.Client(url=server.url) as api:
+        api.experiments.create(name)
+        parent = api.runs.create(name, name="sweep").id
+        trials = [api.runs.create(name, name=f"trial-{i}", parent_run_id=parent).id for i in (0, 1)]
+        fold = api.runs.create(name, name="fold", parent_run_id=trials[0]).id
+        api.runs.create(name, name="solo")
+    return Family(name, parent, tuple(trials), fold)
+
+
+class TestNestedRuns:
+    def test_ls_indents_children_under_their_parent(
+        self, server: LiveServer, family: Family
+    ) -> None:
+        table = ok(server, "runs", "ls", family.experiment)
+        lines = [line for line in table.splitlines() if any(n in line for n in NAMES)]
+        # Newest first at each level; children right under their parent, deeper by level.
+        assert [name_in(line) for line in lines] == ["solo", "sweep", "trial-1", "trial-0", "fold"]
+        by_name = {name_in(line): line for line in lines}
+        assert "↳ trial-1" in by_name["trial-1"]
+        assert by_name["fold"].index("↳ fold") > by_name["trial-0"].index("↳ trial-0")
+        assert family.parent[:8] in by_name["trial-0"]  # the PARENT column
+        assert family.children[0][:8] in by_name["fold"]
+        assert "PARENT" in table
+        listed = json.loads(ok(server, "runs", "ls", family.experiment, "--json"))
+        parents = {run["name"]: run["parent_run_id"] for run in listed}
+        assert parents == {
+            "sweep": None,
+            "trial-0": family.parent,
+            "trial-1": family.parent,
+            "fold": family.children[0],
+            "solo": None,
+        }
+
+    def test_a_flat_list_has_no_parent_column(self, server: LiveServer, runs: Runs) -> None:
+        table = ok(server, "runs", "ls", runs.experiment)
+        assert "PARENT" not in table and "↳" not in table
+
+    def test_export_keeps_the_parent_link(
+        self, server: LiveServer, family: Family, tmp_path: Path
+    ) -> None:
+        ok(server, "export", "-e", family.experiment, "-o", str(tmp_path))
+        with (tmp_path / "runs.csv").open() as handle:
+            rows = {row["name"]: row for row in csv.DictReader(handle)}
+        assert rows["fold"]["parent_run_id"] == family.children[0]
+        assert rows["trial-1"]["parent_run_id"] == family.parent
+        assert rows["sweep"]["parent_run_id"] == ""
+
+
+NAMES = ("solo", "sweep", "trial-0", "trial-1", "fold")
+
+
+def name_in(line: str) -> str:
+    return next(name for name in NAMES if name in line)
+
+
 class TestSearch:
     def test_filter_and_order(self, server: LiveServer, runs: Runs) -> None:
         found = json.loads(

@@ -434,8 +434,8 @@ class TestErrors:
             (
                 "attributes.color = 'red'",
                 0,
-                "unknown attribute 'color'; allowed: artifact_uri, end_time, run_id, run_name, "
-                "start_time, status, user_id (or created, run name); "
+                "unknown attribute 'color'; allowed: artifact_uri, end_time, parent_run_id, "
+                "run_id, run_name, start_time, status, user_id (or created, run name); "
                 "prefix other fields with metrics., params. or tags.",
             ),
             (

@@ -168,3 +168,114 @@ class TestLargePages:
         expect(page.locator("#runs tbody tr", has_text="r000")).to_be_visible()
         page.locator("#select-page").check()
         expect(page.locator("#selection-info")).to_have_text("200 selected")
+
+
+def body_names(page: Page) -> list[str]:
+    return page.locator("#runs tbody td.name a").all_inner_texts()
+
+
+class TestPinnedRuns:
+    def test_a_pinned_run_stays_on_top_across_pages_sorts_and_visits(
+        self, page: Page, api: httpx.Client
+    ) -> None:
+        experiment = make_experiment(api, "pins")
+        for index in range(30):
+            make_run(api, experiment["id"], f"r{index:02d}", metrics={"m": [index]})
+        page.goto(f"/experiments/{experiment['id']}?size=25")  # newest first: r29 ... r05
+        expect(page.locator("#runs tbody tr")).to_have_count(25)
+        page.get_by_role("button", name="Pin r10", exact=True).click()
+        expect(page.locator("#runs tbody td.name a").first).to_have_text("r10")
+        expect(page.locator("#runs tbody tr").first).to_have_class(re.compile(r"\bpinned\b"))
+        expect(page.get_by_role("button", name="Unpin r10", exact=True)).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        assert body_names(page).count("r10") == 1  # moved to the top, not drawn twice
+        screenshot(page, "runs-table-pinned")
+
+        page.get_by_role("button", name="Next →").click()  # r04 ... r00, and the pinned r10
+        expect(page.locator("#runs tbody td.name a")).to_have_text(
+            ["r10", "r04", "r03", "r02", "r01", "r00"]
+        )
+        expect(page.locator("#pager [data-role=label]")).to_have_text("Runs 26–30 of 30")
+
+        page.locator("#runs thead th[data-column='metric:m:value']").click()  # ascending
+        expect(page.locator("#runs tbody td.name a").nth(1)).to_have_text("r00")
+        expect(page.locator("#runs tbody td.name a").first).to_have_text("r10")
+
+        page.reload()  # kept for this experiment in the browser
+        expect(page.locator("#runs tbody td.name a").nth(1)).to_have_text("r00")
+        expect(page.locator("#runs tbody td.name a").first).to_have_text("r10")
+        page.get_by_role("button", name="Unpin r10", exact=True).click()
+        expect(page.locator("#runs tbody td.name a").first).to_have_text("r00")
+        expect(page.locator("#runs tbody tr.pinned")).to_have_count(0)
+        page.reload()
+        expect(page.locator("#runs tbody td.name a").first).to_have_text("r00")
+        assert "r10" in body_names(page)  # back in its place, at step 10 of the sort
+        assert body_names(page).index("r10") == 10
+
+    def test_pins_are_per_experiment_and_forget_deleted_runs(
+        self, page: Page, sweep: dict[str, Any], api: httpx.Client
+    ) -> None:
+        open_table(page, sweep)
+        page.get_by_role("button", name="Pin run-1", exact=True).click()
+        expect(page.locator("#runs tbody tr.pinned")).to_have_count(1)
+        other = make_experiment(api, "other")
+        make_run(api, other["id"], "elsewhere")
+        page.goto(f"/experiments/{other['id']}")
+        expect(page.locator("#runs tbody tr")).to_have_count(1)
+        expect(page.locator("#runs tbody tr.pinned")).to_have_count(0)
+
+        assert api.delete(f"/runs/{sweep['runs'][1]['id']}").is_success
+        page.goto(f"/experiments/{sweep['experiment']['id']}")
+        expect(page.locator("#runs tbody tr")).to_have_count(4)
+        expect(page.locator("#runs tbody tr.pinned")).to_have_count(0)
+        stored = page.evaluate(
+            f"localStorage.getItem('exptrack.pinned.{sweep['experiment']['id']}')"
+        )
+        assert stored is None
+
+
+class TestColumnPresets:
+    def test_a_named_set_of_columns_is_saved_and_switched_back_to(
+        self, page: Page, sweep: dict[str, Any]
+    ) -> None:
+        open_table(page, sweep)
+        headers = page.locator("#runs thead th[data-column]")
+        switch = page.get_by_label("Column preset")
+        expect(switch).to_be_hidden()  # nothing saved yet
+        page.get_by_role("button", name="Columns").click()
+        panel = page.locator("#columns-panel")
+        panel.locator("input[data-column='param:lr']").uncheck()
+        panel.locator("input[data-column='param:optimizer']").uncheck()
+        panel.get_by_label("Preset name").fill("metrics only")
+        panel.get_by_role("button", name="Save columns").click()
+        expect(panel.get_by_role("button", name="metrics only", exact=True)).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        expect(switch).to_be_visible()
+        expect(switch).to_have_value("metrics only")
+
+        panel.locator("input[data-column='metric:loss:min']").check()
+        panel.locator("input[data-column='param:lr']").check()
+        panel.get_by_label("Preset name").fill("with lr")
+        panel.get_by_role("button", name="Save columns").click()
+        expect(headers).to_have_count(5 + 4)  # 5 fixed; accuracy, loss, loss min, lr
+        screenshot(page, "runs-table-column-presets")
+
+        switch.select_option("metrics only")
+        expect(page.locator("#runs thead th[data-column='param:lr']")).to_have_count(0)
+        expect(page.locator("#runs thead th[data-column='metric:loss:min']")).to_have_count(0)
+        expect(headers).to_have_count(5 + 2)
+
+        page.reload()  # kept for this experiment
+        expect(page.locator("#runs tbody tr")).to_have_count(5)
+        expect(switch).to_have_value("metrics only")
+        expect(headers).to_have_count(5 + 2)
+        switch.select_option("with lr")
+        expect(page.locator("#runs thead th[data-column='param:lr']")).to_have_count(1)
+        expect(page.locator("#runs thead th[data-column='metric:loss:min']")).to_have_count(1)
+
+        page.get_by_role("button", name="Columns").click()
+        panel.get_by_role("button", name="Delete preset with lr").click()
+        expect(panel.get_by_role("button", name="with lr", exact=True)).to_have_count(0)
+        expect(switch.locator("option")).to_have_text(["Custom (unsaved)", "metrics only"])

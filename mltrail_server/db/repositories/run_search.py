@@ -32,6 +32,7 @@ _ATTRIBUTES = {
     "artifact_uri": Attribute(Run.artifact_uri, nullable=True),
     "start_time": Attribute(Run.started_at, "time"),
     "end_time": Attribute(Run.ended_at, "time", nullable=True),
+    "parent_run_id": Attribute(Run.parent_run_id, "uuid", nullable=True),
 }
 _KEYED = {
     "metric": KeyedTable(LatestMetric, "run_id", Run.id, skip_nan=True),

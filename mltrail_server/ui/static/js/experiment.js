@@ -1,5 +1,6 @@
 // An experiment's runs table: run search (filter language, server-side sort, page tokens),
-// chosen param and metric columns, selection for compare and delete, live updates.
+// nested runs as a tree, pinned runs on top, chosen param and metric columns and their
+// presets, selection for compare and delete, live updates.
 
 import { ApiError, api, confirmDialog, live, metricNumber, toast } from "./api.js";
 import { showNotFound } from "./dom.js";
@@ -24,6 +25,8 @@ import {
   sortField,
   tableColumns,
 } from "./runs-columns.js";
+import { hasNestedRuns, loadNested, loadPinned } from "./runs-search.js";
+import { ColumnPresets, Pins, nestedCount, treeRows } from "./runs-tree.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -35,6 +38,9 @@ const panel = document.getElementById("columns-panel");
 const pager = document.getElementById("pager");
 const COLUMNS_KEY = `exptrack.columns.${experimentId}`;
 const MAX_COMPARED = 100; // what POST /metrics/history takes
+const pins = new Pins(experimentId);
+const presets = new ColumnPresets(experimentId);
+const presetSwitch = document.getElementById("column-preset");
 
 const url = new URL(location.href);
 const state = {
@@ -44,7 +50,12 @@ const state = {
   tokens: [null],
   page: 0,
   next: null,
-  runs: [],
+  runs: [], // the page's runs and, without a filter, their nested runs at any depth
+  pinnedRuns: [],
+  expanded: new Set(), // runs whose nested runs are shown
+  nestedCapped: false,
+  hasNested: false, // whether the experiment has nested runs (the page's count then differs)
+  nestedCheck: null, // the promise of `hasNested`, asked again when runs come or go
   selected: new Set(),
   columns: loadColumns(),
   paramKeys: new Set(),
@@ -76,8 +87,30 @@ function allColumns() {
   return tableColumns(chosenColumns());
 }
 
+function activePreset() {
+  return state.columns ? presets.matching(state.columns) : null;
+}
+
 function renderPanel() {
-  panel.innerHTML = columnPickerHtml(chosenColumns(), state.paramKeys, state.metricKeys);
+  const active = activePreset();
+  panel.innerHTML = columnPickerHtml(chosenColumns(), state.paramKeys, state.metricKeys, presets.list, active?.name);
+}
+
+function renderPresetSwitch() {
+  presetSwitch.closest("label").hidden = presets.list.length === 0;
+  const active = activePreset();
+  presetSwitch.innerHTML =
+    `<option value="">${active ? "Custom" : "Custom (unsaved)"}</option>` +
+    presets.list.map((preset) => `<option value="${escapeHtml(preset.name)}">${escapeHtml(preset.name)}</option>`).join("");
+  presetSwitch.value = active ? active.name : "";
+}
+
+function applyPreset(name) {
+  const preset = presets.get(name);
+  if (!preset) return;
+  state.columns = structuredClone(preset.columns);
+  saveColumns();
+  render();
 }
 
 function parseSort(text) {
@@ -106,14 +139,39 @@ let loading = null;
 // A page is fetched 100 runs at a time and drawn as they come, so a 1,000-run page shows
 // (and answers clicks) as soon as its first 100 runs arrive.
 const CHUNK = 100;
+// Without a filter a page holds top-level runs, each with its nested runs (loaded after the
+// page); a filter's matches are nested only among themselves.
+const TOP_LEVEL = "attributes.parent_run_id IS NULL";
+
+function noteKeys(runs) {
+  for (const run of runs) {
+    for (const key of Object.keys(run.params)) state.paramKeys.add(key);
+    for (const key of Object.keys(run.metrics)) state.metricKeys.add(key);
+  }
+}
+
+/** One object per run: a pinned run's row on the page shares the pinned one's data. */
+function samePinned(runs) {
+  const pinned = new Map(state.pinnedRuns.map((run) => [run.id, run]));
+  return runs.map((run) => pinned.get(run.id) || run);
+}
+
+/** Whether the experiment has nested runs (asked once, until runs come or go). */
+function checkNested() {
+  state.nestedCheck ??= hasNestedRuns(experimentId).catch(() => true); // when unsure, look
+  return state.nestedCheck;
+}
 
 async function loadPage() {
   const controller = new AbortController();
   loading?.abort();
   loading = controller;
   let token = state.tokens[state.page];
-  const search = { experiment_ids: [experimentId], filter: state.filter || null, order_by: orderBy() };
+  const tree = !state.filter;
+  const search = { experiment_ids: [experimentId], filter: tree ? TOP_LEVEL : state.filter, order_by: orderBy() };
   const runs = [];
+  const pinned = loadPinned(experimentId, pins, controller.signal);
+  pinned.catch(() => {}); // reported where it is awaited
   try {
     do {
       const result = await api("/runs/search", {
@@ -123,17 +181,27 @@ async function loadPage() {
       });
       if (controller.signal.aborted) return;
       showFilterError(null);
+      state.pinnedRuns = await pinned;
+      noteKeys(state.pinnedRuns);
       runs.push(...result.runs);
       token = result.next_page_token;
-      for (const run of result.runs) {
-        for (const key of Object.keys(run.params)) state.paramKeys.add(key);
-        for (const key of Object.keys(run.metrics)) state.metricKeys.add(key);
-      }
-      state.runs = runs.slice();
+      noteKeys(result.runs);
+      state.runs = samePinned(runs);
       state.next = token;
       state.loadingMore = Boolean(token) && runs.length < state.size;
+      state.nestedCapped = false;
       render();
     } while (state.loadingMore);
+    // Only an experiment with nested runs pays for looking up each page's nested runs.
+    if (tree && (await checkNested())) {
+      const roots = [...runs, ...state.pinnedRuns].map((run) => run.id);
+      const { nested, capped } = await loadNested(experimentId, roots, orderBy(), controller.signal);
+      if (controller.signal.aborted) return;
+      noteKeys(nested);
+      state.runs = samePinned([...runs, ...nested]);
+      state.nestedCapped = capped;
+      if (nested.length) render();
+    }
   } catch (error) {
     if (error.name === "AbortError") return;
     if (error instanceof ApiError && error.status === 422 && error.detail.startsWith("filter:")) {
@@ -170,18 +238,19 @@ function restart() {
 
 // ---------- rendering ----------
 
-function sortedRuns() {
+/** How the loaded runs are sorted here (by a column the search cannot order by), or null. */
+function pageOrder() {
   const column = state.sort && allColumns().find((c) => c.id === state.sort.id);
-  if (!column || column.field || column.kind !== "metric") return state.runs;
+  if (!column || column.field || column.kind !== "metric") return null;
   const value = (run) => metricNumber(run.metrics[column.key]?.[column.agg]);
   const sign = state.sort.desc ? -1 : 1;
-  return [...state.runs].sort((a, b) => {
+  return (a, b) => {
     const x = value(a);
     const y = value(b);
     if (x === null || Number.isNaN(x)) return 1;
     if (y === null || Number.isNaN(y)) return -1;
     return sign * (x - y);
-  });
+  };
 }
 
 // Pages larger than this draw only the rows in view (plus a margin), so 1,000 rows cost what
@@ -190,14 +259,16 @@ const WINDOWED_ABOVE = 150;
 const ROW_HEIGHT = 42;
 const MARGIN_ROWS = 20;
 const scroller = document.getElementById("runs-scroller");
-let shown = { runs: [], columns: [] };
+let shown = { rows: [], columns: [] };
 let drawn = null;
 
 function renderRows() {
-  const { runs, columns } = shown;
+  const { rows: runs, columns } = shown;
+  const flat = !runs.some((row) => row.children || row.depth);
+  const html = (row) => rowHtml(row.run, columns, state.selected.has(row.run.id), { ...row, flat });
   if (runs.length <= WINDOWED_ABOVE) {
     drawn = null;
-    tbody.innerHTML = runs.map((run) => rowHtml(run, columns, state.selected.has(run.id))).join("");
+    tbody.innerHTML = runs.map(html).join("");
     return;
   }
   const top = Math.max(0, scroller.scrollTop - thead.offsetHeight);
@@ -212,7 +283,7 @@ function renderRows() {
     spacer(first) +
     runs
       .slice(first, last)
-      .map((run) => rowHtml(run, columns, state.selected.has(run.id)))
+      .map(html)
       .join("") +
     spacer(runs.length - last);
   applyStyles(tbody);
@@ -220,7 +291,7 @@ function renderRows() {
 
 let scrollFrame = null;
 scroller.addEventListener("scroll", () => {
-  if (shown.runs.length <= WINDOWED_ABOVE || scrollFrame) return;
+  if (shown.rows.length <= WINDOWED_ABOVE || scrollFrame) return;
   scrollFrame = requestAnimationFrame(() => {
     scrollFrame = null;
     renderRows();
@@ -235,22 +306,32 @@ function render() {
     .join("")}</tr>`;
   applyStyles(thead);
   thead.parentElement.style.minWidth = `${columns.reduce((sum, c) => sum + c.width, CHECK_WIDTH)}px`;
-  const runs = sortedRuns();
-  shown = { runs, columns: chosen };
+  const rows = treeRows(state.pinnedRuns, state.runs, state.expanded, pageOrder());
+  shown = { rows, columns: chosen };
   drawn = null;
   renderRows();
   const empty = document.getElementById("empty");
-  empty.hidden = runs.length > 0;
+  empty.hidden = rows.length > 0;
   empty.textContent = state.filter ? "No run matches this filter." : "No runs in this experiment yet.";
   const first = state.page * state.size;
-  const label = runs.length ? `Runs ${formatInteger(first + 1)}–${formatInteger(first + runs.length)}` : "";
-  const of = !state.filter && state.runCount !== null ? ` of ${formatInteger(state.runCount)}` : "";
-  pager.querySelector("[data-role=label]").textContent = label + of + (state.loadingMore ? " · loading…" : "");
+  const nested = nestedCount(state.runs);
+  const count = state.runs.length - nested; // the page's own runs; nested ones come with them
+  const label = count ? `Runs ${formatInteger(first + 1)}–${formatInteger(first + count)}` : "";
+  const known = !state.filter && !state.hasNested && state.runCount !== null;
+  const of = known ? ` of ${formatInteger(state.runCount)}` : "";
+  const inside = nested ? ` · ${formatInteger(nested)}${state.nestedCapped ? "+" : ""} nested` : "";
+  pager.querySelector("[data-role=label]").textContent = label + of + inside + (state.loadingMore ? " · loading…" : "");
   pager.querySelector("[data-role=prev]").disabled = state.page === 0;
   pager.querySelector("[data-role=next]").disabled = !state.next || state.loadingMore;
   pager.querySelector("[data-role=size]").value = String(state.size);
   syncSelection();
+  renderPresetSwitch();
   if (!panel.hidden) renderPanel();
+}
+
+/** The runs drawn on the page: the pinned ones, the page's, and the shown nested ones. */
+function drawnRuns() {
+  return shown.rows.map((row) => row.run);
 }
 
 function syncSelection() {
@@ -261,9 +342,10 @@ function syncSelection() {
   compare.title = count > MAX_COMPARED ? `At most ${MAX_COMPARED} runs can be compared` : "";
   document.getElementById("delete").disabled = count < 1;
   const pageBox = document.getElementById("select-page");
-  const onPage = state.runs.filter((run) => state.selected.has(run.id)).length;
-  pageBox.checked = onPage > 0 && onPage === state.runs.length;
-  pageBox.indeterminate = onPage > 0 && onPage < state.runs.length;
+  const runs = drawnRuns();
+  const onPage = runs.filter((run) => state.selected.has(run.id)).length;
+  pageBox.checked = onPage > 0 && onPage === runs.length;
+  pageBox.indeterminate = onPage > 0 && onPage < runs.length;
 }
 
 // ---------- column picker ----------
@@ -283,10 +365,36 @@ panel.addEventListener("change", (event) => {
   render();
 });
 panel.addEventListener("click", (event) => {
+  const apply = event.target.closest("[data-role=apply-preset]");
+  if (apply) {
+    applyPreset(apply.dataset.name);
+    return;
+  }
+  const remove = event.target.closest("[data-role=delete-preset]");
+  if (remove) {
+    presets.remove(remove.dataset.name);
+    render();
+    return;
+  }
   if (!event.target.closest("[data-role=reset]")) return;
   state.columns = null;
   localStorage.removeItem(COLUMNS_KEY);
   render();
+});
+panel.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-role=save-preset]");
+  if (!form) return;
+  event.preventDefault();
+  const name = form.elements.name.value.trim();
+  if (!name) return;
+  state.columns = structuredClone(chosenColumns());
+  saveColumns();
+  presets.save(name, state.columns);
+  toast(`Saved the columns as “${name}”`);
+  render();
+});
+presetSwitch.addEventListener("change", () => {
+  if (presetSwitch.value) applyPreset(presetSwitch.value);
 });
 document.getElementById("columns-toggle").addEventListener("click", (event) => {
   panel.hidden = !panel.hidden;
@@ -306,7 +414,7 @@ thead.addEventListener("keydown", (event) => {
 
 thead.addEventListener("click", (event) => {
   if (event.target.id === "select-page") {
-    for (const run of state.runs) {
+    for (const run of drawnRuns()) {
       if (event.target.checked) state.selected.add(run.id);
       else state.selected.delete(run.id);
     }
@@ -327,6 +435,24 @@ thead.addEventListener("click", (event) => {
   // From the first page again, even for a column that sorts only the loaded page: the page
   // tokens of the previous order would not fit the new one.
   restart();
+});
+
+tbody.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-role]");
+  if (!button) return;
+  const id = button.closest("tr").dataset.id;
+  if (button.dataset.role === "toggle") {
+    if (state.expanded.has(id)) state.expanded.delete(id);
+    else state.expanded.add(id);
+  } else if (button.dataset.role === "pin") {
+    pins.toggle(id);
+    const run = [...state.pinnedRuns, ...state.runs].find((r) => r.id === id);
+    state.pinnedRuns = pins.has(id) ? [...state.pinnedRuns, run] : state.pinnedRuns.filter((r) => r.id !== id);
+  } else {
+    return;
+  }
+  render();
+  row(id)?.querySelector(`[data-role=${button.dataset.role}]`)?.focus(); // keep the keyboard's place
 });
 
 tbody.addEventListener("change", (event) => {
@@ -381,6 +507,7 @@ document.getElementById("delete").addEventListener("click", async () => {
   const failed = results.filter((r) => r.status === "rejected");
   state.selected.clear();
   toast(failed.length ? `${failed.length} of ${ids.length} could not be deleted` : `Deleted ${ids.length} run${ids.length === 1 ? "" : "s"}`, failed.length ? "error" : "");
+  state.nestedCheck = null;
   await Promise.all([loadExperiment(), loadPage()]);
 });
 
@@ -401,9 +528,14 @@ function row(runId) {
   return tbody.querySelector(`tr[data-id="${CSS.escape(runId)}"]`);
 }
 
+/** Every loaded run by id (pinned ones included). */
+function loadedRuns() {
+  return new Map([...state.runs, ...state.pinnedRuns].map((run) => [run.id, run]));
+}
+
 function applyMetrics(metrics) {
   let newKeys = false;
-  const shown = new Map(state.runs.map((run) => [run.id, run]));
+  const shown = loadedRuns();
   for (const metric of metrics) {
     if (!state.metricKeys.has(metric.key)) {
       state.metricKeys.add(metric.key);
@@ -431,7 +563,7 @@ function applyMetrics(metrics) {
 }
 
 function applyRuns(runs) {
-  const shown = new Map(state.runs.map((run) => [run.id, run]));
+  const shown = loadedRuns();
   for (const changed of runs) {
     const run = shown.get(changed.id);
     if (!run || (run.status === changed.status && run.name === changed.name && run.ended_at === changed.ended_at)) {
@@ -449,6 +581,7 @@ let reloadTimer = null;
 function reloadSoon() {
   clearTimeout(reloadTimer);
   reloadTimer = setTimeout(() => {
+    state.nestedCheck = null;
     loadExperiment();
     loadPage();
   }, 250);
@@ -461,7 +594,7 @@ live(`/experiments/${experimentId}/events`, {
   },
   metrics: (data) => applyMetrics(data.metrics),
   runs: (data) => {
-    const shown = new Set(state.runs.map((run) => run.id));
+    const shown = loadedRuns();
     const unseen = data.changed.some((run) => !shown.has(run.id));
     if (unseen || data.removed.length) reloadSoon();
     else applyRuns(data.changed);
@@ -479,6 +612,8 @@ async function loadExperiment() {
     document.getElementById("title").textContent = experiment.name;
     document.getElementById("description").textContent = experiment.description || "";
     state.runCount = experiment.run_count;
+    state.hasNested = await checkNested();
+    if (state.runs.length) render();
     document.getElementById("meta").innerHTML = `
       <span><b>${formatInteger(experiment.run_count)}</b> runs</span>
       <span>Owner <b>${escapeHtml(experiment.owner)}</b></span>

@@ -18,6 +18,7 @@ import {
 } from "./format.js";
 import { showMedia } from "./media.js";
 import { aliasChips, modelHref, stageText } from "./registry.js";
+import { renderNestedRuns } from "./run-nested.js";
 
 const runId = document.getElementById("run-page").dataset.runId;
 const chartsBox = document.getElementById("charts");
@@ -291,6 +292,7 @@ async function start() {
   showMedia(document.getElementById("media"), runId);
   renderRegisteredVersions();
   renderLoggedModels();
+  renderNestedRuns(run);
   live(`/runs/${runId}/events`, {
     state: (data) => {
       applyRuns(data.runs);

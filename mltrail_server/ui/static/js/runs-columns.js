@@ -21,7 +21,7 @@ const AUTO_COLUMNS = 8;
 // Widths in px: the table lays out by them (`table-layout: fixed`), which keeps a 1,000-row
 // page fast to draw; longer values are cut with an ellipsis and shown whole on hover.
 export const FIXED = [
-  { id: "name", label: "Run", field: "attributes.run_name", width: 220 },
+  { id: "name", label: "Run", field: "attributes.run_name", width: 260 },
   { id: "status", label: "Status", field: "attributes.status", width: 132 },
   { id: "started", label: "Started", field: "attributes.start_time", width: 120 },
   { id: "duration", label: "Duration", field: null, width: 100 },
@@ -106,7 +106,31 @@ function metricCell(run, column) {
   return `<td class="num" data-cell="${escapeHtml(column.id)}" title="step ${formatInteger(metric.step)}">${formatValue(value)}</td>`;
 }
 
-export function rowHtml(run, columns, selected) {
+const MAX_INDENT = 6;
+const PIN_ICON = `<svg viewBox="0 0 16 16" aria-hidden="true"><path fill="currentColor"
+  d="M10.2 1.2 14.8 5.8l-1.3.6-2.6 2.6.4 3.1-1.4 1.4-3-3-3.6 3.6H2.2v-1.1l3.6-3.6-3-3 1.4-1.4 3.1.4 2.6-2.6z"/></svg>`;
+
+/** The name cell: indented by depth, with the nested runs' toggle and count, and a pin. */
+function nameCell(run, tree) {
+  const depth = Math.min(tree.depth, MAX_INDENT);
+  const name = escapeHtml(run.name);
+  const noun = tree.children === 1 ? "nested run" : "nested runs";
+  const toggle = tree.children
+    ? `<button type="button" class="tree-toggle" data-role="toggle" aria-expanded="${tree.expanded}"
+        aria-label="${tree.expanded ? "Collapse" : "Expand"} ${name} (${tree.children} ${noun})"
+        title="${tree.children} ${noun}"><span class="caret"></span><span class="count">${tree.children}</span></button>`
+    : tree.flat
+      ? ""
+      : '<span class="tree-spacer"></span>';
+  const pin = `<button type="button" class="pin${tree.pinned ? " on" : ""}" data-role="pin"
+    aria-pressed="${tree.pinned}" aria-label="${tree.pinned ? "Unpin" : "Pin"} ${name}"
+    title="${tree.pinned ? "Unpin: stop keeping this run on top" : "Pin: keep this run on top of every page"}">${PIN_ICON}</button>`;
+  return `<td class="name depth-${depth}" title="${name}"><span class="name-cell">${toggle}<a href="/runs/${run.id}">${name}</a>${pin}</span></td>`;
+}
+
+/** One run's row; `tree` says where it sits: { depth, children, expanded, pinned, flat }
+ * (`flat`: no row of the table has nested runs, so names need no room for a toggle). */
+export function rowHtml(run, columns, selected, tree = { depth: 0, children: 0, expanded: false, pinned: false }) {
   const cells = columns.map((column) => {
     if (column.kind === "param") {
       const value = run.params[column.key];
@@ -116,9 +140,10 @@ export function rowHtml(run, columns, selected) {
     }
     return metricCell(run, column);
   });
-  return `<tr data-id="${run.id}" class="${selected ? "selected" : ""}">
+  const classes = [selected ? "selected" : "", tree.pinned ? "pinned" : "", tree.depth ? "nested" : ""];
+  return `<tr data-id="${run.id}" class="${classes.join(" ").trim()}"${run.parent_run_id ? ` data-parent="${run.parent_run_id}"` : ""}>
     <td class="check"><input type="checkbox" aria-label="Select ${escapeHtml(run.name)}" ${selected ? "checked" : ""}></td>
-    <td class="name" title="${escapeHtml(run.name)}"><a href="/runs/${run.id}">${escapeHtml(run.name)}</a></td>
+    ${nameCell(run, tree)}
     <td data-cell="status">${statusBadge(run.status)}</td>
     <td class="muted" title="${escapeHtml(formatDate(run.started_at))}">${formatAgo(run.started_at)}</td>
     <td class="num" data-cell="duration">${formatDuration(runDuration(run))}</td>
@@ -127,8 +152,28 @@ export function rowHtml(run, columns, selected) {
   </tr>`;
 }
 
-/** The column picker: params on/off, and latest / min / max per metric. */
-export function columnPickerHtml(chosen, paramKeys, metricKeys) {
+/** The presets part of the column picker: each saved set of columns, and saving one. */
+function presetsHtml(presets, active) {
+  const items = presets
+    .map(
+      (preset) => `<li class="${preset.name === active ? "active" : ""}">
+        <button type="button" class="btn small" data-role="apply-preset" data-name="${escapeHtml(preset.name)}"
+          aria-pressed="${preset.name === active}">${escapeHtml(preset.name)}</button>
+        <button type="button" class="icon-btn" data-role="delete-preset" data-name="${escapeHtml(preset.name)}"
+          aria-label="Delete preset ${escapeHtml(preset.name)}" title="Delete this preset">×</button></li>`,
+    )
+    .join("");
+  return `<div><h3>Presets</h3>
+    ${items ? `<ul class="presets">${items}</ul>` : '<p class="subtle">Save the columns shown as a named preset to switch back to them.</p>'}
+    <form class="preset-form" data-role="save-preset" autocomplete="off">
+      <input type="text" name="name" required maxlength="60" aria-label="Preset name" placeholder="Preset name">
+      <button type="submit" class="btn small">Save columns</button>
+    </form>
+    <button type="button" class="btn small" data-role="reset">Reset to default</button></div>`;
+}
+
+/** The column picker: params on/off, latest / min / max per metric, and presets. */
+export function columnPickerHtml(chosen, paramKeys, metricKeys, presets = [], active = null) {
   const ids = new Set(chosen.map(columnId));
   const params = [...paramKeys].sort();
   const metrics = [...metricKeys].sort();
@@ -156,6 +201,6 @@ export function columnPickerHtml(chosen, paramKeys, metricKeys) {
         )
         .join("") || '<span class="subtle">No metrics logged</span>'
     }</div></div>
-    <div><h3>Layout</h3><button type="button" class="btn small" data-role="reset">Reset to default</button></div>`;
+    ${presetsHtml(presets, active)}`;
 }
 
