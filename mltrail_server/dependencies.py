@@ -11,6 +11,7 @@ from mltrail_server.errors import Forbidden, InvalidPath, TooManyRequests, Unaut
 from mltrail_server.runtime import Runtime
 from mltrail_server.services.access import Access, request_writes
 from mltrail_server.services.artifact_paths import ArtifactLocation, canonical_path, locate
+from mltrail_server.services.artifact_previews import ArtifactPreviews
 from mltrail_server.services.artifact_purge import ArtifactPurges
 from mltrail_server.services.artifacts import ArtifactService
 from mltrail_server.services.auth import (
@@ -225,6 +226,13 @@ async def get_artifact_service(
 
 
 ArtifactServiceDep = Annotated[ArtifactService, Depends(get_artifact_service)]
+
+
+async def get_artifact_previews(artifacts: ArtifactServiceDep) -> ArtifactPreviews:
+    return ArtifactPreviews(artifacts)
+
+
+ArtifactPreviewsDep = Annotated[ArtifactPreviews, Depends(get_artifact_previews)]
 
 
 def _canonical_route_path(request: Request, path: str) -> str:

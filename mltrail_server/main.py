@@ -19,6 +19,7 @@ from mltrail_server.middleware.security import SecurityMiddleware
 from mltrail_server.mlflow.router import router as mlflow_router
 from mltrail_server.routes import (
     admin,
+    artifact_previews,
     artifacts,
     docs,
     experiments,
@@ -67,6 +68,7 @@ def _routes() -> tuple[BaseRoute, ...]:
         admin.router,
         imports.router,
         artifacts.router,
+        artifact_previews.router,
         registry.router,
     ):
         v1.include_router(router, prefix="/api/v1", responses=REQUEST_ERRORS)

@@ -2,6 +2,9 @@
 file gets a download, not a page of our origin, so a script in it cannot act as the admin."""
 
 import contextlib
+import csv
+import io
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -9,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.sdk.live_server import LiveServer
@@ -49,12 +52,41 @@ PNG_1X1 = bytes.fromhex(
     "5fc8f1d20000000049454e44ae426082"
 )
 
+
+# Previewed on the run page: the same attack in every shape a preview renders. Raw HTML in
+# markdown, a markdown link to `javascript:`, markup in a CSV cell and in JSON strings, a
+# script in an HTML report (shown in the sandboxed frame).
+def _handler(marker: str) -> str:
+    return f"<img src=x onerror='{attack(marker, marker)}'>"
+
+
+MARKDOWN = (
+    f"# Results\n\n<script>{attack('xss-md', 'xss-md')}</script>\n\n{_handler('xss-md')}\n\n"
+    f"[open](javascript:{attack('xss-md', 'xss-md')})\n"
+)
+_CSV = io.StringIO()
+csv.writer(_CSV).writerows(
+    [
+        ["name", "note"],
+        ["row-1", _handler("xss-csv")],
+        ["row-2", f"<script>{attack('xss-csv', 'xss-csv')}</script>"],
+    ]
+)
+REPORT = (
+    f"<!doctype html><h1>Quarterly report</h1><script>{attack('xss-frame', 'xss-frame')}</script>"
+)
+JSON_PAYLOAD = json.dumps({"note": _handler("xss-json"), "</script><script>": "x"})
+
 FILES: dict[str, str | bytes] = {
     "evil.html": HTML,
     "evil.svg": SVG,
     "dot.png": PNG_1X1,
     "notes.txt": "<b>not markup</b>",
     "metrics.json": '{"accuracy": 0.93}',
+    "evil.md": MARKDOWN,
+    "evil.csv": _CSV.getvalue(),
+    "evil.json": JSON_PAYLOAD,
+    "report.html": REPORT,
 }
 
 
@@ -173,3 +205,72 @@ class TestSafeArtifactsStillShow:
         assert response is not None and response.status == 200
         expect(admin_page.locator("body")).to_contain_text(str(FILES[name]))
         expect(admin_page.locator("b")).to_have_count(0)
+
+
+def preview(page: Page, guarded: Guarded, name: str) -> Locator:
+    """The run page with the artifact `name` clicked: the preview's body."""
+    page.goto(f"/runs/{guarded.run_id}")
+    page.locator("#artifacts a[data-file]", has_text=re.compile(f"^{re.escape(name)}$")).click()
+    body = page.locator("#artifact-preview [data-role=preview-body]")
+    expect(page.locator("#artifact-preview [data-role=preview-name]")).to_have_text(name)
+    return body
+
+
+def nothing_ran(page: Page, guarded: Guarded, marker: str) -> None:
+    assert page.evaluate(f"localStorage.getItem({marker!r})") is None
+    assert page.title() != marker
+    assert not [user for user in guarded.users() if user.startswith("xss-")]
+
+
+class TestPreviewsRunNothing:
+    """The run page's previews show a hostile file's markup as text (or inert, in a sandbox
+    or as an image), so the admin who opens it runs none of its scripts."""
+
+    def test_markdown_shows_its_html_as_text(self, admin_page: Page, guarded: Guarded) -> None:
+        body = preview(admin_page, guarded, "evil.md")
+        view = body.locator("[data-role=preview-markdown]")
+        expect(view.locator("h1")).to_have_text("Results")
+        expect(view).to_contain_text("<script>localStorage.setItem")
+        expect(view).to_contain_text("<img src=x onerror=")
+        expect(view.locator("script, img, iframe")).to_have_count(0)
+        expect(view.locator("a[href^='javascript']")).to_have_count(0)
+        nothing_ran(admin_page, guarded, "xss-md")
+
+    def test_csv_cells_are_text(self, admin_page: Page, guarded: Guarded) -> None:
+        body = preview(admin_page, guarded, "evil.csv")
+        cells = body.locator("tbody td")
+        expect(cells.nth(1)).to_have_text(_handler("xss-csv"))
+        expect(cells.nth(3)).to_contain_text("<script>")
+        expect(body.locator("tbody img, tbody script")).to_have_count(0)
+        nothing_ran(admin_page, guarded, "xss-csv")
+
+    def test_json_strings_are_text(self, admin_page: Page, guarded: Guarded) -> None:
+        body = preview(admin_page, guarded, "evil.json")
+        shown = body.locator("[data-role=preview-json]")
+        expect(shown).to_have_text(json.dumps(json.loads(JSON_PAYLOAD), indent=2))
+        expect(body.locator("img, script")).to_have_count(0)
+        nothing_ran(admin_page, guarded, "xss-json")
+
+    def test_an_html_report_shows_in_a_sandbox_that_runs_no_script(
+        self, admin_page: Page, guarded: Guarded, console_errors: ConsoleErrors
+    ) -> None:
+        body = preview(admin_page, guarded, "report.html")
+        frame = body.locator("iframe[data-role=preview-frame]")
+        # No sandbox tokens: neither scripts nor our origin (together they would undo it).
+        assert frame.get_attribute("sandbox", timeout=0) == ""
+        inner = admin_page.frame_locator("#artifact-preview iframe")
+        expect(inner.locator("h1")).to_have_text("Quarterly report")
+        nothing_ran(admin_page, guarded, "xss-frame")
+        # Chromium's own report that it refused the frame's script.
+        console_errors.forget("Blocked script execution in 'about:srcdoc'")
+
+    def test_an_svg_shows_as_an_image_that_runs_no_script(
+        self, admin_page: Page, guarded: Guarded
+    ) -> None:
+        body = preview(admin_page, guarded, "evil.svg")
+        image = body.locator("img[data-role=preview-image]")
+        admin_page.wait_for_function(
+            "img => img.complete && img.naturalWidth === 10", arg=image.element_handle()
+        )
+        expect(body.locator("svg, script")).to_have_count(0)
+        nothing_ran(admin_page, guarded, "xss-svg")

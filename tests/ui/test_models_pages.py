@@ -197,9 +197,15 @@ class TestRunPage:
         page.goto(f"/runs/{registry['runs'][1]['id']}")
         model_id = registry["logged_model_id"]
         row = page.locator(f"#logged-models tr[data-logged-model='{model_id}']")
-        expect(row.locator("td.name")).to_have_text(f"model {model_id}")
+        expect(row.locator("td.name > span").first).to_have_text("model")
+        expect(row.locator("td.name")).to_contain_text(model_id)
         expect(row).to_contain_text("PENDING")
         expect(page.locator("#logged-models-count")).to_have_text("1")
+        # Registered as v2 of the fraud model: the link leads to the model's page.
+        registered = row.locator("[data-role=registered-as] a")
+        expect(registered).to_have_text(f"{registry['fraud']} v2")
+        registered.click()
+        expect(page.locator("#title")).to_have_text(registry["fraud"])
         page.goto(f"/runs/{registry['runs'][0]['id']}")
         expect(page.locator("#logged-models tbody")).to_have_text(re.compile("^None\\."))
 

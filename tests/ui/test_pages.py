@@ -121,13 +121,16 @@ class TestRunPage:
         page.goto(f"/runs/{demo['runs'][1]['id']}")
         artifacts = page.locator("#artifacts")
         artifacts.get_by_role("link", name="model/").click()
-        expect(artifacts.get_by_role("link", name="weights.bin")).to_be_visible()
+        expect(artifacts.get_by_role("link", name="weights.bin", exact=True)).to_be_visible()
         expect(artifacts).to_contain_text("2.0 KB")
+        # The name previews the file (tests/ui/test_artifact_previews.py); the arrow downloads.
         with page.expect_download() as download:
-            artifacts.get_by_role("link", name="config.json").click()
+            artifacts.get_by_role("link", name="Download config.json", exact=True).click()
         assert Path(download.value.path()).read_bytes() == ARTIFACTS["model/config.json"]
         artifacts.get_by_role("link", name="root").click()
-        expect(artifacts.get_by_role("link", name="confusion_matrix.csv")).to_be_visible()
+        expect(
+            artifacts.get_by_role("link", name="confusion_matrix.csv", exact=True)
+        ).to_be_visible()
 
     def test_a_running_run_shows_a_ticking_duration(self, page: Page, demo: dict[str, Any]) -> None:
         page.goto(f"/runs/{demo['runs'][0]['id']}")

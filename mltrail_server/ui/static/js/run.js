@@ -1,7 +1,8 @@
-// One run: header, notes, metrics (table and charts), params, tags, artifacts; live while it
-// runs.
+// One run: header, notes, metrics (table and charts), params, tags, artifacts (with previews)
+// and media; live while it runs.
 
 import { api, live, metricNumber, toast } from "./api.js";
+import { showArtifacts } from "./artifacts.js";
 import { renderChartToolbar } from "./chart-settings.js";
 import { MetricChart, runSource } from "./charts.js";
 import { el, showNotFound } from "./dom.js";
@@ -15,6 +16,7 @@ import {
   runDuration,
   statusBadge,
 } from "./format.js";
+import { showMedia } from "./media.js";
 import { aliasChips, modelHref, stageText } from "./registry.js";
 import { renderNestedRuns } from "./run-nested.js";
 
@@ -95,53 +97,6 @@ function renderCharts() {
   for (const key of keys) if (!charts.has(key)) addChart(key);
 }
 
-async function renderArtifacts(path = "") {
-  const box = document.getElementById("artifacts");
-  let listing;
-  try {
-    listing = await api(`/runs/${runId}/artifacts`, { query: { path } });
-  } catch (error) {
-    box.innerHTML =
-      error.status === 404 && error.detail === "Not Found"
-        ? '<span class="subtle">This server does not store artifacts.</span>'
-        : `<span class="subtle">${escapeHtml(error.message)}</span>`;
-    return;
-  }
-  const files = listing.files || listing.items || listing.artifacts || [];
-  const crumbs = path
-    ? `<div class="path"><a href="#" data-path="">root</a>${path
-        .split("/")
-        .map((part, i, parts) => ` / <a href="#" data-path="${escapeHtml(parts.slice(0, i + 1).join("/"))}">${escapeHtml(part)}</a>`)
-        .join("")}</div>`
-    : "";
-  if (!files.length) {
-    box.innerHTML = `${crumbs}<span class="subtle">No artifacts.</span>`;
-    return;
-  }
-  const rows = files.map((file) => {
-    const name = file.path.split("/").pop();
-    const size = file.file_size ?? file.size;
-    const link = file.is_dir
-      ? `<a href="#" data-path="${escapeHtml(file.path)}">${escapeHtml(name)}/</a>`
-      : `<a href="/api/v1/runs/${runId}/artifacts/${file.path.split("/").map(encodeURIComponent).join("/")}" download>${escapeHtml(name)}</a>`;
-    return `<tr><td class="file"><span class="icon">${file.is_dir ? "▸" : "·"}</span>${link}</td>
-      <td class="num muted">${file.is_dir || size === undefined ? "" : formatBytes(size)}</td></tr>`;
-  });
-  box.innerHTML = `${crumbs}<table class="table compact"><tbody>${rows.join("")}</tbody></table>`;
-}
-
-function formatBytes(size) {
-  if (size < 1024) return `${size} B`;
-  const units = ["KB", "MB", "GB", "TB"];
-  let value = size / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
-
 /** The model versions registered from this run, each linked to its model's page. */
 async function renderRegisteredVersions() {
   const body = document.querySelector("#registered-versions tbody");
@@ -180,13 +135,32 @@ async function renderRegisteredVersions() {
   );
 }
 
+/** Links to the registry's versions made from a logged model, if any. */
+function registeredAs(model, versions) {
+  const made = versions.filter((version) => version.logged_model_id === model.id);
+  if (!made.length) return null;
+  return el(
+    "div",
+    { class: "registered-as", "data-role": "registered-as" },
+    "Registered as ",
+    made.flatMap((version, i) => [
+      i ? ", " : "",
+      el("a", { href: modelHref(version.name) }, `${version.name} v${version.version}`),
+    ]),
+  );
+}
+
 /** The models this run logged (MLflow 3's `log_model`): name, id, type, status, created. */
 async function renderLoggedModels() {
   const body = document.querySelector("#logged-models tbody");
   const note = (text) => el("tr", {}, el("td", { class: "subtle", colspan: 2 }, text));
   let models;
+  let versions;
   try {
-    models = await api(`/runs/${runId}/logged-models`);
+    [models, versions] = await Promise.all([
+      api(`/runs/${runId}/logged-models`),
+      api(`/runs/${runId}/model-versions`).catch(() => []),
+    ]);
   } catch (error) {
     body.replaceChildren(note(error.message));
     return;
@@ -207,6 +181,7 @@ async function renderLoggedModels() {
           el("span", {}, model.name),
           el("span", { class: "muted" }, ` ${model.id}`),
           model.model_type ? el("div", { class: "muted" }, model.model_type) : null,
+          registeredAs(model, versions),
         ),
         el(
           "td",
@@ -218,13 +193,6 @@ async function renderLoggedModels() {
     ),
   );
 }
-
-document.getElementById("artifacts").addEventListener("click", (event) => {
-  const link = event.target.closest("a[data-path]");
-  if (!link) return;
-  event.preventDefault();
-  renderArtifacts(link.dataset.path);
-});
 
 document.getElementById("meta").addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
@@ -320,7 +288,8 @@ async function start() {
   document.getElementById("tags-count").textContent = tags.length || "";
   renderChartToolbar(document.getElementById("chart-toolbar"));
   renderCharts();
-  renderArtifacts();
+  showArtifacts(document.getElementById("artifacts"), document.getElementById("artifact-preview"), runId);
+  showMedia(document.getElementById("media"), runId);
   renderRegisteredVersions();
   renderLoggedModels();
   renderNestedRuns(run);
