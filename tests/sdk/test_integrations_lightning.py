@@ -1,0 +1,146 @@
+"""The Lightning logger with a real `Trainer` on CPU against a live server: a tiny regression
+model trained for two epochs sends its metrics at Lightning's steps, its hyper-parameters as
+params and its checkpoints as artifacts that load back."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mltrail
+from mltrail.config import Settings
+from tests.services_available import require_module
+
+torch: Any = require_module("torch", "the Lightning logger trains a model")
+require_module("lightning", "the Lightning logger is a Lightning Logger")
+
+from lightning.pytorch import LightningModule, Trainer  # noqa: E402
+from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
+
+from mltrail.integrations.lightning import MltrailLogger  # noqa: E402
+
+BATCHES_PER_EPOCH = 4
+
+
+class Regression(LightningModule):
+    def __init__(self, lr: float = 0.05, hidden: int = 4) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(3, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+        )
+
+    def training_step(self, batch: Any, index: int) -> Any:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch: Any, index: int) -> None:
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self.net(x), y))
+
+    def test_step(self, batch: Any, index: int) -> None:
+        x, y = batch
+        self.log("test_loss", torch.nn.functional.mse_loss(self.net(x), y))
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+def loader() -> Any:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(8 * BATCHES_PER_EPOCH, 3, generator=generator)
+    data = torch.utils.data.TensorDataset(x, x.sum(dim=1, keepdim=True))
+    return torch.utils.data.DataLoader(data, batch_size=8)
+
+
+def trainer(tmp_path: Path, logger: MltrailLogger, checkpoint: ModelCheckpoint) -> Any:
+    return Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=logger,
+        callbacks=[checkpoint],
+        log_every_n_steps=1,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+
+
+def steps(client: mltrail.Client, run_id: str, key: str) -> list[int]:
+    return [point.step for point in client.metric_history(run_id, key).points]
+
+
+class TestTraining:
+    def test_metrics_hyperparameters_and_kept_checkpoints_arrive(
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
+    ) -> None:
+        logger = MltrailLogger(experiment="lightning", name="tiny", run_context=False)
+        checkpoint = ModelCheckpoint(
+            dirpath=tmp_path / "ckpt", monitor="val_loss", save_top_k=1, save_last=True
+        )
+        model = Regression(lr=0.05, hidden=4)
+        trainer(tmp_path, logger, checkpoint).fit(model, loader(), loader())
+
+        run = client.runs.get(logger.run.id)
+        assert (run.name, run.status) == ("tiny", "completed")
+        assert run.params["lr"] == "0.05"
+        assert run.params["hidden"] == "4"
+        # One point per optimizer step, at Lightning's global step; validation once an epoch.
+        assert steps(client, run.id, "train_loss") == list(range(2 * BATCHES_PER_EPOCH))
+        assert len(steps(client, run.id, "val_loss")) == 2
+        assert [p.value for p in client.metric_history(run.id, "epoch").points][-1] == 1
+
+        listed = {f.path for f in client.list_artifacts(run.id, "checkpoints")}
+        best = Path(checkpoint.best_model_path).name
+        assert listed == {f"checkpoints/{best}", "checkpoints/last.ckpt"}
+        assert run.tags["lightning.best_checkpoint"] == f"checkpoints/{best}"
+        got = client.download_artifact(run.id, "checkpoints/last.ckpt", tmp_path / "last.ckpt")
+        state = torch.load(got, weights_only=True)["state_dict"]
+        for key, value in model.state_dict().items():
+            assert torch.equal(state[key], value), key
+
+    def test_a_given_run_gets_every_checkpoint_and_stays_open(
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
+    ) -> None:
+        with mltrail.start_run(experiment="lightning", run_context=False) as run:
+            logger = MltrailLogger(run=run, log_checkpoints="all")
+            checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1)
+            trainer(tmp_path, logger, checkpoint).fit(Regression(), loader())
+            assert client.runs.get(run.id).status == "running"
+            run.log({"after_fit": 1.0})
+
+        names = sorted(f.path for f in client.list_artifacts(run.id, "checkpoints"))
+        assert names == [
+            f"checkpoints/epoch=0-step={BATCHES_PER_EPOCH}.ckpt",
+            f"checkpoints/epoch=1-step={2 * BATCHES_PER_EPOCH}.ckpt",
+        ]
+        assert client.runs.get(run.id).status == "completed"
+        assert steps(client, run.id, "after_fit") == [0]
+
+    def test_testing_after_fit_logs_to_the_same_run(
+        self, sdk: Settings, client: mltrail.Client, tmp_path: Path
+    ) -> None:
+        logger = MltrailLogger(experiment="lightning", run_context=False, log_checkpoints=False)
+        checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt")
+        fitted = trainer(tmp_path, logger, checkpoint)
+        model = Regression()
+        fitted.fit(model, loader())
+        fitted.test(model, loader())
+
+        run = client.runs.get(logger.run.id)
+        assert run.status == "completed"
+        assert len(steps(client, run.id, "test_loss")) == 1
+        with pytest.raises(mltrail.NotFound, match="no artifact directory 'checkpoints'"):
+            client.list_artifacts(run.id, "checkpoints")
+
+
+@pytest.mark.parametrize("status, expected", [("success", "completed"), ("failed", "failed")])
+def test_the_trainers_status_becomes_the_runs(
+    sdk: Settings, client: mltrail.Client, status: str, expected: str
+) -> None:
+    logger = MltrailLogger(experiment="lightning", run_context=False)
+    logger.log_metrics({"loss": 1.0}, step=3)
+    logger.finalize(status)
+    assert client.runs.get(logger.run.id).status == expected
