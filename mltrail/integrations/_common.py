@@ -94,7 +94,7 @@ def metric_values(values: Mapping[str, Any], prefix: str = "") -> dict[str, floa
 
 def param_texts(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """Hyper-parameters, arguments or a config as params: nested mappings flattened with `.`,
-    scalars as the SDK stores them, other values as JSON (lists, None) or their `str`, cut
+    scalars as the SDK stores them, lists and None as JSON, other values as their `str`, cut
     to the server's limit; keys made legal."""
     texts: dict[str, str] = {}
     for key, value in flatten(_string_keys(values), prefix).items():
@@ -115,4 +115,6 @@ def _param_text(value: Any) -> str:
     try:
         return param_value(value)
     except ValueError:
-        return json.dumps(value, default=str)
+        if value is None or isinstance(value, list | tuple | dict):
+            return json.dumps(value, default=str)
+        return str(value)

@@ -12,11 +12,16 @@ import mltrail
 from mltrail.config import Settings
 from tests.services_available import require_module
 
-torch: Any = require_module("torch", "watch hooks into torch's autograd")
-
-from mltrail.integrations.torch import watch  # noqa: E402
-
 STEPS, EVERY = 6, 2
+torch: Any = None  # imported by the fixture, not at collection (xdist workers collect all)
+watch: Any = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch() -> None:
+    global torch, watch
+    torch = require_module("torch", "watch hooks into torch's autograd")
+    from mltrail.integrations.torch import watch
 
 
 def tiny_model() -> Any:
