@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
@@ -40,7 +41,7 @@ CHECKPOINT_DIR = "checkpoints"
 class MltrailLogger(Logger):
     """Logs a Lightning `Trainer` to a run: `run` if given (left open), else one started on
     first use with `start_run(experiment, name=name, **start_run_args)` and finished when
-    the trainer finalizes its loggers (`failed` if training failed).
+    the trainer finalizes its loggers (`failed` if training failed). Only rank 0 logs.
 
     The best checkpoint's artifact path is set as the tag `lightning.best_checkpoint`."""
 
@@ -68,6 +69,7 @@ class MltrailLogger(Logger):
         return self._owner.current()
 
     @property
+    @rank_zero_experiment
     def experiment(self) -> ActiveRun:
         """The run to log to, as Lightning names a logger's object
         (`self.logger.experiment.log_image(...)` in a LightningModule); resumed if this
@@ -80,8 +82,11 @@ class MltrailLogger(Logger):
         return self._experiment_name
 
     @property
-    def version(self) -> str:
-        """The run's id."""
+    def version(self) -> str | None:
+        """The run's id (None in the processes of other ranks than 0, which start no run)."""
+        # Lightning sets the process's rank on its decorator; mypy sees only the function.
+        if getattr(rank_zero_only, "rank", 0) != 0:
+            return None
         return self._owner.current().id
 
     @rank_zero_only

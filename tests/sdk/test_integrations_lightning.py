@@ -191,3 +191,21 @@ class TestValues:
         assert run.params["notes"] == "x" * 6000  # the server's limit
         assert set(run.metrics) == {"acc_1", "loss", "epoch"}
         assert client.metric_history(run.id, "acc_1").points[0].value == 0.5
+
+    def test_processes_of_other_ranks_start_no_run(
+        self,
+        pl: SimpleNamespace,
+        sdk: Settings,
+        client: mltrail.Client,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from lightning.pytorch.utilities import rank_zero_only
+
+        monkeypatch.setattr(rank_zero_only, "rank", 1)  # as in a second DDP process
+        logger = pl.MltrailLogger(experiment="lightning-rank-1", run_context=False)
+        assert logger.version is None
+        logger.log_hyperparams({"lr": 0.1})
+        logger.log_metrics({"loss": 1.0}, step=0)
+        logger.experiment.log_image("x", None)  # Lightning's stand-in: does nothing
+        logger.finalize("success")
+        assert client.experiments.find("lightning-rank-1") is None
