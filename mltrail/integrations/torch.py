@@ -22,6 +22,12 @@ accumulation, that of one micro-batch); the weights are those it was computed wi
 norms are computed on the model's device and fetched in one transfer; the points go
 through `ActiveRun.log`, which never waits. For other steps, call `log_norms(step)`, which
 reads the parameters' `.grad` (`every=None` installs no hook at all).
+
+With gradient accumulation, pass the optimizer: `watch(model, run, every=100,
+optimizer=optimizer)` counts optimizer steps instead, and logs the accumulated (and
+clipped, and unscaled by a `GradScaler`) `.grad` just before the step. This also keeps no
+gradient alive: counting backward passes holds each pass's gradients until the pass ends,
+which is free when `.grad` is reset each step but costs a copy of them while accumulating.
 """
 
 from __future__ import annotations
@@ -46,16 +52,18 @@ def watch(
     *,
     log: Kind = "all",
     per_parameter: bool = True,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> Norms:
-    """Log `model`'s gradient and weight norms to `run` every `every` backward passes (see
-    the module's text); `log` picks gradients, weights or both, `per_parameter=False` keeps
-    only the two totals. Returns the `Norms` to call `log_norms` on or `remove`."""
-    return Norms(model, run, every, log=log, per_parameter=per_parameter)
+    """Log `model`'s gradient and weight norms to `run` every `every` backward passes, or
+    every `every` steps of `optimizer` when given (see the module's text); `log` picks
+    gradients, weights or both, `per_parameter=False` keeps only the two totals. Returns
+    the `Norms` to call `log_norms` on or `remove`."""
+    return Norms(model, run, every, log=log, per_parameter=per_parameter, optimizer=optimizer)
 
 
 class Norms:
-    """The norms `watch` logs; `step` counts the backward passes seen (settable, e.g. when
-    resuming training)."""
+    """The norms `watch` logs; `step` counts the backward passes (or optimizer steps) seen
+    (settable, e.g. when resuming training)."""
 
     def __init__(
         self,
@@ -65,6 +73,7 @@ class Norms:
         *,
         log: Kind = "all",
         per_parameter: bool = True,
+        optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
         if every is not None and every < 1:
             raise ValueError(f"every must be 1 or more (or None for no hook), got {every}")
@@ -83,7 +92,9 @@ class Norms:
             legal_key(name) or f"parameter_{i}" for i, (name, _) in enumerate(self._parameters)
         ]
         self._hook: torch.utils.hooks.RemovableHandle | None = None
-        if every is not None:
+        if every is not None and optimizer is not None:
+            self._hook = optimizer.register_step_pre_hook(self._on_optimizer_step)
+        elif every is not None:
             self._hook = torch.autograd.graph.register_multi_grad_hook(
                 [parameter for _, parameter in self._parameters], self._on_backward, mode="all"
             )
@@ -95,7 +106,7 @@ class Norms:
         self._log(self.step if step is None else step, grads)
 
     def remove(self) -> None:
-        """Remove the hook: no more norms are logged by backward passes."""
+        """Remove the hook: no more norms are logged by backward passes or steps."""
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
@@ -105,6 +116,12 @@ class Norms:
         self.step += 1
         if self.every is not None and step % self.every == 0:
             self._log(step, grads)
+
+    def _on_optimizer_step(self, optimizer: torch.optim.Optimizer, *arguments: object) -> None:
+        step = self.step
+        self.step += 1
+        if self.every is not None and step % self.every == 0:
+            self.log_norms(step)
 
     @torch.no_grad()
     def _log(self, step: int, grads: Sequence[torch.Tensor | None]) -> None:

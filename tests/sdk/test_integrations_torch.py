@@ -86,6 +86,28 @@ class TestWatch:
         expected = {step: by_hand[step]["grad_norm"] for step in range(3)}
         assert logged(client, run.id, "grad_norm") == pytest.approx(expected, rel=1e-5)
 
+    def test_with_the_optimizer_the_accumulated_grads_are_logged_every_n_steps(
+        self, sdk: Settings, client: mltrail.Client
+    ) -> None:
+        model = tiny_model()
+        trained = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(trained, lr=0.1)
+        generator = torch.Generator().manual_seed(2)
+        by_hand: dict[int, float] = {}
+        with mltrail.start_run(experiment="torch", run_context=False, system_metrics=False) as run:
+            watch(model, run, every=2, log="gradients", optimizer=optimizer)
+            for step in range(4):
+                for _ in range(3):  # three micro-batches accumulate into .grad
+                    x = torch.randn(4, 3, generator=generator)
+                    torch.nn.functional.mse_loss(model(x), x.sum(1, keepdim=True)).backward()
+                by_hand[step] = math.sqrt(sum(float(p.grad.norm()) ** 2 for p in trained))
+                optimizer.step()
+                optimizer.zero_grad()
+
+        expected = {0: by_hand[0], 2: by_hand[2]}
+        assert logged(client, run.id, "grad_norm") == pytest.approx(expected, rel=1e-5)
+        assert logged(client, run.id, "grad_norm/0.weight").keys() == {0, 2}
+
     def test_log_norms_reads_the_grads_at_the_step_given(
         self, sdk: Settings, client: mltrail.Client, tmp_path: Path
     ) -> None:
