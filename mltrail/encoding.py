@@ -20,6 +20,7 @@ __all__ = [
     "decode_value",
     "dump_json",
     "encode_value",
+    "flatten",
     "key_problem",
     "metrics_payload",
     "now_ms",
@@ -97,6 +98,20 @@ def param_value(value: object) -> str:
     raise ValueError(
         f"a param value must be a string, number or boolean, not {type(value).__name__}"
     )
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level, their keys joined with `.` (`{"opt": {"lr": 1}}` ->
+    `{"opt.lr": 1}`): how a config or a set of hyper-parameters becomes params."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise TypeError(f"keys must be strings, got {key!r}")
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def metrics_payload(points: Iterable[Point]) -> list[dict[str, Any]]:

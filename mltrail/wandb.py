@@ -48,7 +48,7 @@ from typing import Any
 import mltrail
 from mltrail.client import Client
 from mltrail.config import current_settings
-from mltrail.encoding import param_value
+from mltrail.encoding import flatten, param_value
 from mltrail.errors import InvalidRequest, MltrailError, NotFound
 from mltrail.media import require_pyarrow
 from mltrail.run import ActiveRun, start_run
@@ -115,18 +115,6 @@ def __getattr__(name: str) -> Any:
     )
 
 
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if not isinstance(key, str):
-            raise TypeError(f"keys must be strings, got {key!r}")
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _param_text(value: Any) -> str:
     """A config value as a param: scalars as the SDK stores them, lists and None as JSON."""
     try:
@@ -163,7 +151,7 @@ class Config:
     def update(self, values: Any, allow_val_change: bool = False) -> None:
         """Add keys (a dict or argparse.Namespace; nested dicts flattened with `.`)."""
         given = dict(_as_mapping(values, "config.update's argument"))
-        params = {key: _param_text(value) for key, value in _flatten(given).items()}
+        params = {key: _param_text(value) for key, value in flatten(given).items()}
         stored: dict[str, str] = self._params
         for key, text in params.items():
             if key in stored and stored[key] != text:
@@ -408,7 +396,7 @@ class Run:
             raise MltrailError(f"run {self.id} is finished: wandb.init() a new one to log")
         if not isinstance(data, Mapping):
             raise TypeError(f"wandb.log takes a dict of name -> value, got {type(data).__name__}")
-        flat = _flatten(data)
+        flat = flatten(data)
         parsed: dict[str, float] = {}
         for key, value in flat.items():
             if isinstance(value, Media):

@@ -201,6 +201,16 @@ class TestImports:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
+    def test_the_sdk_imports_no_training_framework(self) -> None:
+        # Each integration module imports its framework; the SDK and the package do not.
+        code = (
+            "import sys, mltrail, mltrail.run, mltrail.integrations;"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'torch', 'lightning', 'pytorch_lightning', 'transformers', 'keras', 'tensorflow'}))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
+
     def test_the_sdk_works_without_the_cli_extra(self, server: LiveServer, tmp_path: Path) -> None:
         # typer and rich made unimportable: logging, finishing and progress still work.
         code = (
