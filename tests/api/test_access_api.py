@@ -186,6 +186,18 @@ CASES = [
     Case("PUT", R + "/artifacts/{path}", lambda k, e, r: b"data", **OWNER_WRITE),
     Case("GET", R + "/artifacts", None, **READ),
     Case("GET", R + "/artifacts/{path}", None, **READ),
+    Case("GET", R + "/artifact-previews/markdown/{path}", None, **READ),
+    # f.txt is no Parquet table: every reader gets past authorization to the route's 422.
+    Case(
+        "GET",
+        R + "/artifact-previews/table/{path}",
+        None,
+        none=401,
+        viewer=422,
+        member=422,
+        owner=422,
+        admin=422,
+    ),
     Case("DELETE", R + "/artifacts/{path}", None, **OWNER_WRITE),
     Case("GET", R + "/metrics/history?key=m", None, **READ),
     Case("GET", R + "/metrics/downsampled?key=m", None, **READ),
