@@ -42,6 +42,8 @@ MAX_TABLE_BYTES = 64 * 1024 * 1024
 MAX_TABLE_ROWS = 500
 # A cell longer than this is cut (a preview, not an export).
 MAX_CELL_CHARS = 2_000
+# CommonMark with tables and strikethrough; raw HTML is escaped. Parsing keeps no state.
+_MARKDOWN = MarkdownIt("js-default", {"html": False, "linkify": False})
 
 Cell = str | int | float | bool | None
 
@@ -117,9 +119,8 @@ def _pointed(tokens: Sequence[Token], run_id: uuid.UUID, base_dir: str) -> list[
 def render_markdown(text: str, run_id: uuid.UUID, path: str) -> str:
     """The HTML of markdown `text` (the artifact at `path`): CommonMark with tables and
     strikethrough, raw HTML escaped, relative references pointing at the run's artifacts."""
-    md = MarkdownIt("js-default", {"html": False, "linkify": False})
-    tokens = _pointed(md.parse(text), run_id, posixpath.dirname(path))
-    html: str = md.renderer.render(tokens, md.options, {})
+    tokens = _pointed(_MARKDOWN.parse(text), run_id, posixpath.dirname(path))
+    html: str = _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, {})
     return html
 
 

@@ -1,10 +1,12 @@
 """Users and keys for access tests: an admin, an experiment owner, another member, a viewer."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from mltrail_server.db.unit_of_work import transaction
 from mltrail_server.services.auth import AuthService
-from tests.conftest import Backend, Server, _empty, side_database
+from tests.conftest import Backend, Server, _empty, side_database, start_server, stop_server
 
 
 @dataclass
@@ -46,3 +48,14 @@ async def make_users(server: Server, admin: str) -> Keys:
 
 def as_key(key: str) -> dict[str, str]:
     return {"X-API-Key": key}
+
+
+@asynccontextmanager
+async def secured_server(backend: Backend) -> AsyncIterator[tuple[Server, Keys]]:
+    """A server with auth on, over an emptied database, and the keys of its four callers."""
+    admin = await first_admin_key(backend)
+    server = await start_server(backend.settings(auth_enabled=True), backend)
+    try:
+        yield server, await make_users(server, admin)
+    finally:
+        await stop_server(server)

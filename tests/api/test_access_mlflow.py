@@ -10,8 +10,8 @@ import pytest
 import pytest_asyncio
 
 from mltrail_server.mlflow.translate import MLFLOW_VERSION
-from tests.api.access import Keys, as_key, first_admin_key, make_users
-from tests.conftest import Backend, Server, start_server, stop_server
+from tests.api.access import Keys, as_key, secured_server
+from tests.conftest import Backend, Server
 from tests.security.builders import AJAX_WRITES
 
 A = "/api/2.0/mlflow"
@@ -31,11 +31,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def secured(sqlite_backend: Backend) -> AsyncIterator[tuple[Server, Keys]]:
     """One server with auth on for the module: each case makes the owner's things it needs."""
-    admin = await first_admin_key(sqlite_backend)
-    server = await start_server(sqlite_backend.settings(auth_enabled=True), sqlite_backend)
-    keys = await make_users(server, admin)
-    yield server, keys
-    await stop_server(server)
+    async with secured_server(sqlite_backend) as secured:
+        yield secured
 
 
 @dataclass(frozen=True)
