@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -140,7 +141,11 @@ def _cell(value: Any) -> Cell:
     return _cell(str(value))
 
 
-def _read_parquet(data: bytes, offset: int, limit: int) -> tuple[list[str], list[list[Cell]], int]:
+def _read_parquet(
+    source: Path | bytes, offset: int, limit: int
+) -> tuple[list[str], list[list[Cell]], int]:
+    """One page of a Parquet file: only the row groups that hold rows `offset` to
+    `offset + limit` are decoded, so paging through a large table stays cheap."""
     try:
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - the server extra installs it
@@ -148,40 +153,52 @@ def _read_parquet(data: bytes, offset: int, limit: int) -> tuple[list[str], list
             "Previewing Parquet tables needs pyarrow on the server (pip install pyarrow)"
         ) from None
     try:
-        table = pq.read_table(io.BytesIO(data))
+        file = pq.ParquetFile(source if isinstance(source, Path) else io.BytesIO(source))
+        meta = file.metadata
+        groups: list[int] = []
+        first = start = 0
+        for index in range(meta.num_row_groups):
+            size = meta.row_group(index).num_rows
+            if start + size > offset and start < offset + limit:
+                if not groups:
+                    first = start
+                groups.append(index)
+            start += size
+        table = file.read_row_groups(groups) if groups else file.schema_arrow.empty_table()
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise InvalidInput(f"path: not a readable Parquet file ({exc})") from None
-    page = table.slice(offset, limit)
-    columns = [str(name) for name in table.column_names]
+    page = table.slice(offset - first, limit) if groups else table
+    columns = [str(name) for name in file.schema_arrow.names]
     data_columns = [column.to_pylist() for column in page.columns]
     rows = [[_cell(column[i]) for column in data_columns] for i in range(page.num_rows)]
-    return columns, rows, table.num_rows
+    return columns, rows, meta.num_rows
 
 
 @dataclass
 class ArtifactPreviews:
     artifacts: ArtifactService
 
-    async def _read(self, run_id: uuid.UUID, path: str, limit: int) -> bytes:
+    async def _download(self, run_id: uuid.UUID, path: str, limit: int) -> ArtifactDownload:
         download = await self.artifacts.download_from_run(run_id, path)
         if download.size > limit:
             raise PayloadTooLarge(
                 f"path: {path!r} is {download.size} bytes, more than the {limit} bytes a "
                 "preview reads; download the file instead"
             )
-        return await _bytes_of(download)
+        return download
 
     async def markdown(self, run_id: uuid.UUID, path: str) -> MarkdownPreview:
-        data = await self._read(run_id, path, MAX_MARKDOWN_BYTES)
+        data = await _bytes_of(await self._download(run_id, path, MAX_MARKDOWN_BYTES))
         text = data.decode("utf-8", errors="replace")
         return MarkdownPreview(path=path, html=render_markdown(text, run_id, path))
 
     async def table(self, run_id: uuid.UUID, path: str, offset: int, limit: int) -> TablePreview:
         if not path.lower().endswith(".parquet"):
             raise InvalidInput(f"path: {path!r} is not a Parquet file (.parquet)")
-        data = await self._read(run_id, path, MAX_TABLE_BYTES)
+        download = await self._download(run_id, path, MAX_TABLE_BYTES)
+        source = download.local_path or await _bytes_of(download)
         limit = min(limit, MAX_TABLE_ROWS)
-        columns, rows, total = await asyncio.to_thread(_read_parquet, data, offset, limit)
+        columns, rows, total = await asyncio.to_thread(_read_parquet, source, offset, limit)
         return TablePreview(path=path, columns=columns, rows=rows, offset=offset, total_rows=total)
 
 

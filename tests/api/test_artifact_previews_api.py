@@ -17,7 +17,7 @@ async def _upload(client: httpx.AsyncClient, run_id: str, path: str, body: bytes
     assert stored.status_code == 201, stored.text
 
 
-def _parquet(rows: int) -> bytes:
+def _parquet(rows: int, row_group_size: int | None = None) -> bytes:
     table = pa.table(
         {
             "id": list(range(rows)),
@@ -26,7 +26,7 @@ def _parquet(rows: int) -> bytes:
         }
     )
     buffer = io.BytesIO()
-    pq.write_table(table, buffer)
+    pq.write_table(table, buffer, row_group_size=row_group_size)
     return buffer.getvalue()
 
 
@@ -86,6 +86,26 @@ class TestTable:
         assert page["rows"][0] == [0, "<b>row 0</b>", "nan"]
         assert page["rows"][49] == [49, "<b>row 49</b>", 4.9]
         assert [row[0] for row in last.json()["rows"]] == list(range(100, 120))
+
+    async def test_pages_that_cross_row_groups_hold_exactly_their_rows(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # 1,000 rows in row groups of 64: a page starts and ends inside a group.
+        experiment = await create_experiment(client)
+        run = await create_run(client, experiment["id"])
+        await _upload(client, run["id"], "t.parquet", _parquet(1_000, row_group_size=64))
+        url = f"/api/v1/runs/{run['id']}/artifact-previews/table/t.parquet"
+
+        middle = await client.get(url, params={"offset": 100, "limit": 150})
+        tail = await client.get(url, params={"offset": 990, "limit": 50})
+        beyond = await client.get(url, params={"offset": 5_000, "limit": 50})
+
+        assert [row[0] for row in middle.json()["rows"]] == list(range(100, 250))
+        assert middle.json()["rows"][0][1] == "<b>row 100</b>"
+        assert [row[0] for row in tail.json()["rows"]] == list(range(990, 1_000))
+        assert beyond.json()["rows"] == []
+        assert beyond.json()["columns"] == ["id", "label", "score"]
+        assert {page.json()["total_rows"] for page in (middle, tail, beyond)} == {1_000}
 
     async def test_a_file_that_is_not_parquet_says_so(self, client: httpx.AsyncClient) -> None:
         experiment = await create_experiment(client)
