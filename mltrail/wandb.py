@@ -52,6 +52,7 @@ from mltrail.encoding import flatten, param_value
 from mltrail.errors import InvalidRequest, MltrailError, NotFound
 from mltrail.media import require_pyarrow
 from mltrail.run import ActiveRun, start_run
+from mltrail.system_metrics import PREFIX as SYSTEM_PREFIX
 from mltrail.wandb_media import Histogram, Image, Media, Table
 
 __all__ = [
@@ -635,7 +636,11 @@ def init(
         # W&B goes on after the resumed run's last step, with its config as it was.
         started._resumed = True
         started.config._params.update(active.info.params)
-        steps = [metric.step for metric in active.info.metrics.values()]
+        steps = [
+            metric.step
+            for key, metric in active.info.metrics.items()
+            if not key.startswith(SYSTEM_PREFIX)  # the sampler's own steps, not W&B's
+        ]
         started.step = max(steps) + 1 if steps else 0
     try:
         started.config.update(given_config)
