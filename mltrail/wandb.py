@@ -20,6 +20,7 @@ wandb.finish()
 | `tags=[...]` | one tag `mltrail.tags`: the labels joined by `,` |
 | `group`, `job_type` | tags `mltrail.group`, `mltrail.job_type` |
 | `summary[key] = value` | a tag `summary.<key>` |
+| `define_metric(k, summary="min")` | `summary[k]` is `{"min": ...}`, tag `summary.<k>.min` |
 | `log` | metric points at W&B's step (or a `define_metric` step metric's value) |
 | `Table`, `Histogram`, `Image` | the SDK's `log_table`, `log_histogram`, `log_image` |
 
