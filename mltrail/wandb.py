@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import fnmatch
 import glob
 import json
@@ -49,7 +50,7 @@ from typing import Any
 import mltrail
 from mltrail.client import Client
 from mltrail.config import current_settings
-from mltrail.encoding import flatten, param_value
+from mltrail.encoding import flatten, key_problem, param_value
 from mltrail.errors import InvalidRequest, MltrailError, NotFound
 from mltrail.media import require_pyarrow
 from mltrail.run import ActiveRun, start_run
@@ -279,8 +280,9 @@ class Summary(MutableMapping[str, Any]):
                 continue
             for kind in kinds:
                 figure = aggregate.figure(kind, goal)
-                if figure is not None:
-                    tags[f"{SUMMARY_PREFIX}{key}.{kind}"] = param_value(figure)
+                tag = f"{SUMMARY_PREFIX}{key}.{kind}"
+                if figure is not None and key_problem(tag) is None:  # too long: kept here only
+                    tags[tag] = param_value(figure)
         return tags
 
     def _shown(self, key: str) -> bool:
@@ -547,7 +549,8 @@ class Run:
             first = (
                 self._active.info.tags.get(f"{SUMMARY_PREFIX}{key}.first") if self._active else None
             )
-            aggregate.first = float(first) if first is not None else None
+            with contextlib.suppress(TypeError, ValueError):  # None, or a tag set by hand
+                aggregate.first = float(first)  # type: ignore[arg-type]
         return aggregate
 
     def log(
