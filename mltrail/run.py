@@ -32,7 +32,7 @@ from mltrail.models import ArtifactFile, Run
 from mltrail.progress import progress_bar
 from mltrail.run_media import RunMedia
 from mltrail.sender import Sender
-from mltrail.system_metrics import SystemMetrics
+from mltrail.system_metrics import SystemMetrics, resume_step
 from mltrail.transport import Transport
 
 __all__ = ["ActiveRun", "FinalStatus", "start_run"]
@@ -61,13 +61,17 @@ class ActiveRun:
         self._media = RunMedia(info.id, settings)
         atexit.register(self._at_exit)
 
-    def _start_extras(self, *, upload_context: bool, diff: bytes | None) -> None:
-        """Start sampling system metrics and uploading the context files, as settings say."""
+    def _start_extras(
+        self, *, upload_context: bool, diff: bytes | None, system_step: int = 0
+    ) -> None:
+        """Start sampling system metrics (from `system_step` on) and uploading the context
+        files, as settings say."""
         if self.settings.system_metrics:
             self._system_metrics = SystemMetrics(
                 self._queue_points,
                 self.settings.system_metrics_interval,
                 name=f"mltrail-system-{self.id[:8]}",
+                first_step=system_step,
             ).start()
         if upload_context:
             self._context_upload = _run_context.start_upload(self.settings, self.id, diff=diff)
@@ -330,7 +334,8 @@ def start_run(
 
     `system_metrics`, `run_context` and `capture_diff` override the settings of the same
     names for this run (see `mltrail.system_metrics` and `mltrail.run_context`); the context
-    is recorded only when the run is created, not when it is resumed."""
+    is recorded only when the run is created, not when it is resumed. A resumed run's system
+    metrics go on after the last step already recorded for it."""
     settings = current_settings(
         system_metrics=system_metrics, run_context=run_context, capture_diff=capture_diff
     )
@@ -365,10 +370,16 @@ def start_run(
                 params={**info.params, **checked_params},
                 tags={**info.tags, **checked_tags},
             )
+    # Before the sender starts uploading this run's spooled points of an earlier session.
+    system_step = (
+        resume_step(info.metrics, settings.spool_dir, info.id)
+        if run_id is not None and settings.system_metrics
+        else 0
+    )
     active = ActiveRun(info, settings)
     created = run_id is None and settings.run_context
     diff = _run_context.git_diff() if created and settings.capture_diff else None
-    active._start_extras(upload_context=created, diff=diff)
+    active._start_extras(upload_context=created, diff=diff, system_step=system_step)
     return active
 
 

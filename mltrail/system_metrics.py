@@ -6,6 +6,11 @@ A daemon thread samples every `interval` seconds (the first sample one interval 
 start, as MLflow does) and queues the figures as `system/...` metrics, the sample's index as
 the step, on the run's own sender: sampling never waits for the network. A sample that fails
 is skipped (logged once at debug level); it never reaches the training loop.
+
+A resumed run goes on after the last sample already recorded for it (`resume_step`), so
+its `system/` series never has two points at one step: the greatest step the server holds
+(it comes with the run `start_run` fetches anyway, so no extra request) or, when an earlier
+session's points still wait in this machine's spool, the greatest step among them.
 """
 
 from __future__ import annotations
@@ -14,15 +19,18 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import psutil
 
 from mltrail.encoding import Point, now_ms
+from mltrail.models import MetricSummary
+from mltrail.spool import read_records, spool_files
 
-__all__ = ["PREFIX", "SystemMetrics", "gpu_library"]
+__all__ = ["PREFIX", "SystemMetrics", "gpu_library", "resume_step"]
 
 logger = logging.getLogger("mltrail")
 
@@ -42,6 +50,25 @@ def gpu_library() -> Any | None:
         return None
     module: ModuleType = pynvml
     return module
+
+
+def resume_step(metrics: Mapping[str, MetricSummary], spool_dir: Path, run_id: str) -> int:
+    """The step a resumed run's first sample takes: one after the greatest `system/` step in
+    `metrics` (the run's series as the server holds them: each one's latest point is its
+    greatest step) and in this machine's spool files of the run (points of an earlier
+    session the server has not received yet); 0 when there is none."""
+    last = max((m.step for key, m in metrics.items() if key.startswith(PREFIX)), default=-1)
+    for path in spool_files(spool_dir, run_id):
+        try:
+            records, _ = read_records(path.read_bytes())
+        except OSError:  # uploaded and removed meanwhile: the server's figure counts it
+            continue
+        for record in records:
+            for point in (record.batch or {}).get("metrics", ()):
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    if str(point["key"]).startswith(PREFIX):
+                        last = max(last, int(point["step"]))
+    return last + 1
 
 
 class Sampler:
@@ -127,8 +154,10 @@ class SystemMetrics:
         *,
         name: str = "mltrail-system-metrics",
         sampler: Callable[[], Sampler] = Sampler,
+        first_step: int = 0,
     ) -> None:
         self._emit = emit
+        self._first_step = first_step
         self._interval = interval
         self._make_sampler = sampler
         self._stop = threading.Event()
@@ -150,7 +179,7 @@ class SystemMetrics:
         except Exception:
             logger.debug("mltrail: system metrics are off: psutil failed", exc_info=True)
             return
-        step = 0
+        step = self._first_step
         warned = False
         next_at = time.monotonic() + self._interval
         try:

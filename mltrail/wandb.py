@@ -20,6 +20,7 @@ wandb.finish()
 | `tags=[...]` | one tag `mltrail.tags`: the labels joined by `,` |
 | `group`, `job_type` | tags `mltrail.group`, `mltrail.job_type` |
 | `summary[key] = value` | a tag `summary.<key>` |
+| `define_metric(k, summary="min")` | `summary[k]` is `{"min": ...}`, tag `summary.<k>.min` |
 | `log` | metric points at W&B's step (or a `define_metric` step metric's value) |
 | `Table`, `Histogram`, `Image` | the SDK's `log_table`, `log_histogram`, `log_image` |
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import fnmatch
 import glob
 import json
@@ -48,10 +50,11 @@ from typing import Any
 import mltrail
 from mltrail.client import Client
 from mltrail.config import current_settings
-from mltrail.encoding import flatten, param_value
+from mltrail.encoding import flatten, key_problem, param_value
 from mltrail.errors import InvalidRequest, MltrailError, NotFound
 from mltrail.media import require_pyarrow
 from mltrail.run import ActiveRun, start_run
+from mltrail.system_metrics import PREFIX as SYSTEM_PREFIX
 from mltrail.wandb_media import Histogram, Image, Media, Table
 
 __all__ = [
@@ -79,6 +82,7 @@ JOB_TYPE_TAG = "mltrail.job_type"
 SUMMARY_PREFIX = "summary."
 MODES = ("online", "offline", "disabled")
 SUMMARY_KINDS = ("min", "max", "mean", "first", "last", "best", "copy", "none")
+GOALS = ("minimize", "maximize")
 
 # W&B names that exist there but not here; anything else unknown is a plain AttributeError.
 UNSUPPORTED = frozenset(
@@ -209,17 +213,84 @@ class Config:
         return f"Config({self._values!r})"
 
 
+class _Aggregate:
+    """What `define_metric(summary=...)` keeps of one metric: updated by each logged value."""
+
+    __slots__ = ("count", "first", "high", "last", "low", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.low: float | None = None
+        self.high: float | None = None
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def add(self, value: float) -> None:
+        if self.first is None:
+            self.first = value
+        self.last = value
+        if value != value:  # NaN: no min, max or mean of it
+            return
+        self.count += 1
+        self.total += value
+        if self.low is None or value < self.low:
+            self.low = value
+        if self.high is None or value > self.high:
+            self.high = value
+
+    def figure(self, kind: str, goal: str | None) -> float | None:
+        if kind == "best":
+            kind = "min" if goal == "minimize" else "max"
+        if kind == "min":
+            return self.low
+        if kind == "max":
+            return self.high
+        if kind == "mean":
+            return self.total / self.count if self.count else None
+        return self.first if kind == "first" else self.last
+
+
 class Summary(MutableMapping[str, Any]):
     """`wandb.summary`: each key's last logged value, and what is set here, which is stored
-    as the tag `summary.<key>` (strings, numbers and booleans)."""
+    as the tag `summary.<key>` (strings, numbers and booleans). A metric given a summary by
+    `define_metric` shows its aggregates instead, as `{"min": ..., "max": ...}`, stored as
+    the tags `summary.<key>.<kind>` when the run finishes; `summary="none"` leaves it out."""
 
     def __init__(self, active: ActiveRun | None = None) -> None:
         self._active = active
         self._values: dict[str, Any] = {}
+        #: Keys set here since they were last logged: they show what was set.
+        self._set: set[str] = set()
+        #: Metrics with a `define_metric` summary: kinds, goal, and what was logged.
+        self._aggregates: dict[str, tuple[tuple[str, ...], str | None, _Aggregate]] = {}
+        self._left_out: set[str] = set()
 
     def record(self, values: Mapping[str, Any]) -> None:
         """What `log` saw last (kept here only: the server keeps each metric's latest)."""
         self._values.update(values)
+        if self._set:
+            self._set.difference_update(values)
+
+    def aggregate_tags(self) -> dict[str, str]:
+        """The `summary.<key>.<kind>` tags of the metrics with a `define_metric` summary."""
+        tags = {}
+        for key, (kinds, goal, aggregate) in self._aggregates.items():
+            if key in self._set:
+                continue
+            for kind in kinds:
+                figure = aggregate.figure(kind, goal)
+                tag = f"{SUMMARY_PREFIX}{key}.{kind}"
+                if figure is not None and key_problem(tag) is None:  # too long: kept here only
+                    tags[tag] = param_value(figure)
+        return tags
+
+    def _shown(self, key: str) -> bool:
+        if key in self._set:
+            return True
+        if key in self._aggregates:
+            return True
+        return key in self._values and key not in self._left_out
 
     def __setitem__(self, key: str, value: Any) -> None:
         try:
@@ -231,21 +302,52 @@ class Summary(MutableMapping[str, Any]):
         if self._active is not None:
             self._active.set_tags({SUMMARY_PREFIX + key: text})
         self._values[key] = value
+        self._set.add(key)
 
     def __getitem__(self, key: str) -> Any:
+        if key not in self._set and key in self._aggregates:
+            kinds, goal, aggregate = self._aggregates[key]
+            return {kind: aggregate.figure(kind, goal) for kind in kinds}
+        if not self._shown(key):
+            raise KeyError(key)
         return self._values[key]
 
     def __delitem__(self, key: str) -> None:
         raise NotSupported(f"del summary[{key!r}] is not supported: a stored tag stays")
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
+        keys = dict.fromkeys([*self._values, *self._aggregates])
+        return iter([key for key in keys if self._shown(key)])
 
     def __len__(self) -> int:
-        return len(self._values)
+        return sum(1 for _ in self)
 
     def __repr__(self) -> str:
-        return f"Summary({self._values!r})"
+        return f"Summary({dict(self.items())!r})"
+
+
+def _summary_kinds(summary: str | None, goal: str | None) -> tuple[str, ...] | None:
+    """define_metric's `summary` as its kinds (None when not given), checked with `goal`."""
+    if goal is not None and goal not in GOALS:
+        raise ValueError(f"define_metric: goal {goal!r} is not one of {', '.join(GOALS)}")
+    if summary is None:
+        return None
+    if not isinstance(summary, str):
+        raise TypeError(f"define_metric: summary must be a string, got {summary!r}")
+    kinds = tuple(dict.fromkeys(kind.strip() for kind in summary.split(",") if kind.strip()))
+    for kind in kinds:
+        if kind not in SUMMARY_KINDS:
+            raise ValueError(
+                f"define_metric: summary {kind!r} is not one of {', '.join(SUMMARY_KINDS)}"
+            )
+    if not kinds:
+        raise ValueError(f"define_metric: summary {summary!r} names no kind")
+    for alone in ("none", "copy"):
+        if alone in kinds and len(kinds) > 1:
+            raise ValueError(f"define_metric: summary {alone!r} cannot be joined with others")
+    if "best" in kinds and goal is None:
+        raise ValueError("define_metric: summary 'best' needs goal='minimize' or 'maximize'")
+    return kinds
 
 
 def _metric_value(key: str, value: Any) -> float | None:
@@ -288,6 +390,10 @@ class Run:
         #: The numbers of `_row`, parsed once by `log`.
         self._row_numbers: dict[str, float] = {}
         self._step_metrics: dict[str, str] = {}
+        #: define_metric's summaries: name (or glob) -> kinds, goal.
+        self._summaries: dict[str, tuple[tuple[str, ...], str | None]] = {}
+        #: Logged keys known to have no summary of their own (the last value is theirs).
+        self._plain: set[str] = set()
         self._last_seen: dict[str, float] = {}
         self._media_dir = media_dir
         self._finished = False
@@ -369,17 +475,83 @@ class Run:
         overwrite: bool | None = None,
     ) -> None:
         """Chart `name` (a glob such as `val/*` will do) against `step_metric`: its points
-        are logged at that metric's value (the last one logged) as their step. `summary` is
-        checked, nothing more: the server keeps every metric's latest, min and max."""
+        are logged at that metric's value (the last one logged) as their step.
+
+        `summary` is what `run.summary[name]` shows instead of the last value: `"min"`,
+        `"max"`, `"mean"`, `"first"`, `"last"`, `"best"` (the min or the max, as
+        `goal="minimize"` or `"maximize"` says), several joined by `,`, as a dict such as
+        `{"min": 0.1, "max": 0.9}`; these are stored as the tags `summary.<name>.<kind>`
+        when the run finishes. A second call for the same name adds its kinds (as W&B's
+        own example does; `overwrite=True` replaces them). `"none"` leaves the metric out of
+        the summary, `"copy"` keeps its last value. The aggregates cover the values logged
+        after this call (min and max of a resumed run also its earlier points)."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"define_metric: name must be a non-empty string, got {name!r}")
-        for kind in (summary or "").split(","):
-            if kind and kind.strip() not in SUMMARY_KINDS:
-                raise ValueError(
-                    f"define_metric: summary {kind!r} is not one of {', '.join(SUMMARY_KINDS)}"
-                )
+        kinds = _summary_kinds(summary, goal)
         if step_metric is not None:
             self._step_metrics[name] = step_metric
+        if kinds is None:
+            return
+        before = () if overwrite else self._summaries.get(name, ((), None))[0]
+        if kinds in (("none",), ("copy",)) or "none" in before or "copy" in before:
+            merged = kinds
+        else:
+            merged = tuple(dict.fromkeys([*before, *kinds]))
+        self._summaries[name] = (merged, goal or self._summaries.get(name, ((), None))[1])
+        # Keys already logged may match now: each is looked up again at its next value.
+        self._plain.clear()
+        summary_ = self.summary
+        summary_._left_out = {
+            key
+            for key in summary_._values
+            if (found := self._summary_of(key)) is not None and found[0] == ("none",)
+        }
+        for key in list(summary_._aggregates):
+            self._summarize(key)
+
+    def _summary_of(self, key: str) -> tuple[tuple[str, ...], str | None] | None:
+        """The summary `define_metric` gave `key`: its own name's, else the first glob's."""
+        found = self._summaries.get(key)
+        if found is not None:
+            return found
+        for pattern, definition in self._summaries.items():
+            if fnmatch.fnmatchcase(key, pattern):
+                return definition
+        return None
+
+    def _summarize(self, key: str) -> _Aggregate | None:
+        """Look `key` up once: the aggregate its values go to, or None (it is then `_plain`
+        or left out of the summary)."""
+        summary = self.summary
+        definition = self._summary_of(key)
+        if definition is None or definition[0] == ("copy",):
+            summary._aggregates.pop(key, None)
+            self._plain.add(key)
+            return None
+        kinds, goal = definition
+        if kinds == ("none",):
+            summary._aggregates.pop(key, None)
+            summary._left_out.add(key)
+            self._plain.add(key)
+            return None
+        known = summary._aggregates.get(key)
+        aggregate = known[2] if known is not None else self._seeded(key)
+        summary._aggregates[key] = (kinds, goal, aggregate)
+        return aggregate
+
+    def _seeded(self, key: str) -> _Aggregate:
+        """A new aggregate; a resumed run's starts from the min and max the server holds."""
+        aggregate = _Aggregate()
+        stored = self._active.info.metrics.get(key) if self._active and self._resumed else None
+        if stored is not None:
+            aggregate.low, aggregate.high = stored.min, stored.max
+            aggregate.last = stored.value
+            first = (
+                self._active.info.tags.get(f"{SUMMARY_PREFIX}{key}.first") if self._active else None
+            )
+            with contextlib.suppress(TypeError, ValueError):  # None, or a tag set by hand
+                aggregate.first = float(first)  # type: ignore[arg-type]
+        return aggregate
 
     def log(
         self,
@@ -452,6 +624,15 @@ class Run:
             for key, value in row.items():
                 if isinstance(value, Media):
                     self._upload(key, value, self._step_of(key, step))
+        aggregates = self.summary._aggregates
+        plain = self._plain
+        for key, number in parsed.items():
+            if key in plain:
+                continue
+            found = aggregates.get(key)
+            aggregate = found[2] if found is not None else self._summarize(key)
+            if aggregate is not None:
+                aggregate.add(number)
         self.summary.record(row)
 
     def _step_of(self, key: str, step: int) -> int:
@@ -491,6 +672,8 @@ class Run:
             return
         try:
             self._commit()
+            if self._active is not None:
+                self._active.set_tags(self.summary.aggregate_tags())
             if self._active is not None and self._files is not None and any(self._files.iterdir()):
                 self._active.log_artifacts(self._files)
         finally:
@@ -635,7 +818,11 @@ def init(
         # W&B goes on after the resumed run's last step, with its config as it was.
         started._resumed = True
         started.config._params.update(active.info.params)
-        steps = [metric.step for metric in active.info.metrics.values()]
+        steps = [
+            metric.step
+            for key, metric in active.info.metrics.items()
+            if not key.startswith(SYSTEM_PREFIX)  # the sampler's own steps, not W&B's
+        ]
         started.step = max(steps) + 1 if steps else 0
     try:
         started.config.update(given_config)

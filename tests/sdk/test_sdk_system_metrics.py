@@ -13,7 +13,10 @@ import psutil
 import pytest
 
 import mltrail
+import mltrail.wandb as wandb
 from mltrail.config import Settings
+from mltrail.encoding import metrics_payload, now_ms
+from mltrail.spool import SpoolWriter, batch_record
 from tests.sdk.live_server import LiveServer
 
 WAIT_SECONDS = 60.0  # generous: the machine may be very busy
@@ -133,6 +136,77 @@ class TestSystemMetrics:
         assert stored.status == "completed"
         assert len(client.metric_history(run.id, "loss")) == step
         assert _system_keys(client, run.id) == set()
+
+
+def _system_steps(client: mltrail.Client, run_id: str) -> list[int]:
+    return [p.step for p in client.metric_history(run_id, "system/cpu_percent").points]
+
+
+def _sample_until(client: mltrail.Client, run_id: str, count: int) -> list[int]:
+    """Wait until the run's `system/cpu_percent` history holds at least `count` points."""
+    return _wait_for(
+        lambda: (steps := _system_steps(client, run_id)) and len(steps) >= count and steps,
+        f"{count} system metrics samples",
+    )
+
+
+def _strictly_increasing(steps: list[int]) -> bool:
+    return all(a < b for a, b in zip(steps, steps[1:], strict=False))
+
+
+class TestResumedSystemMetrics:
+    def test_a_resumed_run_goes_on_after_the_first_sessions_samples(
+        self, sampling: Settings, client: mltrail.Client
+    ) -> None:
+        with mltrail.start_run(experiment="sdk-system-resume") as run:
+            _sample_until(client, run.id, 3)
+        first = _system_steps(client, run.id)  # all of them, now the run is finished
+        assert first == list(range(len(first)))
+        with mltrail.start_run(run_id=run.id):
+            _sample_until(client, run.id, len(first) + 3)
+        steps = _system_steps(client, run.id)
+        assert len(steps) >= len(first) + 3
+        assert _strictly_increasing(steps), steps
+        assert steps[: len(first)] == first
+        assert steps[len(first)] == first[-1] + 1  # no gap, no overlap
+
+    def test_a_wandb_resume_goes_on_too_and_keeps_its_own_steps(
+        self, sampling: Settings, client: mltrail.Client
+    ) -> None:
+        run = wandb.init(project="sdk-system-resume")
+        run.log({"loss": 1.0})
+        run.log({"loss": 0.5})
+        _sample_until(client, run.id, 5)  # more samples than W&B steps
+        wandb.finish()
+        first = _system_steps(client, run.id)
+        resumed = wandb.init(id=run.id, resume="must")
+        assert resumed.step == 2  # W&B's step goes on from its own, not the sampler's
+        resumed.log({"loss": 0.25})
+        _sample_until(client, run.id, len(first) + 2)
+        wandb.finish()
+        steps = _system_steps(client, run.id)
+        assert _strictly_increasing(steps), steps
+        assert steps[: len(first)] == first
+        assert [p.step for p in client.metric_history(run.id, "loss").points] == [0, 1, 2]
+
+    def test_samples_still_in_the_spool_are_not_overlapped(
+        self, sampling: Settings, client: mltrail.Client
+    ) -> None:
+        # The first session sampled while the server was away: its points are in the spool.
+        with mltrail.start_run(experiment="sdk-system-resume", system_metrics=False) as run:
+            pass
+        stamp = now_ms()
+        spooled = [("system/cpu_percent", 10.0 + step, step, stamp) for step in range(7)]
+        writer = SpoolWriter(sampling.spool_dir, run.id)
+        writer.append([batch_record(run.id, {"metrics": metrics_payload(spooled)}, 7)])
+        writer.close()
+        assert _system_steps(client, run.id) == []
+        with mltrail.start_run(run_id=run.id):
+            # The spooled points arrive (the resumed run uploads them) and new samples too.
+            _sample_until(client, run.id, 7 + 2)
+        steps = _system_steps(client, run.id)
+        assert steps[:7] == list(range(7))
+        assert _strictly_increasing(steps), steps
 
 
 class TestRunContext:

@@ -186,6 +186,98 @@ class TestConfig:
         assert _history(client, first.id, "loss") == [(0, 1.0), (1, 0.5)]
 
 
+class TestSummary:
+    def test_define_metric_summary_replaces_the_last_value_here_and_on_the_server(
+        self, sdk: Settings, client: mltrail.Client
+    ) -> None:
+        run = wandb.init(project="wandb-summary")
+        wandb.define_metric("loss", summary="min")
+        wandb.define_metric("acc", summary="max,mean")
+        wandb.define_metric("val/*", summary="best", goal="minimize")
+        wandb.define_metric("lr", summary="none")
+        wandb.define_metric("epoch", summary="first,last")
+        losses = [0.9, 0.3, 0.6]
+        accs = [0.5, 0.8, 0.7]
+        val = [0.4, 0.2, 0.35]
+        for epoch, (loss, acc, v) in enumerate(zip(losses, accs, val, strict=True)):
+            wandb.log({"loss": loss, "acc": acc, "val/loss": v, "lr": 0.1 / (epoch + 1)})
+            wandb.log({"epoch": epoch + 1, "steps": 10 * (epoch + 1)})
+        summary = run.summary
+        assert summary["loss"] == {"min": min(losses)}
+        assert summary["acc"] == {"max": max(accs), "mean": pytest.approx(sum(accs) / 3)}
+        assert summary["val/loss"] == {"best": min(val)}
+        assert summary["epoch"] == {"first": 1, "last": 3}
+        assert summary["steps"] == 30  # no summary defined: the last value
+        assert "lr" not in summary
+        with pytest.raises(KeyError):
+            summary["lr"]
+        assert set(summary) == {"loss", "acc", "val/loss", "epoch", "steps"}
+        wandb.finish()
+
+        tags = client.runs.get(run.id).tags
+        stored = {key: value for key, value in tags.items() if key.startswith("summary.")}
+        assert {key: float(value) for key, value in stored.items()} == {
+            "summary.loss.min": min(losses),
+            "summary.acc.max": max(accs),
+            "summary.acc.mean": pytest.approx(sum(accs) / 3),
+            "summary.val/loss.best": min(val),
+            "summary.epoch.first": 1.0,
+            "summary.epoch.last": 3.0,
+        }
+        # The history keeps every point, whatever the summary shows.
+        assert [value for _, value in _history(client, run.id, "loss")] == losses
+        assert len(_history(client, run.id, "lr")) == 3
+
+    def test_calls_add_kinds_overwrite_replaces_and_a_set_value_shows_until_logged(
+        self, sdk: Settings
+    ) -> None:
+        run = wandb.init(project="wandb-summary")
+        wandb.log({"loss": 0.5})  # before any define_metric: the last value
+        assert run.summary["loss"] == 0.5
+        wandb.define_metric("loss", summary="min")
+        wandb.define_metric("loss", summary="max")
+        wandb.log({"loss": 0.25})
+        wandb.log({"loss": 0.75})
+        assert run.summary["loss"] == {"min": 0.25, "max": 0.75}
+        wandb.define_metric("loss", summary="last", overwrite=True)
+        assert run.summary["loss"] == {"last": 0.75}
+        run.summary["loss"] = 0.1
+        assert run.summary["loss"] == 0.1
+        wandb.log({"loss": 0.6})
+        assert run.summary["loss"] == {"last": 0.6}
+        wandb.define_metric("loss", summary="none")
+        assert "loss" not in run.summary
+        wandb.define_metric("loss", summary="copy")
+        assert run.summary["loss"] == 0.6
+
+    def test_a_resumed_run_s_min_and_max_cover_its_earlier_points(
+        self, sdk: Settings, client: mltrail.Client
+    ) -> None:
+        first = wandb.init(project="wandb-summary")
+        wandb.define_metric("loss", summary="min,max")
+        for loss in (0.2, 0.9, 0.5):
+            wandb.log({"loss": loss})
+        wandb.finish()
+        again = wandb.init(id=first.id, resume="must")
+        wandb.define_metric("loss", summary="min,max")
+        wandb.log({"loss": 0.4})
+        assert again.summary["loss"] == {"min": 0.2, "max": 0.9}
+        wandb.finish()
+        tags = client.runs.get(first.id).tags
+        assert (tags["summary.loss.min"], tags["summary.loss.max"]) == ("0.2", "0.9")
+
+    def test_bad_summaries_say_what_is_allowed(self, sdk: Settings) -> None:
+        wandb.init(project="wandb-summary")
+        with pytest.raises(ValueError, match=r"summary 'best' needs goal='minimize' or 'maximize'"):
+            wandb.define_metric("loss", summary="best")
+        with pytest.raises(ValueError, match=r"goal 'lower' is not one of minimize, maximize"):
+            wandb.define_metric("loss", summary="best", goal="lower")
+        with pytest.raises(ValueError, match=r"summary 'none' cannot be joined with others"):
+            wandb.define_metric("loss", summary="min,none")
+        with pytest.raises(ValueError, match=r"summary 'p95' is not one of min, max"):
+            wandb.define_metric("loss", summary="min,p95")
+
+
 class TestModes:
     def test_disabled_logs_nothing_and_creates_nothing(
         self, sdk: Settings, client: mltrail.Client
