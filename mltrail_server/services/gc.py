@@ -14,9 +14,10 @@ from (its run, or a logged model of the experiment). Purging it would leave the 
 pointing at files that no longer exist; it is reported as kept, with the version that holds
 it, until that version is deleted.
 
-Only one collector at a time: on PostgreSQL each pass holds a session-level advisory lock
-(`GC_LOCK_KEY`) on a connection of its own; a pass that finds it taken returns at once,
-collecting nothing (`locked` in the report). On SQLite the single writer serializes passes.
+Only one collector at a time: on PostgreSQL each pass holds an advisory lock (`GC_LOCK_KEY`)
+in a transaction of its own, on a connection of its own, for the whole pass; a pass that
+finds it taken returns at once, collecting nothing (`ran` false in the report). On SQLite
+the single writer serializes passes.
 """
 
 import asyncio

@@ -180,16 +180,16 @@ async def delete_experiment(session: AsyncSession, experiment_id: uuid.UUID) -> 
 
 
 async def try_advisory_lock(connection: AsyncConnection, key: int) -> bool:
-    """PostgreSQL: take the session-level advisory lock `key` on this connection if no other
-    session holds it. Other databases: True (SQLite serializes its writers anyway)."""
+    """PostgreSQL: take the advisory lock `key` in the connection's transaction if no other
+    session holds it; it is released when that transaction ends (`advisory_unlock`, or the
+    connection closing). Transaction-scoped, so it holds behind PgBouncer in transaction
+    mode too. Other databases: True (SQLite serializes its writers anyway)."""
     if connection.dialect.name != "postgresql":
         return True
-    taken = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
-    await connection.commit()
+    taken = await connection.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
     return bool(taken)
 
 
 async def advisory_unlock(connection: AsyncConnection, key: int) -> None:
-    if connection.dialect.name == "postgresql":
-        await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-        await connection.commit()
+    """End the lock's transaction (it wrote nothing), releasing the lock."""
+    await connection.rollback()
