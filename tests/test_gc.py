@@ -487,3 +487,100 @@ class TestScheduled:
     def test_off_by_default(self, backend: Backend) -> None:
         assert backend.settings().gc_deleted_after_days == 0
         assert Runtime(backend.settings()).gc_scheduler is None
+
+
+DAY_MS = 86_400_000
+
+
+async def _points(client: httpx.AsyncClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    got = _ok(
+        await client.get(f"{API}/metrics/get-history", params={"run_id": run_id, "metric_key": key})
+    )
+    return sorted((int(p["step"]), float(p["value"])) for p in got.get("metrics", []))
+
+
+async def _rollups(server: Server) -> list[tuple[Any, ...]]:
+    database, _ = await _runtime(server).resources()
+    async with database.read_session() as session:
+        blocks = await session.execute(
+            text("SELECT series_id, block, count, min_value, max_value FROM metric_block")
+        )
+        latest = await session.execute(
+            text("SELECT id, step, value, min_value, max_value FROM latest_metric")
+        )
+        return sorted(tuple(row) for row in [*blocks.all(), *latest.all()])
+
+
+class TestMetricRetention:
+    async def test_old_raw_points_go_in_tagged_experiments_only_rollups_stay(
+        self, server: Server
+    ) -> None:
+        client = server.client
+        now_ms = int(utcnow().timestamp() * 1000)
+        old_ms = now_ms - 60 * DAY_MS
+        runs = {}
+        for tagged in (True, False):
+            experiment = (await create_experiment(client))["id"]
+            if tagged:
+                tag = {"experiment_id": experiment, "key": "mltrail.metric_retention_days"}
+                _ok(
+                    await client.post(
+                        f"{API}/experiments/set-experiment-tag", json=tag | {"value": "30"}
+                    )
+                )
+            run = (await create_run(client, experiment))["id"]
+            loss = [
+                {
+                    "key": "loss",
+                    "value": 10.0 - s,
+                    "step": s,
+                    "timestamp": (old_ms if s < 5 else now_ms) + s,
+                }
+                for s in range(10)
+            ]
+            acc = [
+                {"key": "acc", "value": s / 10, "step": s, "timestamp": old_ms + s}
+                for s in range(3)
+            ]
+            _ok(
+                await client.post(
+                    f"{API}/runs/log-batch", json={"run_id": run, "metrics": loss + acc}
+                )
+            )
+            runs[tagged] = run
+        rollups = await _rollups(server)
+
+        report = _ok(await client.post(GC, json={"dry_run": True}))
+        assert [p["points"] for p in report["metric_points"]] == [5 + 2]
+        assert len(await _points(client, runs[True], "loss")) == 10
+
+        report = _ok(await client.post(GC, json={}))
+        assert [p["points"] for p in report["metric_points"]] == [7]
+        assert report["metric_points"][0]["retention_days"] == 30
+        # The tagged run keeps its recent points and each series' latest; the other run all.
+        assert await _points(client, runs[True], "loss") == [(s, 10.0 - s) for s in range(5, 10)]
+        assert await _points(client, runs[True], "acc") == [(2, 0.2)]
+        assert len(await _points(client, runs[False], "loss")) == 10
+        assert len(await _points(client, runs[False], "acc")) == 3
+        # The rollups (per block and per series: count, min, max, latest) are untouched.
+        assert await _rollups(server) == rollups
+        info = _ok(await client.get(f"{API}/runs/get", params={"run_id": runs[True]}))
+        latest = {m["key"]: m["value"] for m in info["run"]["data"]["metrics"]}
+        assert latest == {"loss": 1.0, "acc": 0.2}
+        # A second pass finds nothing more to drop.
+        assert _ok(await client.post(GC, json={}))["metric_points"] == []
+
+    async def test_a_bad_retention_tag_is_ignored(self, server: Server) -> None:
+        client = server.client
+        experiment = (await create_experiment(client))["id"]
+        tag = {"experiment_id": experiment, "key": "mltrail.metric_retention_days", "value": "soon"}
+        _ok(await client.post(f"{API}/experiments/set-experiment-tag", json=tag))
+        run = (await create_run(client, experiment))["id"]
+        old_ms = int(utcnow().timestamp() * 1000) - 60 * DAY_MS
+        body = {
+            "run_id": run,
+            "metrics": [{"key": "x", "value": s, "step": s, "timestamp": old_ms} for s in range(3)],
+        }
+        _ok(await client.post(f"{API}/runs/log-batch", json=body))
+        assert _ok(await client.post(GC, json={}))["metric_points"] == []
+        assert len(await _points(client, run, "x")) == 3

@@ -92,5 +92,11 @@ def gc(
         stdout().print("Nothing to purge." if dry_run else "Nothing purged.")
     if report["kept"]:
         _table(report["kept"], f"Kept {len(report['kept'])}", kept=True)
+    for dropped in report.get("metric_points", []):
+        stdout().print(
+            f"{'Would drop' if dry_run else 'Dropped'} {dropped['points']} raw metric points "
+            f"older than {dropped['retention_days']:g} days in experiment "
+            f"{dropped['experiment_id']} (rollups kept)."
+        )
     if report["purged"] and not dry_run:
         stderr().print("Their artifact files are being deleted by the server in the background.")

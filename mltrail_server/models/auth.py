@@ -140,8 +140,19 @@ class GcItem(BaseModel):
     )
 
 
+class GcPointsDropped(BaseModel):
+    experiment_id: UUID
+    retention_days: float
+    points: int
+
+
 class GcReport(BaseModel):
     dry_run: bool
     ran: bool = Field(description="False when another collector was running: nothing done")
     purged: list[GcItem] = Field(description="Gone for good (with dry_run: would go)")
     kept: list[GcItem] = Field(description="Deleted and old enough, but still referenced")
+    metric_points: list[GcPointsDropped] = Field(
+        default_factory=list,
+        description="Raw metric points dropped (dry_run: would be) per experiment tagged "
+        "mltrail.metric_retention_days; rollups kept",
+    )

@@ -14,6 +14,13 @@ from (its run, or a logged model of the experiment). Purging it would leave the 
 pointing at files that no longer exist; it is reported as kept, with the version that holds
 it, until that version is deleted.
 
+Metric detail (opt-in, per experiment): an experiment tagged `mltrail.metric_retention_days`
+= N loses, at each pass without named ids, the raw points of its runs timestamped more than
+N days ago, each series' latest point excepted; the rollups stay (per 256 steps: count,
+min, max and last; per series: latest, min and max), so charts over long ranges and the
+runs table are unchanged while a zoom into old steps shows only what was kept. One
+transaction per experiment.
+
 Only one collector at a time: on PostgreSQL each pass holds an advisory lock (`GC_LOCK_KEY`)
 in a transaction of its own, on a connection of its own, for the whole pass; a pass that
 finds it taken returns at once, collecting nothing (`ran` false in the report). On SQLite
@@ -39,7 +46,15 @@ from mltrail_server.services.artifact_paths import experiment_folder, run_artifa
 from mltrail_server.services.cache import Cache
 from mltrail_server.services.experiments import LIST, experiment_key
 
-__all__ = ["GC_LOCK_KEY", "GarbageCollector", "GcItem", "GcReport", "GcScheduler"]
+__all__ = [
+    "GC_LOCK_KEY",
+    "METRIC_RETENTION_TAG",
+    "GarbageCollector",
+    "GcItem",
+    "GcReport",
+    "GcScheduler",
+    "PointsDropped",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +62,8 @@ logger = logging.getLogger(__name__)
 GC_LOCK_KEY = 0x6D6C747261696C67
 # Candidates looked up per batch; a pass goes on until a batch finds none left to purge.
 BATCH = 200
+# The experiment tag that opts into dropping old raw metric points, in days.
+METRIC_RETENTION_TAG = "mltrail.metric_retention_days"
 # How many ids one request may name.
 MAX_IDS = 1000
 
@@ -70,6 +87,14 @@ class GcReport:
     ran: bool = True
     purged: list[GcItem] = field(default_factory=list)
     kept: list[GcItem] = field(default_factory=list)
+    metric_points: list["PointsDropped"] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PointsDropped:
+    experiment_id: uuid.UUID
+    retention_days: float
+    points: int  # dropped (with dry_run: would be)
 
 
 def _check_ids(label: str, ids: Collection[uuid.UUID] | None) -> None:
@@ -122,6 +147,8 @@ class GarbageCollector:
             try:
                 await self._experiments(database, report, before, experiment_ids)
                 await self._runs(database, report, before, run_ids)
+                if not named:
+                    await self._metric_retention(database, report)
             finally:
                 await repo.advisory_unlock(lock_connection, GC_LOCK_KEY)
         if report.purged and not dry_run:
@@ -213,6 +240,30 @@ class GarbageCollector:
                 elif report.dry_run or await self._purge_run(database, row, before):
                     report.purged.append(_item("run", row))
 
+    async def _metric_retention(self, database: Database, report: GcReport) -> None:
+        async with database.read_session() as session:
+            tagged = await repo.experiments_tagged(session, METRIC_RETENTION_TAG)
+        now_ms = int(utcnow().timestamp() * 1000)
+        for experiment_id, value in tagged:
+            if self.stopping:
+                return
+            days = _retention_days(value)
+            if days is None:
+                logger.warning(
+                    "experiment %s: tag %s=%r is not a positive number of days; ignored",
+                    experiment_id,
+                    METRIC_RETENTION_TAG,
+                    value,
+                )
+                continue
+            cutoff = now_ms - int(days * 86_400_000)
+            async with transaction(database.session()) as session:
+                points = await repo.drop_old_points(
+                    session, experiment_id, cutoff, dry_run=report.dry_run
+                )
+            if points:
+                report.metric_points.append(PointsDropped(experiment_id, days, points))
+
     async def _purge_experiment(
         self, database: Database, experiment_id: uuid.UUID, before: datetime
     ) -> bool:
@@ -249,6 +300,14 @@ class GarbageCollector:
             await cache.bump(LIST, experiment_key(experiment_id))
 
         after_commit(session, bump)  # type: ignore[arg-type]
+
+
+def _retention_days(value: str) -> float | None:
+    try:
+        days = float(value)
+    except ValueError:
+        return None
+    return days if days > 0 and days < 1e6 else None
 
 
 def _item(kind: str, row: repo.Candidate, kept_because: str | None = None) -> GcItem:

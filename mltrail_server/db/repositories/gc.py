@@ -12,15 +12,18 @@ models."""
 import uuid
 from collections.abc import Collection
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, or_, select, text
+from sqlalchemy import and_, delete, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from mltrail_server.db.tables import (
     DELETED,
     Experiment,
+    ExperimentTag,
+    LatestMetric,
     LoggedModel,
+    Metric,
     ModelVersion,
     RegisteredModel,
     Run,
@@ -31,6 +34,8 @@ __all__ = [
     "advisory_unlock",
     "deleted_experiments",
     "deleted_runs",
+    "drop_old_points",
+    "experiments_tagged",
     "delete_experiment",
     "delete_run",
     "experiments_referenced_by_versions",
@@ -193,3 +198,43 @@ async def try_advisory_lock(connection: AsyncConnection, key: int) -> bool:
 async def advisory_unlock(connection: AsyncConnection, key: int) -> None:
     """End the lock's transaction (it wrote nothing), releasing the lock."""
     await connection.rollback()
+
+
+async def experiments_tagged(session: AsyncSession, key: str) -> list[tuple[uuid.UUID, str]]:
+    """Every experiment with the tag `key`, and the tag's value."""
+    query = (
+        select(ExperimentTag.experiment_id, ExperimentTag.value)
+        .where(ExperimentTag.key == key)
+        .order_by(ExperimentTag.experiment_id)
+    )
+    return [(row.experiment_id, row.value) for row in (await session.execute(query)).all()]
+
+
+def _old_points(experiment_id: uuid.UUID, cutoff_ms: int) -> Any:
+    """The experiment's raw points timestamped before `cutoff_ms`, except each series'
+    latest point (the one `latest_metric` shows)."""
+    series = (
+        select(LatestMetric.id)
+        .join(Run, Run.id == LatestMetric.run_id)
+        .where(Run.experiment_id == experiment_id)
+    )
+    latest = exists().where(
+        LatestMetric.id == Metric.series_id,
+        LatestMetric.step == Metric.step,
+        LatestMetric.timestamp == Metric.timestamp,
+    )
+    return and_(Metric.series_id.in_(series), Metric.timestamp < cutoff_ms, ~latest)
+
+
+async def drop_old_points(
+    session: AsyncSession, experiment_id: uuid.UUID, cutoff_ms: int, *, dry_run: bool
+) -> int:
+    """Delete (with `dry_run` only count) the experiment's raw points older than
+    `cutoff_ms`, each series' latest kept. The rollups (`metric_block`: count, min, max and
+    last per 256 steps; `latest_metric`: latest, min, max) are not touched."""
+    where = _old_points(experiment_id, cutoff_ms)
+    if dry_run:
+        query = select(func.count()).select_from(Metric).where(where)
+        return int((await session.execute(query)).scalar_one())
+    result = await session.execute(delete(Metric).where(where))
+    return int(getattr(result, "rowcount", 0) or 0)
