@@ -115,6 +115,9 @@ class AuditPage(BaseModel):
     next_before_id: int | None = Field(description="Pass as before_id for the next page")
 
 
+MAX_GC_AGE_SECONDS = 1000 * 365 * 86400
+
+
 class GcRequest(BaseModel):
     """What `POST /api/v1/admin/gc` purges: soft-deleted runs and experiments deleted more
     than `older_than_seconds` ago; with `run_ids` and/or `experiment_ids`, only those."""
@@ -123,7 +126,10 @@ class GcRequest(BaseModel):
 
     dry_run: bool = Field(default=False, description="List what would go; change nothing")
     older_than_seconds: float = Field(
-        default=0, ge=0, description="Only what was deleted at least this long ago"
+        default=0,
+        ge=0,
+        le=MAX_GC_AGE_SECONDS,
+        description="Only what was deleted at least this long ago (at most 1000 years)",
     )
     run_ids: list[UUID] | None = Field(default=None, max_length=1000)
     experiment_ids: list[UUID] | None = Field(default=None, max_length=1000)

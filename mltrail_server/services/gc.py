@@ -64,6 +64,8 @@ GC_LOCK_KEY = 0x6D6C747261696C67
 BATCH = 200
 # The experiment tag that opts into dropping old raw metric points, in days.
 METRIC_RETENTION_TAG = "mltrail.metric_retention_days"
+# The oldest threshold accepted (the time it names must exist).
+MAX_AGE = timedelta(days=1000 * 365)
 # How many ids one request may name.
 MAX_IDS = 1000
 
@@ -128,8 +130,8 @@ class GarbageCollector:
         """Purge (or with `dry_run` only list) what is deleted since before `older_than`
         ago. With `run_ids` and/or `experiment_ids`, only those (the others kind then
         untouched unless named too)."""
-        if older_than < timedelta(0):
-            raise InvalidInput("older_than: must not be negative")
+        if not timedelta(0) <= older_than <= MAX_AGE:
+            raise InvalidInput("older_than: must be between 0 and 1000 years")
         _check_ids("run_ids", run_ids)
         _check_ids("experiment_ids", experiment_ids)
         named = run_ids is not None or experiment_ids is not None
