@@ -387,6 +387,14 @@ class TestCollect:
         assert report["purged"] == [] and _ids(report, "kept", "run") == {world.registered_run}
         report = _ok(await client.post(GC, json={"experiment_ids": [world.gone_experiment]}))
         assert _ids(report, "purged", "experiment") == {world.gone_experiment}
+        # Once its version is deleted, the run goes too.
+        name, version = world.version
+        body = {"name": name, "version": str(version)}
+        _ok(await client.request("DELETE", f"{API}/model-versions/delete", json=body))
+        report = _ok(await client.post(GC, json={"run_ids": [world.registered_run]}))
+        assert _ids(report, "purged", "run") == {world.registered_run} and report["kept"] == []
+        got = await client.get(f"{API}/runs/get", params={"run_id": world.registered_run})
+        assert got.status_code == 404
 
 
 class TestOneCollectorAtATime:
