@@ -404,6 +404,26 @@ class Client:
         body: dict[str, Any] = self._transport.json("GET", "/api/v1/me")
         return body
 
+    def gc(
+        self,
+        *,
+        older_than_seconds: float = 0,
+        run_ids: Sequence[str] | None = None,
+        experiment_ids: Sequence[str] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Purge for good soft-deleted runs and experiments (admins only): those deleted at
+        least `older_than_seconds` ago, or only those named. The server's report:
+        `{"dry_run", "ran", "purged": [...], "kept": [...]}`, each item with `kind`, `id`,
+        `experiment_id`, `name`, `deleted_at` and (kept) `kept_because`."""
+        request: dict[str, Any] = {"dry_run": dry_run, "older_than_seconds": older_than_seconds}
+        if run_ids is not None:
+            request["run_ids"] = list(run_ids)
+        if experiment_ids is not None:
+            request["experiment_ids"] = list(experiment_ids)
+        body: dict[str, Any] = self._transport.json("POST", "/api/v1/admin/gc", json=request)
+        return body
+
     def search(
         self,
         filter: str = "",

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(default=200.0, ge=0)
     rate_limit_burst: int = Field(default=400, ge=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    # Runs and experiments soft-deleted more than this many days ago are purged for good
+    # (rows and artifacts) by a background task; 0 (the default, as in MLflow, where only
+    # an explicit `gc` purges) turns it off. `mltrail gc` purges on demand either way.
+    gc_deleted_after_days: float = Field(default=0, ge=0)
+    # How often the background task looks, when GC_DELETED_AFTER_DAYS is set.
+    gc_interval_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

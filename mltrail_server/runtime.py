@@ -5,6 +5,7 @@ lazily on first use, so that an app used without its lifespan (the seed's module
 import asyncio
 import logging
 import sys
+from datetime import timedelta
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
@@ -17,6 +18,7 @@ from mltrail_server.services.artifact_purge import PurgeDrainer
 from mltrail_server.services.audit import AuditLog
 from mltrail_server.services.auth import AuthService, auth_required
 from mltrail_server.services.cache import Cache, create_cache
+from mltrail_server.services.gc import GarbageCollector, GcScheduler
 from mltrail_server.services.rate_limit import RateLimiter
 from mltrail_server.services.read_routing import ReadRouting, RecentWriters, ReplicaState
 from mltrail_server.storage import (
@@ -77,6 +79,16 @@ class Runtime:
         )
         # Deletes the artifacts of purged runs and experiments (services/artifact_purge.py).
         self.purge_drainer = PurgeDrainer(self.artifact_store, self._purge_database)
+        # Purges soft-deleted runs and experiments (services/gc.py): on demand, and every
+        # GC_INTERVAL_SECONDS when GC_DELETED_AFTER_DAYS is set.
+        self.gc = GarbageCollector(self._purge_database, self.purge_drainer.wake, self._gc_cache)
+        self.gc_scheduler: GcScheduler | None = None
+        if settings.gc_deleted_after_days > 0:
+            self.gc_scheduler = GcScheduler(
+                self.gc,
+                timedelta(days=settings.gc_deleted_after_days),
+                settings.gc_interval_seconds,
+            )
         self.rate_limiter = RateLimiter(
             settings.rate_limit_per_second,
             settings.rate_limit_burst,
@@ -121,6 +133,8 @@ class Runtime:
         self.audit.start(self._database)
         # Purges queued before this start (by a process that stopped, or another host).
         self.purge_drainer.start()
+        if self.gc_scheduler is not None:
+            self.gc_scheduler.start()
 
     async def _probe_artifact_store(self) -> None:
         store = self.artifact_store
@@ -157,7 +171,13 @@ class Runtime:
         database, _ = await self.resources()
         return database
 
+    async def _gc_cache(self) -> Cache:
+        _, cache = await self.resources()
+        return cache
+
     async def stop(self) -> None:
+        if self.gc_scheduler is not None:
+            await self.gc_scheduler.stop()
         await self.purge_drainer.stop()
         await self.audit.stop()
         await self.rate_limiter.close()

@@ -12,6 +12,7 @@ from mltrail.cli.access import grants_app, keys_app, users_app
 from mltrail.cli.context import CLI_RETRY_SECONDS, State
 from mltrail.cli.doctor import doctor
 from mltrail.cli.export import export
+from mltrail.cli.gc import gc
 from mltrail.cli.imports import import_app
 from mltrail.cli.output import fail
 from mltrail.cli.search import search
@@ -84,6 +85,7 @@ app.command("sync")(sync)
 app.command("server")(server)
 app.add_typer(db_app, name="db")
 app.command("doctor")(doctor)
+app.command("gc")(gc)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 app.add_typer(grants_app, name="grants")

@@ -1,6 +1,7 @@
 """/api/v1 users, API keys, grants and the audit log."""
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -11,12 +12,17 @@ from mltrail_server.dependencies import (
     AdminDep,
     AuthServiceDep,
     PrincipalDep,
+    RuntimeDep,
     SessionDep,
 )
 from mltrail_server.models.auth import (
     ApiKey,
     AuditEvent,
     AuditPage,
+    GcItem,
+    GcPointsDropped,
+    GcReport,
+    GcRequest,
     Grant,
     GrantCreate,
     KeyCreate,
@@ -178,3 +184,28 @@ async def list_audit_events(
     )
     items = [AuditEvent.model_validate(event) for event in events]
     return AuditPage(items=items, next_before_id=items[-1].id if len(items) == limit else None)
+
+
+@router.post("/admin/gc", response_model=GcReport, responses=NOT_FOUND)
+async def collect_garbage(data: GcRequest, runtime: RuntimeDep, _admin: AdminDep) -> GcReport:
+    """Purge for good soft-deleted runs and experiments (admins only): their rows now, their
+        artifacts in the background. Those deleted at least `older_than_seconds` ago; with
+        `run_ids` and/or `experiment_ids`, only those (404 for an unknown id, 422 for one not
+        deleted). A run or experiment a model version was registered from is kept and listed
+        under `kept`. `dry_run` lists what would go and changes nothing. `ran` is false when
+        another collector (the background task, another host) was running. Without named ids, the
+    pass also drops raw metric points older than N days in experiments tagged
+    `mltrail.metric_retention_days` = N (`metric_points`), keeping their rollups."""
+    report = await runtime.gc.collect(
+        older_than=timedelta(seconds=data.older_than_seconds),
+        run_ids=data.run_ids,
+        experiment_ids=data.experiment_ids,
+        dry_run=data.dry_run,
+    )
+    return GcReport(
+        dry_run=report.dry_run,
+        ran=report.ran,
+        purged=[GcItem(**asdict(item)) for item in report.purged],
+        kept=[GcItem(**asdict(item)) for item in report.kept],
+        metric_points=[GcPointsDropped(**asdict(item)) for item in report.metric_points],
+    )

@@ -252,6 +252,7 @@ CASES = [
     ),
     Case("DELETE", "/api/v1/keys/{key_id}", None, **ADMIN_ONLY),
     Case("GET", "/api/v1/audit", None, **ADMIN_ONLY),
+    Case("POST", "/api/v1/admin/gc", lambda k, e, r: {"dry_run": True}, **ADMIN_ONLY),
     Case("PATCH", "/api/v1/users/{user_id}", lambda k, e, r: {"role": "viewer"}, **ADMIN_ONLY),
     Case("DELETE", "/api/v1/users/{user_id}", None, **ADMIN_ONLY),
     Case("GET", "/api/v1/models", None, **READ),
