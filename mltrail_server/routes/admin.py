@@ -19,10 +19,6 @@ from mltrail_server.models.auth import (
     ApiKey,
     AuditEvent,
     AuditPage,
-    GcItem,
-    GcPointsDropped,
-    GcReport,
-    GcRequest,
     Grant,
     GrantCreate,
     KeyCreate,
@@ -33,6 +29,7 @@ from mltrail_server.models.auth import (
     UserDeleted,
     UserUpdate,
 )
+from mltrail_server.models.gc import GcItem, GcPointsDropped, GcReport, GcRequest
 from mltrail_server.routes.access import AccessRoute
 from mltrail_server.routes.responses import CONFLICT, NOT_FOUND
 

@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from mltrail_server.db.engine import Database
 from mltrail_server.db.repositories import artifact_purges as purge_repo
 from mltrail_server.db.repositories import gc as repo
@@ -292,7 +294,7 @@ class GarbageCollector:
             self._invalidate(session, row.experiment_id)
         return True
 
-    def _invalidate(self, session: object, experiment_id: uuid.UUID) -> None:
+    def _invalidate(self, session: AsyncSession, experiment_id: uuid.UUID) -> None:
         if self._cache is None:
             return
         cache_of = self._cache
@@ -301,7 +303,7 @@ class GarbageCollector:
             cache = await cache_of()
             await cache.bump(LIST, experiment_key(experiment_id))
 
-        after_commit(session, bump)  # type: ignore[arg-type]
+        after_commit(session, bump)
 
 
 def _retention_days(value: str) -> float | None:
