@@ -144,34 +144,32 @@ async def experiments_referenced_by_versions(
     return found
 
 
-async def lock_deleted_run(session: AsyncSession, run_id: uuid.UUID, before: datetime) -> bool:
-    """Lock the run if it is still soft-deleted before `before` (not restored, not purged
-    by another collector meanwhile): whether it may be purged in this transaction."""
+async def _lock_deleted(
+    session: AsyncSession, table: type[Run] | type[Experiment], id_: uuid.UUID, before: datetime
+) -> bool:
     query = (
-        select(Run.id)
+        select(table.id)
         .where(
-            Run.id == run_id,
-            Run.lifecycle == DELETED,
-            or_(Run.deleted_at.is_(None), Run.deleted_at < before),
+            table.id == id_,
+            table.lifecycle == DELETED,
+            or_(table.deleted_at.is_(None), table.deleted_at < before),
         )
         .with_for_update()
     )
     return (await session.execute(query)).first() is not None
+
+
+async def lock_deleted_run(session: AsyncSession, run_id: uuid.UUID, before: datetime) -> bool:
+    """Lock the run if it is still soft-deleted before `before` (not restored, not purged
+    by another collector meanwhile): whether it may be purged in this transaction."""
+    return await _lock_deleted(session, Run, run_id, before)
 
 
 async def lock_deleted_experiment(
     session: AsyncSession, experiment_id: uuid.UUID, before: datetime
 ) -> bool:
-    query = (
-        select(Experiment.id)
-        .where(
-            Experiment.id == experiment_id,
-            Experiment.lifecycle == DELETED,
-            or_(Experiment.deleted_at.is_(None), Experiment.deleted_at < before),
-        )
-        .with_for_update()
-    )
-    return (await session.execute(query)).first() is not None
+    """The same for an experiment."""
+    return await _lock_deleted(session, Experiment, experiment_id, before)
 
 
 async def delete_run(session: AsyncSession, run_id: uuid.UUID) -> bool:
