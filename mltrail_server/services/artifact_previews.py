@@ -188,7 +188,7 @@ class ArtifactPreviews:
         return download
 
     async def markdown(self, run_id: uuid.UUID, path: str) -> MarkdownPreview:
-        data = await _bytes_of(await self._download(run_id, path, MAX_MARKDOWN_BYTES))
+        data = await (await self._download(run_id, path, MAX_MARKDOWN_BYTES)).read()
         text = data.decode("utf-8", errors="replace")
         return MarkdownPreview(path=path, html=render_markdown(text, run_id, path))
 
@@ -196,14 +196,7 @@ class ArtifactPreviews:
         if not path.lower().endswith(".parquet"):
             raise InvalidInput(f"path: {path!r} is not a Parquet file (.parquet)")
         download = await self._download(run_id, path, MAX_TABLE_BYTES)
-        source = download.local_path or await _bytes_of(download)
+        source = download.local_path or await download.read()
         limit = min(limit, MAX_TABLE_ROWS)
         columns, rows, total = await asyncio.to_thread(_read_parquet, source, offset, limit)
         return TablePreview(path=path, columns=columns, rows=rows, offset=offset, total_rows=total)
-
-
-async def _bytes_of(download: ArtifactDownload) -> bytes:
-    if download.local_path is not None:
-        return await asyncio.to_thread(download.local_path.read_bytes)
-    assert download.chunks is not None
-    return b"".join([chunk async for chunk in download.chunks])

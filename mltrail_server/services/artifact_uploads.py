@@ -123,7 +123,7 @@ class ArtifactUploads:
         found = await self.artifacts.store.download(f"{staging}/manifest")
         if found is None:
             raise NotFound(f"upload_id: no multipart upload {upload_id} here")
-        data = b"".join([chunk async for chunk in _chunks(found)])
+        data = await found.read()
         manifest: dict[str, object] = json.loads(data)
         return manifest
 

@@ -2,6 +2,7 @@
 (no '..', not absolute) by the caller; a store still refuses any path that would leave its
 root."""
 
+import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,13 @@ class ArtifactDownload:
     size: int
     local_path: Path | None
     chunks: AsyncIterator[bytes] | None
+
+    async def read(self) -> bytes:
+        """The whole file in memory: for small files only (a caller checks `size` first)."""
+        if self.local_path is not None:
+            return await asyncio.to_thread(self.local_path.read_bytes)
+        assert self.chunks is not None
+        return b"".join([chunk async for chunk in self.chunks])
 
 
 class TooLarge(Exception):
