@@ -1,9 +1,12 @@
 """`/metrics` as an operator's Prometheus scrapes it: a real server process over HTTP, and the
 series move with what clients do (points sent, cached reads, open live streams)."""
 
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.sdk.live_server import LiveServer
 
 MLFLOW = "/api/2.0/mlflow"
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +123,22 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
+
+
+def test_the_dashboard_names_only_series_the_server_exposes(api: httpx.Client) -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "mltrail.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert exprs, "the dashboard has no queries"
+    api.get("/health")  # so the labelled request series have samples
+    response = api.get("/metrics")
+    exposed = {
+        sample.name
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    for expr in exprs:
+        # Every identifier of a PromQL expression that names one of ours (functions, label
+        # names and `by` lists are not mltrail_*).
+        names = set(re.findall(r"\bmltrail_[a-z0-9_]+", expr))
+        assert names, f"a panel queries none of the server's series: {expr}"
+        assert names <= exposed, f"{expr} names {sorted(names - exposed)}, not at /metrics"
