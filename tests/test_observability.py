@@ -2,6 +2,7 @@
 series move with what clients do (points sent, cached reads, open live streams)."""
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -12,6 +13,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from mltrail_server.logs import JsonFormatter
+from mltrail_server.services.auth import OPEN
 from tests.sdk.live_server import LiveServer
 
 MLFLOW = "/api/2.0/mlflow"
@@ -142,3 +145,26 @@ def test_the_dashboard_names_only_series_the_server_exposes(api: httpx.Client) -
         names = set(re.findall(r"\bmltrail_[a-z0-9_]+", expr))
         assert names, f"a panel queries none of the server's series: {expr}"
         assert names <= exposed, f"{expr} names {sorted(names - exposed)}, not at /metrics"
+
+
+async def test_the_access_log_names_the_principal_and_the_run(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    experiment = await client.post(
+        "/api/v1/experiments", json={"name": f"obs-{uuid.uuid4().hex}", "owner": "ada"}
+    )
+    run = await client.post(
+        f"/api/v1/experiments/{experiment.json()['id']}/runs", json={"name": "r", "user": "ada"}
+    )
+    run_id = run.json()["id"]
+    caplog.set_level(logging.INFO, logger="mltrail_server.access")
+    caplog.clear()
+    response = await client.post(f"/api/v1/runs/{run_id}/metrics", json={"key": "k", "value": 1})
+    assert response.status_code == 200
+    await client.get("/api/v1/experiments")
+    records = [r for r in caplog.records if r.name == "mltrail_server.access"]
+    assert len(records) == 2
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["run_id"] == run_id
+    assert line["principal"] == OPEN.name  # auth off: the open local principal
+    assert json.loads(JsonFormatter().format(records[1]))["run_id"] is None
