@@ -99,6 +99,8 @@ class RequestContextMiddleware:
                     "request_id": request_id,
                     "client": (scope.get("client") or ("", 0))[0],
                     "principal": principal,
+                    # The run a v1 route names in its path (set by routing on this scope).
+                    "run_id": (scope.get("path_params") or {}).get("run_id"),
                 },
             )
 

@@ -1,21 +1,21 @@
-"""`/metrics` in Prometheus' text format: request counts and latencies by route, and the
-backlog of artifact purges."""
+"""`/metrics` in Prometheus' text format: request counts and latencies by route, metric points
+ingested, cache hits and misses, the database pool's use, open live streams, and the
+backlog of artifact purges. Gauges are sampled when scraped."""
 
 from fastapi import APIRouter, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
 )
 
-from mltrail_server.dependencies import RuntimeDep
+from mltrail_server.dependencies import LiveHubDep, RuntimeDep
+from mltrail_server.services.telemetry import REGISTRY
 
 router = APIRouter(tags=["health"])
 
-REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
     "mltrail_http_requests",
     "HTTP requests answered, by method, route template and status",
@@ -38,13 +38,38 @@ PURGE_BACKLOG = Gauge(
 )
 
 
+POOL_SIZE = Gauge(
+    "mltrail_db_pool_size",
+    "Connections the primary database's pool keeps (its size; overflow comes on top)",
+    registry=REGISTRY,
+)
+POOL_CHECKED_OUT = Gauge(
+    "mltrail_db_pool_checked_out",
+    "Connections of the primary database's pool in use by a request now",
+    registry=REGISTRY,
+)
+LIVE_STREAMS = Gauge(
+    "mltrail_live_streams",
+    "Live (SSE) streams open now",
+    registry=REGISTRY,
+)
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
     REQUESTS.labels(method, route, str(status)).inc()
     LATENCY.labels(method, route).observe(seconds)
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(runtime: RuntimeDep) -> Response:
+async def metrics(runtime: RuntimeDep, hub: LiveHubDep) -> Response:
     """Prometheus metrics of this process (with several workers, of the worker that answers)."""
     PURGE_BACKLOG.set(runtime.purge_drainer.backlog)
+    LIVE_STREAMS.set(hub.followers)
+    database, _ = await runtime.resources()
+    pool = database.engine.pool
+    # A pool without a size (SQLite's, a connection per session) reports what it can.
+    size = getattr(pool, "size", None)
+    POOL_SIZE.set(size() if callable(size) else 0)
+    checked_out = getattr(pool, "checkedout", None)
+    POOL_CHECKED_OUT.set(checked_out() if callable(checked_out) else 0)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from mltrail_server.services.telemetry import CACHE_HITS, CACHE_MISSES
 from mltrail_server.services.ttl_cache import TtlCache
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,9 @@ async def read_through(
     versioned = f"{key}@{'.'.join(map(str, generations))}"
     hit = await cache.get(versioned)
     if hit is not None:
+        CACHE_HITS.inc()
         return model.model_validate_json(hit)
+    CACHE_MISSES.inc()
     value = await load()
     await cache.set(versioned, value.model_dump_json().encode(), ttl)
     return value

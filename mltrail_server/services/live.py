@@ -146,6 +146,11 @@ class LiveHub:
         """How many topics are being polled now (0 when no client watches anything)."""
         return len(self._watched)
 
+    @property
+    def followers(self) -> int:
+        """How many streams (SSE clients) follow a topic now."""
+        return sum(watched.watchers for watched in self._watched.values())
+
     async def check(self, topic: Topic) -> None:
         """NotFound unless the run (or experiment) is live: called before a stream starts."""
         if await self._load_whole(topic) is None:

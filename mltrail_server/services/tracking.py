@@ -23,6 +23,7 @@ from mltrail_server.models.tracking import (
     metric_float,
 )
 from mltrail_server.services.point_writer import PointWriter
+from mltrail_server.services.telemetry import POINTS
 
 
 def now_ms() -> int:
@@ -95,6 +96,8 @@ class TrackingService:
         else:
             await self._live_run(run_id)
             await repo.add_points(self.session, run_id, points)
+        if points:
+            POINTS.inc(len(points))
 
     async def delete_tag(self, run_id: uuid.UUID, key: str) -> None:
         await self._live_run(run_id)
