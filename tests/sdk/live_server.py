@@ -15,6 +15,7 @@ __all__ = ["LiveServer", "free_port", "spawn_uvicorn", "stop_process", "wait_unt
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 180.0  # generous: the machine may be very busy
+KEEP_ALIVE_SECONDS = 600  # longer than any test: see spawn_uvicorn
 
 
 def free_port() -> int:
@@ -41,7 +42,11 @@ def spawn_uvicorn(
 ) -> subprocess.Popen[bytes]:
     """`uvicorn mltrail_server.main:app` on 127.0.0.1:`port`, its output appended to `log`."""
     command = [sys.executable, "-m", "uvicorn", "mltrail_server.main:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log", *extra]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    # A pooled connection the server closes after 5 idle seconds (uvicorn's default) races the
+    # client's next request on it ("Remote end closed connection"), which a busy machine makes
+    # likely; the tests' clients do not retry, so the server keeps idle connections longer.
+    command += ["--timeout-keep-alive", str(KEEP_ALIVE_SECONDS), *extra]
     with log.open("ab") as handle:
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
 

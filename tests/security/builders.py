@@ -349,6 +349,14 @@ _ALL = [
         "POST", "/model-versions/set-tag", lambda i: {"version": "1", "key": "k", "value": "evil"}
     ),
     _registry("DELETE", "/model-versions/delete-tag", lambda i: {"version": "1", "key": "k"}),
+    # A collection purges the victim's deleted run for good: admins only.
+    Builder(
+        "POST",
+        f"{V1}/admin/gc",
+        Rule.ADMIN,
+        lambda i: Call("POST", f"{V1}/admin/gc", json={"run_ids": [i.run]}),
+        Prepare.DELETE_RUN,
+    ),
     # An import rewrites the victim's run as given (its name, status, times): admins only.
     Builder(
         "POST",
