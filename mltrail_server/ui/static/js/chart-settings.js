@@ -1,15 +1,52 @@
-// The chart controls shared by every chart of a page (x axis, log scale, smoothing),
-// remembered by the browser.
+// The controls shared by every chart of a page (x axis, log scale, smoothing), remembered by
+// the browser and carried by the page's address, so a link shows the charts as they were:
+// settings in the address win over the remembered ones.
+
+import { hasAnyParam, readParam, writeParams } from "./url-state.js";
 
 const SETTINGS_KEY = "exptrack.chartSettings";
+const DEFAULTS = { x: "step", log: false, smoothing: 0 };
+const X_AXES = ["step", "relative", "time"];
+// The query params; the address names only the settings that differ from the defaults.
+const PARAMS = { x: "x", log: "log", smoothing: "smooth" };
 
-/** Page-wide chart settings (x axis, log scale, smoothing), remembered by the browser. */
-export const chartSettings = { x: "step", log: false, smoothing: 0 };
+/** Page-wide chart settings (x axis, log scale, smoothing). */
+export const chartSettings = { ...DEFAULTS };
 try {
-  Object.assign(chartSettings, JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}"));
+  Object.assign(chartSettings, valid(JSON.parse(localStorage.getItem(SETTINGS_KEY) || "{}")));
 } catch {
   localStorage.removeItem(SETTINGS_KEY);
 }
+if (hasAnyParam(Object.values(PARAMS))) Object.assign(chartSettings, DEFAULTS, fromUrl());
+
+/** The known settings of `settings`, each only if its value is one the charts take. */
+function valid(settings) {
+  const known = {};
+  if (X_AXES.includes(settings?.x)) known.x = settings.x;
+  if (typeof settings?.log === "boolean") known.log = settings.log;
+  const smoothing = Number(settings?.smoothing);
+  if (Number.isFinite(smoothing) && smoothing >= 0 && smoothing < 1) known.smoothing = smoothing;
+  return known;
+}
+
+function fromUrl() {
+  const smooth = readParam(PARAMS.smoothing);
+  return valid({
+    x: readParam(PARAMS.x),
+    log: { 1: true, true: true, 0: false, false: false }[readParam(PARAMS.log)],
+    smoothing: smooth === null ? undefined : smooth,
+  });
+}
+
+/** Write the settings into the page's address (a page with chart controls calls it). */
+function syncUrl() {
+  writeParams({
+    [PARAMS.x]: chartSettings.x === DEFAULTS.x ? null : chartSettings.x,
+    [PARAMS.log]: chartSettings.log ? "1" : null,
+    [PARAMS.smoothing]: Number(chartSettings.smoothing) ? String(chartSettings.smoothing) : null,
+  });
+}
+
 const listeners = new Set();
 
 /** Call `listener` after every change; returns what stops it. */
@@ -21,6 +58,7 @@ export function onChartSettings(listener) {
 export function setChartSettings(patch) {
   Object.assign(chartSettings, patch);
   localStorage.setItem(SETTINGS_KEY, JSON.stringify(chartSettings));
+  syncUrl();
   for (const listener of listeners) listener();
 }
 
@@ -70,4 +108,5 @@ export function renderChartToolbar(element) {
   });
   slider.addEventListener("change", () => setChartSettings({ smoothing: Number(slider.value) }));
   sync();
+  syncUrl();
 }

@@ -1,6 +1,7 @@
 // An experiment's runs table: run search (filter language, server-side sort, page tokens),
 // nested runs as a tree, pinned runs on top, chosen param and metric columns and their
-// presets, selection for compare and delete, live updates.
+// presets, selection for compare and delete, keyboard navigation, live updates. The view
+// (filter, sort, page size, columns, selection) is kept in the address, so a link shares it.
 
 import { ApiError, api, confirmDialog, live, metricNumber, toast } from "./api.js";
 import { showNotFound } from "./dom.js";
@@ -18,15 +19,19 @@ import {
   FIXED,
   columnId,
   columnPickerHtml,
+  columnsParam,
   defaultColumns,
   headerCell,
   parseColumnId,
+  parseColumnsParam,
   rowHtml,
   sortField,
   tableColumns,
 } from "./runs-columns.js";
+import { RowCursor } from "./runs-keyboard.js";
 import { hasNestedRuns, loadNested, loadPinned } from "./runs-search.js";
 import { ColumnPresets, Pins, nestedCount, treeRows } from "./runs-tree.js";
+import { idsParam, parseIdsParam, readParam, writeParams } from "./url-state.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -42,11 +47,11 @@ const pins = new Pins(experimentId);
 const presets = new ColumnPresets(experimentId);
 const presetSwitch = document.getElementById("column-preset");
 
-const url = new URL(location.href);
+const PAGE_SIZES = [25, 100, 250, 1000];
 const state = {
-  filter: url.searchParams.get("filter") || "",
-  sort: parseSort(url.searchParams.get("sort")),
-  size: Number(url.searchParams.get("size")) || 100,
+  filter: readParam("filter") || "",
+  sort: parseSort(readParam("sort")),
+  size: PAGE_SIZES.includes(Number(readParam("size"))) ? Number(readParam("size")) : 100,
   tokens: [null],
   page: 0,
   next: null,
@@ -56,8 +61,11 @@ const state = {
   nestedCapped: false,
   hasNested: false, // whether the experiment has nested runs (the page's count then differs)
   nestedCheck: null, // the promise of `hasNested`, asked again when runs come or go
-  selected: new Set(),
-  columns: loadColumns(),
+  selected: new Set(parseIdsParam(readParam("sel"))),
+  focused: null, // the id of the run the keyboard is on
+  // Columns named by the address win over the ones this browser remembers (which a link
+  // opened here does not overwrite until the columns are changed).
+  columns: parseColumnsParam(readParam("cols")) ?? loadColumns(),
   paramKeys: new Set(),
   metricKeys: new Set(),
   runCount: null,
@@ -76,6 +84,7 @@ function loadColumns() {
 
 function saveColumns() {
   localStorage.setItem(COLUMNS_KEY, JSON.stringify(state.columns));
+  syncUrl();
 }
 
 /** The columns the user chose, or the default ones. */
@@ -121,13 +130,15 @@ function parseSort(text) {
 
 // ---------- loading ----------
 
+/** Write the view into the address; params other modules keep there stay as they are. */
 function syncUrl() {
-  const next = new URL(location.href);
-  next.search = "";
-  if (state.filter) next.searchParams.set("filter", state.filter);
-  if (state.sort) next.searchParams.set("sort", `${state.sort.id}:${state.sort.desc ? "desc" : "asc"}`);
-  if (state.size !== 100) next.searchParams.set("size", state.size);
-  history.replaceState(null, "", next);
+  writeParams({
+    filter: state.filter,
+    sort: state.sort && `${state.sort.id}:${state.sort.desc ? "desc" : "asc"}`,
+    size: state.size === 100 ? null : state.size,
+    cols: state.columns && columnsParam(state.columns),
+    sel: idsParam(state.selected),
+  });
 }
 
 function orderBy() {
@@ -269,6 +280,7 @@ function renderRows() {
   if (runs.length <= WINDOWED_ABOVE) {
     drawn = null;
     tbody.innerHTML = runs.map(html).join("");
+    cursor.mark();
     return;
   }
   const top = Math.max(0, scroller.scrollTop - thead.offsetHeight);
@@ -287,7 +299,31 @@ function renderRows() {
       .join("") +
     spacer(runs.length - last);
   applyStyles(tbody);
+  cursor.mark();
 }
+
+/** Draw row `index` of the table and scroll it into view (below the sticky header). */
+function revealRow(index) {
+  if (shown.rows.length > WINDOWED_ABOVE) {
+    const header = thead.offsetHeight;
+    if (index * ROW_HEIGHT < scroller.scrollTop) scroller.scrollTop = index * ROW_HEIGHT;
+    const bottom = header + (index + 1) * ROW_HEIGHT;
+    if (bottom > scroller.scrollTop + scroller.clientHeight) scroller.scrollTop = bottom - scroller.clientHeight;
+    renderRows();
+  }
+  const tr = row(shown.rows[index].run.id);
+  tr?.scrollIntoView({ block: "nearest" });
+  return tr;
+}
+
+const cursor = new RowCursor(document.getElementById("runs"), {
+  ids: () => shown.rows.map((r) => r.run.id),
+  reveal: revealRow,
+  toggle: (id) => row(id)?.querySelector("input[type=checkbox]")?.click(),
+  open: (id) => {
+    location.href = `/runs/${id}`;
+  },
+});
 
 let scrollFrame = null;
 scroller.addEventListener("scroll", () => {
@@ -341,6 +377,7 @@ function syncSelection() {
   compare.disabled = count < 2 || count > MAX_COMPARED;
   compare.title = count > MAX_COMPARED ? `At most ${MAX_COMPARED} runs can be compared` : "";
   document.getElementById("delete").disabled = count < 1;
+  syncUrl();
   const pageBox = document.getElementById("select-page");
   const runs = drawnRuns();
   const onPage = runs.filter((run) => state.selected.has(run.id)).length;
@@ -379,6 +416,7 @@ panel.addEventListener("click", (event) => {
   if (!event.target.closest("[data-role=reset]")) return;
   state.columns = null;
   localStorage.removeItem(COLUMNS_KEY);
+  syncUrl();
   render();
 });
 panel.addEventListener("submit", (event) => {
@@ -418,10 +456,7 @@ thead.addEventListener("click", (event) => {
       if (event.target.checked) state.selected.add(run.id);
       else state.selected.delete(run.id);
     }
-    for (const tr of tbody.querySelectorAll("tr[data-id]")) {
-      tr.classList.toggle("selected", event.target.checked);
-      tr.querySelector("input[type=checkbox]").checked = event.target.checked;
-    }
+    for (const tr of tbody.querySelectorAll("tr[data-id]")) markSelected(tr, event.target.checked);
     syncSelection();
     return;
   }
@@ -455,13 +490,19 @@ tbody.addEventListener("click", (event) => {
   row(id)?.querySelector(`[data-role=${button.dataset.role}]`)?.focus(); // keep the keyboard's place
 });
 
+function markSelected(tr, selected) {
+  tr.classList.toggle("selected", selected);
+  tr.setAttribute("aria-selected", String(selected));
+  tr.querySelector("input[type=checkbox]").checked = selected;
+}
+
 tbody.addEventListener("change", (event) => {
   const box = event.target.closest("input[type=checkbox]");
   if (!box) return;
   const tr = box.closest("tr");
   if (box.checked) state.selected.add(tr.dataset.id);
   else state.selected.delete(tr.dataset.id);
-  tr.classList.toggle("selected", box.checked);
+  markSelected(tr, box.checked);
   syncSelection();
 });
 
@@ -490,6 +531,16 @@ pager.querySelector("[data-role=next]").addEventListener("click", () => {
 pager.querySelector("[data-role=size]").addEventListener("change", (event) => {
   state.size = Number(event.target.value);
   restart();
+});
+
+document.getElementById("copy-link").addEventListener("click", async () => {
+  syncUrl();
+  try {
+    await navigator.clipboard.writeText(location.href);
+    toast("Copied a link to this view");
+  } catch {
+    toast("The browser did not let the page copy; copy the address bar instead", "error");
+  }
 });
 
 document.getElementById("compare").addEventListener("click", () => {
@@ -629,5 +680,6 @@ async function loadExperiment() {
 }
 
 filterInput.value = state.filter;
+syncUrl(); // the columns this browser remembers go into the address too
 loadExperiment();
 loadPage();

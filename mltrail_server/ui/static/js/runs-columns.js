@@ -13,6 +13,7 @@ import {
   statusBadge,
 } from "./format.js";
 import { metricNumber } from "./api.js";
+import { rowElementId } from "./runs-keyboard.js";
 
 export const AGGREGATES = { value: "latest", min: "min", max: "max" };
 const AUTO_COLUMNS = 8;
@@ -52,6 +53,46 @@ export function parseColumnId(id) {
   const [kind, ...rest] = id.split(":");
   if (kind === "param") return { kind, key: rest.join(":") };
   return { kind, key: rest.slice(0, -1).join(":"), agg: rest[rest.length - 1] };
+}
+
+// Chosen columns in a link, in their order: `m:loss,min:loss,p:lr` (a metric's latest, min
+// or max; a param). A key's own `%` and `,` are escaped; "-" is no column at all.
+const METRIC_CODES = { value: "m", min: "min", max: "max" };
+const NONE = "-";
+
+/** The chosen columns as the compact text of the `cols` query param. */
+export function columnsParam(columns) {
+  if (!columns.length) return NONE;
+  const key = (text) => text.replaceAll("%", "%25").replaceAll(",", "%2C");
+  return columns
+    .map((c) => (c.kind === "param" ? `p:${key(c.key)}` : `${METRIC_CODES[c.agg]}:${key(c.key)}`))
+    .join(",");
+}
+
+/** The inverse of columnsParam; null when `text` names no column it knows (or is absent). */
+export function parseColumnsParam(text) {
+  if (text === null || text === undefined || text === "") return null;
+  if (text === NONE) return [];
+  const aggs = Object.fromEntries(Object.entries(METRIC_CODES).map(([agg, code]) => [code, agg]));
+  const columns = [];
+  const seen = new Set();
+  for (const item of text.split(",")) {
+    const at = item.indexOf(":");
+    if (at < 1) continue;
+    const code = item.slice(0, at);
+    let key;
+    try {
+      key = decodeURIComponent(item.slice(at + 1));
+    } catch {
+      continue;
+    }
+    if (!key) continue;
+    const column = code === "p" ? { kind: "param", key } : aggs[code] ? { kind: "metric", key, agg: aggs[code] } : null;
+    if (!column || seen.has(columnId(column))) continue;
+    seen.add(columnId(column));
+    columns.push(column);
+  }
+  return columns.length ? columns : null;
 }
 
 function columnField(column) {
@@ -141,7 +182,7 @@ export function rowHtml(run, columns, selected, tree = { depth: 0, children: 0, 
     return metricCell(run, column);
   });
   const classes = [selected ? "selected" : "", tree.pinned ? "pinned" : "", tree.depth ? "nested" : ""];
-  return `<tr data-id="${run.id}" class="${classes.join(" ").trim()}"${run.parent_run_id ? ` data-parent="${run.parent_run_id}"` : ""}>
+  return `<tr data-id="${run.id}" id="${rowElementId(run.id)}" aria-selected="${Boolean(selected)}" class="${classes.join(" ").trim()}"${run.parent_run_id ? ` data-parent="${run.parent_run_id}"` : ""}>
     <td class="check"><input type="checkbox" aria-label="Select ${escapeHtml(run.name)}" ${selected ? "checked" : ""}></td>
     ${nameCell(run, tree)}
     <td data-cell="status">${statusBadge(run.status)}</td>
