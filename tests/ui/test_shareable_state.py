@@ -368,3 +368,11 @@ class TestKeyboard:
         page.keyboard.press("Home")
         expect(cursor_name(page)).to_have_text("k000")
         expect(page.locator("#runs tbody tr.cursor")).to_be_in_viewport()
+        page.keyboard.press("Space")
+        expect(page.locator("#selection-info")).to_have_text("1 selected")
+        assert "sel" in query(page)
+        # A selection too large for a link stays out of the address.
+        page.get_by_label("Select this page").check()
+        expect(page.locator("#selection-info")).to_have_text("160 selected")
+        assert "sel" not in query(page)
+        assert query(page)["size"] == ["250"]

@@ -43,6 +43,9 @@ const panel = document.getElementById("columns-panel");
 const pager = document.getElementById("pager");
 const COLUMNS_KEY = `exptrack.columns.${experimentId}`;
 const MAX_COMPARED = 100; // what POST /metrics/history takes
+// A larger selection stays out of the address: at 33 characters a run, links would grow past
+// what servers and proxies commonly take in a request line (8 to 16 KB).
+const MAX_SHARED_SELECTION = MAX_COMPARED;
 const pins = new Pins(experimentId);
 const presets = new ColumnPresets(experimentId);
 const presetSwitch = document.getElementById("column-preset");
@@ -137,7 +140,7 @@ function syncUrl() {
     sort: state.sort && `${state.sort.id}:${state.sort.desc ? "desc" : "asc"}`,
     size: state.size === 100 ? null : state.size,
     cols: state.columns && columnsParam(state.columns),
-    sel: idsParam(state.selected),
+    sel: state.selected.size <= MAX_SHARED_SELECTION ? idsParam(state.selected) : null,
   });
 }
 
@@ -537,7 +540,8 @@ document.getElementById("copy-link").addEventListener("click", async () => {
   syncUrl();
   try {
     await navigator.clipboard.writeText(location.href);
-    toast("Copied a link to this view");
+    const left = state.selected.size > MAX_SHARED_SELECTION;
+    toast(`Copied a link to this view${left ? ` (without the selection: more than ${MAX_SHARED_SELECTION} runs)` : ""}`);
   } catch {
     toast("The browser did not let the page copy; copy the address bar instead", "error");
   }
