@@ -27,6 +27,7 @@ import {
 } from "./runs-columns.js";
 import { hasNestedRuns, loadNested, loadPinned } from "./runs-search.js";
 import { ColumnPresets, Pins, nestedCount, treeRows } from "./runs-tree.js";
+import { workspaceChanged } from "./workspace.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -592,8 +593,9 @@ live(`/experiments/${experimentId}/events`, {
     applyRuns(data.runs);
     applyMetrics(data.metrics);
   },
-  metrics: (data) => applyMetrics(data.metrics),
+  metrics: (data) => { applyMetrics(data.metrics); workspaceChanged(); },
   runs: (data) => {
+    workspaceChanged();
     const shown = loadedRuns();
     const unseen = data.changed.some((run) => !shown.has(run.id));
     if (unseen || data.removed.length) reloadSoon();
