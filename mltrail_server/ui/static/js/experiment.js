@@ -32,6 +32,7 @@ import { RowCursor } from "./runs-keyboard.js";
 import { hasNestedRuns, loadNested, loadPinned } from "./runs-search.js";
 import { ColumnPresets, Pins, nestedCount, treeRows } from "./runs-tree.js";
 import { idsParam, parseIdsParam, readParam, writeParams } from "./url-state.js";
+import { workspaceChanged } from "./workspace.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -647,8 +648,9 @@ live(`/experiments/${experimentId}/events`, {
     applyRuns(data.runs);
     applyMetrics(data.metrics);
   },
-  metrics: (data) => applyMetrics(data.metrics),
+  metrics: (data) => { applyMetrics(data.metrics); workspaceChanged(); },
   runs: (data) => {
+    workspaceChanged();
     const shown = loadedRuns();
     const unseen = data.changed.some((run) => !shown.has(run.id));
     if (unseen || data.removed.length) reloadSoon();

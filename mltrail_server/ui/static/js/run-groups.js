@@ -1,5 +1,5 @@
 // Pure computations of the experiment workspace: runs grouped by a param or tag, and a
-// group's mean, min and max aligned by step.
+// group's mean, min, max and standard deviation aligned by step.
 
 export const DEFAULT_GROUP_TAG = "mltrail.group";
 
@@ -23,8 +23,9 @@ export function groupRuns(runs, by) {
 }
 
 /**
- * Per step, the mean, min and max over the series (each [{step, value}]) that have a finite
- * value at that step; sorted by step.
+ * Per step, the mean, min, max and standard deviation over the series (each [{step, value}])
+ * that have a finite value at that step; sorted by step. The deviation is the population one
+ * (divided by the count): the group is every run there is, not a sample of some larger set.
  */
 export function aggregateByStep(seriesList) {
   const byStep = new Map();
@@ -37,13 +38,18 @@ export function aggregateByStep(seriesList) {
   }
   return [...byStep.entries()]
     .sort((a, b) => a[0] - b[0])
-    .map(([step, values]) => ({
-      step,
-      mean: values.reduce((sum, v) => sum + v, 0) / values.length,
-      min: Math.min(...values),
-      max: Math.max(...values),
-      count: values.length,
-    }));
+    .map(([step, values]) => {
+      const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
+      const variance = values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / values.length;
+      return {
+        step,
+        mean,
+        min: values.reduce((a, b) => Math.min(a, b)),
+        max: values.reduce((a, b) => Math.max(a, b)),
+        std: Math.sqrt(variance),
+        count: values.length,
+      };
+    });
 }
 
 /** The default grouping: the `mltrail.group` tag when any run has it. */

@@ -1,46 +1,135 @@
-// The experiment workspace: one chart per metric over the experiment's runs (those the current
-// filter returns), fetched through the server's multi-run downsample (POST /metrics/history),
-// one line per run, or, grouped by a param or tag, one mean line per group with a min–max band.
-// Charts are small SVGs; each point carries its step and value (hover shows them).
+// The experiment workspace, over the runs the current filter returns (up to 500): one chart per
+// metric through the server's multi-run downsample (POST /metrics/history, 100 runs a request),
+// one line per run or, grouped by a param or tag, one mean line per group with a min–max or
+// ±1 std band; a scatter of two params or metrics; parallel coordinates over chosen params to
+// a metric. Its choices live in the URL (`ws_*` keys); it redraws on the experiment's live
+// events (`workspaceChanged`, called by experiment.js), at most once per REFRESH_MS.
 
 import { api, metricNumber } from "./api.js";
-import { applyStyles, colorAt, escapeHtml, formatValue } from "./format.js";
+import { applyStyles, colorAt, escapeHtml } from "./format.js";
 import { aggregateByStep, defaultGrouping, groupRuns } from "./run-groups.js";
+import { lineChart, listenForHover, rememberLines } from "./workspace-lines.js";
+import { isNumeric, parallelPlot, scatterPlot } from "./workspace-plots.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
 const section = document.getElementById("workspace");
 const toggle = document.getElementById("workspace-toggle");
-const W = 420;
-const H = 200;
-const PAD = 32;
-const MAX_RUNS = 100;
-const POINTS = 300;
+const MAX_RUNS = 500;
+const SEARCH_PAGE = 500; // POST /runs/search takes up to 1,000 a page
+const RUNS_PER_HISTORY = 100; // what POST /metrics/history takes
+const MAX_POINTS = 300;
+const MIN_POINTS = 20;
+// Points a chart asks for over all its runs: up to 13 runs get MAX_POINTS each, 50 runs 80,
+// 500 runs MIN_POINTS. The plot is 356 px wide, and fewer points are a smaller answer and, for
+// long series, the server's block rollups (buckets of 128 steps or more) instead of raw points.
+const POINT_BUDGET = 4000;
+const REFRESH_MS = 2000;
+const URL_KEYS = ["ws_group", "ws_band", "ws_x", "ws_y", "ws_axes", "ws_metric"];
 
 let runs = [];
+// Downsampled series by metric key, for the runs in `runs`: a change of grouping, band or plot
+// draws again without asking the server.
+let histories = new Map();
+const control = (role) => section.querySelector(`[data-role=${role}]`);
 
 async function loadRuns() {
   const filter = document.getElementById("filter").value.trim();
-  const result = await api("/runs/search", {
-    method: "POST",
-    body: { experiment_ids: [experimentId], filter, max_results: MAX_RUNS, order_by: [] },
-  });
-  return result.runs;
+  const found = [];
+  let token = null;
+  do {
+    const page = await api("/runs/search", {
+      method: "POST",
+      body: {
+        experiment_ids: [experimentId],
+        filter,
+        max_results: Math.min(SEARCH_PAGE, MAX_RUNS - found.length),
+        order_by: [],
+        page_token: token,
+      },
+    });
+    found.push(...page.runs);
+    token = page.next_page_token;
+  } while (token && found.length < MAX_RUNS);
+  return found;
 }
 
-function groupChoices() {
-  const params = new Set();
-  const tags = new Set();
-  for (const run of runs) {
-    Object.keys(run.params || {}).forEach((k) => params.add(k));
-    Object.keys(run.tags || {}).forEach((k) => tags.add(k));
-  }
-  const option = (kind, key) => `<option value="${kind}:${escapeHtml(key)}">${kind} ${escapeHtml(key)}</option>`;
-  return (
-    '<option value="">No grouping (one line per run)</option>' +
-    [...params].sort().map((k) => option("param", k)).join("") +
-    [...tags].sort().map((k) => option("tag", k)).join("")
+function keysOf(bag) {
+  return [...new Set(runs.flatMap((run) => Object.keys(run[bag] || {})))].sort();
+}
+
+function options(values, chosen) {
+  return values.map(([value, label]) => `<option value="${escapeHtml(value)}"${value === chosen ? " selected" : ""}>${escapeHtml(label)}</option>`).join("");
+}
+
+/** Fill the controls from the runs' params, tags and metrics, keeping what was chosen. */
+function fillControls(wanted) {
+  const params = keysOf("params");
+  const metrics = keysOf("metrics");
+  control("group-by").innerHTML = options(
+    [["", "No grouping (one line per run)"], ...params.map((k) => [`param:${k}`, `param ${k}`]), ...keysOf("tags").map((k) => [`tag:${k}`, `tag ${k}`])],
+    wanted.group,
   );
+  control("band").value = wanted.band;
+  const numeric = [
+    ...params.filter((k) => isNumeric(runs, `param:${k}`)).map((k) => [`param:${k}`, `param ${k}`]),
+    ...metrics.map((k) => [`metric:${k}`, `metric ${k}`]),
+  ];
+  const fallbackX = numeric[0]?.[0] ?? "";
+  const fallbackY = numeric.find(([f]) => f.startsWith("metric:"))?.[0] ?? fallbackX;
+  const has = (field) => numeric.some(([f]) => f === field);
+  control("scatter-x").innerHTML = options(numeric, has(wanted.x) ? wanted.x : fallbackX);
+  control("scatter-y").innerHTML = options(numeric, has(wanted.y) ? wanted.y : fallbackY);
+  const axes = wanted.axes ?? params.slice(0, 6);
+  control("parallel-params").innerHTML = params
+    .map((k) => `<label class="check"><input type="checkbox" value="${escapeHtml(k)}"${axes.includes(k) ? " checked" : ""}> ${escapeHtml(k)}</label>`)
+    .join("");
+  control("parallel-metric").innerHTML = options(
+    metrics.map((k) => [k, k]),
+    metrics.includes(wanted.metric) ? wanted.metric : metrics[0],
+  );
+}
+
+/** The choices the controls show now. */
+function chosen() {
+  return {
+    group: control("group-by").value,
+    band: control("band").value,
+    x: control("scatter-x").value,
+    y: control("scatter-y").value,
+    axes: [...control("parallel-params").querySelectorAll("input:checked")].map((box) => box.value),
+    metric: control("parallel-metric").value,
+  };
+}
+
+/** The choices in the URL (null where a key is absent), and whether any is there. */
+function choicesInUrl() {
+  const query = new URLSearchParams(location.search);
+  return {
+    present: URL_KEYS.some((key) => query.has(key)),
+    group: query.get("ws_group"),
+    band: query.get("ws_band"),
+    x: query.get("ws_x"),
+    y: query.get("ws_y"),
+    axes: query.has("ws_axes") ? query.getAll("ws_axes").filter(Boolean) : null,
+    metric: query.get("ws_metric"),
+  };
+}
+
+/** Put the workspace's choices in the URL (or take them out), leaving every other key be. */
+function writeUrl(choices) {
+  const url = new URL(location.href);
+  for (const key of URL_KEYS) url.searchParams.delete(key);
+  if (choices) {
+    url.searchParams.set("ws_group", choices.group);
+    url.searchParams.set("ws_band", choices.band);
+    if (choices.x) url.searchParams.set("ws_x", choices.x);
+    if (choices.y) url.searchParams.set("ws_y", choices.y);
+    if (choices.axes.length) choices.axes.forEach((axis) => url.searchParams.append("ws_axes", axis));
+    else url.searchParams.set("ws_axes", "");
+    if (choices.metric) url.searchParams.set("ws_metric", choices.metric);
+  }
+  history.replaceState(history.state, "", url);
 }
 
 function parseGrouping(value) {
@@ -49,119 +138,143 @@ function parseGrouping(value) {
   return { kind: value.slice(0, at), key: value.slice(at + 1) };
 }
 
-async function history(key) {
-  const result = await api("/metrics/history", {
-    method: "POST",
-    body: { run_ids: runs.map((r) => r.id), key, points: POINTS, start_step: null, end_step: null },
-  });
+/** Every run's downsampled series of `key`, a request per RUNS_PER_HISTORY runs. */
+async function fetchHistory(key) {
+  const points = Math.max(MIN_POINTS, Math.min(MAX_POINTS, Math.floor(POINT_BUDGET / runs.length)));
+  const ids = runs.filter((run) => key in (run.metrics || {})).map((r) => r.id);
+  const requests = [];
+  for (let i = 0; i < ids.length; i += RUNS_PER_HISTORY) {
+    const run_ids = ids.slice(i, i + RUNS_PER_HISTORY);
+    requests.push(api("/metrics/history", { method: "POST", body: { run_ids, key, points, start_step: null, end_step: null } }));
+  }
   const byRun = new Map();
-  for (const item of result.series) {
-    byRun.set(
-      item.run_id,
-      item.points.map((p) => ({ step: p.step, value: metricNumber(p.value) })),
-    );
+  for (const result of await Promise.all(requests)) {
+    for (const item of result.series) {
+      const series = [];
+      for (const p of item.points) {
+        const value = metricNumber(p.value);
+        if (value !== null && Number.isFinite(value)) series.push({ step: p.step, value });
+      }
+      byRun.set(item.run_id, series);
+    }
   }
   return byRun;
 }
 
-/** Lines to draw: [{name, color, points: [{step, value, min?, max?}]}]. */
-function linesFor(byRun, grouping) {
+function linesFor(byRun, grouping, band) {
   if (!grouping) {
-    return runs.map((run, i) => ({
-      name: run.name || run.id,
-      color: colorAt(i),
-      points: (byRun.get(run.id) || []).filter((p) => p.value !== null && Number.isFinite(p.value)),
-    }));
+    return runs.map((run, i) => ({ name: run.name || run.id, color: colorAt(i), points: byRun.get(run.id) || [] }));
   }
-  return [...groupRuns(runs, grouping)].sort((a, b) => String(a[0]).localeCompare(String(b[0]))).map(([name, ids], i) => ({
+  const groups = [...groupRuns(runs, grouping)].sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  return groups.map(([name, ids], i) => ({
     name,
     color: colorAt(i),
-    band: true,
+    band,
     points: aggregateByStep(ids.map((id) => byRun.get(id) || [])).map((p) => ({
       step: p.step,
       value: p.mean,
-      min: p.min,
-      max: p.max,
+      low: band === "std" ? p.mean - p.std : p.min,
+      high: band === "std" ? p.mean + p.std : p.max,
     })),
   }));
 }
 
-function svgChart(key, lines) {
-  const all = lines.flatMap((l) => l.points);
-  if (!all.length) return "";
-  const steps = all.map((p) => p.step);
-  const ys = all.flatMap((p) => [p.value, p.min ?? p.value, p.max ?? p.value]);
-  let [x0, x1] = [Math.min(...steps), Math.max(...steps)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
-  if (y0 === y1) [y0, y1] = [y0 - 1, y1 + 1];
-  const sx = (s) => PAD + ((s - x0) / (x1 - x0)) * (W - 2 * PAD);
-  const sy = (v) => H - PAD + -((v - y0) / (y1 - y0)) * (H - 2 * PAD);
-  const body = lines
-    .map((line) => {
-      const pts = line.points;
-      const path = pts.map((p, i) => `${i ? "L" : "M"}${sx(p.step).toFixed(1)},${sy(p.value).toFixed(1)}`).join("");
-      const band = line.band
-        ? `<path class="band" fill="${line.color}" fill-opacity="0.18" stroke="none" d="${
-            pts.map((p, i) => `${i ? "L" : "M"}${sx(p.step).toFixed(1)},${sy(p.max).toFixed(1)}`).join("") +
-            [...pts].reverse().map((p) => `L${sx(p.step).toFixed(1)},${sy(p.min).toFixed(1)}`).join("")
-          }Z"/>`
-        : "";
-      const dots = pts
-        .map(
-          (p) =>
-            `<circle class="point" r="3" cx="${sx(p.step).toFixed(1)}" cy="${sy(p.value).toFixed(1)}" fill="${line.color}" data-step="${p.step}" data-value="${p.value}"><title>${escapeHtml(line.name)} · step ${p.step}: ${formatValue(p.value)}${line.band ? ` (min ${formatValue(p.min)}, max ${formatValue(p.max)})` : ""}</title></circle>`,
-        )
-        .join("");
-      return `<g class="series" data-series="${escapeHtml(line.name)}">${band}<path class="line" fill="none" stroke="${line.color}" stroke-width="1.5" d="${path}"/>${dots}</g>`;
-    })
-    .join("");
-  const legend = lines
-    .map((l) => `<span class="legend-entry" data-series="${escapeHtml(l.name)}"><span class="swatch" data-color="${l.color}"></span>${escapeHtml(l.name)}</span>`)
-    .join(" ");
-  return `<div class="card workspace-chart" data-metric="${escapeHtml(key)}">
-    <h3>${escapeHtml(key)}</h3>
-    <svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${escapeHtml(key)}">
-      <text x="${PAD}" y="${PAD - 8}" font-size="10">${formatValue(y1)}</text>
-      <text x="${PAD}" y="${H - 8}" font-size="10">${formatValue(y0)} · step ${x0}–${x1}</text>${body}</svg>
-    <div class="legend">${legend}</div></div>`;
+function renderPlots(choices) {
+  control("scatter").innerHTML = choices.x && choices.y ? scatterPlot(runs, choices.x, choices.y) : '<p class="subtle">No numeric params or metrics.</p>';
+  control("parallel").innerHTML = choices.metric ? parallelPlot(runs, choices.axes, choices.metric) : '<p class="subtle">No metrics.</p>';
 }
 
-async function render() {
-  const charts = section.querySelector("[data-role=charts]");
-  const grouping = parseGrouping(section.querySelector("[data-role=group-by]").value);
-  const keys = [...new Set(runs.flatMap((run) => Object.keys(run.metrics || {})))].sort();
+async function renderCharts(choices) {
+  const charts = control("charts");
+  const keys = keysOf("metrics");
   if (!runs.length || !keys.length) {
     charts.innerHTML = '<p class="subtle">No metrics to chart.</p>';
-    section.dataset.ready = "true";
     return;
   }
-  const histories = await Promise.all(keys.map((key) => history(key)));
-  charts.innerHTML = keys.map((key, i) => svgChart(key, linesFor(histories[i], grouping))).join("");
+  const missing = keys.filter((key) => !histories.has(key));
+  const fetched = await Promise.all(missing.map((key) => fetchHistory(key)));
+  missing.forEach((key, i) => histories.set(key, fetched[i]));
+  const grouping = parseGrouping(choices.group);
+  const linesByKey = new Map(keys.map((key) => [key, linesFor(histories.get(key), grouping, choices.band)]));
+  charts.innerHTML = keys.map((key) => lineChart(key, linesByKey.get(key))).join("");
   applyStyles(charts);
-  section.dataset.ready = "true";
+  rememberLines(charts, linesByKey);
+}
+
+let rendering = Promise.resolve();
+
+/** Draw everything from `runs` and the controls; `data-ready` says when it is on screen. */
+function render() {
+  section.dataset.ready = "false";
+  const choices = chosen();
+  writeUrl(choices);
+  const draw = async () => {
+    renderPlots(choices);
+    await renderCharts(choices);
+    section.dataset.ready = "true";
+  };
+  // One drawing at a time, in order; a failed one does not stop the next.
+  rendering = rendering.then(draw, draw);
+  return rendering;
+}
+
+async function reload(wanted) {
+  runs = await loadRuns();
+  histories = new Map();
+  fillControls(wanted);
+  await render();
 }
 
 async function open() {
   section.hidden = false;
+  toggle.setAttribute("aria-expanded", "true");
   section.dataset.ready = "false";
+  const url = choicesInUrl();
   runs = await loadRuns();
-  const select = section.querySelector("[data-role=group-by]");
-  select.innerHTML = groupChoices();
+  histories = new Map();
   const preset = defaultGrouping(runs);
-  select.value = preset ? `${preset.kind}:${preset.key}` : "";
+  fillControls({
+    group: url.group ?? (preset ? `${preset.kind}:${preset.key}` : ""),
+    band: url.band === "std" ? "std" : "minmax",
+    x: url.x,
+    y: url.y,
+    axes: url.axes,
+    metric: url.metric,
+  });
   await render();
 }
 
+function close() {
+  section.hidden = true;
+  toggle.setAttribute("aria-expanded", "false");
+  writeUrl(null);
+}
+
+let lastRefresh = 0;
+let refreshTimer = null;
+
+/**
+ * The experiment's runs or metric points changed (a live event): while the workspace is open,
+ * search and draw again, at most once per REFRESH_MS; a change during a wait is drawn by the
+ * refresh that wait ends in.
+ */
+export function workspaceChanged() {
+  if (!section || section.hidden || refreshTimer) return;
+  const wait = Math.max(0, lastRefresh + REFRESH_MS - Date.now());
+  refreshTimer = setTimeout(async () => {
+    lastRefresh = Date.now();
+    refreshTimer = null;
+    if (!section.hidden) await reload(chosen());
+  }, wait);
+}
+
 if (section && toggle) {
-  toggle.addEventListener("click", () => {
-    const opening = section.hidden;
-    toggle.setAttribute("aria-expanded", String(opening));
-    if (opening) open();
-    else section.hidden = true;
-  });
-  section.querySelector("[data-role=group-by]").addEventListener("change", () => {
-    section.dataset.ready = "false";
+  toggle.addEventListener("click", () => (section.hidden ? open() : close()));
+  section.addEventListener("change", (event) => {
+    if (event.target.closest("[data-role=charts]")) return;
     render();
   });
+  listenForHover(control("charts"));
+  // After experiment.js (which imports this module) has put the URL's filter in its box.
+  if (choicesInUrl().present) setTimeout(open, 0);
 }
