@@ -23,7 +23,7 @@ from tests.ui.conftest import (
     screenshot,
 )
 
-FOREIGN = "ws_group=x"  # a key another module of the page keeps in the address
+FOREIGN = "ref=mail"  # a key no module of the page owns (a link's tracking tag, say)
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ class TestSharedRunsTable:
         assert names(page) == view["names"]
         assert headers(page) == view["headers"]
         link = page.url
-        assert FOREIGN in link  # the workspace's key outlived every change above
+        assert FOREIGN in link  # the foreign key outlived every change above
         assert "cols=m:loss,p:lr,p:optimizer,min:loss" in link  # compact and readable
         screenshot(page, "shareable-view-source")
 
@@ -153,7 +153,7 @@ class TestSharedRunsTable:
             )
             expect(other.locator("#selection-info")).to_have_text("2 selected")
             expect(other.get_by_role("button", name="Compare")).to_be_enabled()
-            assert query(other)["ws_group"] == ["x"]
+            assert query(other)["ref"] == ["mail"]
             screenshot(other, "shareable-view-opened")
 
     def test_the_link_wins_over_remembered_columns_and_does_not_replace_them(
@@ -230,7 +230,7 @@ class TestSharedChartSettings:
         expect(page.locator(".chart[data-metric='loss'] canvas")).to_have_count(1)
         change_chart_settings(page)
         assert query(page) == {
-            "ws_group": ["x"],
+            "ref": ["mail"],
             "x": ["relative"],
             "log": ["1"],
             "smooth": ["0.6"],
