@@ -73,7 +73,7 @@ def visit_workspace(page: Page, experiment_id: str, runs: int, metrics: int) -> 
     """Navigation to the experiment page with the workspace open, ungrouped (one line per run),
     until every chart holds every run's line and has been painted."""
     started = time.perf_counter()
-    page.goto(f"/experiments/{experiment_id}?ws_group=&ws_band=minmax", wait_until="commit")
+    page.goto(f"/experiments/{experiment_id}?ws_group=none&ws_band=minmax", wait_until="commit")
     page.wait_for_function(
         f"""() => {{
           const section = document.getElementById("workspace");

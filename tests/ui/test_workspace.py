@@ -67,6 +67,18 @@ def test_no_grouping_draws_one_line_per_run(page: Page, experiment: dict[str, An
     )
 
 
+def test_a_link_without_grouping_opens_one_line_per_run(
+    page: Page, experiment: dict[str, Any]
+) -> None:
+    """`ws_group=none` is an explicit "no grouping": it beats the mltrail.group default."""
+    page.goto(f"/experiments/{experiment['id']}?ws_group=none")
+    expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
+    expect(page.get_by_label("Group by")).to_have_value("")
+    loss = page.locator(".workspace-chart[data-metric='loss']")
+    expect(loss.locator(".series")).to_have_count(3)
+    expect(loss.locator(".band")).to_have_count(0)
+
+
 def test_grouped_by_a_param(page: Page, experiment: dict[str, Any]) -> None:
     open_workspace(page, experiment)
     page.get_by_label("Group by").select_option("param:lr")

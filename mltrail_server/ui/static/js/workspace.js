@@ -10,6 +10,7 @@ import { applyStyles, colorAt, escapeHtml } from "./format.js";
 import { aggregateByStep, defaultGrouping, groupRuns } from "./run-groups.js";
 import { lineChart, listenForHover, rememberLines } from "./workspace-lines.js";
 import { isNumeric, parallelPlot, scatterPlot } from "./workspace-plots.js";
+import { hasAnyParam, readParam, writeParams } from "./url-state.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -102,34 +103,40 @@ function chosen() {
   };
 }
 
+// In the address, "none" is an explicit choice of no grouping and "-" of no parallel axes
+// (an absent key means the default); axes are comma-separated (param keys hold no commas).
+const NO_GROUP = "none";
+const NO_AXES = "-";
+
 /** The choices in the URL (null where a key is absent), and whether any is there. */
 function choicesInUrl() {
-  const query = new URLSearchParams(location.search);
+  const group = readParam("ws_group");
+  const axes = readParam("ws_axes");
   return {
-    present: URL_KEYS.some((key) => query.has(key)),
-    group: query.get("ws_group"),
-    band: query.get("ws_band"),
-    x: query.get("ws_x"),
-    y: query.get("ws_y"),
-    axes: query.has("ws_axes") ? query.getAll("ws_axes").filter(Boolean) : null,
-    metric: query.get("ws_metric"),
+    present: hasAnyParam(URL_KEYS),
+    group: group === NO_GROUP ? "" : group,
+    band: readParam("ws_band"),
+    x: readParam("ws_x"),
+    y: readParam("ws_y"),
+    axes: axes === null ? null : axes === NO_AXES ? [] : axes.split(",").filter(Boolean),
+    metric: readParam("ws_metric"),
   };
 }
 
 /** Put the workspace's choices in the URL (or take them out), leaving every other key be. */
 function writeUrl(choices) {
-  const url = new URL(location.href);
-  for (const key of URL_KEYS) url.searchParams.delete(key);
-  if (choices) {
-    url.searchParams.set("ws_group", choices.group);
-    url.searchParams.set("ws_band", choices.band);
-    if (choices.x) url.searchParams.set("ws_x", choices.x);
-    if (choices.y) url.searchParams.set("ws_y", choices.y);
-    if (choices.axes.length) choices.axes.forEach((axis) => url.searchParams.append("ws_axes", axis));
-    else url.searchParams.set("ws_axes", "");
-    if (choices.metric) url.searchParams.set("ws_metric", choices.metric);
+  if (!choices) {
+    writeParams(Object.fromEntries(URL_KEYS.map((key) => [key, null])));
+    return;
   }
-  history.replaceState(history.state, "", url);
+  writeParams({
+    ws_group: choices.group || NO_GROUP,
+    ws_band: choices.band,
+    ws_x: choices.x,
+    ws_y: choices.y,
+    ws_axes: choices.axes.length ? choices.axes.join(",") : NO_AXES,
+    ws_metric: choices.metric,
+  });
 }
 
 function parseGrouping(value) {
