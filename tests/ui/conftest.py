@@ -166,6 +166,26 @@ def make_run(
     return run  # type: ignore[no-any-return]
 
 
+def make_sweep(api: httpx.Client, name: str) -> dict[str, Any]:
+    """Five runs: lr 0.1 ... 0.00001; accuracy rises as lr falls; `adam` on even ones."""
+    experiment = make_experiment(api, name)
+    runs = [
+        make_run(
+            api,
+            experiment["id"],
+            f"run-{index}",
+            params={
+                "lr": f"{10 ** -(index + 1):g}",
+                "optimizer": "adam" if index % 2 == 0 else "sgd",
+            },
+            metrics={"accuracy": [0.5, 0.6 + index / 20], "loss": [1.0, 0.5 - index / 20]},
+            status="completed",
+        )
+        for index in range(5)
+    ]
+    return {"experiment": experiment, "runs": runs}
+
+
 def curve(length: int, start: float, end: float, noise: float = 0.03, seed: int = 1) -> list[float]:
     """A smooth, slightly noisy training curve from `start` to `end`."""
     values = []

@@ -20,6 +20,7 @@ from tests.ui.conftest import (
     ConsoleErrors,
     make_experiment,
     make_run,
+    make_sweep,
     screenshot,
 )
 
@@ -28,23 +29,7 @@ FOREIGN = "ref=mail"  # a key no module of the page owns (a link's tracking tag,
 
 @pytest.fixture
 def sweep(api: httpx.Client) -> dict[str, Any]:
-    """Five runs: lr 0.1 ... 0.00001; accuracy rises as lr falls; `adam` on even ones."""
-    experiment = make_experiment(api, "share")
-    runs = [
-        make_run(
-            api,
-            experiment["id"],
-            f"run-{index}",
-            params={
-                "lr": f"{10 ** -(index + 1):g}",
-                "optimizer": "adam" if index % 2 == 0 else "sgd",
-            },
-            metrics={"accuracy": [0.5, 0.6 + index / 20], "loss": [1.0, 0.5 - index / 20]},
-            status="completed",
-        )
-        for index in range(5)
-    ]
-    return {"experiment": experiment, "runs": runs}
+    return make_sweep(api, "share")
 
 
 @pytest.fixture
