@@ -97,6 +97,9 @@ def screenshot(page: Page, name: str) -> None:
 def open_file(page: Page, run: dict[str, Any], path: str) -> Locator:
     """Open the run page, go into `path`'s folders, click its name: the preview's body."""
     page.goto(f"/runs/{run['id']}")
+    # Cards above the artifacts fill in as their requests return; a click before they have
+    # can land on the wrong row (seen on a loaded machine).
+    expect(page.locator("#run-page")).to_have_attribute("data-ready", "true")
     *folders, name = path.split("/")
     for folder in folders:
         page.locator("#artifacts a[data-path]", has_text=f"{folder}/").click()

@@ -210,6 +210,9 @@ class TestSafeArtifactsStillShow:
 def preview(page: Page, guarded: Guarded, name: str) -> Locator:
     """The run page with the artifact `name` clicked: the preview's body."""
     page.goto(f"/runs/{guarded.run_id}")
+    # Cards above the artifacts fill in as their requests return; a click before they have
+    # can land on the wrong row (seen on a loaded machine).
+    expect(page.locator("#run-page")).to_have_attribute("data-ready", "true")
     page.locator("#artifacts a[data-file]", has_text=re.compile(f"^{re.escape(name)}$")).click()
     body = page.locator("#artifact-preview [data-role=preview-body]")
     expect(page.locator("#artifact-preview [data-role=preview-name]")).to_have_text(name)

@@ -288,11 +288,17 @@ async function start() {
   document.getElementById("tags-count").textContent = tags.length || "";
   renderChartToolbar(document.getElementById("chart-toolbar"));
   renderCharts();
-  showArtifacts(document.getElementById("artifacts"), document.getElementById("artifact-preview"), runId);
-  showMedia(document.getElementById("media"), runId);
-  renderRegisteredVersions();
-  renderLoggedModels();
-  renderNestedRuns(run);
+  // The cards fill in as their requests return; once all have, the page stops moving and says
+  // so (data-ready), so a click lands where it was aimed.
+  Promise.allSettled([
+    showArtifacts(document.getElementById("artifacts"), document.getElementById("artifact-preview"), runId),
+    showMedia(document.getElementById("media"), runId),
+    renderRegisteredVersions(),
+    renderLoggedModels(),
+    renderNestedRuns(run),
+  ]).then(() => {
+    document.getElementById("run-page").dataset.ready = "true";
+  });
   live(`/runs/${runId}/events`, {
     state: (data) => {
       applyRuns(data.runs);
