@@ -15,17 +15,18 @@ from playwright.sync_api import Page
 BATCH = 10_000  # what POST /runs/{id}/batch takes
 SEED_THREADS = 2
 TARGET_WARM_SECONDS = 1.5
+# Resolves one frame after the condition holds: what was rendered has been painted.
 AFTER_PAINT = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
 
-def _check(response: httpx.Response) -> Any:
+def check(response: httpx.Response) -> Any:
     if not response.is_success:
         raise RuntimeError(f"{response.request.method} {response.request.url}: {response.text}")
     return response.json() if response.content else None
 
 
 def _seed_run(api: httpx.Client, experiment_id: str, index: int, metrics: int, points: int) -> None:
-    run = _check(
+    run = check(
         api.post(
             f"/experiments/{experiment_id}/runs",
             json={
@@ -46,17 +47,17 @@ def _seed_run(api: httpx.Client, experiment_id: str, index: int, metrics: int, p
             value = math.exp(-step / (points / 5)) * (1 + metric) + index / 1000
             pending.append({"key": f"m{metric}", "value": value, "step": step})
             if len(pending) == BATCH:
-                _check(api.post(f"/runs/{run['id']}/batch", json={"metrics": pending}))
+                check(api.post(f"/runs/{run['id']}/batch", json={"metrics": pending}))
                 pending = []
     if pending:
-        _check(api.post(f"/runs/{run['id']}/batch", json={"metrics": pending}))
-    _check(api.patch(f"/runs/{run['id']}", json={"status": "completed"}))
+        check(api.post(f"/runs/{run['id']}/batch", json={"metrics": pending}))
+    check(api.patch(f"/runs/{run['id']}", json={"status": "completed"}))
 
 
 def seed_workspace(api: httpx.Client, runs: int, metrics: int, points: int) -> str:
     """The experiment, filled through POST /runs/{id}/batch (10,000 points a request, the
     largest it takes) from two threads, so one encodes while the server writes."""
-    experiment = _check(
+    experiment = check(
         api.post("/experiments", json={"name": f"ws-bench-{time.time_ns()}", "owner": "bench"})
     )
     with concurrent.futures.ThreadPoolExecutor(SEED_THREADS) as pool:
@@ -97,7 +98,7 @@ def time_workspace_api(
     points = max(20, min(300, 4000 // runs))
     ids = [
         run["id"]
-        for run in _check(
+        for run in check(
             api.post("/runs/search", json={"experiment_ids": [experiment_id], "max_results": runs})
         )["runs"]
     ]
@@ -114,6 +115,6 @@ def time_workspace_api(
         result[name] = []
         for _ in range(repeat):
             begun = time.perf_counter()
-            _check(call())
+            check(call())
             result[name].append(time.perf_counter() - begun)
     return result

@@ -37,7 +37,10 @@ from typing import Any
 import httpx
 from _harness import OUR_VENV, Server, free_port, log, phase, write_results
 from _ui_workspace import (
+    AFTER_PAINT,
+    BATCH,
     TARGET_WARM_SECONDS,
+    check,
     seed_workspace,
     time_workspace_api,
     visit_workspace,
@@ -56,17 +59,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 1440, "height": 900}
-BATCH = 10_000
 TARGET_SECONDS = 1.0
-
-# Resolves one frame after the condition holds: what was rendered has been painted.
-AFTER_PAINT = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
-
-
-def check(response: httpx.Response) -> Any:
-    if not response.is_success:
-        raise RuntimeError(f"{response.request.method} {response.request.url}: {response.text}")
-    return response.json() if response.content else None
 
 
 def seed_runs(api: httpx.Client, runs: int) -> str:
