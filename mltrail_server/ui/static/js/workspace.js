@@ -209,16 +209,19 @@ async function renderCharts(choices) {
 }
 
 let rendering = Promise.resolve();
+let latest = 0; // the newest render's number: only its drawing may say the workspace is ready
 
 /** Draw everything from `runs` and the controls; `data-ready` says when it is on screen. */
 function render() {
+  const mine = ++latest;
   section.dataset.ready = "false";
   const choices = chosen();
   writeUrl(choices);
   const draw = async () => {
     renderPlots(choices);
     await renderCharts(choices);
-    section.dataset.ready = "true";
+    // An older drawing that ends while a newer one waits must not report the newer one drawn.
+    if (mine === latest) section.dataset.ready = "true";
   };
   // One drawing at a time, in order; a failed one does not stop the next.
   rendering = rendering.then(draw, draw);
