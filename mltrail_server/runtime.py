@@ -210,6 +210,16 @@ class Runtime:
         await self.resources()
         return await self.read_routing.replica_state(self._replica)
 
+    async def gc_backlog(self) -> tuple[int, int]:
+        """Runs and experiments soft-deleted long enough to be purged: longer than
+        GC_DELETED_AFTER_DAYS, or, with no background collection, at all."""
+        scheduler = self.gc_scheduler
+        return await self.gc.backlog(scheduler.older_than if scheduler else timedelta(0))
+
+    async def replica_lag(self) -> float | None:
+        await self.resources()
+        return await self.read_routing.replica_lag(self._replica)
+
     def _cache_enabled(self) -> bool:
         """The setting, except for an in-memory cache in one of several workers: off."""
         if not self.settings.cache_enabled or self.settings.redis_url:

@@ -3,10 +3,13 @@ series move with what clients do (points sent, cached reads, open live streams).
 
 import json
 import logging
+import math
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -168,3 +171,76 @@ async def test_the_access_log_names_the_principal_and_the_run(
     assert line["run_id"] == run_id
     assert line["principal"] == OPEN.name  # auth off: the open local principal
     assert json.loads(JsonFormatter().format(records[1]))["run_id"] is None
+
+
+def labelled(api: httpx.Client, name: str) -> dict[str, float]:
+    """The samples of one labelled series, by their first label's value."""
+    response = api.get("/metrics")
+    assert response.status_code == 200
+    return {
+        next(iter(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def test_deleted_runs_and_experiments_wait_in_the_gc_backlog_until_collected(
+    api: httpx.Client,
+) -> None:
+    run_id = new_run(api)
+    experiment = ok(
+        api.post("/api/v1/experiments", json={"name": f"gc-{uuid.uuid4().hex}", "owner": "ada"})
+    )
+    before = labelled(api, "mltrail_gc_backlog")
+    assert api.delete(f"/api/v1/runs/{run_id}").status_code == 204
+    assert api.delete(f"/api/v1/experiments/{experiment['id']}").status_code == 204
+    during = labelled(api, "mltrail_gc_backlog")
+    assert during["run"] == before["run"] + 1
+    assert during["experiment"] == before["experiment"] + 1
+    report = ok(api.post("/api/v1/admin/gc", json={}))
+    purged, kept = report["purged"], report["kept"]
+    assert isinstance(purged, list) and isinstance(kept, list)
+    assert {run_id, experiment["id"]} <= {item["id"] for item in purged}
+    after = labelled(api, "mltrail_gc_backlog")
+    assert after["run"] == sum(1 for item in kept if item["kind"] == "run")
+    assert after["experiment"] == sum(1 for item in kept if item["kind"] == "experiment")
+
+
+def test_without_a_replica_its_lag_is_not_a_number(api: httpx.Client) -> None:
+    assert math.isnan(scrape(api)["mltrail_db_replica_lag_seconds"])
+
+
+def test_single_points_waiting_for_a_busy_database_are_a_gauge(tmp_path: Path) -> None:
+    """While another process holds SQLite's write lock, single-point requests queue for the
+    group commit; the gauge counts them, and drops to 0 once they are written."""
+    server = LiveServer(tmp_path, {"DATABASE_BUSY_TIMEOUT_SECONDS": "120"})
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=httpx.Timeout(10, read=120)) as api:
+            run_id = uuid.UUID(new_run(api)).hex
+            blocker = sqlite3.connect(server.database, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            sent = 3
+
+            def log(step: int) -> int:
+                metric = {"run_id": run_id, "key": "loss", "value": 1.0, "timestamp": 1}
+                with httpx.Client(base_url=server.url, timeout=120) as client:
+                    body = {**metric, "step": step}
+                    return client.post(f"{MLFLOW}/runs/log-metric", json=body).status_code
+
+            with ThreadPoolExecutor(sent) as pool:
+                answers = [pool.submit(log, step) for step in range(sent)]
+                try:
+                    wait_for(lambda: scrape(api)["mltrail_ingest_requests_waiting"] == sent)
+                finally:
+                    blocker.execute("ROLLBACK")
+                    blocker.close()
+                assert [answer.result() for answer in answers] == [200] * sent
+            assert scrape(api)["mltrail_ingest_requests_waiting"] == 0
+            history = api.get(
+                f"{MLFLOW}/metrics/get-history", params={"run_id": run_id, "metric_key": "loss"}
+            )
+            assert len(history.json()["metrics"]) == sent
+    finally:
+        server.stop()

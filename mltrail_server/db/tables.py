@@ -108,6 +108,13 @@ class Run(Base):
     __table_args__ = (
         Index("ix_run_experiment_listing", "experiment_id", "lifecycle", "started_at", "id"),
         Index("ix_run_parent", "parent_run_id"),
+        # The soft-deleted runs, for garbage collection and its backlog (a small index).
+        Index(
+            "ix_run_deleted",
+            "deleted_at",
+            sqlite_where=text("lifecycle = 'deleted'"),
+            postgresql_where=text("lifecycle = 'deleted'"),
+        ),
     )
 
 

@@ -1,6 +1,9 @@
 """`/metrics` in Prometheus' text format: request counts and latencies by route, metric points
-ingested, cache hits and misses, the database pool's use, open live streams, and the
-backlog of artifact purges. Gauges are sampled when scraped."""
+ingested and the requests waiting for their commit, cache hits and misses, the database
+pool's use, the read replica's lag, open live streams, the backlog of artifact purges and
+of soft-deleted runs and experiments to collect. Gauges are sampled when scraped."""
+
+import math
 
 from fastapi import APIRouter, Response
 from prometheus_client import (
@@ -12,6 +15,7 @@ from prometheus_client import (
 )
 
 from mltrail_server.dependencies import LiveHubDep, RuntimeDep
+from mltrail_server.services.point_writer import requests_waiting
 from mltrail_server.services.telemetry import REGISTRY
 
 router = APIRouter(tags=["health"])
@@ -48,6 +52,25 @@ POOL_CHECKED_OUT = Gauge(
     "Connections of the primary database's pool in use by a request now",
     registry=REGISTRY,
 )
+INGEST_WAITING = Gauge(
+    "mltrail_ingest_requests_waiting",
+    "Single-point requests waiting for the group commit of their point now (queued or being "
+    "written): a queue that stays long says the database cannot keep up",
+    registry=REGISTRY,
+)
+REPLICA_LAG = Gauge(
+    "mltrail_db_replica_lag_seconds",
+    "How far the read replica's replay lags behind the WAL it received, in seconds (NaN "
+    "without a replica, or when it cannot be reached)",
+    registry=REGISTRY,
+)
+GC_BACKLOG = Gauge(
+    "mltrail_gc_backlog",
+    "Soft-deleted runs and experiments old enough to be purged (GC_DELETED_AFTER_DAYS; any "
+    "age without it) and not purged yet, by kind",
+    ["kind"],
+    registry=REGISTRY,
+)
 LIVE_STREAMS = Gauge(
     "mltrail_live_streams",
     "Live (SSE) streams open now",
@@ -65,6 +88,12 @@ async def metrics(runtime: RuntimeDep, hub: LiveHubDep) -> Response:
     """Prometheus metrics of this process (with several workers, of the worker that answers)."""
     PURGE_BACKLOG.set(runtime.purge_drainer.backlog)
     LIVE_STREAMS.set(hub.followers)
+    INGEST_WAITING.set(requests_waiting())
+    lag = await runtime.replica_lag()
+    REPLICA_LAG.set(math.nan if lag is None else lag)
+    runs, experiments = await runtime.gc_backlog()
+    GC_BACKLOG.labels("run").set(runs)
+    GC_BACKLOG.labels("experiment").set(experiments)
     database, _ = await runtime.resources()
     pool = database.engine.pool
     # A pool without a size (SQLite's, a connection per session) reports what it can.

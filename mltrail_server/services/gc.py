@@ -121,6 +121,13 @@ class GarbageCollector:
         # Set by the scheduler's stop: the pass ends after the unit under way.
         self.stopping = False
 
+    async def backlog(self, older_than: timedelta) -> tuple[int, int]:
+        """The runs and the experiments a pass purging what is deleted since before
+        `older_than` ago would look at (kept ones included): for /metrics."""
+        database = await self._database()
+        async with database.read_session() as session:
+            return await repo.count_deleted(session, utcnow() - older_than)
+
     async def collect(
         self,
         *,

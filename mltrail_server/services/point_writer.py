@@ -28,7 +28,7 @@ from mltrail_server.db.engine import Database
 from mltrail_server.db.repositories import tracking as repo
 from mltrail_server.db.unit_of_work import transaction
 
-__all__ = ["PointWriter", "point_writer"]
+__all__ = ["PointWriter", "point_writer", "requests_waiting"]
 
 
 @dataclass
@@ -48,6 +48,8 @@ class PointWriter:
     # Groups written, and the requests in them: what a test or an operator can look at.
     groups: int = 0
     requests: int = 0
+    # Requests waiting for the commit of their point now (queued or being written).
+    waiting: int = 0
 
     async def add(self, run_id: uuid.UUID, points: Sequence[repo.Point]) -> bool:
         """Store the points of one request, committed, with those of the requests that
@@ -56,8 +58,12 @@ class PointWriter:
         self._queue.append(_Pending(run_id, points, done))
         if self._task is None:
             self._task = asyncio.create_task(self._drain())
-        # A request that is cancelled (its client went away) does not cancel the group.
-        return await asyncio.shield(done)
+        self.waiting += 1
+        try:
+            # A request that is cancelled (its client went away) does not cancel the group.
+            return await asyncio.shield(done)
+        finally:
+            self.waiting -= 1
 
     async def _drain(self) -> None:
         group: list[_Pending] = []
@@ -132,3 +138,9 @@ def point_writer(database: Database) -> PointWriter:
         found = (loop, PointWriter(database))
         _writers[database] = found
     return found[1]
+
+
+def requests_waiting() -> int:
+    """Requests of this process waiting for their point's commit, over every writer (for
+    /metrics: a queue that stays long says the database cannot keep up)."""
+    return sum(writer.waiting for _, writer in list(_writers.values()))

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mltrail_server.db.engine import Database
+from mltrail_server.db.repositories import replication
 
 __all__ = ["REPLICA_RETRY_SECONDS", "ReadRouting", "RecentWriters", "ReplicaState"]
 
@@ -149,6 +150,19 @@ class ReadRouting:
         except Exception:  # any failure to reach it is the answer
             return ReplicaState.UNAVAILABLE
         return ReplicaState.OK
+
+    async def replica_lag(self, replica: Database | None) -> float | None:
+        """How far the replica's replay lags, in seconds (for /metrics); None when there is
+        no replica, it cannot be reached, or it is no standby."""
+        if replica is None:
+            return None
+        try:
+            async with replica.read_session() as session:
+                return await asyncio.wait_for(
+                    replication.replay_lag_seconds(session), REPLICA_CONNECT_SECONDS
+                )
+        except Exception:  # any failure to reach it: no lag to show
+            return None
 
     async def close(self) -> None:
         await self.writers.close()

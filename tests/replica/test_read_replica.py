@@ -1,4 +1,5 @@
-"""DATABASE_READ_URL against a real streaming replica: where each read is answered.
+"""DATABASE_READ_URL against a real streaming replica: where each read is answered, and
+the replica's lag that /metrics shows.
 
 The standby's replay is paused while a principal writes, so the standby keeps showing the
 database as it was before the write: a read that sees the write was answered by the
@@ -7,6 +8,7 @@ whatever takes time is polled for with a generous deadline.
 """
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.access import Keys, as_key
 from tests.replica.conftest import AppFactory
@@ -196,3 +199,40 @@ async def _sees_everything(client: httpx.AsyncClient, key: str, written: Written
 
 async def _sees_nothing(client: httpx.AsyncClient, key: str, written: Written) -> bool:
     return (await seen(client, key, written)).nothing
+
+
+async def replica_lag(client: httpx.AsyncClient) -> float:
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    return samples["mltrail_db_replica_lag_seconds"]
+
+
+class TestReplicaLag:
+    async def test_metrics_show_the_standby_falling_behind_and_catching_up(
+        self, replication: Replication, keys: Keys, apps: AppFactory
+    ) -> None:
+        async with apps() as one:
+            await replication.wait_caught_up()
+
+            async def caught_up() -> bool:
+                return await replica_lag(one.client) == 0
+
+            await eventually(caught_up, "no lag once the standby has replayed everything")
+            async with replay_paused(replication):
+                await write_run(one.client, keys.owner)
+
+                async def behind() -> bool:
+                    return await replica_lag(one.client) > 0
+
+                await eventually(behind, "a lag while the standby holds WAL it has not replayed")
+            await eventually(caught_up, "no lag again once replay resumes")
+            replication.standby.stop()
+            try:
+                assert math.isnan(await replica_lag(one.client))
+            finally:
+                replication.standby.start()
