@@ -33,7 +33,7 @@ class AuditLog:
     def start(self, database: Database) -> None:
         self._database = database
         self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def stop(self) -> None:
         if self._task is not None:
