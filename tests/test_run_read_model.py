@@ -11,12 +11,11 @@ from typing import Any
 
 from sqlalchemy import event
 
+from tests.background_tasks import in_background_task
 from tests.conftest import Server
 
 API = "/api/2.0/mlflow"
 READS_RUN_TABLE = re.compile(r"\bFROM run\b(?!_)")
-# The names of the server's background tasks that use the database (services/).
-BACKGROUND_TASKS = {"audit-writer", "artifact-purge-drainer", "garbage-collector"}
 
 
 @contextmanager
@@ -26,8 +25,7 @@ def statements(database: Any) -> Iterator[list[str]]:
     def before(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
         # The request's reads only: the server's background tasks (the audit log's writer,
         # the artifact purge queue's drainer) may run meanwhile, the more so on a busy machine.
-        task = asyncio.current_task()
-        if task is not None and task.get_name() in BACKGROUND_TASKS:
+        if in_background_task():
             return
         if statement.lstrip().upper().startswith("SELECT"):
             seen.append(statement)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from mltrail_server.db.repositories import runs as runs_repo
+from tests.background_tasks import in_background_task
 from tests.conftest import Server
 
 API = "/api/2.0/mlflow"
@@ -19,13 +20,15 @@ API = "/api/2.0/mlflow"
 @contextmanager
 def commits(database: Any) -> Iterator[list[list[str]]]:
     """The statements of each transaction committed on the server's engine while the block
-    runs, leaving out the audit log's writer (it commits on its own, in the background)."""
+    runs, leaving out the server's background tasks (tests/background_tasks.py: the audit
+    log's writer, the purge drainer and gc commit on their own)."""
     seen: list[list[str]] = []
     open_transactions: dict[int, list[str]] = {}
     engine = database.engine.sync_engine
 
     def before(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-        open_transactions.setdefault(id(connection), []).append(statement)
+        if not in_background_task():
+            open_transactions.setdefault(id(connection), []).append(statement)
 
     def on_commit(connection: Any) -> None:
         done = open_transactions.pop(id(connection), [])
