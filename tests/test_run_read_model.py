@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from tests.background_tasks import in_background_task
 from tests.conftest import Server
@@ -133,3 +133,40 @@ class TestOneReadModel:
         ]
         assert ours == theirs
         assert [name for _, name, _, _ in ours] == ["r2", "r1", "r0"]
+
+    async def test_params_tags_and_metrics_come_in_key_order_on_both_apis(
+        self, server: Server
+    ) -> None:
+        """Two reads of an unchanged run answer the same: the order is the keys', not the
+        order the rows were written in (which a change of query plan would change)."""
+        created = await server.client.post(f"{API}/experiments/create", json={"name": "order"})
+        run = await server.client.post(
+            f"{API}/runs/create", json={"experiment_id": created.json()["experiment_id"]}
+        )
+        run_id = run.json()["run"]["info"]["run_id"]
+        keys = ["zeta", "alpha", "mu", "beta"]
+        for key in keys:  # one request each: the rows are stored in this order
+            logged = await server.client.post(
+                f"{API}/runs/log-batch",
+                json={
+                    "run_id": run_id,
+                    "params": [{"key": key, "value": "1"}],
+                    "tags": [{"key": key, "value": "1"}],
+                    "metrics": [{"key": key, "value": 1, "timestamp": 1, "step": 0}],
+                },
+            )
+            assert logged.status_code == 200, logged.text
+        # Statistics of tables this small make a sequential scan the cheapest plan, which
+        # returns rows in the order they were stored (autovacuum may analyze at any time).
+        database, _ = await server.app.state.runtime.resources()  # type: ignore[attr-defined]
+        async with database.engine.connect() as connection:
+            await connection.execute(text("ANALYZE"))
+            await connection.commit()
+        got = (await server.client.get(f"{API}/runs/get", params={"run_id": run_id})).json()
+        data = got["run"]["data"]
+        for field in ("params", "metrics"):
+            assert [item["key"] for item in data[field]] == sorted(keys), field
+        assert [t["key"] for t in data["tags"] if t["key"] in keys] == sorted(keys)
+        v1 = (await server.client.get(f"/api/v1/runs/{uuid.UUID(run_id)}")).json()
+        for field in ("params", "tags", "metrics"):
+            assert [key for key in v1[field] if key in keys] == sorted(keys), field

@@ -457,21 +457,33 @@ async def load_run_data(
     session: AsyncSession, run_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, RunData]:
     """Params, tags and latest metrics of several runs, in three queries of plain columns
-    (no ORM objects: a page of runs can carry thousands of these)."""
+    (no ORM objects: a page of runs can carry thousands of these). Each comes in key order:
+    without an ORDER BY the order would follow the plan, which changes when the planner's
+    statistics do, and two reads of an unchanged run would differ."""
     data = {run_id: RunData({}, {}, {}) for run_id in run_ids}
     if not run_ids:
         return data
     ids = list(run_ids)
-    params = select(Param.run_id, Param.key, Param.value).where(_one_of(session, Param.run_id, ids))
+    params = (
+        select(Param.run_id, Param.key, Param.value)
+        .where(_one_of(session, Param.run_id, ids))
+        .order_by(Param.run_id, Param.key)
+    )
     for run_id, key, value in (await session.execute(params)).all():
         data[run_id].params[key] = value
-    tags = select(RunTag.run_id, RunTag.key, RunTag.value).where(
-        _one_of(session, RunTag.run_id, ids)
+    tags = (
+        select(RunTag.run_id, RunTag.key, RunTag.value)
+        .where(_one_of(session, RunTag.run_id, ids))
+        .order_by(RunTag.run_id, RunTag.key)
     )
     for run_id, key, value in (await session.execute(tags)).all():
         data[run_id].tags[key] = value
     table = LatestMetric.__table__
-    latest = select(*table.c).where(_one_of(session, table.c.run_id, ids))
+    latest = (
+        select(*table.c)
+        .where(_one_of(session, table.c.run_id, ids))
+        .order_by(table.c.run_id, table.c.key)
+    )
     for metric in (await session.execute(latest)).all():
         data[metric.run_id].metrics[metric.key] = metric
     return data
