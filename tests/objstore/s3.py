@@ -34,28 +34,30 @@ CREDENTIALS = {
 }
 
 
-def _moto_command(port: int) -> list[str]:
+def _moto_command(host: str, port: int) -> list[str]:
     require_module("moto", "the object-storage tests run against moto_server")
     found = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if found is None:
         found = shutil.which("moto_server")
     assert found is not None, "moto[server] is installed but its moto_server script is not"
-    return [found, "-H", "127.0.0.1", "-p", str(port)]
+    return [found, "-H", host, "-p", str(port)]
 
 
 class Moto:
-    """`moto_server` on 127.0.0.1:`port`; its objects live as long as the process."""
+    """`moto_server` on `host` (127.0.0.1 unless told), a free port; its objects live as
+    long as the process."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
-                _moto_command(self.port),
+                _moto_command(self.host, self.port),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **CREDENTIALS},
