@@ -67,6 +67,24 @@ def test_no_grouping_draws_one_line_per_run(page: Page, experiment: dict[str, An
     )
 
 
+def test_a_new_filter_redraws_the_open_workspace(page: Page, experiment: dict[str, Any]) -> None:
+    open_workspace(page, experiment)
+    page.get_by_label("Group by").select_option("")
+    expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
+    loss = page.locator(".workspace-chart[data-metric='loss']")
+    expect(loss.locator(".series")).to_have_count(3)
+    page.locator("#filter").fill("params.lr = '0.01'")
+    page.locator("#filter").press("Enter")
+    expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
+    expect(loss.locator(".series")).to_have_count(1)
+    expect(loss.locator(".series[data-series='s1']")).to_have_count(1)
+    # Clearing the filter brings every run back.
+    page.locator("#filter").fill("")
+    page.locator("#filter").press("Enter")
+    expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
+    expect(loss.locator(".series")).to_have_count(3)
+
+
 def test_a_link_without_grouping_opens_one_line_per_run(
     page: Page, experiment: dict[str, Any]
 ) -> None:

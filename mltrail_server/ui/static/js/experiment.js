@@ -32,7 +32,7 @@ import { RowCursor } from "./runs-keyboard.js";
 import { hasNestedRuns, loadNested, loadPinned } from "./runs-search.js";
 import { ColumnPresets, Pins, nestedCount, treeRows } from "./runs-tree.js";
 import { idsParam, parseIdsParam, readParam, writeParams } from "./url-state.js";
-import { workspaceChanged } from "./workspace.js";
+import { filterChanged, workspaceChanged } from "./workspace.js";
 
 const root = document.getElementById("experiment-page");
 const experimentId = root.dataset.experimentId;
@@ -514,11 +514,13 @@ document.getElementById("filter-form").addEventListener("submit", (event) => {
   event.preventDefault();
   state.filter = filterInput.value.trim();
   restart();
+  filterChanged();
 });
 filterInput.addEventListener("search", () => {
   if (!filterInput.value && state.filter) {
     state.filter = "";
     restart();
+    filterChanged();
   }
 });
 

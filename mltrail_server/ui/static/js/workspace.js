@@ -3,7 +3,8 @@
 // one line per run or, grouped by a param or tag, one mean line per group with a min–max or
 // ±1 std band; a scatter of two params or metrics; parallel coordinates over chosen params to
 // a metric. Its choices live in the URL (`ws_*` keys); it redraws on the experiment's live
-// events (`workspaceChanged`, called by experiment.js), at most once per REFRESH_MS.
+// events (`workspaceChanged`, called by experiment.js), at most once per REFRESH_MS, and at once
+// when the runs table's filter changes (`filterChanged`).
 
 import { api, metricNumber } from "./api.js";
 import { applyStyles, colorAt, escapeHtml } from "./format.js";
@@ -228,8 +229,14 @@ function render() {
   return rendering;
 }
 
+let reloads = 0;
+
 async function reload(wanted) {
-  runs = await loadRuns();
+  // Only the newest search is drawn: an older one (an earlier filter) may answer later.
+  const mine = ++reloads;
+  const found = await loadRuns();
+  if (mine !== reloads) return;
+  runs = found;
   histories = new Map();
   fillControls(wanted);
   await render();
@@ -276,6 +283,18 @@ export function workspaceChanged() {
     refreshTimer = null;
     if (!section.hidden) await reload(chosen());
   }, wait);
+}
+
+/** The runs table's filter changed: while the workspace is open, it draws the runs the new
+ * filter returns, at once. */
+export function filterChanged() {
+  if (!section || section.hidden) return;
+  clearTimeout(refreshTimer);
+  refreshTimer = null;
+  lastRefresh = Date.now();
+  section.dataset.ready = "false";
+  // A filter the server refuses (the runs table says why) leaves the drawing as it was.
+  reload(chosen()).catch(() => (section.dataset.ready = "true"));
 }
 
 if (section && toggle) {
