@@ -55,6 +55,22 @@ def test_grouped_by_the_group_tag_by_default(page: Page, experiment: dict[str, A
     screenshot(page, "workspace-grouped")
 
 
+def test_hovering_a_legend_entry_brings_its_line_forward(
+    page: Page, experiment: dict[str, Any]
+) -> None:
+    open_workspace(page, experiment)
+    loss = page.locator(".workspace-chart[data-metric='loss']")
+    loss.locator(".legend-entry[data-series='sgd']").hover()
+    expect(loss.locator(".series.hovered")).to_have_attribute("data-series", "sgd")
+    expect(loss.locator("[data-role=hover]")).to_have_text("sgd")
+    adam = loss.locator(".series[data-series='adam']")
+    expect(adam).to_have_css("opacity", "0.2")
+    expect(loss.locator(".series[data-series='sgd']")).to_have_css("opacity", "1")
+    page.locator("h1").hover()  # away: every line as before
+    expect(loss.locator(".series.hovered")).to_have_count(0)
+    expect(adam).to_have_css("opacity", "1")
+
+
 def test_no_grouping_draws_one_line_per_run(page: Page, experiment: dict[str, Any]) -> None:
     open_workspace(page, experiment)
     page.get_by_label("Group by").select_option("")

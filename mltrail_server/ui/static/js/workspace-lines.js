@@ -118,7 +118,20 @@ function nearest(points, step) {
   return before && step - before.step < points[lo].step - step ? before : points[lo];
 }
 
+/** Bring one series of `chart` forward (the others fade), or none with `name` null. */
+function focusSeries(chart, name) {
+  for (const path of chart.querySelectorAll(".series.hovered")) path.classList.remove("hovered");
+  chart.classList.toggle("focused", name !== null);
+  if (name !== null) chart.querySelector(`.series[data-series="${CSS.escape(name)}"]`)?.classList.add("hovered");
+  chart.querySelector("[data-role=hover]").textContent = name ?? "";
+}
+
 function onHover(event) {
+  const entry = event.target.closest?.(".workspace-chart .legend-entry");
+  if (entry) {
+    focusSeries(entry.closest(".workspace-chart"), entry.dataset.series);
+    return;
+  }
   const area = event.target.closest?.(".hover-area");
   if (!area) return;
   const chart = area.closest(".workspace-chart");
@@ -148,6 +161,11 @@ function onHover(event) {
 }
 
 function onLeave(event) {
+  const entry = event.target.closest?.(".workspace-chart .legend-entry");
+  if (entry && !entry.contains(event.relatedTarget)) {
+    focusSeries(entry.closest(".workspace-chart"), null);
+    return;
+  }
   const chart = event.target.closest?.(".workspace-chart");
   if (!chart || !event.target.classList?.contains("hover-area")) return;
   chart.querySelector(".hover-rule")?.setAttribute("visibility", "hidden");
