@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text, update
 
 from mltrail_server.db.engine import Database
 from mltrail_server.db.tables import Experiment, Run
 from mltrail_server.db.types import utcnow
 from mltrail_server.runtime import Runtime
+from mltrail_server.services import gc
 from mltrail_server.services.gc import GC_LOCK_KEY
 from mltrail_server.storage import LocalArtifactStore
 from tests.conftest import Backend, Server, side_database, start_server, stop_server
@@ -366,6 +368,24 @@ class TestCollect:
         assert report["purged"] == [] and report["kept"] == []
         report = _ok(await client.post(GC, json={"older_than_seconds": 0}))
         assert _ids(report, "purged", "run") == {world.gone_run, world.recent_run}
+
+    async def test_a_pass_reads_batch_after_batch_each_candidate_once(
+        self, server: Server, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """One candidate a batch: every deleted run and experiment is reported once, the
+        kept ones too, whether the pass is dry (nothing leaves the listing) or not."""
+        monkeypatch.setattr(gc, "BATCH", 1)
+        world = await _world(server)
+        client = server.client
+        for dry_run in (True, False):
+            body = {"dry_run": dry_run, "older_than_seconds": 0}
+            report = _ok(await client.post(GC, json=body))
+            listed = [item["id"] for part in ("purged", "kept") for item in report[part]]
+            assert len(listed) == len(set(listed)), f"dry_run={dry_run}: {listed}"
+            assert _ids(report, "purged", "run") == {world.gone_run, world.recent_run}
+            assert _ids(report, "kept", "run") == {world.registered_run}
+            assert _ids(report, "purged", "experiment") == {world.gone_experiment}
+            assert _ids(report, "kept", "experiment") == {world.held_experiment}
 
     async def test_named_ids_only_and_bad_ids_refused(self, server: Server) -> None:
         world = await _world(server)

@@ -199,27 +199,20 @@ class GarbageCollector:
         before: datetime,
         ids: Collection[uuid.UUID] | None,
     ) -> None:
-        if ids is not None and not ids:
-            return
-        seen: set[uuid.UUID] = set()
-        while True:
-            async with database.read_session() as session:
-                found = await repo.deleted_experiments(session, before, ids, BATCH + len(seen))
-                found = [row for row in found if row.id not in seen]
-                held = await repo.experiments_referenced_by_versions(
-                    session, [row.id for row in found]
-                )
-            if not found:
-                return
-            for row in found:
-                if self.stopping:
-                    return
-                seen.add(row.id)
-                reason = held.get(row.id)
-                if reason is not None:
-                    report.kept.append(_item("experiment", row, f"model version {reason}"))
-                elif report.dry_run or await self._purge_experiment(database, row.id, before):
-                    report.purged.append(_item("experiment", row))
+        async def purge(row: repo.Candidate) -> bool:
+            return await self._purge_experiment(database, row.id, before)
+
+        await self._sweep(
+            database,
+            report,
+            "experiment",
+            lambda session, limit, after: repo.deleted_experiments(
+                session, before, ids, limit, after
+            ),
+            repo.experiments_referenced_by_versions,
+            purge,
+            ids,
+        )
 
     async def _runs(
         self,
@@ -228,28 +221,58 @@ class GarbageCollector:
         before: datetime,
         ids: Collection[uuid.UUID] | None,
     ) -> None:
+        gone = {item.id for item in report.purged}  # experiments purged (or to be)
+
+        async def purge(row: repo.Candidate) -> bool:
+            return await self._purge_run(database, row, before)
+
+        await self._sweep(
+            database,
+            report,
+            "run",
+            lambda session, limit, after: repo.deleted_runs(session, before, ids, limit, after),
+            repo.runs_referenced_by_versions,
+            purge,
+            ids,
+            # A run of an experiment this pass purges (or, dry, would) goes with it.
+            skip=lambda row: row.experiment_id in gone,
+        )
+
+    async def _sweep(
+        self,
+        database: Database,
+        report: GcReport,
+        kind: str,
+        candidates: Callable[
+            [AsyncSession, int, uuid.UUID | None], Awaitable[list[repo.Candidate]]
+        ],
+        referenced: Callable[[AsyncSession, list[uuid.UUID]], Awaitable[dict[uuid.UUID, str]]],
+        purge: Callable[[repo.Candidate], Awaitable[bool]],
+        ids: Collection[uuid.UUID] | None,
+        skip: Callable[[repo.Candidate], bool] = lambda row: False,
+    ) -> None:
+        """One pass over the candidates of one kind, BATCH at a time in id order: each is
+        kept (a model version refers to it), skipped, or purged in its own transaction."""
         if ids is not None and not ids:
             return
-        gone = {item.id for item in report.purged}  # experiments purged (or to be)
-        seen: set[uuid.UUID] = set()
+        after: uuid.UUID | None = None
         while True:
             async with database.read_session() as session:
-                found = await repo.deleted_runs(session, before, ids, BATCH + len(seen))
-                found = [row for row in found if row.id not in seen]
-                held = await repo.runs_referenced_by_versions(session, [row.id for row in found])
+                found = await candidates(session, BATCH, after)
+                held = await referenced(session, [row.id for row in found])
             if not found:
                 return
             for row in found:
                 if self.stopping:
                     return
-                seen.add(row.id)
-                if row.experiment_id in gone:
-                    continue  # a dry run: its experiment goes, with it
+                if skip(row):
+                    continue
                 reason = held.get(row.id)
                 if reason is not None:
-                    report.kept.append(_item("run", row, f"model version {reason}"))
-                elif report.dry_run or await self._purge_run(database, row, before):
-                    report.purged.append(_item("run", row))
+                    report.kept.append(_item(kind, row, f"model version {reason}"))
+                elif report.dry_run or await purge(row):
+                    report.purged.append(_item(kind, row))
+            after = found[-1].id
 
     async def _metric_retention(self, database: Database, report: GcReport) -> None:
         async with database.read_session() as session:

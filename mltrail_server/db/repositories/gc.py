@@ -75,30 +75,42 @@ async def count_deleted(session: AsyncSession, before: datetime) -> tuple[int, i
 
 
 async def deleted_experiments(
-    session: AsyncSession, before: datetime, ids: Collection[uuid.UUID] | None, limit: int
+    session: AsyncSession,
+    before: datetime,
+    ids: Collection[uuid.UUID] | None,
+    limit: int,
+    after: uuid.UUID | None = None,
 ) -> list[Candidate]:
-    """Experiments soft-deleted before `before` (among `ids` when given), oldest first."""
+    """Up to `limit` experiments soft-deleted before `before` (among `ids` when given), in
+    id order, after the id `after`: a pass reads each candidate once, batch after batch."""
     query = select(Experiment.id, Experiment.name, Experiment.deleted_at).where(
         _deleted_before(Experiment, before)
     )
     if ids is not None:
         query = query.where(Experiment.id.in_(ids))
-    query = query.order_by(Experiment.deleted_at, Experiment.id).limit(limit)
+    if after is not None:
+        query = query.where(Experiment.id > after)
+    query = query.order_by(Experiment.id).limit(limit)
     rows = (await session.execute(query)).all()
     return [Candidate(row.id, row.id, row.name, row.deleted_at) for row in rows]
 
 
 async def deleted_runs(
-    session: AsyncSession, before: datetime, ids: Collection[uuid.UUID] | None, limit: int
+    session: AsyncSession,
+    before: datetime,
+    ids: Collection[uuid.UUID] | None,
+    limit: int,
+    after: uuid.UUID | None = None,
 ) -> list[Candidate]:
-    """Runs soft-deleted before `before` (among `ids` when given), oldest first, whatever
-    their experiment's lifecycle."""
+    """The same for runs, whatever their experiment's lifecycle."""
     query = select(Run.id, Run.experiment_id, Run.name, Run.deleted_at).where(
         _deleted_before(Run, before)
     )
     if ids is not None:
         query = query.where(Run.id.in_(ids))
-    query = query.order_by(Run.deleted_at, Run.id).limit(limit)
+    if after is not None:
+        query = query.where(Run.id > after)
+    query = query.order_by(Run.id).limit(limit)
     rows = (await session.execute(query)).all()
     return [Candidate(row.id, row.experiment_id, row.name, row.deleted_at) for row in rows]
 
