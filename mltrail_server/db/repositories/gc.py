@@ -65,7 +65,7 @@ def _deleted_before(table: type[Run] | type[Experiment], before: datetime) -> Co
 
 async def count_deleted(session: AsyncSession, before: datetime) -> tuple[int, int]:
     """How many runs, and how many experiments, are soft-deleted before `before`: what a
-    collection pass would look at (the backlog /metrics shows). The runs' count is an
+    collection pass would look at (the backlog /metrics shows). The runs' count is a
     lookup in the partial index `ix_run_deleted`, whatever the table's size."""
     runs = select(func.count()).select_from(Run).where(_deleted_before(Run, before))
     experiments = (
