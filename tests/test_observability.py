@@ -6,9 +6,8 @@ import logging
 import math
 import re
 import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mltrail_server.logs import JsonFormatter
 from mltrail_server.services.auth import OPEN
+from tests.polling import wait_for
 from tests.sdk.live_server import LiveServer
 
 MLFLOW = "/api/2.0/mlflow"
@@ -113,7 +113,7 @@ def test_open_live_streams_are_a_gauge(api: httpx.Client) -> None:
     finally:
         response.close()
     # The server learns the client left at its next write; the gauge drops within the wait.
-    wait_for(lambda: scrape(api)["mltrail_live_streams"] == 0)
+    wait_for(lambda: scrape(api)["mltrail_live_streams"] == 0, "the closed streams counted off")
 
 
 def test_the_pool_is_sampled_at_scrape(api: httpx.Client) -> None:
@@ -121,14 +121,6 @@ def test_the_pool_is_sampled_at_scrape(api: httpx.Client) -> None:
     assert samples["mltrail_db_pool_checked_out"] >= 0
     assert "mltrail_db_pool_size" in samples
     assert "mltrail_artifact_purge_backlog" in samples
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Polls a condition of the server's state, bounded (what the server does is not timed)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_the_dashboard_names_only_series_the_server_exposes(api: httpx.Client) -> None:
@@ -232,7 +224,10 @@ def test_single_points_waiting_for_a_busy_database_are_a_gauge(tmp_path: Path) -
             with ThreadPoolExecutor(sent) as pool:
                 answers = [pool.submit(log, step) for step in range(sent)]
                 try:
-                    wait_for(lambda: scrape(api)["mltrail_ingest_requests_waiting"] == sent)
+                    wait_for(
+                        lambda: scrape(api)["mltrail_ingest_requests_waiting"] == sent,
+                        "every point waiting for the write lock counted",
+                    )
                 finally:
                     blocker.execute("ROLLBACK")
                     blocker.close()

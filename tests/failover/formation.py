@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.polling import wait_for
 from tests.replica.postgres_cluster import as_postgres, find_binary, owned_folder
 from tests.sdk.live_server import free_port
 
@@ -159,8 +160,26 @@ class Formation:
                 os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
+        """Everything of the formation killed, then its folder removed. A keeper's helper
+        (`pg_autoctl: start/stop postgres`) may leave the keeper's process group, so what
+        goes is every process working in the folder."""
         for node in [*self.nodes, self.monitor]:
             self.kill(node)
-        # A postmaster's children exit once it is gone; then nothing holds the folder.
-        time.sleep(0.5)
+        for pid in _processes_in(self.folder):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not _processes_in(self.folder), "the formation's processes gone")
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """The processes whose working directory is `folder` or below it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cwd = Path(os.readlink(entry / "cwd").removesuffix(" (deleted)"))
+            if cwd.is_relative_to(folder):
+                found.append(int(entry.name))
+    return found

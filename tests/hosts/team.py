@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import httpx
 
 from tests.hosts.network import Network
 from tests.objstore.s3 import CREDENTIALS, Moto, S3Bucket
+from tests.polling import wait_for
 from tests.sdk.live_server import KEEP_ALIVE_SECONDS, START_TIMEOUT_SECONDS, free_port, stop_process
 from tests.services_available import POSTGRES_URL
 
@@ -38,22 +38,15 @@ GRACEFUL_SECONDS = 25
 
 
 def haproxy_binary() -> str | None:
-    return shutil.which("haproxy") or next(
-        (path for path in ("/usr/sbin/haproxy",) if os.access(path, os.X_OK)), None
-    )
+    """HAProxy, on the PATH or where Debian puts it (/usr/sbin, off a plain user's PATH)."""
+    return shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 
 
-def _wait(condition: object, what: str, timeout: float = START_TIMEOUT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if callable(condition) and condition():
-                return
-        except (httpx.TransportError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not within {timeout:g}s: {what}")
-        time.sleep(0.1)
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 async def _socket_database_url(name: str) -> str:
@@ -111,9 +104,9 @@ class Host:
         def healthy() -> bool:
             if process.poll() is not None:
                 raise RuntimeError(f"host {self.index} exited:\n{self.log.read_text()[-3000:]}")
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+            return _answers(self.url)
 
-        _wait(healthy, f"host {self.index} answers /health")
+        wait_for(healthy, f"host {self.index} answers /health", START_TIMEOUT_SECONDS)
 
     def stop(self) -> None:
         """A graceful stop (SIGTERM): what it is answering is answered, then it exits."""
@@ -231,10 +224,17 @@ backend hosts
                 [binary, "-db", "-f", str(config)], stdout=output, stderr=subprocess.STDOUT
             )
         self.url = f"http://127.0.0.1:{port}"
-        _wait(
-            lambda: httpx.get(f"{self.url}/health", timeout=2).status_code == 200,
-            "HAProxy answers /health",
-        )
+        wait_for(lambda: _answers(self.url), "HAProxy answers /health", START_TIMEOUT_SECONDS)
+
+    def new_key(self, name: str) -> str:
+        """The key of a new admin user `name`: each client of a test its own, as each job
+        and person of a team has (the rate limit counts per key)."""
+        with httpx.Client(base_url=self.url, headers={"X-API-Key": self.key}, timeout=60) as api:
+            user = api.post("/api/v1/users", json={"name": name, "role": "admin"})
+            assert user.status_code == 201, user.text
+            key = api.post(f"/api/v1/users/{user.json()['id']}/keys", json={"name": name})
+            assert key.status_code == 201, key.text
+            return str(key.json()["key"])
 
     def stop(self) -> None:
         for host in self.members:

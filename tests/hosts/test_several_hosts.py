@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,19 +23,17 @@ from mlflow.tracking import MlflowClient
 
 import mltrail
 from tests.hosts.team import Host, Team
+from tests.polling import DEADLINE_SECONDS, wait_for
 
-DEADLINE_SECONDS = 240.0
-# Points each phase waits for the mlflow writer to have acknowledged, and the most it sends.
+# Points each phase waits for the mlflow writer to have acknowledged; the most each writer
+# sends, one a training step's pause (STEP_SECONDS) apart: it bounds the load, in count and in
+# time (over 200 s), and outlasts the phases on a quiet machine, where writing flat out ran
+# out of points before the host was stopped.
 PROGRESS = 15
-MOST_POINTS = 3000
+MOST_POINTS = 20_000
+STEP_SECONDS = 0.01
 RETRIED = {502, 503}
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {DEADLINE_SECONDS:g}s: {what}"
-        time.sleep(0.05)
+CLIENTS = ("mlflow", "sdk", "reader", "follower")
 
 
 @dataclass
@@ -46,7 +45,7 @@ class Load:
     acknowledged: list[int] = field(default_factory=list)  # mlflow steps answered 200
     sdk_points: int = 0
     reads: int = 0
-    retried: dict[int, int] = field(default_factory=dict)  # status -> count, reads retried
+    retried: Counter[int] = field(default_factory=Counter)  # status -> reads retried
     # (seconds on the monotonic clock, connection number, step of the mlflow run's `loss`)
     live: list[tuple[float, int, int]] = field(default_factory=list)
     connections: int = 0
@@ -71,13 +70,13 @@ class Load:
             assert not thread.is_alive(), f"{thread.name} did not end"
 
 
-def headers(team: Team) -> dict[str, str]:
-    return {"X-API-Key": team.key}
+def headers(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
 
 
 @pytest.fixture
 def api(team: Team) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=team.url, headers=headers(team), timeout=60) as client:
+    with httpx.Client(base_url=team.url, headers=headers(team.key), timeout=60) as client:
         yield client
 
 
@@ -87,8 +86,8 @@ def ok(response: httpx.Response) -> dict[str, object]:
     return body
 
 
-def mlflow_writer(team: Team, load: Load, experiment_id: str) -> Callable[[], str]:
-    """Starts the mlflow client's run; returns its id once it has one."""
+def mlflow_writer(team: Team, load: Load, experiment_id: str) -> str:
+    """Starts the mlflow client's run logging; returns the run's id."""
     client = MlflowClient(tracking_uri=team.url)
     run_id = client.create_run(experiment_id).info.run_id
 
@@ -98,13 +97,14 @@ def mlflow_writer(team: Team, load: Load, experiment_id: str) -> Callable[[], st
                 break
             client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
             load.acknowledged.append(step)
+            time.sleep(STEP_SECONDS)
 
     load.spawn("mlflow", work)
-    return lambda: run_id
+    return run_id
 
 
-def sdk_writer(team: Team, load: Load, experiment: str, spool: Path) -> Callable[[], str]:
-    mltrail.init(url=team.url, api_key=team.key, spool_dir=str(spool))
+def sdk_writer(team: Team, load: Load, experiment: str, spool: Path, key: str) -> str:
+    mltrail.init(url=team.url, api_key=key, spool_dir=str(spool))
     run = mltrail.start_run(experiment=experiment, system_metrics=False, run_context=False)
 
     def work() -> None:
@@ -113,18 +113,18 @@ def sdk_writer(team: Team, load: Load, experiment: str, spool: Path) -> Callable
             run.log({"acc": step / MOST_POINTS}, step=step)
             step += 1
             load.sdk_points = step
-            time.sleep(0.01)
+            time.sleep(STEP_SECONDS)
         run.finish()
 
     load.spawn("sdk", work)
-    return lambda: str(run.info.id)
+    return str(run.info.id)
 
 
-def reader(team: Team, load: Load, experiment_id: str) -> None:
-    """The UI's reads: its page, the experiment, its runs table."""
+def reader(team: Team, load: Load, experiment_id: str, key: str) -> None:
+    """The UI's reads: its page, the experiment, its runs table, about 20 rounds a second."""
 
     def work() -> None:
-        with httpx.Client(base_url=team.url, headers=headers(team), timeout=60) as client:
+        with httpx.Client(base_url=team.url, headers=headers(key), timeout=60) as client:
             while not load.stop.is_set():
                 for method, path, body in (
                     ("GET", "/", None),
@@ -135,25 +135,26 @@ def reader(team: Team, load: Load, experiment_id: str) -> None:
                         response = client.request(method, path, json=body)
                         if response.status_code not in RETRIED:
                             break
-                        load.retried[response.status_code] = (
-                            load.retried.get(response.status_code, 0) + 1
-                        )
+                        load.retried[response.status_code] += 1
                         time.sleep(0.2)
                     if response.status_code >= 300:
                         load.errors.append(f"{method} {path}: {response.status_code}")
                     load.reads += 1
+                # A browser's pace (its tables refresh every few seconds), well within the
+                # per-key rate limit: flat out, one client's reads reached it on a quiet machine.
+                time.sleep(0.05)
 
     load.spawn("reader", work)
 
 
-def follower(team: Team, load: Load, experiment_id: str, run_id: Callable[[], str]) -> None:
+def follower(team: Team, load: Load, experiment_id: str, run_id: str, key: str) -> None:
     """A browser's EventSource on the experiment's live stream: it reconnects whenever the
     stream ends or its connection breaks."""
     path = f"/api/v1/experiments/{experiment_id}/events"
 
     def work() -> None:
         timeout = httpx.Timeout(60, read=30)
-        with httpx.Client(base_url=team.url, headers=headers(team), timeout=timeout) as client:
+        with httpx.Client(base_url=team.url, headers=headers(key), timeout=timeout) as client:
             while not load.stop.is_set():
                 load.connections += 1
                 number = load.connections
@@ -168,7 +169,7 @@ def follower(team: Team, load: Load, experiment_id: str, run_id: Callable[[], st
                             if load.stop.is_set():
                                 return
                             if line.startswith("data:"):
-                                _seen(load, number, json.loads(line[5:]), run_id())
+                                _seen(load, number, json.loads(line[5:]), run_id)
                 except httpx.TransportError:
                     time.sleep(0.5)  # what EventSource does: reconnect a moment later
 
@@ -188,7 +189,7 @@ def history(host: Host, team: Team, run_id: str, key: str) -> list[int]:
     response = httpx.get(
         f"{host.url}/api/2.0/mlflow/metrics/get-history",
         params={"run_id": run_id, "metric_key": key, "max_results": 25000},
-        headers=headers(team),
+        headers=headers(team.key),
         timeout=60,
     )
     body = ok(response)
@@ -200,7 +201,9 @@ def history(host: Host, team: Team, run_id: str, key: str) -> list[int]:
 def test_a_mixed_load_survives_a_host_stopped_and_started_again(
     team: Team, api: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", team.key)
+    # Each client its own key, as each job and person of a team: the rate limit is per key.
+    keys = {name: team.new_key(f"{name}-{uuid.uuid4().hex[:6]}") for name in CLIENTS}
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", keys["mlflow"])
     # The mlflow client retries 502/503 with backoff (2 s first, by default; 1 s here).
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     name = f"team-{uuid.uuid4().hex[:8]}"
@@ -208,9 +211,9 @@ def test_a_mixed_load_survives_a_host_stopped_and_started_again(
     experiment_id = str(experiment["id"])
     load = Load()
     mlflow_run = mlflow_writer(team, load, uuid.UUID(experiment_id).hex)
-    sdk_run = sdk_writer(team, load, name, tmp_path / "spool")
-    reader(team, load, experiment_id)
-    follower(team, load, experiment_id, mlflow_run)
+    sdk_run = sdk_writer(team, load, name, tmp_path / "spool", keys["sdk"])
+    reader(team, load, experiment_id, keys["reader"])
+    follower(team, load, experiment_id, mlflow_run, keys["follower"])
     try:
         wait_for(lambda: len(load.acknowledged) >= PROGRESS, "the mlflow client writes")
         wait_for(lambda: bool(load.live), "the live stream shows the run's points")
@@ -239,10 +242,10 @@ def test_a_mixed_load_survives_a_host_stopped_and_started_again(
     # Every acknowledged point is stored once, and every host reads the same.
     acknowledged = sorted(load.acknowledged)
     for host in team.members:
-        assert history(host, team, mlflow_run(), "loss") == acknowledged, f"host {host.index}"
+        assert history(host, team, mlflow_run, "loss") == acknowledged, f"host {host.index}"
     sdk_steps = list(range(load.sdk_points))
     for host in team.members:
-        assert history(host, team, uuid.UUID(sdk_run()).hex, "acc") == sdk_steps
+        assert history(host, team, uuid.UUID(sdk_run).hex, "acc") == sdk_steps
     assert not any((tmp_path / "spool").rglob("*.json*")), "the SDK spooled what it sent"
 
 
@@ -250,7 +253,8 @@ def test_a_write_through_one_host_is_read_through_every_other_at_once(team: Team
     """Each host caches reads in the shared Redis; a write through one host is seen by the
     next read through any other, with no wait (the cache entry is invalidated for all)."""
     clients = [
-        httpx.Client(base_url=host.url, headers=headers(team), timeout=60) for host in team.members
+        httpx.Client(base_url=host.url, headers=headers(team.key), timeout=60)
+        for host in team.members
     ]
     try:
         name = f"shared-{uuid.uuid4().hex[:8]}"

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.sdk.live_server import LiveServer
 from tests.ui.conftest import make_experiment, make_run, screenshot
@@ -71,12 +71,18 @@ def test_hovering_a_legend_entry_brings_its_line_forward(
     expect(adam).to_have_css("opacity", "1")
 
 
-def test_no_grouping_draws_one_line_per_run(page: Page, experiment: dict[str, Any]) -> None:
+def ungrouped_loss(page: Page, experiment: dict[str, Any]) -> Locator:
+    """The open workspace without grouping, once drawn: its loss chart, a line per run."""
     open_workspace(page, experiment)
     page.get_by_label("Group by").select_option("")
     expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
     loss = page.locator(".workspace-chart[data-metric='loss']")
     expect(loss.locator(".series")).to_have_count(3)
+    return loss
+
+
+def test_no_grouping_draws_one_line_per_run(page: Page, experiment: dict[str, Any]) -> None:
+    loss = ungrouped_loss(page, experiment)
     expect(loss.locator(".band")).to_have_count(0)
     expect(loss.locator(".series[data-series='s1'] circle[data-step='3']")).to_have_attribute(
         "data-value", "13"
@@ -84,11 +90,7 @@ def test_no_grouping_draws_one_line_per_run(page: Page, experiment: dict[str, An
 
 
 def test_a_new_filter_redraws_the_open_workspace(page: Page, experiment: dict[str, Any]) -> None:
-    open_workspace(page, experiment)
-    page.get_by_label("Group by").select_option("")
-    expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
-    loss = page.locator(".workspace-chart[data-metric='loss']")
-    expect(loss.locator(".series")).to_have_count(3)
+    loss = ungrouped_loss(page, experiment)
     page.locator("#filter").fill("params.lr = '0.01'")
     page.locator("#filter").press("Enter")
     expect(page.locator("#workspace")).to_have_attribute("data-ready", "true")
