@@ -29,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _growth as g  # noqa: E402
 import _harness as h  # noqa: E402
 import _workloads as w  # noqa: E402
 import orjson  # noqa: E402
@@ -79,6 +80,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--explain", action="store_true", help="also print EXPLAIN ANALYZE of the search SQL"
     )
+    p.add_argument("--history-reps", type=int, default=20, help="timed history page reads")
+    p.add_argument(
+        "--ingest-seconds", type=float, default=20.0, help="the ingest window into the table"
+    )
+    p.add_argument(
+        "--project",
+        nargs=2,
+        metavar=("SMALLER.json", "LARGER.json"),
+        help="measure nothing: project two scale results (bench/results/scale-*.json, "
+        "e.g. at 10M and 100M points) to a billion points",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.runs = min(args.runs, 2000)
@@ -88,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.downsample_reps = min(args.downsample_reps, 10)
         args.rounds = min(args.rounds, 4)
         args.warmup = min(args.warmup, 1)
+        args.history_reps = min(args.history_reps, 5)
+        args.ingest_seconds = min(args.ingest_seconds, 5.0)
     small_points = args.points - args.big_series
     if small_points < 0 or args.runs < 1 or args.keys_per_run < 1:
         p.error("--points must be at least --big-series, and --runs, --keys-per-run >= 1")
@@ -418,18 +432,33 @@ async def _on_db(db: str, statements: list[str]) -> None:
         await conn.close()
 
 
+# The plain tables of FRESH_TABLES: a partitioned table's partitions in its place (the
+# storage options are theirs), each named by the table it belongs to.
+LEAVES = (
+    "SELECT coalesce(pg_partition_root(c.oid)::text, c.relname) AS name, c.oid, c.relname, "
+    "c.reltuples FROM pg_class c WHERE c.relkind = 'r'"
+)
+
+
+def _leaves(db: str) -> list[str]:
+    names = ", ".join(f"'{table}'" for table in FRESH_TABLES)
+    rows = h.pg_run(db, f"SELECT relname FROM ({LEAVES}) AS t WHERE name IN ({names})")[0]
+    return [str(row[0]) for row in rows]
+
+
 def hold_autovacuum(db: str, held: bool) -> None:
     option = "SET (autovacuum_enabled = false)" if held else "RESET (autovacuum_enabled)"
-    asyncio.run(_on_db(db, [f"ALTER TABLE {table} {option}" for table in FRESH_TABLES]))
+    asyncio.run(_on_db(db, [f"ALTER TABLE {table} {option}" for table in _leaves(db)]))
 
 
 def analyzed_rows(db: str) -> dict[str, int]:
-    """What the planner believes each table holds (-1 or 0: never analyzed)."""
+    """What the planner believes each table holds (0: never analyzed), partitions summed."""
     names = ", ".join(f"'{table}'" for table in FRESH_TABLES)
     rows = h.pg_scalar(
         db,
-        "SELECT json_object_agg(relname, reltuples::bigint) FROM pg_class "
-        f"WHERE relname IN ({names}) AND relkind = 'r'",
+        "SELECT json_object_agg(name, rows) FROM (SELECT name, "
+        f"sum(greatest(reltuples, 0))::bigint AS rows FROM ({LEAVES}) AS t "
+        f"WHERE name IN ({names}) GROUP BY name) AS counted",
     )
     return dict(json.loads(rows) if isinstance(rows, str) else rows or {})
 
@@ -542,9 +571,7 @@ def measure(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, An
     counts = {
         "runs": h.pg_scalar(db, "SELECT count(*) FROM run"),
         "series": h.pg_scalar(db, "SELECT count(*) FROM latest_metric"),
-        "points_estimate": int(
-            h.pg_scalar(db, "SELECT reltuples FROM pg_class WHERE relname = 'metric'") or 0
-        ),
+        "points_estimate": analyzed_rows(db).get("metric", 0),
         "big_series_points": h.pg_scalar(
             db,
             "SELECT count(*) FROM metric m JOIN latest_metric lm ON lm.id = m.series_id "
@@ -603,6 +630,22 @@ def measure(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, An
         client.close()
     if args.explain:
         out["explain_search"] = explain_search(db, experiment_id, args.search_max_results)
+    return out
+
+
+def measure_growth(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, Any]:
+    """What grows with the table: its size per point, then a history page of the long
+    series, then the ingest rate into it (last: it adds points)."""
+    big_run = str(h.pg_scalar(db, "SELECT id FROM run WHERE name = 'big-run' LIMIT 1"))
+    experiment_id = str(h.pg_scalar(db, f"SELECT experiment_id FROM run WHERE id = '{big_run}'"))
+    out: dict[str, Any] = {"storage": g.storage(db)}
+    store = out["storage"]
+    h.log(
+        f"metric table: {store['points']:,} points in {store['partitions']} partitions, "
+        f"{store['bytes_per_point']} bytes a point ({store['index_bytes_per_point']} of index)"
+    )
+    out["history"] = g.history(server, big_run, BIG_KEY, args.history_reps, args.warmup)
+    out["ingest"] = g.ingest(server, db, experiment_id, args.ingest_seconds)
     return out
 
 
@@ -758,8 +801,8 @@ async def _explain(db: str, sql: str) -> str:
 
 
 def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
-    def row(name: str, label: str, target: str) -> str:
-        r = results.get(name) or {}
+    def row(name: str, label: str, target: str, entry: dict[str, Any] | None = None) -> str:
+        r = results.get(name) or {} if entry is None else entry
         if "latency" not in r:
             return f"| {label} | n/a | n/a | n/a | {target} | {r.get('unavailable', 'n/a')} |"
         lat = r["latency"]
@@ -772,6 +815,8 @@ def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
         )
 
     c = results.get("counts", {})
+    growth = results.get("growth") or {}
+    store, ingest = growth.get("storage") or {}, growth.get("ingest") or {}
     return (
         "\n".join(
             [
@@ -796,6 +841,14 @@ def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
                     f"downsampled {meta['downsample_points']} points of the long series",
                     "p95 < 100 ms",
                 ),
+                row("history", "history, a page of 25,000 points of it", "", growth.get("history")),
+                "",
+                f"- metric table: {store.get('points')} points in {store.get('partitions')} "
+                f"partitions, {store.get('bytes_per_point')} bytes a point on disk "
+                f"({store.get('index_bytes_per_point')} of them index)",
+                f"- ingest into it: {ingest.get('points_per_s')} points/s "
+                f"({g.INGEST_CLIENTS} clients, batches of {g.INGEST_BATCH:,}, "
+                f"{ingest.get('errors')} errors)",
             ]
         )
         + "\n"
@@ -804,6 +857,18 @@ def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.project:
+        smaller, larger = (json.loads(Path(path).read_text()) for path in args.project)
+        markdown = g.project(
+            smaller, larger, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        )
+        print(markdown)
+        h.write_results(
+            "scale-projection",
+            {"from": args.project, "smaller": smaller["meta"], "larger": larger["meta"]},
+            markdown,
+        )
+        return 0
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     config = seed_config(args)
     tag = h.rand_suffix(6)
@@ -837,6 +902,8 @@ def main(argv: list[str] | None = None) -> int:
             h.log("migrating to head (later migrations backfill what they derive)")
             seed_info["migrate_to_head_s"] = round(migrate_to(db, "head"), 1)
             h.log(f"    migrations to head took {seed_info['migrate_to_head_s']}s")
+            if fresh_statistics(args):
+                hold_autovacuum(db, True)  # the tables the migrations made anew, too
             if not fresh_statistics(args):
                 h.pg_run(db, "ANALYZE")
             seed_info["seconds"] = round(time.perf_counter() - t, 1)
@@ -864,6 +931,7 @@ def main(argv: list[str] | None = None) -> int:
         if not reuse and fresh_statistics(args):
             fresh = measure_fresh(args, server, db)
         results = {**measure(args, server, db), **fresh}
+        results["growth"] = measure_growth(args, server, db)
     finally:
         if server is not None:
             server.stop()

@@ -47,9 +47,24 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
 
 
 async def tables(database: Database) -> set[str]:
+    """The schema's tables, without the partitions of a partitioned one."""
     async with database.engine.connect() as connection:
         names = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
-    return names - {"alembic_version"}
+        partitions = set(await metric_partitions(connection))
+    return names - {"alembic_version"} - partitions
+
+
+async def metric_partitions(connection: AsyncConnection) -> list[str]:
+    """The partitions of `metric` (PostgreSQL; none while it is a plain table)."""
+    if connection.dialect.name != "postgresql":
+        return []
+    rows = await connection.execute(
+        text(
+            "SELECT relid::text FROM pg_partition_tree(to_regclass('metric')) "
+            "WHERE level > 0 ORDER BY 1"
+        )
+    )
+    return list(rows.scalars())
 
 
 async def run_downgrade(connection: AsyncConnection, revision: str) -> None:
@@ -277,6 +292,76 @@ class TestMetricBlocks:
             ]
         assert backfilled == logged
         assert [p["min"] for p in backfilled[0]["points"]][:1] == [-5.0]
+
+
+class TestMetricPartitions:
+    """PostgreSQL keeps the points in 16 hash partitions of their series (migration 0011)."""
+
+    async def test_points_stay_the_same_across_partitioning_and_back(
+        self, empty_database: Database, tmp_path: Path
+    ) -> None:
+        postgres = empty_database.engine.dialect.name == "postgresql"
+        await empty_database.migrate()
+        async with empty_database.engine.connect() as connection:
+            partitions = await metric_partitions(connection)
+        assert partitions == ([f"metric_p{i:02d}" for i in range(16)] if postgres else [])
+
+        async with app_client(empty_database, tmp_path) as client:
+            experiment = await client.post("/api/v1/experiments", json={"name": "p", "owner": "a"})
+            experiment_id = experiment.json()["id"]
+            runs = []
+            for r in range(4):
+                run = await client.post(f"/api/v1/experiments/{experiment_id}/runs", json={})
+                runs.append(f"/api/v1/runs/{run.json()['id']}")
+                batch = {
+                    "metrics": [
+                        {"key": f"m{k}", "step": step, "timestamp": step, "value": r * k + step}
+                        for k in range(10)
+                        for step in range(300)
+                    ]
+                }
+                assert (await client.post(f"{runs[-1]}/batch", json=batch)).status_code == 200
+            keys = [(url, f"m{k}") for url in runs for k in range(10)]
+
+            async def histories() -> list[Any]:
+                return [
+                    (await client.get(f"{url}/metrics/history", params={"key": key})).json()
+                    for url, key in keys
+                ]
+
+            logged = await histories()
+            assert [len(h["points"]) for h in logged] == [300] * 40
+
+        async with empty_database.engine.connect() as connection:
+            await run_downgrade(connection, "0010_run_deleted_index")
+            assert await metric_partitions(connection) == []
+        assert await tables(empty_database) == EXPECTED
+        await empty_database.migrate()
+
+        async with app_client(empty_database, tmp_path) as client:
+            assert await histories() == logged
+            # A re-sent batch is still a no-op, and new points land beside the old ones.
+            again = {
+                "metrics": [
+                    {"key": "m0", "step": s, "timestamp": s, "value": s} for s in range(301)
+                ]
+            }
+            assert (await client.post(f"{runs[0]}/batch", json=again)).status_code == 200
+            reply = await client.get(f"{runs[0]}/metrics/history", params={"key": "m0"})
+            history = reply.json()["points"]
+            assert [p["step"] for p in history] == list(range(301))
+        if postgres:
+            async with empty_database.engine.connect() as connection:
+                spread = await connection.execute(
+                    text(
+                        "SELECT count(DISTINCT tableoid), "
+                        "count(DISTINCT (series_id, tableoid)) - count(DISTINCT series_id) "
+                        "FROM metric"
+                    )
+                )
+                used, misplaced = spread.one()
+            assert used > 4  # 40 series spread over the partitions, ...
+            assert misplaced == 0  # ... each series' points in one of them
 
 
 async def test_pgbouncer_mode_works_without_cached_statements() -> None:
