@@ -23,7 +23,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mltrail_server.db.engine import Database
-from mltrail_server.db.repositories.run_search import page_query
+from mltrail_server.db.repositories.run_search import PLAN_SETTINGS, page_query
 from mltrail_server.db.tables import ACTIVE, Experiment, LatestMetric, Param, Run, RunTag
 from mltrail_server.search import RUNS, read_filter, read_order_by
 from tests.conftest import (
@@ -46,7 +46,7 @@ SEARCHES = [
 KEY_INDEXES = {"uq_latest_metric_run_key", "pk_param", "pk_run_tag"}
 
 
-async def fill_sweep(database: Database) -> uuid.UUID:
+async def fill_sweep(database: Database, name: str = "sweep") -> uuid.UUID:
     """One experiment of 1,000 runs, each with 3 params, 2 tags and 5 metrics; no ANALYZE."""
     pick = random.Random(13)
     experiment_id = uuid.uuid4()
@@ -89,7 +89,7 @@ async def fill_sweep(database: Database) -> uuid.UUID:
             for key in METRICS
         ]
     async with database.session() as session:
-        await session.execute(insert(Experiment).values(id=experiment_id, name="sweep", owner="t"))
+        await session.execute(insert(Experiment).values(id=experiment_id, name=name, owner="t"))
         for table, rows in ((Run, runs), (Param, params), (RunTag, tags), (LatestMetric, metrics)):
             await session.execute(insert(table), rows)
         await session.commit()
@@ -205,3 +205,36 @@ def test_sqlite_plan_probes_each_key_per_run(tmp_path: Path) -> None:
             assert step.startswith("SEARCH "), (filter_, steps)
             assert "(run_id=? AND key=?)" in step, (filter_, steps)
         assert any("CORRELATED SCALAR SUBQUERY" in step for step in steps), (filter_, steps)
+
+
+async def jit_in_plans(url: str) -> tuple[bool, bool]:
+    """Whether PostgreSQL compiles the search with JIT, in a transaction where anything costing
+    more than nothing would be (jit_above_cost = 0): without the search's settings, and with
+    them."""
+    database = Database(url, pooled=False, statement_timeout=0)
+    try:
+        experiment_id = await fill_sweep(database, "jit-sweep")
+        sql = compiled(postgresql.dialect(), experiment_id, *SEARCHES[0])  # type: ignore[no-untyped-call]
+        compiled_with_jit = []
+        for settings in (None, PLAN_SETTINGS):
+            async with database.session() as session, session.begin():
+                await session.execute(text("SET LOCAL jit = on"))
+                await session.execute(text("SET LOCAL jit_above_cost = 0"))
+                if settings is not None:
+                    await session.execute(settings)
+                result = await session.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql))
+                plan = result.scalar_one()
+                top = (json.loads(plan) if isinstance(plan, str) else plan)[0]
+                compiled_with_jit.append("JIT" in top)
+        return compiled_with_jit[0], compiled_with_jit[1]
+    finally:
+        await database.dispose()
+
+
+def test_postgres_does_not_jit_compile_a_search(fresh_postgres: str) -> None:
+    """A search over a large experiment costs above jit_above_cost (its subplans per run add
+    up), and compiling it took longer than running it: the search's settings turn JIT off."""
+    without, with_settings = asyncio.run(jit_in_plans(fresh_postgres))
+    if not without:
+        pytest.skip("this PostgreSQL server has no JIT (built without LLVM)")
+    assert not with_settings
