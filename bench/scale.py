@@ -635,7 +635,7 @@ def measure(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, An
 
 def measure_growth(args: argparse.Namespace, server: h.Server, db: str) -> dict[str, Any]:
     """What grows with the table: its size per point, then a history page of the long
-    series, then the ingest rate into it (last: it adds points)."""
+    series, then the ingest rate into it (it adds points) and the purge of what it added."""
     big_run = str(h.pg_scalar(db, "SELECT id FROM run WHERE name = 'big-run' LIMIT 1"))
     experiment_id = str(h.pg_scalar(db, f"SELECT experiment_id FROM run WHERE id = '{big_run}'"))
     out: dict[str, Any] = {"storage": g.storage(db)}
@@ -646,6 +646,7 @@ def measure_growth(args: argparse.Namespace, server: h.Server, db: str) -> dict[
     )
     out["history"] = g.history(server, big_run, BIG_KEY, args.history_reps, args.warmup)
     out["ingest"] = g.ingest(server, db, experiment_id, args.ingest_seconds)
+    out["purge"] = g.purge(server, out["ingest"].pop("runs"), out["ingest"]["points"])
     return out
 
 
@@ -848,7 +849,8 @@ def render(meta: dict[str, Any], results: dict[str, Any]) -> str:
                 f"({store.get('index_bytes_per_point')} of them index)",
                 f"- ingest into it: {ingest.get('points_per_s')} points/s "
                 f"({g.INGEST_CLIENTS} clients, batches of {g.INGEST_BATCH:,}, "
-                f"{ingest.get('errors')} errors)",
+                f"{ingest.get('errors')} errors); those runs purged by gc in "
+                f"{(growth.get('purge') or {}).get('seconds')} s",
             ]
         )
         + "\n"
