@@ -906,7 +906,7 @@ def main(argv: list[str] | None = None) -> int:
             h.log(f"    migrations to head took {seed_info['migrate_to_head_s']}s")
             if fresh_statistics(args):
                 hold_autovacuum(db, True)  # the tables the migrations made anew, too
-            if not fresh_statistics(args):
+            else:
                 h.pg_run(db, "ANALYZE")
             seed_info["seconds"] = round(time.perf_counter() - t, 1)
         # Starting the server migrates the database to head (a no-op after the above).

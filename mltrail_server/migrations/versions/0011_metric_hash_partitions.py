@@ -6,8 +6,9 @@ them all. A series' points are in one partition (the key starts with `series_id`
 ingest statement, a history read and a purge of a series each touch one partition's index.
 
 The points are copied over, and the key built once per partition after the copy (faster than
-keeping it up to date row by row). On a large table this takes minutes (README: "Upgrading a
-large database"); the server's start runs it under the migration lock, before serving.
+keeping it up to date row by row). On a large table this takes minutes (the README's
+"Billions of points" section); the server's start runs it under the migration lock, before
+serving.
 
 SQLite has no partitioning: its table stays as it is.
 
