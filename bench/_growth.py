@@ -49,8 +49,11 @@ def storage(db: str) -> dict[str, Any]:
     }
 
 
-def ingest(server: h.Server, db: str, experiment_id: str, seconds: float) -> dict[str, Any]:
-    """Batches of 1,000 points (10 keys) from 4 clients into new runs, for `seconds`."""
+def ingest(
+    server: h.Server, db: str, experiment_id: str, seconds: float
+) -> tuple[dict[str, Any], list[str]]:
+    """Batches of 1,000 points (10 keys) from 4 clients into new runs, for `seconds`: the
+    figures, and the runs written (for `purge`)."""
     with h.http_client(server.base_url) as client:
         runs = [
             w.create_run(client, w.API_V1, experiment_id, f"ingest-{h.rand_suffix(6)}")
@@ -93,8 +96,7 @@ def ingest(server: h.Server, db: str, experiment_id: str, seconds: float) -> dic
         f"ingest into the seeded table: {out['points_per_s']:,} points/s "
         f"({points:,} points in {window:.1f}s, {errors} errors)"
     )
-    out["runs"] = runs
-    return out
+    return out, runs
 
 
 def purge(server: h.Server, runs: list[str], points: int) -> dict[str, Any]:

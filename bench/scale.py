@@ -435,7 +435,7 @@ async def _on_db(db: str, statements: list[str]) -> None:
 # The plain tables of FRESH_TABLES: a partitioned table's partitions in its place (the
 # storage options are theirs), each named by the table it belongs to.
 LEAVES = (
-    "SELECT coalesce(pg_partition_root(c.oid)::text, c.relname) AS name, c.oid, c.relname, "
+    "SELECT coalesce(pg_partition_root(c.oid)::text, c.relname) AS name, c.relname, "
     "c.reltuples FROM pg_class c WHERE c.relkind = 'r'"
 )
 
@@ -645,8 +645,8 @@ def measure_growth(args: argparse.Namespace, server: h.Server, db: str) -> dict[
         f"{store['bytes_per_point']} bytes a point ({store['index_bytes_per_point']} of index)"
     )
     out["history"] = g.history(server, big_run, BIG_KEY, args.history_reps, args.warmup)
-    out["ingest"] = g.ingest(server, db, experiment_id, args.ingest_seconds)
-    out["purge"] = g.purge(server, out["ingest"].pop("runs"), out["ingest"]["points"])
+    out["ingest"], runs = g.ingest(server, db, experiment_id, args.ingest_seconds)
+    out["purge"] = g.purge(server, runs, out["ingest"]["points"])
     return out
 
 
